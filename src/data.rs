@@ -1,0 +1,423 @@
+//! Loading an idx image data set from a directory into aligned f32 memory.
+//!
+//! ```no_run
+//! use softreg::data::Dataset;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
+//! assert_eq!(data.train.images.features(), 784);
+//! # Ok::<(), softreg::data::DataError>(())
+//! ```
+//!
+//! A directory holds the four files `train-images-idx3-ubyte`,
+//! `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`,
+//! each raw or gzipped (`.gz`). A raw file is memory-mapped. A `.gz` file is
+//! decompressed once into the raw file beside it, written under a temporary name
+//! and renamed into place, so later runs map the raw file and a crash never leaves
+//! a half file; where the directory is not writable it is decompressed in memory.
+//! A raw file present beside its `.gz` is taken as that file's decompressed copy.
+//!
+//! Pixels are converted once to f32 in `[0, 1]` (`pixel / 255`) and stored
+//! row-major in a 64-byte-aligned buffer with no padding between rows; labels stay
+//! `u8`. The mapping is dropped once the data is copied out, so a file that changes
+//! later does not change the loaded data set.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use aligned_vec::{AVec, ConstAlign};
+use flate2::read::MultiGzDecoder;
+use memmap2::Mmap;
+use thiserror::Error;
+
+use crate::idx::{IdxError, IdxHeader};
+
+/// The alignment of the pixel buffer, in bytes: one cache line, one AVX-512 vector.
+pub const PIXEL_ALIGN: usize = 64;
+
+/// Row-major pixels in a 64-byte-aligned buffer.
+pub type PixelBuf = AVec<f32, ConstAlign<PIXEL_ALIGN>>;
+
+/// A data-set file that could not be loaded, and why.
+#[derive(Debug, Error)]
+#[error("{}: {kind}", path.display())]
+pub struct DataError {
+    /// The file (or directory) at fault.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub kind: DataErrorKind,
+}
+
+/// What is wrong with a data-set file.
+#[derive(Debug, Error)]
+pub enum DataErrorKind {
+    /// Neither the raw file nor its `.gz` exists.
+    #[error("not found (nor its .gz); pass --data DIR naming a directory with the four idx files")]
+    Missing,
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Io(#[source] io::Error),
+    /// The gzip stream is corrupt.
+    #[error("corrupt gzip data: {0}")]
+    Gzip(#[source] io::Error),
+    /// The idx content is malformed.
+    #[error("{0}")]
+    Idx(#[from] IdxError),
+    /// A label is not a valid class index.
+    #[error("label {label} at index {index} is out of range: there are {classes} classes")]
+    LabelOutOfRange {
+        index: usize,
+        label: u8,
+        classes: usize,
+    },
+    /// The image and label files disagree on the number of records.
+    #[error("holds {labels} labels but its image file holds {images} images")]
+    CountMismatch { images: usize, labels: usize },
+    /// Train and test images differ in shape.
+    #[error("images are {found:?} but the training images are {expected:?}")]
+    ShapeMismatch {
+        expected: (usize, usize),
+        found: (usize, usize),
+    },
+    /// Images with no pixels.
+    #[error("images have no pixels (shape {0:?})")]
+    EmptyImages((usize, usize)),
+}
+
+impl DataError {
+    fn new(path: &Path, kind: DataErrorKind) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            kind,
+        }
+    }
+}
+
+/// A set of equally sized grey images as f32 rows in `[0, 1]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    pixels: PixelBuf,
+    count: usize,
+    height: usize,
+    width: usize,
+}
+
+impl Images {
+    /// Images of `height x width` from row-major f32 pixels (any values).
+    ///
+    /// # Panics
+    /// If `pixels.len()` is not a multiple of `height * width`, or the shape is empty.
+    pub fn from_f32(height: usize, width: usize, pixels: &[f32]) -> Self {
+        let features = height * width;
+        assert!(features > 0, "images need at least one pixel");
+        assert_eq!(
+            pixels.len() % features,
+            0,
+            "pixels do not fill whole images"
+        );
+        Self {
+            pixels: AVec::from_slice(PIXEL_ALIGN, pixels),
+            count: pixels.len() / features,
+            height,
+            width,
+        }
+    }
+
+    /// Images of `height x width` from u8 pixels, scaled by 1/255.
+    fn from_u8(height: usize, width: usize, pixels: &[u8]) -> Self {
+        let features = height * width;
+        Self {
+            pixels: AVec::from_iter(PIXEL_ALIGN, pixels.iter().map(|&p| f32::from(p) / 255.0)),
+            count: pixels.len() / features,
+            height,
+            width,
+        }
+    }
+
+    /// The number of images.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `(height, width)` of every image.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.height, self.width)
+    }
+
+    /// Pixels per image: the model's feature count.
+    pub fn features(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Image `i` as a row of `features()` values.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let f = self.features();
+        &self.pixels[i * f..(i + 1) * f]
+    }
+
+    /// All pixels, row-major, 64-byte aligned.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.pixels
+    }
+}
+
+/// Images with one label each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The images.
+    pub images: Images,
+    /// One class index per image.
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    /// The number of labelled images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// A training and a test split with the same image shape and classes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// The training split.
+    pub train: Split,
+    /// The test split.
+    pub test: Split,
+    /// The number of classes; every label is below it.
+    pub classes: usize,
+}
+
+/// The file-name stems of the four files in a data directory.
+pub const FILE_STEMS: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+impl Dataset {
+    /// Loads the four idx files of `dir`, raw or gzipped, checking every label is
+    /// below `classes`.
+    pub fn load(dir: &Path, classes: usize) -> Result<Self, DataError> {
+        let train = load_split(dir, FILE_STEMS[0], FILE_STEMS[1], classes)?;
+        let test = load_split(dir, FILE_STEMS[2], FILE_STEMS[3], classes)?;
+        if test.images.shape() != train.images.shape() {
+            return Err(DataError::new(
+                &dir.join(FILE_STEMS[2]),
+                DataErrorKind::ShapeMismatch {
+                    expected: train.images.shape(),
+                    found: test.images.shape(),
+                },
+            ));
+        }
+        Ok(Self {
+            train,
+            test,
+            classes,
+        })
+    }
+}
+
+/// Loads one image file and its label file as a split.
+pub fn load_split(
+    dir: &Path,
+    images_stem: &str,
+    labels_stem: &str,
+    classes: usize,
+) -> Result<Split, DataError> {
+    let (images_path, images) = open_idx(dir, images_stem, 3)?;
+    let (labels_path, labels) = open_idx(dir, labels_stem, 1)?;
+    let images = decode_images(&images_path, &images.bytes, &images.header)?;
+    let labels = decode_labels(&labels_path, &labels.bytes, &labels.header, classes)?;
+    if labels.len() != images.len() {
+        return Err(DataError::new(
+            &labels_path,
+            DataErrorKind::CountMismatch {
+                images: images.len(),
+                labels: labels.len(),
+            },
+        ));
+    }
+    Ok(Split { images, labels })
+}
+
+/// A whole idx file in memory (mapped or decompressed) with its checked header.
+struct IdxFile {
+    header: IdxHeader,
+    bytes: FileBytes,
+}
+
+/// The bytes of a file: memory-mapped, or held in memory when no cache could be written.
+enum FileBytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// Finds `stem` or `stem.gz` in `dir`, decompressing to the raw cache if needed,
+/// and returns the file with its header checked against its length.
+fn open_idx(dir: &Path, stem: &str, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
+    let raw = dir.join(stem);
+    let gz = dir.join(format!("{stem}.gz"));
+    if raw.exists() {
+        let bytes = map_file(&raw)?;
+        return checked(&raw, bytes, rank);
+    }
+    if !gz.exists() {
+        return Err(DataError::new(&raw, DataErrorKind::Missing));
+    }
+    let bytes = decompress_to_cache(&gz, &raw, rank)?;
+    checked(&gz, bytes, rank)
+}
+
+fn checked(path: &Path, bytes: FileBytes, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
+    let header = IdxHeader::parse(&bytes, rank).map_err(|e| DataError::new(path, e.into()))?;
+    header
+        .check_length(bytes.len() as u64)
+        .map_err(|e| DataError::new(path, e.into()))?;
+    Ok((path.to_path_buf(), IdxFile { header, bytes }))
+}
+
+fn map_file(path: &Path) -> Result<FileBytes, DataError> {
+    let io_err = |e| DataError::new(path, DataErrorKind::Io(e));
+    let file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(io_err(io::Error::other("not a regular file")));
+    }
+    if meta.len() == 0 {
+        // Mapping an empty file fails on some platforms; it is simply empty.
+        return Ok(FileBytes::Owned(Vec::new()));
+    }
+    // SAFETY: the mapping is read-only and private to this process; the bytes are
+    // validated and copied out before the map is dropped. If another process
+    // truncates the file meanwhile, reads may fault (SIGBUS): an accepted caveat of
+    // memory-mapping that the module docs state.
+    let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
+    Ok(FileBytes::Mapped(map))
+}
+
+/// Decompresses `gz` into `raw` (temporary file, then rename) and maps the result.
+/// Falls back to decompressing into memory when `raw`'s directory is not writable.
+///
+/// The idx header is read first and no more than the data it describes plus one
+/// byte is decompressed, so a stream longer than its header claims is caught
+/// without inflating it all.
+fn decompress_to_cache(gz: &Path, raw: &Path, rank: usize) -> Result<FileBytes, DataError> {
+    let err = |kind| DataError::new(gz, kind);
+    let file = File::open(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
+    let mut stream = MultiGzDecoder::new(io::BufReader::new(file));
+
+    let mut header_bytes = vec![0u8; IdxHeader::header_len(rank)];
+    let got =
+        read_up_to(&mut stream, &mut header_bytes).map_err(|e| err(DataErrorKind::Gzip(e)))?;
+    let header = IdxHeader::parse(&header_bytes[..got], rank).map_err(|e| err(e.into()))?;
+    let mut body = stream.take(header.data_len().saturating_add(1));
+
+    let dir = raw.parent().unwrap_or(Path::new("."));
+    let Ok(mut tmp) = tempfile::Builder::new()
+        .prefix(".softreg-cache-")
+        .tempfile_in(dir)
+    else {
+        let mut bytes = header_bytes;
+        body.read_to_end(&mut bytes)
+            .map_err(|e| err(DataErrorKind::Gzip(e)))?;
+        header
+            .check_length(bytes.len() as u64)
+            .map_err(|e| err(e.into()))?;
+        return Ok(FileBytes::Owned(bytes));
+    };
+    let write_err = |e| DataError::new(raw, DataErrorKind::Io(e));
+    tmp.write_all(&header_bytes).map_err(write_err)?;
+    let mut copied = 0u64;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = read_up_to(&mut body, &mut chunk).map_err(|e| err(DataErrorKind::Gzip(e)))?;
+        if n == 0 {
+            break;
+        }
+        tmp.write_all(&chunk[..n]).map_err(write_err)?;
+        copied += n as u64;
+    }
+    header
+        .check_length(header_bytes.len() as u64 + copied)
+        .map_err(|e| err(e.into()))?;
+    tmp.as_file().sync_all().map_err(write_err)?;
+    tmp.persist(raw).map_err(|e| write_err(e.error))?;
+    map_file(raw)
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn decode_images(path: &Path, bytes: &[u8], header: &IdxHeader) -> Result<Images, DataError> {
+    let dims = header.dims();
+    let (height, width) = (dims[1], dims[2]);
+    if height == 0 || width == 0 {
+        return Err(DataError::new(
+            path,
+            DataErrorKind::EmptyImages((height, width)),
+        ));
+    }
+    let data = header
+        .data(bytes)
+        .map_err(|e| DataError::new(path, e.into()))?;
+    Ok(Images::from_u8(height, width, data))
+}
+
+fn decode_labels(
+    path: &Path,
+    bytes: &[u8],
+    header: &IdxHeader,
+    classes: usize,
+) -> Result<Vec<u8>, DataError> {
+    let data = header
+        .data(bytes)
+        .map_err(|e| DataError::new(path, e.into()))?;
+    if let Some((index, &label)) = data
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| usize::from(l) >= classes)
+    {
+        return Err(DataError::new(
+            path,
+            DataErrorKind::LabelOutOfRange {
+                index,
+                label,
+                classes,
+            },
+        ));
+    }
+    Ok(data.to_vec())
+}

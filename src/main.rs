@@ -1,0 +1,112 @@
+//! The `softreg` command line: parses flags and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use softreg::data::Dataset;
+use softreg::report;
+use softreg::train::{TrainConfig, train};
+
+/// Softmax regression on Fashion-MNIST, trained on the CPU.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train on the training set, printing loss and accuracy after every epoch.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    batch_size: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.1, value_parser = positive_finite, allow_negative_numbers = true)]
+    lr: f32,
+    /// Seed of the weight initialisation and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads [default: one per core].
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    data: PathBuf,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn positive_finite(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a positive finite number, got {x}")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let data = Dataset::load(&args.data, 10)?;
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        seed: args.seed,
+        threads: args.threads,
+    };
+    let (height, width) = data.train.images.shape();
+    println!(
+        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {}, seed {}, {} threads",
+        args.data.display(),
+        data.train.len(),
+        data.test.len(),
+        data.classes,
+        config.batch_size,
+        config.learning_rate,
+        config.seed,
+        config.threads.map_or_else(
+            || format!("{} (all cores)", rayon::current_num_threads()),
+            |t| t.to_string()
+        ),
+    );
+    let flop = report::flop_per_sample(data.train.images.features(), data.classes);
+    let trained = train(&data, &config, |epoch| {
+        println!("{}", report::epoch_line(epoch, flop))
+    })?;
+    println!(
+        "{}",
+        report::summary_line(&trained.epochs, start.elapsed().as_secs_f64())
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => run_train(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

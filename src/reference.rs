@@ -1,0 +1,122 @@
+//! The naive reference: the plainest scalar code, accumulated in f64.
+//!
+//! It is the oracle every faster path is tested against, so it stays obviously
+//! right rather than fast: one sample at a time, one class at a time.
+//!
+//! For a sample `x` with label `y`, logits `z = W x + b`, probabilities
+//! `p = softmax(z)`, loss `-log p[y]`; the gradient of the loss is
+//! `dW[c][f] = (p[c] - [c == y]) x[f]` and `db[c] = p[c] - [c == y]`.
+//!
+//! ```
+//! use softreg::reference;
+//! let lsm = reference::log_softmax(&[1e4, -1e4, 0.0]);
+//! assert!(lsm.iter().all(|v| v.is_finite()));
+//! ```
+
+use crate::data::Images;
+use crate::model::Model;
+
+/// `W x + b` for one sample.
+pub fn logits(model: &Model, x: &[f32]) -> Vec<f64> {
+    (0..model.classes)
+        .map(|c| {
+            let dot: f64 = model
+                .class_weights(c)
+                .iter()
+                .zip(x)
+                .map(|(&w, &x)| f64::from(w) * f64::from(x))
+                .sum();
+            dot + f64::from(model.bias[c])
+        })
+        .collect()
+}
+
+/// Numerically stable log-softmax: `z - max(z) - log(sum(exp(z - max(z))))`.
+pub fn log_softmax(logits: &[f64]) -> Vec<f64> {
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = logits.iter().map(|&z| (z - max).exp()).sum();
+    let log_sum = sum.ln();
+    logits.iter().map(|&z| z - max - log_sum).collect()
+}
+
+/// The index of the largest value; the first one on ties.
+pub fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Loss and accuracy over a set of samples, with the gradient of the mean loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Mean cross-entropy loss over the samples.
+    pub loss: f64,
+    /// How many samples the model classifies correctly (argmax of the logits).
+    pub correct: usize,
+    /// Gradient of the mean loss with respect to the weights, `classes x features`.
+    pub grad_weights: Vec<f64>,
+    /// Gradient of the mean loss with respect to the bias.
+    pub grad_bias: Vec<f64>,
+}
+
+/// Forward and backward over the samples `rows` of `images`/`labels`.
+pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Step {
+    let (classes, features) = (model.classes, model.features);
+    let mut loss_sum = 0.0;
+    let mut correct = 0;
+    let mut grad_weights = vec![0.0; classes * features];
+    let mut grad_bias = vec![0.0; classes];
+    for &r in rows {
+        let x = images.row(r);
+        let y = usize::from(labels[r]);
+        let z = logits(model, x);
+        let log_p = log_softmax(&z);
+        loss_sum -= log_p[y];
+        if argmax(&z) == y {
+            correct += 1;
+        }
+        for c in 0..classes {
+            let target = if c == y { 1.0 } else { 0.0 };
+            let g = log_p[c].exp() - target;
+            grad_bias[c] += g;
+            let grad_row = &mut grad_weights[c * features..(c + 1) * features];
+            for (gw, &xf) in grad_row.iter_mut().zip(x) {
+                *gw += g * f64::from(xf);
+            }
+        }
+    }
+    let n = rows.len() as f64;
+    for g in grad_weights.iter_mut().chain(grad_bias.iter_mut()) {
+        *g /= n;
+    }
+    Step {
+        loss: loss_sum / n,
+        correct,
+        grad_weights,
+        grad_bias,
+    }
+}
+
+/// The summed loss and the correct count over the samples `rows`, forward only.
+pub fn loss_and_correct(
+    model: &Model,
+    images: &Images,
+    labels: &[u8],
+    rows: std::ops::Range<usize>,
+) -> (f64, usize) {
+    let mut loss_sum = 0.0;
+    let mut correct = 0;
+    for r in rows {
+        let y = usize::from(labels[r]);
+        let z = logits(model, images.row(r));
+        loss_sum -= log_softmax(&z)[y];
+        if argmax(&z) == y {
+            correct += 1;
+        }
+    }
+    (loss_sum, correct)
+}

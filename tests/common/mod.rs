@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests: small idx files written on the fly.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// The bytes of an idx file with element type `type_code`, dimensions `dims` and `data`.
+pub fn idx_bytes(type_code: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, type_code, dims.len() as u8];
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// A valid u8 idx image file of `count` images of `h x w`, pixel values counting up.
+pub fn image_file(count: u32, h: u32, w: u32) -> Vec<u8> {
+    let n = (count * h * w) as usize;
+    let data: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
+    idx_bytes(0x08, &[count, h, w], &data)
+}
+
+/// A valid u8 idx label file.
+pub fn label_file(labels: &[u8]) -> Vec<u8> {
+    idx_bytes(0x08, &[labels.len() as u32], labels)
+}
+
+/// gzip-compresses `bytes`.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Writes a complete data directory: 5 train and 3 test images of 2x3, labels 0..3.
+pub fn write_valid_dataset(dir: &Path, gz: bool) {
+    let files = [
+        ("train-images-idx3-ubyte", image_file(5, 2, 3)),
+        ("train-labels-idx1-ubyte", label_file(&[0, 1, 2, 1, 0])),
+        ("t10k-images-idx3-ubyte", image_file(3, 2, 3)),
+        ("t10k-labels-idx1-ubyte", label_file(&[2, 2, 0])),
+    ];
+    for (name, bytes) in files {
+        if gz {
+            std::fs::write(dir.join(format!("{name}.gz")), gzip(&bytes)).unwrap();
+        } else {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
+/// The bundled Fashion-MNIST directory.
+pub fn fashion_mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist")
+}

@@ -1,0 +1,345 @@
+//! idx parsing and data-directory loading on small files the tests write themselves.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use common::{gzip, idx_bytes, image_file, label_file, write_valid_dataset};
+use softreg::data::{DataErrorKind, Dataset, load_split};
+use softreg::idx::IdxError;
+
+const IMAGES: &str = "train-images-idx3-ubyte";
+const LABELS: &str = "train-labels-idx1-ubyte";
+
+/// Writes the two training files and loads them as a split with 10 classes.
+fn load_pair(
+    images: &[u8],
+    labels: &[u8],
+) -> Result<softreg::data::Split, softreg::data::DataError> {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(IMAGES), images).unwrap();
+    fs::write(dir.path().join(LABELS), labels).unwrap();
+    load_split(dir.path(), IMAGES, LABELS, 10)
+}
+
+fn idx_error(images: &[u8], labels: &[u8]) -> IdxError {
+    match load_pair(images, labels).unwrap_err().kind {
+        DataErrorKind::Idx(e) => e,
+        other => panic!("expected an idx error, got {other:?}"),
+    }
+}
+
+#[test]
+fn valid_files_round_trip() {
+    let split = load_pair(&image_file(4, 2, 3), &label_file(&[3, 0, 9, 1])).unwrap();
+    assert_eq!(split.labels, vec![3, 0, 9, 1]);
+    assert_eq!(split.images.shape(), (2, 3));
+    assert_eq!(split.images.len(), 4);
+    let raw = &image_file(4, 2, 3)[16..];
+    let expected: Vec<f32> = raw.iter().map(|&p| f32::from(p) / 255.0).collect();
+    assert_eq!(split.images.as_slice(), expected.as_slice());
+    assert_eq!(split.images.row(2), &expected[12..18]);
+    assert_eq!(split.images.as_slice().as_ptr() as usize % 64, 0);
+}
+
+#[test]
+fn wrong_magic_is_refused() {
+    let mut images = image_file(2, 2, 2);
+    images[0] = 0x1f;
+    let err = idx_error(&images, &label_file(&[0, 1]));
+    assert_eq!(err, IdxError::BadMagic(0x1f, 0));
+}
+
+#[test]
+fn wrong_type_code_is_refused() {
+    let images = idx_bytes(0x0d, &[2, 2, 2], &[0; 32]);
+    assert_eq!(
+        idx_error(&images, &label_file(&[0, 1])),
+        IdxError::UnsupportedType(0x0d)
+    );
+}
+
+#[test]
+fn wrong_rank_is_refused() {
+    let images = idx_bytes(0x08, &[8], &[0; 8]);
+    assert_eq!(
+        idx_error(&images, &label_file(&[0, 1])),
+        IdxError::WrongRank {
+            expected: 3,
+            found: 1
+        }
+    );
+}
+
+#[test]
+fn truncated_header_is_refused() {
+    assert_eq!(
+        idx_error(&[0, 0], &label_file(&[0])),
+        IdxError::HeaderTruncated {
+            needed: 4,
+            actual: 2
+        }
+    );
+    assert_eq!(
+        idx_error(&[0, 0, 8, 3, 0, 0], &label_file(&[0])),
+        IdxError::HeaderTruncated {
+            needed: 16,
+            actual: 6
+        }
+    );
+    assert_eq!(
+        idx_error(&[], &label_file(&[0])),
+        IdxError::HeaderTruncated {
+            needed: 4,
+            actual: 0
+        }
+    );
+}
+
+#[test]
+fn truncated_data_is_refused() {
+    let mut images = image_file(3, 2, 2);
+    images.truncate(images.len() - 1);
+    assert_eq!(
+        idx_error(&images, &label_file(&[0, 1, 2])),
+        IdxError::Truncated {
+            expected: 28,
+            actual: 27
+        }
+    );
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut labels = label_file(&[0, 1, 2]);
+    labels.push(0);
+    let err = idx_error(&image_file(3, 2, 2), &labels);
+    assert_eq!(
+        err,
+        IdxError::TrailingBytes {
+            expected: 11,
+            actual: 12
+        }
+    );
+    assert!(err.to_string().contains("1 trailing bytes"), "{err}");
+}
+
+#[test]
+fn dims_overflowing_u64_are_refused_without_allocating() {
+    let images = idx_bytes(0x08, &[u32::MAX, u32::MAX, u32::MAX], &[0; 4]);
+    let err = idx_error(&images, &label_file(&[0]));
+    assert!(matches!(err, IdxError::SizeOverflow { .. }), "{err:?}");
+}
+
+#[test]
+fn dims_past_the_file_size_are_refused_without_allocating() {
+    // 4e9 images of 65535x65535 fit in u64 but not in any file.
+    let images = idx_bytes(0x08, &[4_000_000_000, 65_535, 65_535], &[0; 4]);
+    let err = idx_error(&images, &label_file(&[0]));
+    assert!(
+        matches!(err, IdxError::Truncated { actual: 20, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn label_out_of_range_is_refused() {
+    let err = load_pair(&image_file(3, 2, 2), &label_file(&[0, 10, 1])).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            DataErrorKind::LabelOutOfRange {
+                index: 1,
+                label: 10,
+                classes: 10
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(LABELS), "{err}");
+}
+
+#[test]
+fn count_mismatch_is_refused() {
+    let err = load_pair(&image_file(3, 2, 2), &label_file(&[0, 1])).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            DataErrorKind::CountMismatch {
+                images: 3,
+                labels: 2
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(IMAGES), [0, 0, 9, 3]).unwrap();
+    fs::write(dir.path().join(LABELS), label_file(&[0])).unwrap();
+    let err = load_split(dir.path(), IMAGES, LABELS, 10).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&dir.path().join(IMAGES).display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("element type code 0x09"), "{message}");
+}
+
+#[test]
+fn missing_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(matches!(err.kind, DataErrorKind::Missing), "{err:?}");
+    assert_eq!(err.path, dir.path().join(IMAGES));
+    assert!(err.to_string().contains("--data"), "{err}");
+}
+
+#[test]
+fn test_images_of_another_shape_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    fs::write(
+        dir.path().join("t10k-images-idx3-ubyte"),
+        image_file(3, 3, 2),
+    )
+    .unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(
+        matches!(err.kind, DataErrorKind::ShapeMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+/// Names of the files in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn gzipped_files_load_like_raw_ones_and_the_cache_is_reused() {
+    let raw = tempfile::tempdir().unwrap();
+    let gz = tempfile::tempdir().unwrap();
+    write_valid_dataset(raw.path(), false);
+    write_valid_dataset(gz.path(), true);
+    let from_raw = Dataset::load(raw.path(), 10).unwrap();
+    let from_gz = Dataset::load(gz.path(), 10).unwrap();
+    assert_eq!(from_raw, from_gz);
+
+    // The raw cache now sits beside each .gz and equals the raw file.
+    for name in softreg::data::FILE_STEMS {
+        assert_eq!(
+            fs::read(gz.path().join(name)).unwrap(),
+            fs::read(raw.path().join(name)).unwrap()
+        );
+    }
+    // A second load uses the cache: it succeeds even once the .gz files are garbage.
+    for name in softreg::data::FILE_STEMS {
+        fs::write(gz.path().join(format!("{name}.gz")), b"not gzip").unwrap();
+    }
+    assert_eq!(Dataset::load(gz.path(), 10).unwrap(), from_raw);
+}
+
+#[test]
+fn corrupt_gzip_is_an_error_and_leaves_no_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), true);
+    let path = dir.path().join("train-images-idx3-ubyte.gz");
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[10..middle] {
+        *b ^= 0x5a;
+    }
+    fs::write(&path, &bytes).unwrap();
+    let before = listing(dir.path());
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(
+        matches!(err.kind, DataErrorKind::Gzip(_) | DataErrorKind::Idx(_)),
+        "{err:?}"
+    );
+    assert_eq!(err.path, path);
+    assert_eq!(
+        listing(dir.path()),
+        before,
+        "no cache or temporary file may remain"
+    );
+}
+
+#[test]
+fn truncated_gzip_is_an_error_and_leaves_no_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = image_file(50, 10, 10);
+    let compressed = gzip(&images);
+    fs::write(
+        dir.path().join(format!("{IMAGES}.gz")),
+        &compressed[..compressed.len() / 2],
+    )
+    .unwrap();
+    fs::write(dir.path().join(LABELS), label_file(&[0; 50])).unwrap();
+    let before = listing(dir.path());
+    let err = load_split(dir.path(), IMAGES, LABELS, 10).unwrap_err();
+    assert!(matches!(err.kind, DataErrorKind::Gzip(_)), "{err:?}");
+    assert_eq!(listing(dir.path()), before);
+}
+
+#[test]
+fn gzip_longer_than_its_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut images = image_file(2, 2, 2);
+    images.extend_from_slice(&[0; 1000]);
+    fs::write(dir.path().join(format!("{IMAGES}.gz")), gzip(&images)).unwrap();
+    fs::write(dir.path().join(LABELS), label_file(&[0, 0])).unwrap();
+    let err = load_split(dir.path(), IMAGES, LABELS, 10).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            DataErrorKind::Idx(IdxError::TrailingBytes {
+                expected: 24,
+                actual: 25
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(!dir.path().join(IMAGES).exists());
+}
+
+#[test]
+fn bundled_files_match_their_checksums_and_load() {
+    let dir = common::fashion_mnist_dir();
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 4);
+    for line in sums.lines() {
+        let (expected, name) = line.split_once("  ").unwrap();
+        let digest = Sha256::digest(fs::read(dir.join(name)).unwrap());
+        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(actual, expected, "{name} differs from the canonical file");
+    }
+    let data = Dataset::load(&dir, 10).unwrap();
+    assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
+    assert_eq!(data.train.images.features(), 784);
+    let mut histogram = [0usize; 10];
+    for &l in &data.train.labels {
+        histogram[usize::from(l)] += 1;
+    }
+    assert_eq!(
+        histogram, [6000; 10],
+        "Fashion-MNIST's training set is balanced"
+    );
+    assert!(
+        data.train
+            .images
+            .as_slice()
+            .iter()
+            .all(|&p| (0.0..=1.0).contains(&p))
+    );
+}
