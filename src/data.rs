@@ -15,28 +15,24 @@
 //! a half file; where the directory is not writable it is decompressed in memory.
 //! A raw file present beside its `.gz` is taken as that file's decompressed copy.
 //!
-//! Pixels are converted once to f32 in `[0, 1]` (`pixel / 255`) and stored
-//! row-major in a 64-byte-aligned buffer with no padding between rows; labels stay
-//! `u8`. The mapping is dropped once the data is copied out, so a file that changes
+//! Pixels are converted once to f32 in `[0, 1]` (`pixel * (1/255)`) and stored
+//! row-major in a page-aligned buffer on transparent huge pages ([`PixelBuffer`]) with no padding between rows (784 f32 is
+//! 49 cache lines, so every row starts aligned), or kept as bytes for kernels that
+//! convert as they read ([`PixelFormat`]); labels stay `u8`. The mapping is dropped once the data is copied out, so a file that changes
 //! later does not change the loaded data set.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-use aligned_vec::{AVec, ConstAlign};
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 use thiserror::Error;
 
+use crate::buffer::PixelBuffer;
 use crate::idx::{IdxError, IdxHeader};
-
-/// The alignment of the pixel buffer, in bytes: one cache line, one AVX-512 vector.
-pub const PIXEL_ALIGN: usize = 64;
-
-/// Row-major pixels in a 64-byte-aligned buffer.
-pub type PixelBuf = AVec<f32, ConstAlign<PIXEL_ALIGN>>;
 
 /// A data-set file that could not be loaded, and why.
 #[derive(Debug, Error)]
@@ -93,10 +89,47 @@ impl DataError {
     }
 }
 
-/// A set of equally sized grey images as f32 rows in `[0, 1]`.
+/// How image pixels are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PixelFormat {
+    /// f32 in `[0, 1]`, converted once at load: 4 bytes a pixel.
+    #[default]
+    F32,
+    /// The file's bytes, converted to f32 by the kernels as they read them:
+    /// a quarter of the memory traffic.
+    U8,
+}
+
+/// The scale from a byte pixel to `[0, 1]`. Pixels are `p * (1 / 255)` rather than
+/// `p / 255` (within one ulp, exactly 0 and 1 at the ends) so that a kernel that
+/// converts bytes on the fly yields exactly the f32 values of [`PixelFormat::F32`].
+pub const PIXEL_SCALE: f32 = 1.0 / 255.0;
+
+/// A byte pixel as f32 in `[0, 1]`.
+#[inline(always)]
+pub fn pixel_to_f32(p: u8) -> f32 {
+    f32::from(p) * PIXEL_SCALE
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Pixels {
+    F32(PixelBuffer<f32>),
+    U8(PixelBuffer<u8>),
+}
+
+/// One image's pixels, in the format its set holds them.
+#[derive(Debug, Clone, Copy)]
+pub enum Row<'a> {
+    /// f32 pixels.
+    F32(&'a [f32]),
+    /// Byte pixels, to be scaled by [`PIXEL_SCALE`].
+    U8(&'a [u8]),
+}
+
+/// A set of equally sized grey images, rows of pixels in one page-aligned buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Images {
-    pixels: PixelBuf,
+    pixels: Pixels,
     count: usize,
     height: usize,
     width: usize,
@@ -106,31 +139,58 @@ impl Images {
     /// Images of `height x width` from row-major f32 pixels (any values).
     ///
     /// # Panics
-    /// If `pixels.len()` is not a multiple of `height * width`, or the shape is empty.
+    /// If `pixels.len()` is not a multiple of `height * width`, the shape is
+    /// empty, or no memory can be mapped.
     pub fn from_f32(height: usize, width: usize, pixels: &[f32]) -> Self {
+        let buffer = PixelBuffer::from_slice(pixels).expect("cannot map memory for images");
+        Self::new(height, width, pixels.len(), Pixels::F32(buffer))
+    }
+
+    /// Images of `height x width` from row-major byte pixels, kept as bytes
+    /// ([`PixelFormat::U8`]).
+    ///
+    /// # Panics
+    /// If `pixels.len()` is not a multiple of `height * width`, the shape is
+    /// empty, or no memory can be mapped.
+    pub fn from_u8(height: usize, width: usize, pixels: &[u8]) -> Self {
+        let buffer = PixelBuffer::from_slice(pixels).expect("cannot map memory for images");
+        Self::new(height, width, pixels.len(), Pixels::U8(buffer))
+    }
+
+    fn new(height: usize, width: usize, len: usize, pixels: Pixels) -> Self {
         let features = height * width;
         assert!(features > 0, "images need at least one pixel");
-        assert_eq!(
-            pixels.len() % features,
-            0,
-            "pixels do not fill whole images"
-        );
+        assert_eq!(len % features, 0, "pixels do not fill whole images");
         Self {
-            pixels: AVec::from_slice(PIXEL_ALIGN, pixels),
-            count: pixels.len() / features,
+            pixels,
+            count: len / features,
             height,
             width,
         }
     }
 
-    /// Images of `height x width` from u8 pixels, scaled by 1/255.
-    fn from_u8(height: usize, width: usize, pixels: &[u8]) -> Self {
-        let features = height * width;
-        Self {
-            pixels: AVec::from_iter(PIXEL_ALIGN, pixels.iter().map(|&p| f32::from(p) / 255.0)),
-            count: pixels.len() / features,
-            height,
-            width,
+    /// Byte pixels in `format`: kept, or converted once to f32.
+    fn from_bytes(
+        height: usize,
+        width: usize,
+        pixels: &[u8],
+        format: PixelFormat,
+    ) -> io::Result<Self> {
+        let buffer = match format {
+            PixelFormat::U8 => Pixels::U8(PixelBuffer::from_slice(pixels)?),
+            PixelFormat::F32 => Pixels::F32(PixelBuffer::from_iter(
+                pixels.len(),
+                pixels.iter().map(|&p| pixel_to_f32(p)),
+            )?),
+        };
+        Ok(Self::new(height, width, pixels.len(), buffer))
+    }
+
+    /// The format the pixels are held in.
+    pub fn format(&self) -> PixelFormat {
+        match self.pixels {
+            Pixels::F32(_) => PixelFormat::F32,
+            Pixels::U8(_) => PixelFormat::U8,
         }
     }
 
@@ -154,15 +214,29 @@ impl Images {
         self.height * self.width
     }
 
-    /// Image `i` as a row of `features()` values.
-    pub fn row(&self, i: usize) -> &[f32] {
+    /// Image `i` as a row of `features()` pixels.
+    pub fn row(&self, i: usize) -> Row<'_> {
         let f = self.features();
-        &self.pixels[i * f..(i + 1) * f]
+        match &self.pixels {
+            Pixels::F32(p) => Row::F32(&p[i * f..(i + 1) * f]),
+            Pixels::U8(p) => Row::U8(&p[i * f..(i + 1) * f]),
+        }
     }
 
-    /// All pixels, row-major, 64-byte aligned.
-    pub fn as_slice(&self) -> &[f32] {
-        &self.pixels
+    /// Image `i` as f32 pixels: borrowed, or converted from bytes.
+    pub fn row_f32(&self, i: usize) -> Cow<'_, [f32]> {
+        match self.row(i) {
+            Row::F32(row) => Cow::Borrowed(row),
+            Row::U8(row) => Cow::Owned(row.iter().map(|&p| pixel_to_f32(p)).collect()),
+        }
+    }
+
+    /// All pixels as f32, row-major, page-aligned, if held as f32.
+    pub fn f32_pixels(&self) -> Option<&[f32]> {
+        match &self.pixels {
+            Pixels::F32(p) => Some(p),
+            Pixels::U8(_) => None,
+        }
     }
 }
 
@@ -207,11 +281,16 @@ pub const FILE_STEMS: [&str; 4] = [
 ];
 
 impl Dataset {
-    /// Loads the four idx files of `dir`, raw or gzipped, checking every label is
-    /// below `classes`.
+    /// Loads the four idx files of `dir`, raw or gzipped, as f32 pixels, checking
+    /// every label is below `classes`.
     pub fn load(dir: &Path, classes: usize) -> Result<Self, DataError> {
-        let train = load_split(dir, FILE_STEMS[0], FILE_STEMS[1], classes)?;
-        let test = load_split(dir, FILE_STEMS[2], FILE_STEMS[3], classes)?;
+        Self::load_as(dir, classes, PixelFormat::F32)
+    }
+
+    /// [`Dataset::load`] with the pixels held in `format`.
+    pub fn load_as(dir: &Path, classes: usize, format: PixelFormat) -> Result<Self, DataError> {
+        let train = load_split(dir, FILE_STEMS[0], FILE_STEMS[1], classes, format)?;
+        let test = load_split(dir, FILE_STEMS[2], FILE_STEMS[3], classes, format)?;
         if test.images.shape() != train.images.shape() {
             return Err(DataError::new(
                 &dir.join(FILE_STEMS[2]),
@@ -235,10 +314,11 @@ pub fn load_split(
     images_stem: &str,
     labels_stem: &str,
     classes: usize,
+    format: PixelFormat,
 ) -> Result<Split, DataError> {
     let (images_path, images) = open_idx(dir, images_stem, 3)?;
     let (labels_path, labels) = open_idx(dir, labels_stem, 1)?;
-    let images = decode_images(&images_path, &images.bytes, &images.header)?;
+    let images = decode_images(&images_path, &images.bytes, &images.header, format)?;
     let labels = decode_labels(&labels_path, &labels.bytes, &labels.header, classes)?;
     if labels.len() != images.len() {
         return Err(DataError::new(
@@ -381,7 +461,12 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn decode_images(path: &Path, bytes: &[u8], header: &IdxHeader) -> Result<Images, DataError> {
+fn decode_images(
+    path: &Path,
+    bytes: &[u8],
+    header: &IdxHeader,
+    format: PixelFormat,
+) -> Result<Images, DataError> {
     let dims = header.dims();
     let (height, width) = (dims[1], dims[2]);
     if height == 0 || width == 0 {
@@ -393,7 +478,8 @@ fn decode_images(path: &Path, bytes: &[u8], header: &IdxHeader) -> Result<Images
     let data = header
         .data(bytes)
         .map_err(|e| DataError::new(path, e.into()))?;
-    Ok(Images::from_u8(height, width, data))
+    Images::from_bytes(height, width, data, format)
+        .map_err(|e| DataError::new(path, DataErrorKind::Io(e)))
 }
 
 fn decode_labels(

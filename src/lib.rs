@@ -16,9 +16,12 @@
 //! aligned f32 memory, [`model`] holds the weights, [`reference`] is the naive f64
 //! oracle, [`train`] runs minibatch SGD, [`report`] formats what the CLI prints.
 
+pub mod buffer;
 pub mod data;
 pub mod idx;
+pub mod kernel;
 pub mod model;
+pub mod peak;
 pub mod random;
 pub mod reference;
 pub mod report;

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use softreg::data::Dataset;
+use softreg::data::{Dataset, PixelFormat};
+use softreg::kernel::Isa;
 use softreg::report;
-use softreg::train::{TrainConfig, train};
+use softreg::train::{Kernel, TrainConfig, train};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -43,6 +44,50 @@ struct TrainArgs {
     /// Directory with the four idx files, raw or .gz.
     #[arg(long, default_value = "data/fashion-mnist")]
     data: PathBuf,
+    /// The implementation of the loss and gradient.
+    #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
+    kernel: KernelArg,
+    /// How pixels are held in memory: f32 (converted once at load) or u8 (the
+    /// file's bytes, converted by the kernel as it reads them: a quarter of the
+    /// memory traffic, bit-identical results).
+    #[arg(long, value_enum, default_value_t = PixelsArg::F32)]
+    pixels: PixelsArg,
+}
+
+/// `--pixels` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PixelsArg {
+    /// 4-byte floats in [0, 1].
+    F32,
+    /// 1-byte pixels.
+    U8,
+}
+
+impl From<PixelsArg> for PixelFormat {
+    fn from(arg: PixelsArg) -> Self {
+        match arg {
+            PixelsArg::F32 => PixelFormat::F32,
+            PixelsArg::U8 => PixelFormat::U8,
+        }
+    }
+}
+
+/// `--kernel` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelArg {
+    /// The fused SIMD kernel, parallel over fixed chunks of each minibatch.
+    Fused,
+    /// The naive f64 reference, single-threaded per minibatch.
+    Reference,
+}
+
+impl From<KernelArg> for Kernel {
+    fn from(arg: KernelArg) -> Self {
+        match arg {
+            KernelArg::Fused => Kernel::Fused,
+            KernelArg::Reference => Kernel::Reference,
+        }
+    }
 }
 
 fn at_least_one(s: &str) -> Result<usize, String> {
@@ -63,17 +108,18 @@ fn positive_finite(s: &str) -> Result<f32, String> {
 
 fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let data = Dataset::load(&args.data, 10)?;
+    let data = Dataset::load_as(&args.data, 10, args.pixels.into())?;
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.lr,
         seed: args.seed,
         threads: args.threads,
+        kernel: args.kernel.into(),
     };
     let (height, width) = data.train.images.shape();
     println!(
-        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {}, seed {}, {} threads",
+        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {}, seed {}, {} threads, {} kernel",
         args.data.display(),
         data.train.len(),
         data.test.len(),
@@ -85,6 +131,10 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             || format!("{} (all cores)", rayon::current_num_threads()),
             |t| t.to_string()
         ),
+        match config.kernel {
+            Kernel::Fused => format!("fused {}", Isa::best().name()),
+            Kernel::Reference => "reference".to_string(),
+        },
     );
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
     let trained = train(&data, &config, |epoch| {

@@ -71,9 +71,9 @@ pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> St
     let mut grad_weights = vec![0.0; classes * features];
     let mut grad_bias = vec![0.0; classes];
     for &r in rows {
-        let x = images.row(r);
+        let x = images.row_f32(r);
         let y = usize::from(labels[r]);
-        let z = logits(model, x);
+        let z = logits(model, &x);
         let log_p = log_softmax(&z);
         loss_sum -= log_p[y];
         if argmax(&z) == y {
@@ -84,7 +84,7 @@ pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> St
             let g = log_p[c].exp() - target;
             grad_bias[c] += g;
             let grad_row = &mut grad_weights[c * features..(c + 1) * features];
-            for (gw, &xf) in grad_row.iter_mut().zip(x) {
+            for (gw, &xf) in grad_row.iter_mut().zip(x.iter()) {
                 *gw += g * f64::from(xf);
             }
         }
@@ -112,7 +112,7 @@ pub fn loss_and_correct(
     let mut correct = 0;
     for r in rows {
         let y = usize::from(labels[r]);
-        let z = logits(model, images.row(r));
+        let z = logits(model, &images.row_f32(r));
         loss_sum -= log_softmax(&z)[y];
         if argmax(&z) == y {
             correct += 1;

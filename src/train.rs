@@ -8,15 +8,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::data::{Dataset, Split};
+use crate::kernel::{self, Isa, Partial};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::reference;
+
+/// Which implementation computes the loss and gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// The fused SIMD kernel ([`crate::kernel`]), parallel over fixed chunks.
+    #[default]
+    Fused,
+    /// The naive f64 reference ([`crate::reference`]), one thread per minibatch.
+    Reference,
+}
+
+/// Rows per parallel task of a minibatch. Fixed, so that the chunk boundaries and
+/// the order in which their sums are added do not depend on the thread count.
+pub const CHUNK_ROWS: usize = 64;
 
 /// Settings of one training run; the default is the tutorial's.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +48,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Worker threads; `None` means one per core.
     pub threads: Option<usize>,
+    /// The implementation of the loss and gradient.
+    pub kernel: Kernel,
 }
 
 impl Default for TrainConfig {
@@ -41,6 +60,7 @@ impl Default for TrainConfig {
             learning_rate: 0.1,
             seed: 0,
             threads: None,
+            kernel: Kernel::Fused,
         }
     }
 }
@@ -63,14 +83,15 @@ pub enum TrainError {
     /// The thread pool could not be started.
     #[error("cannot start the thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
-    /// The loss stopped being finite.
+    /// The loss or a weight stopped being finite.
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower the learning rate"
+        "training diverged at epoch {epoch}, step {step}: the {what} is {value}; lower the learning rate (or check the data for NaN or infinite values)"
     )]
     Diverged {
         epoch: usize,
         step: usize,
-        loss: f64,
+        what: &'static str,
+        value: f64,
     },
 }
 
@@ -121,14 +142,19 @@ pub struct Evaluation {
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 const EVAL_CHUNK: usize = 1024;
 
-/// Evaluates `model` on `split` in parallel on the current rayon pool.
-pub fn evaluate(model: &Model, split: &Split) -> Evaluation {
+/// Evaluates `model` on `split` with `kernel`, in parallel on the current rayon pool.
+pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {
     let n = split.len();
+    let isa = Isa::best();
     let partials: Vec<(f64, usize)> = (0..n.div_ceil(EVAL_CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let rows = chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n);
-            reference::loss_and_correct(model, &split.images, &split.labels, rows)
+            let (images, labels) = (&split.images, split.labels.as_slice());
+            match kernel {
+                Kernel::Fused => kernel::loss_and_correct(isa, model, images, labels, rows),
+                Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
+            }
         })
         .collect();
     let (loss_sum, correct) = partials
@@ -175,34 +201,25 @@ fn train_on_pool(
     let train = &data.train;
     let mut rng = SeededRng::new(config.seed);
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
+    let mut team = FusedTeam::new(&model, config.batch_size);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epochs = Vec::with_capacity(config.epochs);
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
         let start = Instant::now();
-        let mut loss_sum = 0.0;
-        let mut correct = 0;
-        for (step, rows) in order.chunks(config.batch_size).enumerate() {
-            let result = reference::step(&model, &train.images, &train.labels, rows);
-            if !result.loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step: step + 1,
-                    loss: result.loss,
-                });
-            }
-            loss_sum += result.loss * rows.len() as f64;
-            correct += result.correct;
-            let lr = config.learning_rate;
-            for (w, &g) in model.weights.iter_mut().zip(&result.grad_weights) {
-                *w -= lr * g as f32;
-            }
-            for (b, &g) in model.bias.iter_mut().zip(&result.grad_bias) {
-                *b -= lr * g as f32;
-            }
-        }
+        let (batch_size, lr) = (config.batch_size, config.learning_rate);
+        let sums = match config.kernel {
+            Kernel::Fused => team.epoch(&mut model, train, &order, batch_size, lr),
+            Kernel::Reference => reference_epoch(&mut model, train, &order, batch_size, lr),
+        };
+        let (loss_sum, correct) = sums.map_err(|d| TrainError::Diverged {
+            epoch,
+            step: d.step,
+            what: d.what,
+            value: d.value,
+        })?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let test = evaluate(&model, &data.test);
+        let test = evaluate(&model, &data.test, config.kernel);
         let report = EpochReport {
             epoch,
             loss: loss_sum / train.len() as f64,
@@ -216,4 +233,228 @@ fn train_on_pool(
         epochs.push(report);
     }
     Ok(Trained { model, epochs })
+}
+
+/// Where an epoch stopped: the 1-based step and the first non-finite value.
+struct Divergence {
+    step: usize,
+    what: &'static str,
+    value: f64,
+}
+
+/// The summed loss and correct count of an epoch's minibatches.
+type EpochSums = Result<(f64, usize), Divergence>;
+
+/// One epoch of SGD with the naive reference, one minibatch at a time.
+fn reference_epoch(
+    model: &mut Model,
+    train: &Split,
+    order: &[usize],
+    batch_size: usize,
+    lr: f32,
+) -> EpochSums {
+    let (mut loss_sum, mut correct) = (0.0, 0);
+    for (step, rows) in order.chunks(batch_size).enumerate() {
+        let result = reference::step(model, &train.images, &train.labels, rows);
+        let batch_loss = result.loss * rows.len() as f64;
+        if !batch_loss.is_finite() {
+            return Err(Divergence {
+                step: step + 1,
+                what: "loss",
+                value: batch_loss,
+            });
+        }
+        apply(model, &result.grad_weights, &result.grad_bias, |g| {
+            lr * g as f32
+        });
+        check_weights(model, step)?;
+        loss_sum += batch_loss;
+        correct += result.correct;
+    }
+    Ok((loss_sum, correct))
+}
+
+/// The fused kernel's buffers: one [`Partial`] per chunk of the largest minibatch,
+/// allocated once for the whole run.
+struct FusedTeam {
+    isa: Isa,
+    partials: Vec<Mutex<Partial>>,
+}
+
+impl FusedTeam {
+    fn new(model: &Model, batch_size: usize) -> Self {
+        let chunks = batch_size.div_ceil(CHUNK_ROWS);
+        Self {
+            isa: Isa::best(),
+            partials: (0..chunks)
+                .map(|_| Mutex::new(Partial::new(model.features, model.classes)))
+                .collect(),
+        }
+    }
+
+    /// One epoch of SGD with the fused kernel on every thread of the current pool.
+    ///
+    /// The threads stay in one rayon broadcast for the whole epoch and meet at a
+    /// spinning barrier twice per minibatch, rather than being forked and joined
+    /// (and put to sleep and woken) for every minibatch. Chunk `c` of a
+    /// minibatch is computed by thread `c mod threads`, but its result does not
+    /// depend on which thread computes it, and thread 0 adds the chunks' sums in
+    /// chunk order and applies the update: the weights are bit-identical for any
+    /// thread count.
+    fn epoch(
+        &mut self,
+        model: &mut Model,
+        train: &Split,
+        order: &[usize],
+        batch_size: usize,
+        lr: f32,
+    ) -> EpochSums {
+        let (isa, partials) = (self.isa, &self.partials);
+        let (images, labels) = (&train.images, train.labels.as_slice());
+        let model = RwLock::new(model);
+        let barrier = SpinBarrier::new(rayon::current_num_threads());
+        let sums = Mutex::new(Ok((0.0, 0)));
+        let stop = AtomicBool::new(false);
+        rayon::broadcast(|thread| {
+            let (me, team) = (thread.index(), thread.num_threads());
+            for (step, rows) in order.chunks(batch_size).enumerate() {
+                {
+                    let model = model.read().expect("no thread panics holding the model");
+                    for (c, chunk) in rows.chunks(CHUNK_ROWS).enumerate().skip(me).step_by(team) {
+                        let mut partial = partials[c].lock().expect("no thread panics in a kernel");
+                        kernel::step(isa, &model, images, labels, chunk, &mut partial);
+                    }
+                }
+                barrier.wait();
+                if me == 0 {
+                    let mut model = model.write().expect("no thread panics holding the model");
+                    let used = &partials[..rows.len().div_ceil(CHUNK_ROWS)];
+                    let outcome = reduce_and_apply(&mut model, used, rows.len(), lr, step);
+                    let mut sums = sums.lock().expect("only thread 0 takes the sums");
+                    match (outcome, &mut *sums) {
+                        (Ok((l, c)), Ok((loss_sum, correct))) => {
+                            *loss_sum += l;
+                            *correct += c;
+                        }
+                        (Err(divergence), sums) => {
+                            *sums = Err(divergence);
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        (Ok(_), Err(_)) => unreachable!("the epoch stops at a divergence"),
+                    }
+                }
+                barrier.wait();
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+        });
+        sums.into_inner()
+            .expect("no thread panics holding the sums")
+    }
+}
+
+/// Adds the chunks' sums in chunk order into the first, applies the mean
+/// gradient to `model` and returns the minibatch's summed loss and correct count.
+/// The weights are not touched when the loss is not finite.
+fn reduce_and_apply(
+    model: &mut Model,
+    partials: &[Mutex<Partial>],
+    rows: usize,
+    lr: f32,
+    step: usize,
+) -> Result<(f64, usize), Divergence> {
+    let mut guards: Vec<_> = partials
+        .iter()
+        .map(|p| p.lock().expect("no thread panics in a kernel"))
+        .collect();
+    let (total, rest) = guards.split_first_mut().expect("a minibatch has rows");
+    for partial in rest.iter() {
+        total.loss_sum += partial.loss_sum;
+        total.correct += partial.correct;
+        add_assign(&mut total.grad_weights, &partial.grad_weights);
+        add_assign(&mut total.grad_bias, &partial.grad_bias);
+    }
+    if !total.loss_sum.is_finite() {
+        return Err(Divergence {
+            step: step + 1,
+            what: "loss",
+            value: total.loss_sum,
+        });
+    }
+    let scale = lr / rows as f32;
+    apply(model, &total.grad_weights, &total.grad_bias, |g| scale * g);
+    check_weights(model, step)?;
+    Ok((total.loss_sum, total.correct))
+}
+
+/// A non-finite weight or bias after step `step` (0-based) as a divergence.
+fn check_weights(model: &Model, step: usize) -> Result<(), Divergence> {
+    match model
+        .weights
+        .iter()
+        .chain(&model.bias)
+        .find(|w| !w.is_finite())
+    {
+        Some(&w) => Err(Divergence {
+            step: step + 1,
+            what: "weight",
+            value: f64::from(w),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A barrier for a team that meets many times a millisecond: it spins, then
+/// yields (so that more threads than cores still make progress), and never
+/// sleeps in the kernel, whose wake-up latency would dominate a short step.
+struct SpinBarrier {
+    threads: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> Self {
+        Self {
+            threads,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    /// Returns once all `threads` threads have called `wait` for this generation.
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            if spins < 2_000 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+fn add_assign(total: &mut [f32], part: &[f32]) {
+    for (t, p) in total.iter_mut().zip(part) {
+        *t += p;
+    }
+}
+
+/// `w -= step(g)` for every weight and bias.
+fn apply<G: Copy>(model: &mut Model, grad_weights: &[G], grad_bias: &[G], step: impl Fn(G) -> f32) {
+    for (w, &g) in model.weights.iter_mut().zip(grad_weights) {
+        *w -= step(g);
+    }
+    for (b, &g) in model.bias.iter_mut().zip(grad_bias) {
+        *b -= step(g);
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use common::{gzip, idx_bytes, image_file, label_file, write_valid_dataset};
-use softreg::data::{DataErrorKind, Dataset, load_split};
+use softreg::data::{DataErrorKind, Dataset, PixelFormat, load_split};
 use softreg::idx::IdxError;
 
 const IMAGES: &str = "train-images-idx3-ubyte";
@@ -22,7 +22,7 @@ fn load_pair(
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(IMAGES), images).unwrap();
     fs::write(dir.path().join(LABELS), labels).unwrap();
-    load_split(dir.path(), IMAGES, LABELS, 10)
+    load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32)
 }
 
 fn idx_error(images: &[u8], labels: &[u8]) -> IdxError {
@@ -39,10 +39,17 @@ fn valid_files_round_trip() {
     assert_eq!(split.images.shape(), (2, 3));
     assert_eq!(split.images.len(), 4);
     let raw = &image_file(4, 2, 3)[16..];
-    let expected: Vec<f32> = raw.iter().map(|&p| f32::from(p) / 255.0).collect();
-    assert_eq!(split.images.as_slice(), expected.as_slice());
-    assert_eq!(split.images.row(2), &expected[12..18]);
-    assert_eq!(split.images.as_slice().as_ptr() as usize % 64, 0);
+    let expected: Vec<f32> = raw.iter().map(|&p| f32::from(p) * (1.0 / 255.0)).collect();
+    let pixels = split.images.f32_pixels().unwrap();
+    assert_eq!(pixels, expected.as_slice());
+    assert_eq!(&*split.images.row_f32(2), &expected[12..18]);
+    assert_eq!(pixels.as_ptr() as usize % 64, 0);
+    for (p, e) in pixels.iter().zip(raw) {
+        assert!(
+            (p - f32::from(*e) / 255.0).abs() <= f32::EPSILON,
+            "within one ulp of p / 255"
+        );
+    }
 }
 
 #[test]
@@ -182,7 +189,7 @@ fn errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(IMAGES), [0, 0, 9, 3]).unwrap();
     fs::write(dir.path().join(LABELS), label_file(&[0])).unwrap();
-    let err = load_split(dir.path(), IMAGES, LABELS, 10).unwrap_err();
+    let err = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32).unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains(&dir.path().join(IMAGES).display().to_string()),
@@ -287,7 +294,7 @@ fn truncated_gzip_is_an_error_and_leaves_no_cache() {
     .unwrap();
     fs::write(dir.path().join(LABELS), label_file(&[0; 50])).unwrap();
     let before = listing(dir.path());
-    let err = load_split(dir.path(), IMAGES, LABELS, 10).unwrap_err();
+    let err = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32).unwrap_err();
     assert!(matches!(err.kind, DataErrorKind::Gzip(_)), "{err:?}");
     assert_eq!(listing(dir.path()), before);
 }
@@ -299,7 +306,7 @@ fn gzip_longer_than_its_header_is_refused() {
     images.extend_from_slice(&[0; 1000]);
     fs::write(dir.path().join(format!("{IMAGES}.gz")), gzip(&images)).unwrap();
     fs::write(dir.path().join(LABELS), label_file(&[0, 0])).unwrap();
-    let err = load_split(dir.path(), IMAGES, LABELS, 10).unwrap_err();
+    let err = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32).unwrap_err();
     assert!(
         matches!(
             err.kind,
@@ -335,11 +342,7 @@ fn bundled_files_match_their_checksums_and_load() {
         histogram, [6000; 10],
         "Fashion-MNIST's training set is balanced"
     );
-    assert!(
-        data.train
-            .images
-            .as_slice()
-            .iter()
-            .all(|&p| (0.0..=1.0).contains(&p))
-    );
+    let pixels = data.train.images.f32_pixels().unwrap();
+    assert!(pixels.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    assert!(pixels.contains(&1.0) && pixels.contains(&0.0));
 }

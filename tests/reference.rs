@@ -29,11 +29,11 @@ fn assert_close(actual: f64, expected: f64, tolerance: f64) {
 fn hand_computed_logits_loss_and_gradient() {
     let (model, images, labels) = two_sample_case();
     assert_eq!(
-        reference::logits(&model, images.row(0)),
+        reference::logits(&model, &images.row_f32(0)),
         vec![1.0, 2.5, 2.0]
     );
     assert_eq!(
-        reference::logits(&model, images.row(1)),
+        reference::logits(&model, &images.row_f32(1)),
         vec![0.5, -0.5, -1.5]
     );
 

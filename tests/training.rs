@@ -2,37 +2,92 @@
 
 mod common;
 
-use softreg::data::Dataset;
+use softreg::data::{Dataset, Images, PixelFormat};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
-use softreg::train::{TrainConfig, TrainError, train};
+use softreg::train::{Kernel, TrainConfig, TrainError, train};
+
+fn fashion_mnist(format: PixelFormat) -> Dataset {
+    Dataset::load_as(&common::fashion_mnist_dir(), 10, format).unwrap()
+}
 
 #[test]
-fn tutorial_settings_reach_the_tutorial_accuracy() {
-    let data = Dataset::load(&common::fashion_mnist_dir(), 10).unwrap();
-    let mut seen = Vec::new();
-    let trained = train(&data, &TrainConfig::default(), |e| seen.push(e.epoch)).unwrap();
-    assert_eq!(seen, vec![1, 2, 3, 4, 5]);
-    let first = &trained.epochs[0];
-    let last = &trained.epochs[4];
-    assert!(
-        (0.81..=0.85).contains(&last.test_acc),
-        "test accuracy {} after 5 epochs",
-        last.test_acc
-    );
-    assert!(
-        last.loss < first.loss,
-        "loss {} -> {}",
-        first.loss,
-        last.loss
-    );
-    assert!(
-        (0.6..1.0).contains(&first.loss),
-        "epoch-1 loss {}",
-        first.loss
-    );
-    assert!(trained.model.is_finite());
+fn tutorial_settings_reach_the_tutorial_accuracy_with_both_kernels() {
+    let data = fashion_mnist(PixelFormat::F32);
+    let mut results = Vec::new();
+    for kernel in [Kernel::Fused, Kernel::Reference] {
+        let mut seen = Vec::new();
+        let config = TrainConfig {
+            kernel,
+            ..TrainConfig::default()
+        };
+        let trained = train(&data, &config, |e| seen.push(e.epoch)).unwrap();
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+        let (first, last) = (&trained.epochs[0], &trained.epochs[4]);
+        assert!(
+            (0.81..=0.85).contains(&last.test_acc),
+            "{kernel:?}: test accuracy {} after 5 epochs",
+            last.test_acc
+        );
+        assert!(
+            last.loss < first.loss,
+            "{kernel:?}: loss {} -> {}",
+            first.loss,
+            last.loss
+        );
+        assert!(
+            (0.6..1.0).contains(&first.loss),
+            "{kernel:?}: epoch-1 loss {}",
+            first.loss
+        );
+        assert!(trained.model.is_finite());
+        results.push(trained.epochs);
+    }
+    for (fused, reference) in results[0].iter().zip(&results[1]) {
+        assert!(
+            (fused.test_acc - reference.test_acc).abs() <= 0.005,
+            "epoch {}: fused test acc {} vs reference {}",
+            fused.epoch,
+            fused.test_acc,
+            reference.test_acc
+        );
+        assert!(
+            (fused.loss - reference.loss).abs() <= 1e-3,
+            "epoch {}",
+            fused.epoch
+        );
+    }
+}
+
+#[test]
+fn weights_do_not_depend_on_the_thread_count_or_the_pixel_format() {
+    let f32_data = fashion_mnist(PixelFormat::F32);
+    let u8_data = fashion_mnist(PixelFormat::U8);
+    let run = |data: &Dataset, threads| {
+        let config = TrainConfig {
+            epochs: 2,
+            threads: Some(threads),
+            seed: 3,
+            ..TrainConfig::default()
+        };
+        train(data, &config, |_| {}).unwrap()
+    };
+    let one = run(&f32_data, 1);
+    let bits = |m: &Model| -> Vec<u32> {
+        m.weights
+            .iter()
+            .chain(&m.bias)
+            .map(|w| w.to_bits())
+            .collect()
+    };
+    for threads in [2, 8] {
+        let other = run(&f32_data, threads);
+        assert_eq!(bits(&one.model), bits(&other.model), "{threads} threads");
+        assert_eq!(one.epochs[1].loss.to_bits(), other.epochs[1].loss.to_bits());
+    }
+    let from_bytes = run(&u8_data, 2);
+    assert_eq!(bits(&one.model), bits(&from_bytes.model), "u8 pixels");
 }
 
 #[test]
@@ -40,32 +95,39 @@ fn one_full_batch_epoch_is_one_sgd_step_on_the_mean_gradient() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
     let data = Dataset::load(dir.path(), 10).unwrap();
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 64,
-        learning_rate: 0.5,
-        seed: 9,
-        threads: Some(1),
-    };
-    let trained = train(&data, &config, |_| {}).unwrap();
+    for (kernel, tolerance) in [(Kernel::Reference, 1e-7), (Kernel::Fused, 1e-6)] {
+        let config = TrainConfig {
+            epochs: 1,
+            batch_size: 64,
+            learning_rate: 0.5,
+            seed: 9,
+            threads: Some(1),
+            kernel,
+        };
+        let trained = train(&data, &config, |_| {}).unwrap();
 
-    let initial = Model::init(6, 10, &mut SeededRng::new(9));
-    let rows: Vec<usize> = (0..data.train.len()).collect();
-    let step = reference::step(&initial, &data.train.images, &data.train.labels, &rows);
-    assert_eq!(trained.epochs[0].train_acc, step.correct as f64 / 5.0);
-    assert!((trained.epochs[0].loss - step.loss).abs() < 1e-12);
-    for (i, (&w, &g)) in initial.weights.iter().zip(&step.grad_weights).enumerate() {
-        let expected = w - 0.5 * g as f32;
+        let initial = Model::init(6, 10, &mut SeededRng::new(9));
+        let rows: Vec<usize> = (0..data.train.len()).collect();
+        let step = reference::step(&initial, &data.train.images, &data.train.labels, &rows);
+        assert_eq!(trained.epochs[0].train_acc, step.correct as f64 / 5.0);
         assert!(
-            (trained.model.weights[i] - expected).abs() < 1e-7,
-            "weight {i}"
+            (trained.epochs[0].loss - step.loss).abs() < 1e-6,
+            "{kernel:?}"
         );
-    }
-    for (c, (&b, &g)) in initial.bias.iter().zip(&step.grad_bias).enumerate() {
-        assert!(
-            (trained.model.bias[c] - (b - 0.5 * g as f32)).abs() < 1e-7,
-            "bias {c}"
-        );
+        for (i, (&w, &g)) in initial.weights.iter().zip(&step.grad_weights).enumerate() {
+            let expected = w - 0.5 * g as f32;
+            assert!(
+                (trained.model.weights[i] - expected).abs() < tolerance,
+                "{kernel:?}: weight {i}"
+            );
+        }
+        for (c, (&b, &g)) in initial.bias.iter().zip(&step.grad_bias).enumerate() {
+            let expected = b - 0.5 * g as f32;
+            assert!(
+                (trained.model.bias[c] - expected).abs() < tolerance,
+                "{kernel:?}: bias {c}"
+            );
+        }
     }
 }
 
@@ -83,6 +145,56 @@ fn same_seed_same_model_other_seed_other_model() {
     let a = train(&data, &config(1), |_| {}).unwrap().model;
     assert_eq!(a, train(&data, &config(1), |_| {}).unwrap().model);
     assert_ne!(a, train(&data, &config(2), |_| {}).unwrap().model);
+}
+
+#[test]
+fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
+    let data = fashion_mnist(PixelFormat::U8);
+    for kernel in [Kernel::Fused, Kernel::Reference] {
+        let config = TrainConfig {
+            learning_rate: f32::MAX,
+            epochs: 1,
+            kernel,
+            ..TrainConfig::default()
+        };
+        let Err(err) = train(&data, &config, |_| {}) else {
+            panic!("{kernel:?}: training with lr {} succeeded", f32::MAX);
+        };
+        assert!(
+            matches!(err, TrainError::Diverged { epoch: 1, .. }),
+            "{kernel:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("lower the learning rate"), "{err}");
+    }
+}
+
+#[test]
+fn a_nan_pixel_stops_training_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let mut data = Dataset::load(dir.path(), 10).unwrap();
+    let mut pixels = data.train.images.f32_pixels().unwrap().to_vec();
+    pixels[7] = f32::NAN;
+    data.train.images = Images::from_f32(2, 3, &pixels);
+    for kernel in [Kernel::Fused, Kernel::Reference] {
+        let config = TrainConfig {
+            kernel,
+            ..TrainConfig::default()
+        };
+        let err = train(&data, &config, |_| {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::Diverged {
+                    epoch: 1,
+                    step: 1,
+                    what: "loss",
+                    ..
+                }
+            ),
+            "{kernel:?}: {err:?}"
+        );
+    }
 }
 
 #[test]

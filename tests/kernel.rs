@@ -1,0 +1,291 @@
+//! The fused kernel against the naive reference, on every instruction set this
+//! machine runs.
+//!
+//! Tolerances (f32 kernel against the f64 reference): mean loss within 1e-4
+//! relative; every gradient element within 1e-4 x (|reference| + largest
+//! |reference| element); correct counts equal except on rows whose two largest
+//! reference logits are closer than 1e-3.
+
+use softreg::data::Images;
+use softreg::kernel::{self, Isa, Partial};
+use softreg::model::Model;
+use softreg::random::SeededRng;
+use softreg::reference;
+
+struct Case {
+    model: Model,
+    images: Images,
+    labels: Vec<u8>,
+    rows: Vec<usize>,
+}
+
+/// `batch` rows drawn in shuffled order from `batch + 5` random images.
+fn random_case(seed: u64, batch: usize, features: usize, classes: usize, signed: bool) -> Case {
+    let mut rng = SeededRng::new(seed);
+    let count = batch + 5;
+    let pixels: Vec<f32> = (0..count * features)
+        .map(|_| {
+            if signed {
+                rng.normal(0.0, 1.0) as f32
+            } else {
+                rng.below(256) as f32 / 255.0
+            }
+        })
+        .collect();
+    let mut model = Model::init(features, classes, &mut rng);
+    for w in &mut model.weights {
+        *w *= 10.0;
+    }
+    for b in &mut model.bias {
+        *b = rng.normal(0.0, 0.5) as f32;
+    }
+    let labels = (0..count)
+        .map(|_| rng.below(classes as u64) as u8)
+        .collect();
+    let mut rows: Vec<usize> = (0..count).collect();
+    rng.shuffle(&mut rows);
+    rows.truncate(batch);
+    Case {
+        model,
+        images: Images::from_f32(1, features, &pixels),
+        labels,
+        rows,
+    }
+}
+
+/// Rows whose top two reference logits are within `margin`: their argmax may
+/// legitimately differ between f32 and f64.
+fn near_ties(case: &Case, margin: f64) -> usize {
+    case.rows
+        .iter()
+        .filter(|&&r| {
+            let mut z = reference::logits(&case.model, &case.images.row_f32(r));
+            z.sort_by(|a, b| b.total_cmp(a));
+            z.len() > 1 && z[0] - z[1] < margin
+        })
+        .count()
+}
+
+fn check_against_reference(isa: Isa, case: &Case, what: &str) {
+    let (features, classes) = (case.model.features, case.model.classes);
+    let mut partial = Partial::new(features, classes);
+    partial.grad_weights.fill(f32::NAN);
+    partial.grad_bias.fill(f32::NAN);
+    partial.loss_sum = f64::NAN;
+    kernel::step(
+        isa,
+        &case.model,
+        &case.images,
+        &case.labels,
+        &case.rows,
+        &mut partial,
+    );
+    let expected = reference::step(&case.model, &case.images, &case.labels, &case.rows);
+    let n = case.rows.len() as f64;
+    let what = format!("{what} on {}", isa.name());
+
+    let loss = partial.loss_sum / n;
+    assert!(
+        (loss - expected.loss).abs() <= 1e-4 * expected.loss.abs(),
+        "{what}: loss {loss} vs {}",
+        expected.loss
+    );
+    let ties = near_ties(case, 1e-3);
+    assert!(
+        partial.correct.abs_diff(expected.correct) <= ties,
+        "{what}: correct {} vs {} ({ties} near ties)",
+        partial.correct,
+        expected.correct
+    );
+    for (name, actual, reference) in [
+        ("weight", &partial.grad_weights, &expected.grad_weights),
+        ("bias", &partial.grad_bias, &expected.grad_bias),
+    ] {
+        let largest = reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        for (i, (&a, &e)) in actual.iter().zip(reference.iter()).enumerate() {
+            let a = f64::from(a) / n;
+            assert!(
+                (a - e).abs() <= 1e-4 * (e.abs() + largest),
+                "{what}: {name} gradient {i} is {a}, reference {e}"
+            );
+        }
+    }
+
+    let all: Vec<usize> = (0..case.images.len()).collect();
+    let (loss_sum, correct) = kernel::loss_and_correct(
+        isa,
+        &case.model,
+        &case.images,
+        &case.labels,
+        0..case.images.len(),
+    );
+    let (ref_sum, ref_correct) =
+        reference::loss_and_correct(&case.model, &case.images, &case.labels, 0..all.len());
+    assert!(
+        (loss_sum - ref_sum).abs() <= 1e-4 * ref_sum.abs(),
+        "{what}: eval loss"
+    );
+    assert!(
+        correct.abs_diff(ref_correct)
+            <= near_ties(
+                &Case {
+                    rows: all,
+                    ..clone_case(case)
+                },
+                1e-3
+            )
+    );
+}
+
+fn clone_case(case: &Case) -> Case {
+    Case {
+        model: case.model.clone(),
+        images: case.images.clone(),
+        labels: case.labels.clone(),
+        rows: case.rows.clone(),
+    }
+}
+
+#[test]
+fn every_instruction_set_runs_and_scalar_is_always_there() {
+    let isas = Isa::available();
+    assert_eq!(isas.last().unwrap().name(), "scalar");
+    assert_eq!(isas[0].name(), Isa::best().name());
+    assert_eq!(isas.last().unwrap().lanes(), 1);
+}
+
+#[test]
+fn fused_matches_reference_across_shapes() {
+    let mut seed = 100;
+    for isa in Isa::available() {
+        for &batch in &[1, 7, 255, 256, 1000] {
+            for &features in &[784, 1, 13, 100] {
+                for signed in [false, true] {
+                    seed += 1;
+                    let case = random_case(seed, batch, features, 10, signed);
+                    let what = format!("batch {batch}, features {features}, signed {signed}");
+                    check_against_reference(isa, &case, &what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_matches_reference_for_other_class_counts() {
+    let mut seed = 900;
+    for isa in Isa::available() {
+        for &classes in &[1, 2, 3, 7, 11, 16] {
+            for &features in &[784, 33] {
+                seed += 1;
+                let case = random_case(seed, 37, features, classes, true);
+                check_against_reference(isa, &case, &format!("{classes} classes"));
+            }
+        }
+    }
+}
+
+/// A model whose logits are exactly `values` for an all-ones input.
+fn constant_logits(values: &[f32]) -> (Model, Images) {
+    let features = 16;
+    let weights = values
+        .iter()
+        .flat_map(|&v| std::iter::repeat_n(v / features as f32, features))
+        .collect();
+    let model = Model {
+        features,
+        classes: values.len(),
+        weights,
+        bias: vec![0.0; values.len()],
+    };
+    (model, Images::from_f32(1, features, &vec![1.0; features]))
+}
+
+#[test]
+fn extreme_logits_give_finite_loss_and_gradient() {
+    for isa in Isa::available() {
+        for scale in [1e4f32, 1e30] {
+            for label in 0..3u8 {
+                let (model, images) = constant_logits(&[scale, -scale, 0.0]);
+                let mut partial = Partial::new(model.features, model.classes);
+                kernel::step(isa, &model, &images, &[label], &[0], &mut partial);
+                let expected = reference::step(&model, &images, &[label], &[0]);
+                let what = format!("scale {scale}, label {label}, {}", isa.name());
+                assert!(
+                    partial.loss_sum.is_finite(),
+                    "{what}: loss {}",
+                    partial.loss_sum
+                );
+                assert!(
+                    (partial.loss_sum - expected.loss).abs() <= 1e-6 * expected.loss.abs(),
+                    "{what}: loss {} vs {}",
+                    partial.loss_sum,
+                    expected.loss
+                );
+                assert!(partial.grad_weights.iter().all(|g| g.is_finite()), "{what}");
+                assert_eq!(partial.correct, usize::from(label == 0), "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
+    for isa in Isa::available() {
+        let mut case = random_case(5, 20, 784, 10, false);
+        let mut pixels = case.images.f32_pixels().unwrap().to_vec();
+        pixels[case.rows[3] * 784 + 100] = f32::NAN;
+        case.images = Images::from_f32(1, 784, &pixels);
+        let mut partial = Partial::new(784, 10);
+        kernel::step(
+            isa,
+            &case.model,
+            &case.images,
+            &case.labels,
+            &case.rows,
+            &mut partial,
+        );
+        assert!(partial.loss_sum.is_nan(), "{}", isa.name());
+    }
+}
+
+/// Byte images converted inside the kernel give bit-identical sums to the same
+/// images held as f32, on every instruction set, and match the reference.
+#[test]
+fn byte_pixels_match_f32_pixels_bit_for_bit() {
+    for isa in Isa::available() {
+        for &(batch, features) in &[(256, 784), (37, 13), (5, 100)] {
+            let mut rng = SeededRng::new(batch as u64);
+            let count = batch + 3;
+            let bytes: Vec<u8> = (0..count * features)
+                .map(|_| rng.below(256) as u8)
+                .collect();
+            let floats: Vec<f32> = bytes
+                .iter()
+                .map(|&p| softreg::data::pixel_to_f32(p))
+                .collect();
+            let model = Model::init(features, 10, &mut rng);
+            let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
+            let mut rows: Vec<usize> = (0..count).collect();
+            rng.shuffle(&mut rows);
+            rows.truncate(batch);
+            let as_u8 = Images::from_u8(1, features, &bytes);
+            let as_f32 = Images::from_f32(1, features, &floats);
+            let mut a = Partial::new(features, 10);
+            let mut b = Partial::new(features, 10);
+            kernel::step(isa, &model, &as_u8, &labels, &rows, &mut a);
+            kernel::step(isa, &model, &as_f32, &labels, &rows, &mut b);
+            assert_eq!(a.loss_sum.to_bits(), b.loss_sum.to_bits(), "{}", isa.name());
+            assert_eq!(a.correct, b.correct);
+            assert_eq!(a.grad_weights, b.grad_weights);
+            assert_eq!(a.grad_bias, b.grad_bias);
+            let case = Case {
+                model: model.clone(),
+                images: as_u8,
+                labels: labels.clone(),
+                rows: rows.clone(),
+            };
+            check_against_reference(isa, &case, &format!("u8 pixels, batch {batch}"));
+        }
+    }
+}
