@@ -16,6 +16,7 @@
 //! aligned f32 memory, [`model`] holds the weights, [`reference`] is the naive f64
 //! oracle, [`train`] runs minibatch SGD, [`report`] formats what the CLI prints.
 
+pub mod bench;
 pub mod buffer;
 pub mod data;
 pub mod idx;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use softreg::bench::{self, BenchConfig};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::Isa;
 use softreg::report;
@@ -22,6 +23,24 @@ struct Cli {
 enum Command {
     /// Train on the training set, printing loss and accuracy after every epoch.
     Train(TrainArgs),
+    /// Measure training throughput of each kernel against this machine's FMA peak.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Worker threads [default: one per core].
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    batch_size: usize,
+    /// Timed epochs per fused configuration (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    epochs: usize,
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    data: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -147,10 +166,23 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn run_bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let defaults = BenchConfig::default();
+    let config = BenchConfig {
+        data: args.data,
+        threads: args.threads.unwrap_or(defaults.threads),
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+    };
+    print!("{}", bench::run(&config)?.table());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -292,15 +292,17 @@ impl FusedTeam {
         }
     }
 
-    /// One epoch of SGD with the fused kernel on every thread of the current pool.
+    /// One epoch of SGD with the fused kernel on the threads of the current pool.
     ///
-    /// The threads stay in one rayon broadcast for the whole epoch and meet at a
-    /// spinning barrier twice per minibatch, rather than being forked and joined
-    /// (and put to sleep and woken) for every minibatch. Chunk `c` of a
-    /// minibatch is computed by thread `c mod threads`, but its result does not
-    /// depend on which thread computes it, and thread 0 adds the chunks' sums in
-    /// chunk order and applies the update: the weights are bit-identical for any
-    /// thread count.
+    /// The team (at most one thread per core and per chunk of a minibatch; any
+    /// other pool threads sit this out, since spinning threads beyond the core
+    /// count only steal time from working ones) stays in one rayon broadcast for
+    /// the whole epoch and meets at a spinning barrier twice per minibatch,
+    /// rather than being forked and joined (and put to sleep and woken) for every
+    /// minibatch. Chunk `c` of a minibatch is computed by thread `c mod team`,
+    /// but its result does not depend on which thread computes it, and thread 0
+    /// adds the chunks' sums in chunk order and applies the update: the weights
+    /// are bit-identical for any thread count.
     fn epoch(
         &mut self,
         model: &mut Model,
@@ -312,11 +314,16 @@ impl FusedTeam {
         let (isa, partials) = (self.isa, &self.partials);
         let (images, labels) = (&train.images, train.labels.as_slice());
         let model = RwLock::new(model);
-        let barrier = SpinBarrier::new(rayon::current_num_threads());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let team = rayon::current_num_threads().min(partials.len()).min(cores);
+        let barrier = SpinBarrier::new(team);
         let sums = Mutex::new(Ok((0.0, 0)));
         let stop = AtomicBool::new(false);
         rayon::broadcast(|thread| {
-            let (me, team) = (thread.index(), thread.num_threads());
+            let me = thread.index();
+            if me >= team {
+                return;
+            }
             for (step, rows) in order.chunks(batch_size).enumerate() {
                 {
                     let model = model.read().expect("no thread panics holding the model");

@@ -81,3 +81,63 @@ fn missing_data_directory_is_a_clear_error() {
         "{message}"
     );
 }
+
+#[test]
+fn kernels_and_pixel_formats_print_the_same_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let curve = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            data,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let output = softreg(&args);
+        assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("epoch "))
+            .map(|l| l.split("  (").next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let fused = curve(&[]);
+    assert_eq!(fused.len(), 3);
+    assert_eq!(curve(&["--pixels", "u8", "--threads", "2"]), fused);
+    assert_eq!(curve(&["--kernel", "reference"]).len(), 3);
+    let bad = softreg(&["train", "--kernel", "gpu"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--kernel"), "{}", stderr(&bad));
+}
+
+#[test]
+fn bench_prints_peak_and_a_row_per_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let output = softreg(&["bench", "--data", data, "--epochs", "1", "--threads", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("f32 FMA peak ("), "{stdout}");
+    for kernel in ["fused      f32", "fused      u8", "reference  f32"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(kernel))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let percent: f64 = row
+            .trim_end_matches('%')
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(percent > 0.0 && percent < 100.0, "{row}");
+    }
+    assert!(stdout.contains("fused / reference: "), "{stdout}");
+}

@@ -148,10 +148,12 @@ impl WithSimd for StepOp<'_> {
         let classes = model.classes;
         partial.reset();
         for (b, block) in rows.chunks(ROW_BLOCK).enumerate() {
-            for &r in rows.iter().skip((b + 1) * ROW_BLOCK).take(ROW_BLOCK) {
-                prefetch::row(images, r);
-            }
-            let (x, n) = gather(images, block.iter().copied(), &mut partial.rows_f32);
+            let next = rows
+                .iter()
+                .skip((b + 1) * ROW_BLOCK)
+                .take(ROW_BLOCK)
+                .copied();
+            let (x, n) = gather(images, block.iter().copied(), next, &mut partial.rows_f32);
             let x = &x[..n];
             forward_block(simd, model, x, &mut partial.lane_sums, &mut partial.logits);
             let rows_logits = &partial.logits[..block.len() * classes];
@@ -214,10 +216,8 @@ impl WithSimd for EvalOp<'_> {
         let mut rows_f32 = vec![0.0; ROW_BLOCK * model.features];
         for start in rows.clone().step_by(ROW_BLOCK) {
             let block = start..(start + ROW_BLOCK).min(rows.end);
-            for r in block.end..(block.end + ROW_BLOCK).min(rows.end) {
-                prefetch::row(images, r);
-            }
-            let (x, n) = gather(images, block.clone(), &mut rows_f32);
+            let next = block.end..(block.end + ROW_BLOCK).min(rows.end);
+            let (x, n) = gather(images, block.clone(), next, &mut rows_f32);
             let x = &x[..n];
             forward_block(simd, model, x, &mut lane_sums, &mut logits);
             softmax::cross_entropy_block(
@@ -239,10 +239,13 @@ impl WithSimd for EvalOp<'_> {
 
 /// The f32 rows of a block (at most [`ROW_BLOCK`]) and how many there are:
 /// borrowed from f32 images, or converted from byte images into `scratch`.
+/// Starts loading one row of the `next` block into cache per row gathered, so
+/// that the next block's rows arrive while this one is computed.
 #[inline(always)]
 fn gather<'a>(
     images: &'a Images,
     rows: impl Iterator<Item = usize>,
+    mut next: impl Iterator<Item = usize>,
     scratch: &'a mut [f32],
 ) -> ([&'a [f32]; ROW_BLOCK], usize) {
     let features = images.features();
@@ -250,6 +253,9 @@ fn gather<'a>(
     let mut free = scratch;
     let mut n = 0;
     for (slot, r) in x.iter_mut().zip(rows) {
+        if let Some(ahead) = next.next() {
+            prefetch::row(images, ahead);
+        }
         *slot = match images.row(r) {
             Row::F32(row) => row,
             Row::U8(row) => {
