@@ -1,10 +1,12 @@
-//! One minibatch step of each kernel, single-threaded, on real Fashion-MNIST rows
-//! drawn in shuffled order: `cargo bench --bench kernel`.
+//! One minibatch step of each kernel (fused, GEMM baseline, reference),
+//! single-threaded, on real Fashion-MNIST rows drawn in shuffled order:
+//! `cargo bench --bench kernel`.
 //!
 //! Throughput is in samples; at 31,360 FLOP per sample, 1 M samples/s is
 //! 31.4 GFLOP/s.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softreg::data::{Dataset, PixelFormat};
@@ -52,6 +54,16 @@ fn kernel_step(c: &mut Criterion) {
         }
         let train = &f32_data.train;
         let mut batches = order.chunks_exact(batch).cycle();
+        group.bench_function(BenchmarkId::new("gemm", batch), |b| {
+            b.iter(|| {
+                let rows = batches.next().unwrap();
+                for chunk in rows.chunks(CHUNK_ROWS) {
+                    kernel::gemm::step(&model, &train.images, &train.labels, chunk, &mut partial);
+                }
+                black_box(partial.loss_sum)
+            })
+        });
+        let mut batches = order.chunks_exact(batch).cycle();
         group.bench_function(BenchmarkId::new("reference", batch), |b| {
             b.iter(|| {
                 let rows = batches.next().unwrap();
@@ -64,7 +76,10 @@ fn kernel_step(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20);
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
     targets = kernel_step
 }
 criterion_main!(benches);

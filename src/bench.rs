@@ -92,8 +92,9 @@ pub enum BenchError {
 /// Lane-FMAs per peak measurement: about a second of work on one AVX2 core.
 const PEAK_LANE_FMAS: u64 = 20_000_000_000;
 
-/// Measures the FMA peak, then trains with the fused kernel (f32 and u8 pixels)
-/// and the reference kernel and reports the median epoch throughput of each.
+/// Measures the FMA peak and read bandwidth, then trains with the fused kernel
+/// (f32 and u8 pixels), the GEMM baseline and the reference, and reports the
+/// median epoch throughput of each.
 pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let isa = Isa::best();
     let peak_one_core = peak::fma_gflops(isa, PEAK_LANE_FMAS);
@@ -105,6 +106,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     for (kernel, pixels, epochs) in [
         (Kernel::Fused, PixelFormat::F32, config.epochs),
         (Kernel::Fused, PixelFormat::U8, config.epochs),
+        (Kernel::Gemm, PixelFormat::F32, config.epochs),
         (Kernel::Reference, PixelFormat::F32, 1),
     ] {
         let data = Dataset::load_as(&config.data, 10, pixels)?;
@@ -133,6 +135,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         rows.push(BenchRow {
             kernel: match kernel {
                 Kernel::Fused => "fused",
+                Kernel::Gemm => "gemm",
                 Kernel::Reference => "reference",
             },
             pixels: match pixels {
@@ -191,16 +194,20 @@ impl BenchReport {
                 100.0 * row.gflops / self.peak_ceiling
             );
         }
-        if let (Some(fused), Some(reference)) = (
+        let rate = |kernel: &str| {
             self.rows
                 .iter()
-                .find(|r| r.kernel == "fused" && r.pixels == "f32"),
-            self.rows.iter().find(|r| r.kernel == "reference"),
-        ) {
+                .find(|r| r.kernel == kernel && r.pixels == "f32")
+                .map(|r| r.samples_per_second)
+        };
+        if let (Some(fused), Some(gemm), Some(reference)) =
+            (rate("fused"), rate("gemm"), rate("reference"))
+        {
             let _ = writeln!(
                 out,
-                "fused / reference: {:.1}x",
-                fused.samples_per_second / reference.samples_per_second
+                "fused / gemm: {:.2}x, fused / reference: {:.1}x (f32 pixels)",
+                fused / gemm,
+                fused / reference
             );
         }
         out

@@ -96,6 +96,8 @@ impl From<PixelsArg> for PixelFormat {
 enum KernelArg {
     /// The fused SIMD kernel, parallel over fixed chunks of each minibatch.
     Fused,
+    /// The unfused baseline: logits GEMM, softmax pass, gradient GEMM (matrixmultiply).
+    Gemm,
     /// The naive f64 reference, single-threaded per minibatch.
     Reference,
 }
@@ -104,6 +106,7 @@ impl From<KernelArg> for Kernel {
     fn from(arg: KernelArg) -> Self {
         match arg {
             KernelArg::Fused => Kernel::Fused,
+            KernelArg::Gemm => Kernel::Gemm,
             KernelArg::Reference => Kernel::Reference,
         }
     }
@@ -152,6 +155,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         ),
         match config.kernel {
             Kernel::Fused => format!("fused {}", Isa::best().name()),
+            Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
             Kernel::Reference => "reference".to_string(),
         },
     );

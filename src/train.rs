@@ -27,6 +27,9 @@ pub enum Kernel {
     /// The fused SIMD kernel ([`crate::kernel`]), parallel over fixed chunks.
     #[default]
     Fused,
+    /// The unfused baseline on `matrixmultiply::sgemm` ([`crate::kernel::gemm`]),
+    /// parallel over the same chunks.
+    Gemm,
     /// The naive f64 reference ([`crate::reference`]), one thread per minibatch.
     Reference,
 }
@@ -153,6 +156,7 @@ pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {
             let (images, labels) = (&split.images, split.labels.as_slice());
             match kernel {
                 Kernel::Fused => kernel::loss_and_correct(isa, model, images, labels, rows),
+                Kernel::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
                 Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
             }
         })
@@ -201,7 +205,7 @@ fn train_on_pool(
     let train = &data.train;
     let mut rng = SeededRng::new(config.seed);
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
-    let mut team = FusedTeam::new(&model, config.batch_size);
+    let mut team = Team::new(&model, config.batch_size);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epochs = Vec::with_capacity(config.epochs);
     for epoch in 1..=config.epochs {
@@ -209,7 +213,9 @@ fn train_on_pool(
         let start = Instant::now();
         let (batch_size, lr) = (config.batch_size, config.learning_rate);
         let sums = match config.kernel {
-            Kernel::Fused => team.epoch(&mut model, train, &order, batch_size, lr),
+            Kernel::Fused | Kernel::Gemm => {
+                team.epoch(config.kernel, &mut model, train, &order, batch_size, lr)
+            }
             Kernel::Reference => reference_epoch(&mut model, train, &order, batch_size, lr),
         };
         let (loss_sum, correct) = sums.map_err(|d| TrainError::Diverged {
@@ -274,14 +280,14 @@ fn reference_epoch(
     Ok((loss_sum, correct))
 }
 
-/// The fused kernel's buffers: one [`Partial`] per chunk of the largest minibatch,
-/// allocated once for the whole run.
-struct FusedTeam {
+/// The chunked kernels' buffers: one [`Partial`] per chunk of the largest
+/// minibatch, allocated once for the whole run.
+struct Team {
     isa: Isa,
     partials: Vec<Mutex<Partial>>,
 }
 
-impl FusedTeam {
+impl Team {
     fn new(model: &Model, batch_size: usize) -> Self {
         let chunks = batch_size.div_ceil(CHUNK_ROWS);
         Self {
@@ -292,7 +298,8 @@ impl FusedTeam {
         }
     }
 
-    /// One epoch of SGD with the fused kernel on the threads of the current pool.
+    /// One epoch of SGD with a chunked kernel (fused or GEMM) on the threads of
+    /// the current pool.
     ///
     /// The team (at most one thread per core and per chunk of a minibatch; any
     /// other pool threads sit this out, since spinning threads beyond the core
@@ -305,6 +312,7 @@ impl FusedTeam {
     /// are bit-identical for any thread count.
     fn epoch(
         &mut self,
+        kernel: Kernel,
         model: &mut Model,
         train: &Split,
         order: &[usize],
@@ -329,7 +337,11 @@ impl FusedTeam {
                     let model = model.read().expect("no thread panics holding the model");
                     for (c, chunk) in rows.chunks(CHUNK_ROWS).enumerate().skip(me).step_by(team) {
                         let mut partial = partials[c].lock().expect("no thread panics in a kernel");
-                        kernel::step(isa, &model, images, labels, chunk, &mut partial);
+                        if kernel == Kernel::Gemm {
+                            kernel::gemm::step(&model, images, labels, chunk, &mut partial);
+                        } else {
+                            kernel::step(isa, &model, images, labels, chunk, &mut partial);
+                        }
                     }
                 }
                 barrier.wait();

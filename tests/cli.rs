@@ -125,7 +125,12 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("f32 FMA peak ("), "{stdout}");
-    for kernel in ["fused      f32", "fused      u8", "reference  f32"] {
+    for kernel in [
+        "fused      f32",
+        "fused      u8",
+        "gemm       f32",
+        "reference  f32",
+    ] {
         let row = stdout
             .lines()
             .find(|l| l.starts_with(kernel))
@@ -136,5 +141,5 @@ fn bench_prints_peak_and_a_row_per_kernel() {
         assert!(samples_per_s > 0.0, "{row}");
         assert!((0.0..100.0).contains(&percent), "{row}");
     }
-    assert!(stdout.contains("fused / reference: "), "{stdout}");
+    assert!(stdout.contains("fused / gemm: "), "{stdout}");
 }

@@ -1,5 +1,5 @@
-//! The fused kernel against the naive reference, on every instruction set this
-//! machine runs.
+//! The fused kernel (on every instruction set this machine runs) and the GEMM
+//! baseline against the naive reference.
 //!
 //! Tolerances (f32 kernel against the f64 reference): mean loss within 1e-4
 //! relative; every gradient element within 1e-4 x (|reference| + largest
@@ -11,6 +11,50 @@ use softreg::kernel::{self, Isa, Partial};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
+
+/// A fast path under test.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    Fused(Isa),
+    Gemm,
+}
+
+impl Path {
+    fn all() -> Vec<Path> {
+        Isa::available()
+            .into_iter()
+            .map(Path::Fused)
+            .chain([Path::Gemm])
+            .collect()
+    }
+
+    fn name(self) -> String {
+        match self {
+            Path::Fused(isa) => format!("fused {}", isa.name()),
+            Path::Gemm => "gemm".to_string(),
+        }
+    }
+
+    fn step(self, model: &Model, images: &Images, labels: &[u8], rows: &[usize], p: &mut Partial) {
+        match self {
+            Path::Fused(isa) => kernel::step(isa, model, images, labels, rows, p),
+            Path::Gemm => kernel::gemm::step(model, images, labels, rows, p),
+        }
+    }
+
+    fn loss_and_correct(
+        self,
+        model: &Model,
+        images: &Images,
+        labels: &[u8],
+        rows: std::ops::Range<usize>,
+    ) -> (f64, usize) {
+        match self {
+            Path::Fused(isa) => kernel::loss_and_correct(isa, model, images, labels, rows),
+            Path::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
+        }
+    }
+}
 
 struct Case {
     model: Model,
@@ -66,14 +110,13 @@ fn near_ties(case: &Case, margin: f64) -> usize {
         .count()
 }
 
-fn check_against_reference(isa: Isa, case: &Case, what: &str) {
+fn check_against_reference(path: Path, case: &Case, what: &str) {
     let (features, classes) = (case.model.features, case.model.classes);
     let mut partial = Partial::new(features, classes);
     partial.grad_weights.fill(f32::NAN);
     partial.grad_bias.fill(f32::NAN);
     partial.loss_sum = f64::NAN;
-    kernel::step(
-        isa,
+    path.step(
         &case.model,
         &case.images,
         &case.labels,
@@ -82,7 +125,7 @@ fn check_against_reference(isa: Isa, case: &Case, what: &str) {
     );
     let expected = reference::step(&case.model, &case.images, &case.labels, &case.rows);
     let n = case.rows.len() as f64;
-    let what = format!("{what} on {}", isa.name());
+    let what = format!("{what} on {}", path.name());
 
     let loss = partial.loss_sum / n;
     assert!(
@@ -112,8 +155,7 @@ fn check_against_reference(isa: Isa, case: &Case, what: &str) {
     }
 
     let all: Vec<usize> = (0..case.images.len()).collect();
-    let (loss_sum, correct) = kernel::loss_and_correct(
-        isa,
+    let (loss_sum, correct) = path.loss_and_correct(
         &case.model,
         &case.images,
         &case.labels,
@@ -155,16 +197,16 @@ fn every_instruction_set_runs_and_scalar_is_always_there() {
 }
 
 #[test]
-fn fused_matches_reference_across_shapes() {
+fn fast_paths_match_reference_across_shapes() {
     let mut seed = 100;
-    for isa in Isa::available() {
+    for path in Path::all() {
         for &batch in &[1, 7, 255, 256, 1000] {
             for &features in &[784, 1, 13, 100] {
                 for signed in [false, true] {
                     seed += 1;
                     let case = random_case(seed, batch, features, 10, signed);
                     let what = format!("batch {batch}, features {features}, signed {signed}");
-                    check_against_reference(isa, &case, &what);
+                    check_against_reference(path, &case, &what);
                 }
             }
         }
@@ -172,14 +214,14 @@ fn fused_matches_reference_across_shapes() {
 }
 
 #[test]
-fn fused_matches_reference_for_other_class_counts() {
+fn fast_paths_match_reference_for_other_class_counts() {
     let mut seed = 900;
-    for isa in Isa::available() {
+    for path in Path::all() {
         for &classes in &[1, 2, 3, 7, 11, 16] {
             for &features in &[784, 33] {
                 seed += 1;
                 let case = random_case(seed, 37, features, classes, true);
-                check_against_reference(isa, &case, &format!("{classes} classes"));
+                check_against_reference(path, &case, &format!("{classes} classes"));
             }
         }
     }
@@ -203,14 +245,14 @@ fn constant_logits(values: &[f32]) -> (Model, Images) {
 
 #[test]
 fn extreme_logits_give_finite_loss_and_gradient() {
-    for isa in Isa::available() {
+    for path in Path::all() {
         for scale in [1e4f32, 1e30] {
             for label in 0..3u8 {
                 let (model, images) = constant_logits(&[scale, -scale, 0.0]);
                 let mut partial = Partial::new(model.features, model.classes);
-                kernel::step(isa, &model, &images, &[label], &[0], &mut partial);
+                path.step(&model, &images, &[label], &[0], &mut partial);
                 let expected = reference::step(&model, &images, &[label], &[0]);
-                let what = format!("scale {scale}, label {label}, {}", isa.name());
+                let what = format!("scale {scale}, label {label}, {}", path.name());
                 assert!(
                     partial.loss_sum.is_finite(),
                     "{what}: loss {}",
@@ -231,21 +273,20 @@ fn extreme_logits_give_finite_loss_and_gradient() {
 
 #[test]
 fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
-    for isa in Isa::available() {
+    for path in Path::all() {
         let mut case = random_case(5, 20, 784, 10, false);
         let mut pixels = case.images.f32_pixels().unwrap().to_vec();
         pixels[case.rows[3] * 784 + 100] = f32::NAN;
         case.images = Images::from_f32(1, 784, &pixels);
         let mut partial = Partial::new(784, 10);
-        kernel::step(
-            isa,
+        path.step(
             &case.model,
             &case.images,
             &case.labels,
             &case.rows,
             &mut partial,
         );
-        assert!(partial.loss_sum.is_nan(), "{}", isa.name());
+        assert!(partial.loss_sum.is_nan(), "{}", path.name());
     }
 }
 
@@ -253,7 +294,7 @@ fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
 /// images held as f32, on every instruction set, and match the reference.
 #[test]
 fn byte_pixels_match_f32_pixels_bit_for_bit() {
-    for isa in Isa::available() {
+    for path in Path::all() {
         for &(batch, features) in &[(256, 784), (37, 13), (5, 100)] {
             let mut rng = SeededRng::new(batch as u64);
             let count = batch + 3;
@@ -273,9 +314,14 @@ fn byte_pixels_match_f32_pixels_bit_for_bit() {
             let as_f32 = Images::from_f32(1, features, &floats);
             let mut a = Partial::new(features, 10);
             let mut b = Partial::new(features, 10);
-            kernel::step(isa, &model, &as_u8, &labels, &rows, &mut a);
-            kernel::step(isa, &model, &as_f32, &labels, &rows, &mut b);
-            assert_eq!(a.loss_sum.to_bits(), b.loss_sum.to_bits(), "{}", isa.name());
+            path.step(&model, &as_u8, &labels, &rows, &mut a);
+            path.step(&model, &as_f32, &labels, &rows, &mut b);
+            assert_eq!(
+                a.loss_sum.to_bits(),
+                b.loss_sum.to_bits(),
+                "{}",
+                path.name()
+            );
             assert_eq!(a.correct, b.correct);
             assert_eq!(a.grad_weights, b.grad_weights);
             assert_eq!(a.grad_bias, b.grad_bias);
@@ -285,7 +331,7 @@ fn byte_pixels_match_f32_pixels_bit_for_bit() {
                 labels: labels.clone(),
                 rows: rows.clone(),
             };
-            check_against_reference(isa, &case, &format!("u8 pixels, batch {batch}"));
+            check_against_reference(path, &case, &format!("u8 pixels, batch {batch}"));
         }
     }
 }

@@ -13,10 +13,10 @@ fn fashion_mnist(format: PixelFormat) -> Dataset {
 }
 
 #[test]
-fn tutorial_settings_reach_the_tutorial_accuracy_with_both_kernels() {
+fn tutorial_settings_reach_the_tutorial_accuracy_with_every_kernel() {
     let data = fashion_mnist(PixelFormat::F32);
     let mut results = Vec::new();
-    for kernel in [Kernel::Fused, Kernel::Reference] {
+    for kernel in [Kernel::Reference, Kernel::Fused, Kernel::Gemm] {
         let mut seen = Vec::new();
         let config = TrainConfig {
             kernel,

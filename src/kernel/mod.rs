@@ -13,6 +13,7 @@
 
 mod backward;
 mod forward;
+pub mod gemm;
 mod isa;
 mod prefetch;
 mod softmax;
@@ -29,6 +30,13 @@ use crate::model::Model;
 
 /// Rows processed together: forward, softmax, then backward from cache.
 pub const ROW_BLOCK: usize = 16;
+
+/// Rows of scratch in a [`Partial`]: a fused block or a GEMM block.
+const SCRATCH_ROWS: usize = if ROW_BLOCK > gemm::GEMM_ROWS {
+    ROW_BLOCK
+} else {
+    gemm::GEMM_ROWS
+};
 
 /// The partial sums of one chunk of a minibatch, with the scratch space to compute them.
 ///
@@ -59,11 +67,11 @@ impl Partial {
             correct: 0,
             grad_weights: vec![0.0; features * classes],
             grad_bias: vec![0.0; classes],
-            logits: vec![0.0; ROW_BLOCK * classes],
-            grad_logits: vec![0.0; ROW_BLOCK * classes],
+            logits: vec![0.0; SCRATCH_ROWS * classes],
+            grad_logits: vec![0.0; SCRATCH_ROWS * classes],
             exps: vec![0.0; ROW_BLOCK * classes],
             lane_sums: vec![0.0; lane_sums_len(classes)],
-            rows_f32: vec![0.0; ROW_BLOCK * features],
+            rows_f32: vec![0.0; SCRATCH_ROWS * features],
         }
     }
 
