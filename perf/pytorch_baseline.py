@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The tutorial's softmax regression in PyTorch, for comparison with softreg.
+
+Same algorithm and hyperparameters as `softreg train`: W ~ N(0, 0.01) 784x10,
+b = 0, lr 0.1, batch 256, 5 epochs, reshuffled each epoch, mean cross-entropy,
+plain SGD. The data set is read once from the bundled idx files into tensors
+(no DataLoader), so the timing is of the training arithmetic, not of Python
+image decoding. Prints the same epoch lines as softreg.
+
+    pip install torch
+    python3 perf/pytorch_baseline.py --threads 2
+"""
+
+import argparse
+import gzip
+import os
+import struct
+import time
+
+import torch
+import torch.nn.functional as F
+
+FLOP_PER_SAMPLE = 4 * 784 * 10
+
+
+def read_idx(path):
+    """The array in an idx file (raw or .gz) as a uint8 tensor of its shape."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, kind, rank = struct.unpack(">HBB", data[:4])
+    if zero != 0 or kind != 0x08:
+        raise SystemExit(f"{path}: not an unsigned-byte idx file")
+    dims = struct.unpack(f">{rank}I", data[4 : 4 + 4 * rank])
+    body = data[4 + 4 * rank :]
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
+
+
+def load(data_dir, stem):
+    for name in (stem, stem + ".gz"):
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            return read_idx(path)
+    raise SystemExit(f"{os.path.join(data_dir, stem)}: not found (nor its .gz)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="data/fashion-mnist")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    train_x = load(args.data, "train-images-idx3-ubyte").reshape(-1, 784).float() / 255
+    train_y = load(args.data, "train-labels-idx1-ubyte").long()
+    test_x = load(args.data, "t10k-images-idx3-ubyte").reshape(-1, 784).float() / 255
+    test_y = load(args.data, "t10k-labels-idx1-ubyte").long()
+    n = len(train_y)
+    print(
+        f"pytorch {torch.__version__}: {n} train / {len(test_y)} test images, "
+        f"batch {args.batch_size}, lr {args.lr}, {args.threads} threads"
+    )
+
+    w = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+    b = torch.zeros(10, requires_grad=True)
+    start_all = time.perf_counter()
+    train_seconds = 0.0
+    for epoch in range(1, args.epochs + 1):
+        order = torch.randperm(n)
+        loss_sum, correct = 0.0, 0
+        start = time.perf_counter()
+        for i in range(0, n, args.batch_size):
+            rows = order[i : i + args.batch_size]
+            x, y = train_x[rows], train_y[rows]
+            logits = x @ w + b
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            with torch.no_grad():
+                w -= args.lr * w.grad
+                b -= args.lr * b.grad
+                w.grad.zero_()
+                b.grad.zero_()
+            loss_sum += loss.item() * len(rows)
+            correct += (logits.argmax(dim=1) == y).sum().item()
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        with torch.no_grad():
+            test_acc = ((test_x @ w + b).argmax(dim=1) == test_y).float().mean().item()
+        rate = n / seconds
+        print(
+            f"epoch {epoch}, loss {loss_sum / n:.4f}, train acc {correct / n:.3f}, "
+            f"test acc {test_acc:.3f}  ({seconds * 1e3:.1f} ms, {rate / 1e6:.2f} M samples/s, "
+            f"{rate * FLOP_PER_SAMPLE / 1e9:.1f} GFLOP/s)"
+        )
+    print(
+        f"trained {args.epochs} epochs in {train_seconds:.2f} s "
+        f"({time.perf_counter() - start_all:.2f} s with evaluation)"
+    )
+
+
+if __name__ == "__main__":
+    main()
