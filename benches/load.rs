@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use softreg::data::{Dataset, FILE_STEMS, PixelFormat};
 
 fn load(c: &mut Criterion) {
@@ -15,6 +15,8 @@ fn load(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
+    // Throughput in images: 70,000 (train and test) per load.
+    group.throughput(Throughput::Elements(70_000));
     group.bench_function("mapped-raw-to-f32", |b| {
         b.iter(|| {
             black_box(

@@ -263,13 +263,7 @@ fn reference_epoch(
     for (step, rows) in order.chunks(batch_size).enumerate() {
         let result = reference::step(model, &train.images, &train.labels, rows);
         let batch_loss = result.loss * rows.len() as f64;
-        if !batch_loss.is_finite() {
-            return Err(Divergence {
-                step: step + 1,
-                what: "loss",
-                value: batch_loss,
-            });
-        }
+        check_loss(batch_loss, step)?;
         apply(model, &result.grad_weights, &result.grad_bias, |g| {
             lr * g as f32
         });
@@ -394,17 +388,24 @@ fn reduce_and_apply(
         add_assign(&mut total.grad_weights, &partial.grad_weights);
         add_assign(&mut total.grad_bias, &partial.grad_bias);
     }
-    if !total.loss_sum.is_finite() {
-        return Err(Divergence {
-            step: step + 1,
-            what: "loss",
-            value: total.loss_sum,
-        });
-    }
+    check_loss(total.loss_sum, step)?;
     let scale = lr / rows as f32;
     apply(model, &total.grad_weights, &total.grad_bias, |g| scale * g);
     check_weights(model, step)?;
     Ok((total.loss_sum, total.correct))
+}
+
+/// A non-finite loss at step `step` (0-based) as a divergence.
+fn check_loss(loss_sum: f64, step: usize) -> Result<(), Divergence> {
+    if loss_sum.is_finite() {
+        Ok(())
+    } else {
+        Err(Divergence {
+            step: step + 1,
+            what: "loss",
+            value: loss_sum,
+        })
+    }
 }
 
 /// A non-finite weight or bias after step `step` (0-based) as a divergence.
