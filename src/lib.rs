@@ -18,9 +18,11 @@
 
 pub mod bench;
 pub mod buffer;
+pub mod checkpoint;
 pub mod data;
 pub mod idx;
 pub mod kernel;
+pub mod metrics;
 pub mod model;
 pub mod peak;
 pub mod random;

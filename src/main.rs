@@ -1,13 +1,15 @@
 //! The `softreg` command line: parses flags and calls the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use softreg::bench::{self, BenchConfig};
+use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::Isa;
+use softreg::metrics::Metrics;
 use softreg::report;
 use softreg::train::{Kernel, TrainConfig, train};
 
@@ -25,6 +27,25 @@ enum Command {
     Train(TrainArgs),
     /// Measure training throughput of each kernel against this machine's FMA peak.
     Bench(BenchArgs),
+    /// Score a saved model on the test set: loss, accuracy, per-class accuracy,
+    /// confusion matrix.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The model file, as written by `train --save`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    data: PathBuf,
+    /// Worker threads [default: one per core].
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
+    /// Print the metrics as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -71,6 +92,12 @@ struct TrainArgs {
     /// memory traffic, bit-identical results).
     #[arg(long, value_enum, default_value_t = PixelsArg::F32)]
     pixels: PixelsArg,
+    /// Write the trained model to this safetensors file (PyTorch nn.Linear layout).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Print one JSON object per epoch and a summary object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `--pixels` values.
@@ -130,6 +157,9 @@ fn positive_finite(s: &str) -> Result<f32, String> {
 
 fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
+    if let Some(path) = &args.save {
+        check_output_dir(path, "--save")?;
+    }
     let data = Dataset::load_as(&args.data, 10, args.pixels.into())?;
     let config = TrainConfig {
         epochs: args.epochs,
@@ -140,33 +170,106 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         kernel: args.kernel.into(),
     };
     let (height, width) = data.train.images.shape();
-    println!(
-        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {}, seed {}, {} threads, {} kernel",
-        args.data.display(),
-        data.train.len(),
-        data.test.len(),
-        data.classes,
-        config.batch_size,
-        config.learning_rate,
-        config.seed,
-        config.threads.map_or_else(
-            || format!("{} (all cores)", rayon::current_num_threads()),
-            |t| t.to_string()
-        ),
-        match config.kernel {
-            Kernel::Fused => format!("fused {}", Isa::best().name()),
-            Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
-            Kernel::Reference => "reference".to_string(),
-        },
-    );
+    let kernel = match config.kernel {
+        Kernel::Fused => format!("fused {}", Isa::best().name()),
+        Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
+        Kernel::Reference => "reference".to_string(),
+    };
+    if !args.json {
+        println!(
+            "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {}, seed {}, {} threads, {kernel} kernel",
+            args.data.display(),
+            data.train.len(),
+            data.test.len(),
+            data.classes,
+            config.batch_size,
+            config.learning_rate,
+            config.seed,
+            config.threads.map_or_else(
+                || format!("{} (all cores)", rayon::current_num_threads()),
+                |t| t.to_string()
+            ),
+        );
+    }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
     let trained = train(&data, &config, |epoch| {
-        println!("{}", report::epoch_line(epoch, flop))
+        if args.json {
+            println!("{}", report::epoch_json(epoch));
+        } else {
+            println!("{}", report::epoch_line(epoch, flop));
+        }
     })?;
-    println!(
-        "{}",
-        report::summary_line(&trained.epochs, start.elapsed().as_secs_f64())
-    );
+    if let Some(path) = &args.save {
+        let mut info = ModelInfo::fashion_mnist((height, width));
+        info.test_accuracy = trained.epochs.last().map(|e| e.test_acc);
+        info.training = [
+            ("data", args.data.display().to_string()),
+            ("epochs", config.epochs.to_string()),
+            ("batch_size", config.batch_size.to_string()),
+            ("lr", config.learning_rate.to_string()),
+            ("seed", config.seed.to_string()),
+            ("kernel", kernel),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        checkpoint::save(path, &trained.model, &info)?;
+    }
+    let total = start.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", report::summary_json(&trained.epochs, total));
+    } else {
+        println!("{}", report::summary_line(&trained.epochs, total));
+        if let Some(path) = &args.save {
+            println!("model saved to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Fails early, before any work, when an output file's directory does not exist.
+fn check_output_dir(path: &Path, flag: &str) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    match dir {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )),
+        _ if path.is_dir() => Err(format!("{flag} {}: is a directory", path.display())),
+        _ => Ok(()),
+    }
+}
+
+fn run_eval(args: EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (model, info) = checkpoint::load(&args.model)?;
+    let data = Dataset::load(&args.data, model.classes)?;
+    let shape = data.test.images.shape();
+    if data.test.images.features() != model.features {
+        return Err(format!(
+            "{} takes {}x{} images ({} features) but {} holds {}x{} images",
+            args.model.display(),
+            info.image_shape.0,
+            info.image_shape.1,
+            model.features,
+            args.data.display(),
+            shape.0,
+            shape.1
+        )
+        .into());
+    }
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = args.threads {
+        pool = pool.num_threads(threads);
+    }
+    let metrics = pool
+        .build()?
+        .install(|| Metrics::compute(&model, &data.test));
+    if args.json {
+        println!("{}", report::metrics_json(&metrics, &info.class_names));
+    } else {
+        print!("{}", report::metrics_table(&metrics, &info.class_names));
+    }
     Ok(())
 }
 
@@ -187,6 +290,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Bench(args) => run_bench(args),
+        Command::Eval(args) => run_eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

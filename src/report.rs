@@ -6,6 +6,9 @@
 //! assert_eq!(format_duration(2.5), "2.50 s");
 //! ```
 
+use std::fmt::Write as _;
+
+use crate::metrics::Metrics;
 use crate::train::EpochReport;
 
 /// Floating-point operations to train on one sample: a multiply-add per weight
@@ -51,4 +54,114 @@ pub fn summary_line(epochs: &[EpochReport], total_seconds: f64) -> String {
         format_duration(train_seconds),
         format_duration(total_seconds),
     )
+}
+
+/// The metrics as a table: loss and accuracy, per-class accuracy, and the
+/// confusion matrix (rows: true class, columns: predicted class).
+pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "test loss {:.4}, test acc {:.3} ({} images)",
+        metrics.loss,
+        metrics.accuracy(),
+        metrics.samples()
+    );
+    let width = class_names
+        .iter()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "\n{:<width$}  {:>8}  {:>6}",
+        "class", "accuracy", "images"
+    );
+    for (c, name) in class_names.iter().enumerate() {
+        let accuracy = metrics
+            .class_accuracy(c)
+            .map_or_else(|| "-".to_string(), |a| format!("{a:.3}"));
+        let _ = writeln!(
+            out,
+            "{name:<width$}  {accuracy:>8}  {:>6}",
+            metrics.class_samples(c)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nconfusion matrix (rows: true class, columns: predicted)"
+    );
+    let labels: Vec<String> = class_names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| format!("{c} {name}"))
+        .collect();
+    let label_width = labels.iter().map(|l| l.len()).max().unwrap_or(0);
+    let _ = write!(out, "{:<label_width$}", "");
+    for c in 0..metrics.classes {
+        let _ = write!(out, " {c:>5}");
+    }
+    let _ = writeln!(out);
+    for (truth, label) in labels.iter().enumerate() {
+        let _ = write!(out, "{label:<label_width$}");
+        for predicted in 0..metrics.classes {
+            let _ = write!(out, " {:>5}", metrics.count(truth, predicted));
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// One epoch as a JSON object: epoch, loss, train_acc, test_loss, test_acc,
+/// seconds, samples_per_s.
+pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
+    serde_json::json!({
+        "epoch": report.epoch,
+        "loss": report.loss,
+        "train_acc": report.train_acc,
+        "test_loss": report.test_loss,
+        "test_acc": report.test_acc,
+        "seconds": report.train_seconds,
+        "samples_per_s": report.samples_per_second(),
+    })
+}
+
+/// The closing summary as a JSON object.
+pub fn summary_json(epochs: &[EpochReport], total_seconds: f64) -> serde_json::Value {
+    serde_json::json!({
+        "summary": true,
+        "epochs": epochs.len(),
+        "train_seconds": epochs.iter().map(|e| e.train_seconds).sum::<f64>(),
+        "total_seconds": total_seconds,
+        "final_test_acc": epochs.last().map(|e| e.test_acc),
+        "final_loss": epochs.last().map(|e| e.loss),
+    })
+}
+
+/// The metrics as a JSON object, with per-class accuracy and the confusion
+/// matrix as a list of rows (true class) of counts (predicted class).
+pub fn metrics_json(metrics: &Metrics, class_names: &[String]) -> serde_json::Value {
+    let rows: Vec<Vec<usize>> = (0..metrics.classes)
+        .map(|t| (0..metrics.classes).map(|p| metrics.count(t, p)).collect())
+        .collect();
+    let per_class: Vec<serde_json::Value> = class_names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            serde_json::json!({
+                "class": c,
+                "name": name,
+                "accuracy": metrics.class_accuracy(c),
+                "images": metrics.class_samples(c),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "test_loss": metrics.loss,
+        "test_acc": metrics.accuracy(),
+        "images": metrics.samples(),
+        "classes": per_class,
+        "confusion": rows,
+    })
 }

@@ -143,7 +143,7 @@ pub struct Evaluation {
 }
 
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
-const EVAL_CHUNK: usize = 1024;
+pub const EVAL_CHUNK: usize = 1024;
 
 /// Evaluates `model` on `split` with `kernel`, in parallel on the current rayon pool.
 pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {

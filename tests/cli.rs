@@ -143,3 +143,108 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     }
     assert!(stdout.contains("fused / gemm: "), "{stdout}");
 }
+
+#[test]
+fn a_saved_model_evaluates_to_the_accuracy_train_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let model = model.to_str().unwrap();
+    let trained = softreg(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+        "--save",
+        model,
+    ]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let stdout = String::from_utf8(trained.stdout).unwrap();
+    let final_acc = stdout
+        .lines()
+        .find_map(|l| l.split("final test acc ").nth(1))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+    assert!(stdout.contains("model saved to"), "{stdout}");
+
+    let eval = softreg(&["eval", "--model", model, "--data", data]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let report = String::from_utf8(eval.stdout).unwrap();
+    assert!(
+        report.contains(&format!("test acc {final_acc} (3 images)")),
+        "{report}"
+    );
+    assert!(
+        report.contains("Ankle boot") && report.contains("confusion matrix"),
+        "{report}"
+    );
+
+    let json = softreg(&["eval", "--model", model, "--data", data, "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        format!("{:.3}", value["test_acc"].as_f64().unwrap()),
+        final_acc
+    );
+    assert_eq!(value["confusion"].as_array().unwrap().len(), 10);
+    assert_eq!(value["classes"][9]["name"], "Ankle boot");
+}
+
+#[test]
+fn train_json_prints_one_object_per_epoch_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let output = softreg(&["train", "--data", data, "--epochs", "2", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, epoch) in lines[..2].iter().enumerate() {
+        assert_eq!(epoch["epoch"], i + 1);
+        for field in ["loss", "train_acc", "test_acc", "seconds", "samples_per_s"] {
+            assert!(epoch[field].is_number(), "{field} in {epoch}");
+        }
+    }
+    assert_eq!(lines[2]["summary"], true);
+    assert_eq!(lines[2]["epochs"], 2);
+}
+
+#[test]
+fn bad_model_files_and_outputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.safetensors");
+    let output = softreg(&["eval", "--model", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("missing.safetensors"),
+        "{}",
+        stderr(&output)
+    );
+
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a model at all").unwrap();
+    let output = softreg(&["eval", "--model", garbage.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not a valid safetensors model file"),
+        "{}",
+        stderr(&output)
+    );
+
+    let nowhere = dir.path().join("no-dir").join("m.safetensors");
+    let output = softreg(&["train", "--save", nowhere.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("panicked"));
+}

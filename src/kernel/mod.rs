@@ -130,6 +130,31 @@ pub fn loss_and_correct(
         images,
         labels,
         rows,
+        predictions: None,
+    })
+}
+
+/// [`loss_and_correct`] that also writes each row's predicted class (the argmax
+/// of its logits) into `predictions`, which holds one slot per row.
+///
+/// # Panics
+/// If `predictions.len() != rows.len()`.
+pub fn predict(
+    isa: Isa,
+    model: &Model,
+    images: &Images,
+    labels: &[u8],
+    rows: Range<usize>,
+    predictions: &mut [usize],
+) -> (f64, usize) {
+    assert_eq!(images.features(), model.features);
+    assert_eq!(predictions.len(), rows.len());
+    isa.dispatch(EvalOp {
+        model,
+        images,
+        labels,
+        rows,
+        predictions: Some(predictions),
     })
 }
 
@@ -166,16 +191,17 @@ impl WithSimd for StepOp<'_> {
             forward_block(simd, model, x, &mut partial.lane_sums, &mut partial.logits);
             let rows_logits = &partial.logits[..block.len() * classes];
             let (loss_sum, correct) = (&mut partial.loss_sum, &mut partial.correct);
+            let mut block_labels = block.iter().map(|&r| usize::from(labels[r]));
             softmax::cross_entropy_block(
                 simd,
                 rows_logits,
                 classes,
-                block.iter().map(|&r| usize::from(labels[r])),
+                block_labels.clone(),
                 &mut partial.exps,
                 Some(&mut partial.grad_logits),
-                |loss, is_correct| {
+                |loss, argmax| {
                     *loss_sum += f64::from(loss);
-                    *correct += usize::from(is_correct);
+                    *correct += usize::from(Some(argmax) == block_labels.next());
                 },
             );
             for g in partial.grad_logits[..block.len() * classes].chunks_exact(classes) {
@@ -203,6 +229,7 @@ struct EvalOp<'a> {
     images: &'a Images,
     labels: &'a [u8],
     rows: Range<usize>,
+    predictions: Option<&'a mut [usize]>,
 }
 
 impl WithSimd for EvalOp<'_> {
@@ -215,6 +242,7 @@ impl WithSimd for EvalOp<'_> {
             images,
             labels,
             rows,
+            mut predictions,
         } = self;
         let classes = model.classes;
         let mut logits = vec![0.0; ROW_BLOCK * classes];
@@ -228,6 +256,7 @@ impl WithSimd for EvalOp<'_> {
             let (x, n) = gather(images, block.clone(), next, &mut rows_f32);
             let x = &x[..n];
             forward_block(simd, model, x, &mut lane_sums, &mut logits);
+            let mut block_rows = block.clone();
             softmax::cross_entropy_block(
                 simd,
                 &logits[..block.len() * classes],
@@ -235,9 +264,13 @@ impl WithSimd for EvalOp<'_> {
                 block.map(|r| usize::from(labels[r])),
                 &mut exps,
                 None,
-                |loss, is_correct| {
+                |loss, argmax| {
+                    let r = block_rows.next().expect("one call per row");
                     loss_sum += f64::from(loss);
-                    correct += usize::from(is_correct);
+                    correct += usize::from(argmax == usize::from(labels[r]));
+                    if let Some(out) = predictions.as_deref_mut() {
+                        out[r - rows.start] = argmax;
+                    }
                 },
             );
         }

@@ -3,8 +3,8 @@
 
 use pulp::Simd;
 
-/// Calls `on_row(loss, correct)` for every row of a block, where `correct` says
-/// whether the largest logit (the first on ties) is the label's; with `grad`,
+/// Calls `on_row(loss, argmax)` for every row of a block, where `argmax` is the
+/// class of the largest logit (the first on ties); with `grad`,
 /// also writes the gradient of each row's loss with respect to its logits,
 /// `softmax(z) - onehot(label)`.
 ///
@@ -20,7 +20,7 @@ pub fn cross_entropy_block<S: Simd>(
     labels: impl Iterator<Item = usize>,
     scratch: &mut [f32],
     mut grad: Option<&mut [f32]>,
-    mut on_row: impl FnMut(f32, bool),
+    mut on_row: impl FnMut(f32, usize),
 ) {
     let rows = logits.len() / classes;
     let mut maxima = [0.0f32; super::ROW_BLOCK];
@@ -61,7 +61,7 @@ pub fn cross_entropy_block<S: Simd>(
             }
             g[label] -= 1.0;
         }
-        on_row(loss, argmaxes[k] == label);
+        on_row(loss, argmaxes[k]);
     }
 }
 

@@ -1,0 +1,317 @@
+//! Model files in safetensors format, in the layout of PyTorch's
+//! `nn.Linear(784, 10)`: `weight` f32 `[classes, features]` and `bias` f32
+//! `[classes]`, with metadata saying what the model is.
+//!
+//! ```no_run
+//! use softreg::checkpoint::{self, ModelInfo};
+//! use softreg::{model::Model, random::SeededRng};
+//! let model = Model::init(784, 10, &mut SeededRng::new(0));
+//! let info = ModelInfo::fashion_mnist((28, 28));
+//! checkpoint::save("model.safetensors".as_ref(), &model, &info)?;
+//! let (loaded, _) = checkpoint::load("model.safetensors".as_ref())?;
+//! assert_eq!(loaded, model);
+//! # Ok::<(), checkpoint::CheckpointError>(())
+//! ```
+//!
+//! In Python: `nn.Linear(784, 10).load_state_dict(safetensors.torch.load_file(path))`
+//! or `safetensors.numpy.load_file(path)`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use thiserror::Error;
+
+use crate::model::Model;
+
+/// The Fashion-MNIST class names, by label.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// What a model file says about its model besides the weights.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelInfo {
+    /// One name per class, by label.
+    pub class_names: Vec<String>,
+    /// `(height, width)` of the images the model takes.
+    pub image_shape: (usize, usize),
+    /// The training settings, as `key=value` pairs.
+    pub training: Vec<(String, String)>,
+    /// The test accuracy measured after training, if known.
+    pub test_accuracy: Option<f64>,
+}
+
+impl ModelInfo {
+    /// Fashion-MNIST's class names for images of `image_shape`.
+    pub fn fashion_mnist(image_shape: (usize, usize)) -> Self {
+        Self {
+            class_names: FASHION_MNIST_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            image_shape,
+            ..Self::default()
+        }
+    }
+}
+
+/// A model file that could not be written or read, and why.
+#[derive(Debug, Error)]
+#[error("{}: {kind}", path.display())]
+pub struct CheckpointError {
+    /// The file at fault.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub kind: CheckpointErrorKind,
+}
+
+/// What is wrong with a model file.
+#[derive(Debug, Error)]
+pub enum CheckpointErrorKind {
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes are not a valid safetensors file (truncated, corrupt, or another format).
+    #[error("not a valid safetensors model file: {0}")]
+    Format(String),
+    /// A tensor softreg needs is absent.
+    #[error("has no tensor named {0:?} (a softreg model holds \"weight\" and \"bias\")")]
+    MissingTensor(&'static str),
+    /// A tensor has the wrong element type.
+    #[error("tensor {name:?} is {found}, expected F32")]
+    WrongDtype { name: &'static str, found: String },
+    /// A tensor has the wrong shape.
+    #[error("tensor {name:?} has shape {found:?}, expected {expected}")]
+    WrongShape {
+        name: &'static str,
+        found: Vec<usize>,
+        expected: String,
+    },
+    /// The metadata is missing or malformed.
+    #[error("metadata: {0}")]
+    Metadata(String),
+}
+
+fn error(path: &Path, kind: impl Into<CheckpointErrorKind>) -> CheckpointError {
+    CheckpointError {
+        path: path.to_path_buf(),
+        kind: kind.into(),
+    }
+}
+
+/// Writes `model` and `info` to `path` atomically: a temporary file in the same
+/// directory, flushed to disk, then renamed over `path`.
+pub fn save(path: &Path, model: &Model, info: &ModelInfo) -> Result<(), CheckpointError> {
+    let bytes = to_bytes(model, info).map_err(|kind| error(path, kind))?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so
+/// that `path` holds either its old content or all of `bytes`, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let io = |e: std::io::Error| error(path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".softreg-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The safetensors bytes of `model` with `info` as metadata.
+pub fn to_bytes(model: &Model, info: &ModelInfo) -> Result<Vec<u8>, CheckpointErrorKind> {
+    let weight = f32_bytes(&model.weights);
+    let bias = f32_bytes(&model.bias);
+    let format = |e: safetensors::SafeTensorError| CheckpointErrorKind::Format(e.to_string());
+    let tensors = [
+        (
+            "weight",
+            TensorView::new(Dtype::F32, vec![model.classes, model.features], &weight)
+                .map_err(format)?,
+        ),
+        (
+            "bias",
+            TensorView::new(Dtype::F32, vec![model.classes], &bias).map_err(format)?,
+        ),
+    ];
+    let mut metadata = HashMap::new();
+    metadata.insert(
+        "class_names".to_string(),
+        serde_json::to_string(&info.class_names).expect("strings serialise"),
+    );
+    metadata.insert(
+        "image_shape".to_string(),
+        format!("{}x{}", info.image_shape.0, info.image_shape.1),
+    );
+    let training: serde_json::Map<String, serde_json::Value> = info
+        .training
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    metadata.insert(
+        "training".to_string(),
+        serde_json::Value::Object(training).to_string(),
+    );
+    if let Some(acc) = info.test_accuracy {
+        metadata.insert("test_accuracy".to_string(), acc.to_string());
+    }
+    metadata.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize(tensors, Some(metadata)).map_err(format)
+}
+
+/// Reads a model file written by [`save`] (or any safetensors file with F32
+/// `weight [classes, features]` and `bias [classes]`).
+pub fn load(path: &Path) -> Result<(Model, ModelInfo), CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|e| error(path, e))?;
+    from_bytes(&bytes).map_err(|kind| error(path, kind))
+}
+
+/// Parses and checks the safetensors bytes of a model.
+pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), CheckpointErrorKind> {
+    let format = |e: safetensors::SafeTensorError| CheckpointErrorKind::Format(e.to_string());
+    let tensors = SafeTensors::deserialize(bytes).map_err(format)?;
+    let weight = f32_tensor(&tensors, "weight")?;
+    let bias = f32_tensor(&tensors, "bias")?;
+    let (classes, features) = match *weight.0.as_slice() {
+        [classes, features] if classes > 0 && features > 0 => (classes, features),
+        _ => {
+            return Err(CheckpointErrorKind::WrongShape {
+                name: "weight",
+                found: weight.0,
+                expected: "[classes, features], both positive".to_string(),
+            });
+        }
+    };
+    if bias.0 != [classes] {
+        return Err(CheckpointErrorKind::WrongShape {
+            name: "bias",
+            found: bias.0,
+            expected: format!("[{classes}] to match weight"),
+        });
+    }
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format)?;
+    let info = parse_info(metadata.metadata().as_ref(), classes, features)?;
+    let model = Model {
+        features,
+        classes,
+        weights: weight.1,
+        bias: bias.1,
+    };
+    Ok((model, info))
+}
+
+/// The shape and values of an F32 tensor.
+fn f32_tensor(
+    tensors: &SafeTensors<'_>,
+    name: &'static str,
+) -> Result<(Vec<usize>, Vec<f32>), CheckpointErrorKind> {
+    let view = tensors
+        .tensor(name)
+        .map_err(|_| CheckpointErrorKind::MissingTensor(name))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(CheckpointErrorKind::WrongDtype {
+            name,
+            found: format!("{:?}", view.dtype()),
+        });
+    }
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok((view.shape().to_vec(), values))
+}
+
+/// The [`ModelInfo`] in a file's metadata; absent entries get neutral defaults
+/// (class names "0", "1", ...; a square image shape when the feature count is
+/// a square), malformed ones are errors.
+fn parse_info(
+    metadata: Option<&HashMap<String, String>>,
+    classes: usize,
+    features: usize,
+) -> Result<ModelInfo, CheckpointErrorKind> {
+    let empty = HashMap::new();
+    let metadata = metadata.unwrap_or(&empty);
+    let bad = |what: &str| CheckpointErrorKind::Metadata(what.to_string());
+    let class_names = match metadata.get("class_names") {
+        Some(json) => {
+            let names: Vec<String> = serde_json::from_str(json)
+                .map_err(|e| bad(&format!("class_names is not a JSON list of strings: {e}")))?;
+            if names.len() != classes {
+                return Err(bad(&format!(
+                    "{} class names for {classes} classes",
+                    names.len()
+                )));
+            }
+            names
+        }
+        None => (0..classes).map(|c| c.to_string()).collect(),
+    };
+    let image_shape = match metadata.get("image_shape") {
+        Some(text) => {
+            let parsed = text
+                .split_once('x')
+                .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)));
+            match parsed {
+                Some((h, w)) if h * w == features => (h, w),
+                _ => {
+                    return Err(bad(&format!(
+                        "image_shape {text:?} is not HEIGHTxWIDTH with HEIGHT*WIDTH = {features}"
+                    )));
+                }
+            }
+        }
+        None => {
+            let side = (features as f64).sqrt().round() as usize;
+            if side * side == features {
+                (side, side)
+            } else {
+                (1, features)
+            }
+        }
+    };
+    let training = match metadata.get("training") {
+        Some(json) => {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+                .map_err(|e| bad(&format!("training is not a JSON object: {e}")))?;
+            map.into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let test_accuracy = match metadata.get("test_accuracy") {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| bad(&format!("test_accuracy {text:?} is not a number")))?,
+        ),
+        None => None,
+    };
+    Ok(ModelInfo {
+        class_names,
+        image_shape,
+        training,
+        test_accuracy,
+    })
+}

@@ -1,0 +1,99 @@
+//! Test-set metrics: loss, accuracy, per-class accuracy and the confusion matrix.
+//!
+//! ```no_run
+//! use softreg::{checkpoint, data::Dataset, metrics::Metrics};
+//! let (model, _) = checkpoint::load("model.safetensors".as_ref())?;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), model.classes)?;
+//! let metrics = Metrics::compute(&model, &data.test);
+//! println!("accuracy {:.3}", metrics.accuracy());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use rayon::prelude::*;
+
+use crate::data::Split;
+use crate::kernel::{self, Isa};
+use crate::model::Model;
+use crate::train::EVAL_CHUNK;
+
+/// A model's loss and predictions on a labelled split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    /// Mean cross-entropy loss.
+    pub loss: f64,
+    /// The number of classes.
+    pub classes: usize,
+    /// `confusion[truth * classes + predicted]`: how many samples of class
+    /// `truth` the model assigns to `predicted`.
+    pub confusion: Vec<usize>,
+}
+
+impl Metrics {
+    /// Evaluates `model` on `split` with the fused kernel on the current rayon
+    /// pool, in the same chunks as training's evaluation (so the accuracy is the
+    /// one `train` reports).
+    pub fn compute(model: &Model, split: &Split) -> Self {
+        let n = split.len();
+        let isa = Isa::best();
+        let chunks: Vec<(f64, Vec<usize>)> = (0..n.div_ceil(EVAL_CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let rows = chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n);
+                let mut predicted = vec![0; rows.len()];
+                let (loss, _) = kernel::predict(
+                    isa,
+                    model,
+                    &split.images,
+                    &split.labels,
+                    rows,
+                    &mut predicted,
+                );
+                (loss, predicted)
+            })
+            .collect();
+        let classes = model.classes;
+        let mut confusion = vec![0; classes * classes];
+        let mut loss_sum = 0.0;
+        let predictions = chunks.iter().flat_map(|(loss, predicted)| {
+            loss_sum += loss;
+            predicted.iter()
+        });
+        for (&truth, &predicted) in split.labels.iter().zip(predictions) {
+            confusion[usize::from(truth) * classes + predicted] += 1;
+        }
+        Self {
+            loss: loss_sum / n as f64,
+            classes,
+            confusion,
+        }
+    }
+
+    /// The number of samples.
+    pub fn samples(&self) -> usize {
+        self.confusion.iter().sum()
+    }
+
+    /// The fraction classified correctly.
+    pub fn accuracy(&self) -> f64 {
+        let correct: usize = (0..self.classes).map(|c| self.count(c, c)).sum();
+        correct as f64 / self.samples() as f64
+    }
+
+    /// How many samples of class `truth` were predicted as `predicted`.
+    pub fn count(&self, truth: usize, predicted: usize) -> usize {
+        self.confusion[truth * self.classes + predicted]
+    }
+
+    /// The samples of class `truth`.
+    pub fn class_samples(&self, truth: usize) -> usize {
+        self.confusion[truth * self.classes..(truth + 1) * self.classes]
+            .iter()
+            .sum()
+    }
+
+    /// The fraction of class `truth` classified correctly; `None` without samples.
+    pub fn class_accuracy(&self, truth: usize) -> Option<f64> {
+        let total = self.class_samples(truth);
+        (total > 0).then(|| self.count(truth, truth) as f64 / total as f64)
+    }
+}
