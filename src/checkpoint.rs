@@ -17,13 +17,13 @@
 //! or `safetensors.numpy.load_file(path)`.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use thiserror::Error;
 
 use crate::model::Model;
+use crate::output::write_atomically;
 
 /// The Fashion-MNIST class names, by label.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
@@ -114,25 +114,7 @@ fn error(path: &Path, kind: impl Into<CheckpointErrorKind>) -> CheckpointError {
 /// directory, flushed to disk, then renamed over `path`.
 pub fn save(path: &Path, model: &Model, info: &ModelInfo) -> Result<(), CheckpointError> {
     let bytes = to_bytes(model, info).map_err(|kind| error(path, kind))?;
-    write_atomically(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, so
-/// that `path` holds either its old content or all of `bytes`, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let io = |e: std::io::Error| error(path, e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".softreg-")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    write_atomically(path, &bytes).map_err(|e| error(path, e))
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {

@@ -12,6 +12,7 @@ use softreg::kernel::Isa;
 use softreg::metrics::Metrics;
 use softreg::report;
 use softreg::train::{Kernel, TrainConfig, train};
+use softreg::{predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -30,6 +31,28 @@ enum Command {
     /// Score a saved model on the test set: loss, accuracy, per-class accuracy,
     /// confusion matrix.
     Eval(EvalArgs),
+    /// Show test images with their true and predicted labels (PNG or terminal),
+    /// or classify your own pictures with --image.
+    Predict(PredictArgs),
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// The model file, as written by `train --save`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    data: PathBuf,
+    /// How many test images to show.
+    #[arg(long, default_value_t = 9, value_parser = at_least_one)]
+    count: usize,
+    /// Write the figure to this PNG file instead of printing it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Classify these pictures (PNG or JPEG, any size or colour) instead.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["out", "count"])]
+    image: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -273,6 +296,53 @@ fn run_eval(args: EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn run_predict(args: PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (model, info) = checkpoint::load(&args.model)?;
+    if !args.image.is_empty() {
+        for path in &args.image {
+            let prepared = user_image::prepare(path, info.image_shape)?;
+            let ranked = user_image::ranked_probabilities(&model, &prepared.pixels);
+            let top: Vec<String> = ranked
+                .iter()
+                .take(3)
+                .map(|&(c, p)| format!("{} {:.1}%", info.class_names[c], 100.0 * p))
+                .collect();
+            let note = if prepared.inverted { " (inverted)" } else { "" };
+            println!("{}{note}: {}", path.display(), top.join(", "));
+        }
+        return Ok(());
+    }
+    if let Some(out) = &args.out {
+        check_output_dir(out, "--out")?;
+    }
+    let data = Dataset::load(&args.data, model.classes)?;
+    if data.test.images.features() != model.features {
+        return Err(format!(
+            "{} takes {} features but {} holds images of {:?}",
+            args.model.display(),
+            model.features,
+            args.data.display(),
+            data.test.images.shape()
+        )
+        .into());
+    }
+    let predicted = predictions::predict_first(&model, &data.test, args.count);
+    match &args.out {
+        Some(out) => {
+            let (canvas, _) = predictions::figure(&data.test, &predicted, &info.class_names);
+            canvas
+                .save_png(out)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("wrote {} ({} images)", out.display(), predicted.len());
+        }
+        None => print!(
+            "{}",
+            predictions::terminal(&data.test, &predicted, &info.class_names)
+        ),
+    }
+    Ok(())
+}
+
 fn run_bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let defaults = BenchConfig::default();
     let config = BenchConfig {
@@ -291,6 +361,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Bench(args) => run_bench(args),
         Command::Eval(args) => run_eval(args),
+        Command::Predict(args) => run_predict(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

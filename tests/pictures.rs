@@ -1,0 +1,171 @@
+//! The predictions figure, the terminal view and classifying the user's pictures.
+
+mod common;
+
+use std::process::Command;
+
+use softreg::checkpoint::{self, ModelInfo};
+use softreg::data::{Dataset, Images, Split};
+use softreg::predictions::{self, CORRECT, GridLayout, WRONG};
+use softreg::train::{TrainConfig, train};
+
+fn names() -> Vec<String> {
+    checkpoint::FASHION_MNIST_CLASSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Pixels of `colour` inside the rectangle.
+fn count_colour(image: &image::RgbImage, rect: (u32, u32, u32, u32), colour: [u8; 3]) -> usize {
+    let (x, y, w, h) = rect;
+    (y..y + h)
+        .flat_map(|py| (x..x + w).map(move |px| (px, py)))
+        .filter(|&(px, py)| image.get_pixel(px, py).0 == colour)
+        .count()
+}
+
+#[test]
+fn wrong_predictions_are_drawn_in_the_wrong_colour() {
+    let pixels: Vec<f32> = (0..4 * 28 * 28).map(|i| (i % 7) as f32 / 7.0).collect();
+    let split = Split {
+        images: Images::from_f32(28, 28, &pixels),
+        labels: vec![9, 2, 2, 5],
+    };
+    let predicted = [9, 0, 2, 7];
+    let (canvas, layout) = predictions::figure(&split, &predicted, &names());
+    let image = canvas.image();
+    assert_eq!(
+        (image.width(), image.height()),
+        (2 * layout.cell.0, 2 * layout.cell.1)
+    );
+    for (k, right) in [(0, true), (1, false), (2, true), (3, false)] {
+        let rect = layout.predicted_label(k);
+        let (good, bad) = (
+            count_colour(image, rect, CORRECT),
+            count_colour(image, rect, WRONG),
+        );
+        if right {
+            assert!(
+                good > 20 && bad == 0,
+                "cell {k}: {good} correct, {bad} wrong pixels"
+            );
+        } else {
+            assert!(
+                bad > 20 && good == 0,
+                "cell {k}: {good} correct, {bad} wrong pixels"
+            );
+        }
+    }
+    let text = predictions::terminal(&split, &predicted, &names());
+    assert_eq!(
+        text.matches('\u{2580}').count(),
+        4 * 14 * 28,
+        "two pixels per half block"
+    );
+    assert!(text.contains("Ankle boot") && text.contains("Sneaker"));
+}
+
+fn softreg(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_softreg"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A model trained for one epoch on the bundled data, saved in `dir`.
+fn trained_model(dir: &std::path::Path, data: &Dataset) -> std::path::PathBuf {
+    let config = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let trained = train(data, &config, |_| {}).unwrap();
+    let path = dir.join("model.safetensors");
+    checkpoint::save(&path, &trained.model, &ModelInfo::fashion_mnist((28, 28))).unwrap();
+    path
+}
+
+#[test]
+fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Dataset::load(&common::fashion_mnist_dir(), 10).unwrap();
+    let model_path = trained_model(dir.path(), &data);
+    let model = model_path.to_str().unwrap();
+    let data_dir = common::fashion_mnist_dir();
+    let data_arg = data_dir.to_str().unwrap();
+
+    let out = dir.path().join("predictions.png");
+    let output = softreg(&[
+        "predict",
+        "--model",
+        model,
+        "--data",
+        data_arg,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let png = image::open(&out).unwrap();
+    let layout = GridLayout::new(9, (28, 28), "Ankle boot".len().max("T-shirt/top".len()));
+    assert_eq!(
+        (png.width(), png.height()),
+        (3 * layout.cell.0, 3 * layout.cell.1)
+    );
+
+    let (loaded, _) = checkpoint::load(&model_path).unwrap();
+    let expected = predictions::predict_first(&loaded, &data.test, 3);
+    for k in 0..3 {
+        let row = data.test.images.row_f32(k);
+        let bytes: Vec<u8> = row.iter().map(|&v| (v * 255.0).round() as u8).collect();
+        let dark = dir.path().join(format!("item{k}.png"));
+        image::GrayImage::from_raw(28, 28, bytes.clone())
+            .unwrap()
+            .save(&dark)
+            .unwrap();
+        // The same picture on a white ground, upscaled and in colour, as a user's
+        // photo would be: it is inverted and resized back.
+        let light = dir.path().join(format!("item{k}-light.jpg"));
+        let inverted =
+            image::GrayImage::from_raw(28, 28, bytes.iter().map(|b| 255 - b).collect()).unwrap();
+        let big =
+            image::imageops::resize(&inverted, 112, 112, image::imageops::FilterType::Nearest);
+        image::DynamicImage::ImageLuma8(big)
+            .to_rgb8()
+            .save(&light)
+            .unwrap();
+
+        let name = &checkpoint::FASHION_MNIST_CLASSES[expected[k]];
+        let output = softreg(&[
+            "predict",
+            "--model",
+            model,
+            "--image",
+            dark.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let top = stdout.split(": ").nth(1).unwrap();
+        assert!(
+            top.starts_with(name),
+            "image {k}: {stdout} (expected {name})"
+        );
+        assert_eq!(top.matches('%').count(), 3, "{stdout}");
+
+        let output = softreg(&[
+            "predict",
+            "--model",
+            model,
+            "--image",
+            light.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains("(inverted)"), "{stdout}");
+    }
+
+    let output = softreg(&["predict", "--model", model, "--image", "/nonexistent.png"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.png"));
+}
