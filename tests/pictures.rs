@@ -118,7 +118,7 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
 
     let (loaded, _) = checkpoint::load(&model_path).unwrap();
     let expected = predictions::predict_first(&loaded, &data.test, 3);
-    for k in 0..3 {
+    for (k, &guess) in expected.iter().enumerate() {
         let row = data.test.images.row_f32(k);
         let bytes: Vec<u8> = row.iter().map(|&v| (v * 255.0).round() as u8).collect();
         let dark = dir.path().join(format!("item{k}.png"));
@@ -138,7 +138,7 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
             .save(&light)
             .unwrap();
 
-        let name = &checkpoint::FASHION_MNIST_CLASSES[expected[k]];
+        let name = &checkpoint::FASHION_MNIST_CLASSES[guess];
         let output = softreg(&[
             "predict",
             "--model",
