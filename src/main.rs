@@ -12,7 +12,7 @@ use softreg::kernel::Isa;
 use softreg::metrics::Metrics;
 use softreg::report;
 use softreg::train::{Kernel, TrainConfig, train};
-use softreg::{predictions, user_image};
+use softreg::{info, plot, predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -34,6 +34,15 @@ enum Command {
     /// Show test images with their true and predicted labels (PNG or terminal),
     /// or classify your own pictures with --image.
     Predict(PredictArgs),
+    /// Describe a data directory: files, checksums, counts, shape, class histogram.
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args)]
+struct InfoArgs {
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    data: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +130,9 @@ struct TrainArgs {
     /// Print one JSON object per epoch and a summary object instead of text.
     #[arg(long)]
     json: bool,
+    /// Draw the loss and accuracy curves into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 /// `--pixels` values.
@@ -183,6 +195,9 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &args.save {
         check_output_dir(path, "--save")?;
     }
+    if let Some(path) = &args.plot {
+        check_output_dir(path, "--plot")?;
+    }
     let data = Dataset::load_as(&args.data, 10, args.pixels.into())?;
     let config = TrainConfig {
         epochs: args.epochs,
@@ -237,6 +252,11 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         checkpoint::save(path, &trained.model, &info)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::curves(&trained.epochs)
+            .save_png(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let total = start.elapsed().as_secs_f64();
     if args.json {
@@ -362,6 +382,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Eval(args) => run_eval(args),
         Command::Predict(args) => run_predict(args),
+        Command::Info(args) => info::inspect(&args.data, 10)
+            .map(|i| print!("{}", i.report()))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -248,3 +248,66 @@ fn bad_model_files_and_outputs_are_clear_errors() {
     );
     assert!(!stderr(&output).contains("panicked"));
 }
+
+#[test]
+fn info_recognises_the_bundled_files_and_not_others() {
+    let bundled = common::fashion_mnist_dir();
+    let output = softreg(&["info", "--data", bundled.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        report.matches("canonical Fashion-MNIST").count(),
+        4,
+        "{report}"
+    );
+    assert!(
+        report.contains("train: 60000 images, test: 10000 images, 28x28 pixels"),
+        "{report}"
+    );
+    let boots = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("9 Ankle boot"))
+        .unwrap();
+    assert!(boots.ends_with("6000 /   1000"), "{report}");
+    assert!(report.contains("Fashion-MNIST: yes"), "{report}");
+
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), true);
+    let output = softreg(&["info", "--data", dir.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        report.contains("train: 5 images, test: 3 images, 2x3 pixels"),
+        "{report}"
+    );
+    assert!(report.contains("Fashion-MNIST: no"), "{report}");
+}
+
+#[test]
+fn train_plot_writes_a_png_of_the_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let plot = dir.path().join("curves.png");
+    let data = dir.path().to_str().unwrap();
+    let output = softreg(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "4",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let image = image::open(&plot).unwrap().to_rgb8();
+    assert!(image.width() > 800 && image.height() > 300);
+    // All three series are drawn in their colours.
+    for colour in [
+        softreg::plot::LOSS,
+        softreg::plot::TRAIN_ACC,
+        softreg::plot::TEST_ACC,
+    ] {
+        let pixels = image.pixels().filter(|p| p.0 == colour).count();
+        assert!(pixels > 50, "{colour:?}: {pixels} pixels");
+    }
+}
