@@ -33,6 +33,7 @@ use thiserror::Error;
 
 use crate::buffer::PixelBuffer;
 use crate::idx::{IdxError, IdxHeader};
+use crate::output::temporary_in;
 
 /// A data-set file that could not be loaded, and why.
 #[derive(Debug, Error)]
@@ -415,10 +416,7 @@ fn decompress_to_cache(gz: &Path, raw: &Path, rank: usize) -> Result<FileBytes, 
     let mut body = stream.take(header.data_len().saturating_add(1));
 
     let dir = raw.parent().unwrap_or(Path::new("."));
-    let Ok(mut tmp) = tempfile::Builder::new()
-        .prefix(".softreg-cache-")
-        .tempfile_in(dir)
-    else {
+    let Ok(mut tmp) = temporary_in(dir) else {
         let mut bytes = header_bytes;
         body.read_to_end(&mut bytes)
             .map_err(|e| err(DataErrorKind::Gzip(e)))?;

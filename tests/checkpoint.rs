@@ -151,3 +151,21 @@ fn a_failed_save_leaves_the_previous_file_intact() {
     assert!(checkpoint::save(&missing, &model, &info).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+#[cfg(unix)]
+#[test]
+fn saved_files_are_readable_like_ordinary_new_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let (model, info) = model_and_info();
+    checkpoint::save(&path, &model, &info).unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"x").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&path),
+        mode(&plain),
+        "same mode as a file made by fs::write"
+    );
+}
