@@ -1,17 +1,19 @@
 //! The `softreg` command line: parses flags and calls the library.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use softreg::bench::{self, BenchConfig};
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::Isa;
 use softreg::metrics::Metrics;
 use softreg::report;
-use softreg::train::{Kernel, TrainConfig, train};
+use softreg::train::{Kernel, TrainConfig, train_with_progress};
 use softreg::{info, plot, predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
@@ -230,13 +232,33 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
-    let trained = train(&data, &config, |epoch| {
-        if args.json {
-            println!("{}", report::epoch_json(epoch));
-        } else {
-            println!("{}", report::epoch_line(epoch, flop));
-        }
-    })?;
+    // Progress on stderr only for a person watching a terminal: hidden when
+    // piped, and drawn aside while an epoch line is printed.
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::new((config.epochs * data.train.len()) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} samples, {eta} left")
+            .expect("the template is valid"),
+    );
+    let trained = train_with_progress(
+        &data,
+        &config,
+        |epoch| {
+            progress.suspend(|| {
+                if args.json {
+                    println!("{}", report::epoch_json(epoch));
+                } else {
+                    println!("{}", report::epoch_line(epoch, flop));
+                }
+            })
+        },
+        |samples| progress.set_position(samples as u64),
+    );
+    progress.finish_and_clear();
+    let trained = trained?;
     if let Some(path) = &args.save {
         let mut info = ModelInfo::fashion_mnist((height, width));
         info.test_accuracy = trained.epochs.last().map(|e| e.test_acc);

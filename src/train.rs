@@ -177,6 +177,17 @@ pub fn train(
     config: &TrainConfig,
     on_epoch: impl FnMut(&EpochReport) + Send,
 ) -> Result<Trained, TrainError> {
+    train_with_progress(data, config, on_epoch, |_| {})
+}
+
+/// [`train`] that also calls `on_step(samples)` after every minibatch with the
+/// number of training samples processed so far in the run (for a progress bar).
+pub fn train_with_progress(
+    data: &Dataset,
+    config: &TrainConfig,
+    on_epoch: impl FnMut(&EpochReport) + Send,
+    on_step: impl Fn(usize) + Sync,
+) -> Result<Trained, TrainError> {
     if config.batch_size == 0 {
         return Err(TrainError::BatchSize);
     }
@@ -194,13 +205,14 @@ pub fn train(
         pool = pool.num_threads(threads);
     }
     pool.build()?
-        .install(|| train_on_pool(data, config, on_epoch))
+        .install(|| train_on_pool(data, config, on_epoch, &on_step))
 }
 
 fn train_on_pool(
     data: &Dataset,
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochReport) + Send,
+    on_step: &(impl Fn(usize) + Sync),
 ) -> Result<Trained, TrainError> {
     let train = &data.train;
     let mut rng = SeededRng::new(config.seed);
@@ -212,11 +224,22 @@ fn train_on_pool(
         rng.shuffle(&mut order);
         let start = Instant::now();
         let (batch_size, lr) = (config.batch_size, config.learning_rate);
+        let done_before = (epoch - 1) * train.len();
+        let progress = |samples: usize| on_step(done_before + samples);
         let sums = match config.kernel {
             Kernel::Fused | Kernel::Gemm => {
-                team.epoch(config.kernel, &mut model, train, &order, batch_size, lr)
+                let run = EpochRun {
+                    kernel: config.kernel,
+                    train,
+                    order: &order,
+                    batch_size,
+                    lr,
+                };
+                team.epoch(&run, &mut model, &progress)
             }
-            Kernel::Reference => reference_epoch(&mut model, train, &order, batch_size, lr),
+            Kernel::Reference => {
+                reference_epoch(&mut model, train, &order, batch_size, lr, &progress)
+            }
         };
         let (loss_sum, correct) = sums.map_err(|d| TrainError::Diverged {
             epoch,
@@ -258,6 +281,7 @@ fn reference_epoch(
     order: &[usize],
     batch_size: usize,
     lr: f32,
+    progress: &impl Fn(usize),
 ) -> EpochSums {
     let (mut loss_sum, mut correct) = (0.0, 0);
     for (step, rows) in order.chunks(batch_size).enumerate() {
@@ -270,8 +294,19 @@ fn reference_epoch(
         check_weights(model, step)?;
         loss_sum += batch_loss;
         correct += result.correct;
+        progress((step * batch_size + rows.len()).min(order.len()));
     }
     Ok((loss_sum, correct))
+}
+
+/// What one epoch of a chunked kernel runs on.
+#[derive(Clone, Copy)]
+struct EpochRun<'a> {
+    kernel: Kernel,
+    train: &'a Split,
+    order: &'a [usize],
+    batch_size: usize,
+    lr: f32,
 }
 
 /// The chunked kernels' buffers: one [`Partial`] per chunk of the largest
@@ -306,13 +341,17 @@ impl Team {
     /// are bit-identical for any thread count.
     fn epoch(
         &mut self,
-        kernel: Kernel,
+        run: &EpochRun<'_>,
         model: &mut Model,
-        train: &Split,
-        order: &[usize],
-        batch_size: usize,
-        lr: f32,
+        progress: &(impl Fn(usize) + Sync),
     ) -> EpochSums {
+        let EpochRun {
+            kernel,
+            train,
+            order,
+            batch_size,
+            lr,
+        } = *run;
         let (isa, partials) = (self.isa, &self.partials);
         let (images, labels) = (&train.images, train.labels.as_slice());
         let model = RwLock::new(model);
@@ -348,6 +387,7 @@ impl Team {
                         (Ok((l, c)), Ok((loss_sum, correct))) => {
                             *loss_sum += l;
                             *correct += c;
+                            progress((step * batch_size + rows.len()).min(order.len()));
                         }
                         (Err(divergence), sums) => {
                             *sums = Err(divergence);
