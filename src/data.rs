@@ -79,6 +79,9 @@ pub enum DataErrorKind {
     /// Images with no pixels.
     #[error("images have no pixels (shape {0:?})")]
     EmptyImages((usize, usize)),
+    /// A split without a single image: nothing to train on or to score.
+    #[error("holds no images")]
+    NoImages,
 }
 
 impl DataError {
@@ -321,6 +324,9 @@ pub fn load_split(
     let (labels_path, labels) = open_idx(dir, labels_stem, 1)?;
     let images = decode_images(&images_path, &images.bytes, &images.header, format)?;
     let labels = decode_labels(&labels_path, &labels.bytes, &labels.header, classes)?;
+    if images.is_empty() {
+        return Err(DataError::new(&images_path, DataErrorKind::NoImages));
+    }
     if labels.len() != images.len() {
         return Err(DataError::new(
             &labels_path,

@@ -13,7 +13,7 @@ use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::Isa;
 use softreg::metrics::Metrics;
 use softreg::report;
-use softreg::train::{Kernel, TrainConfig, train_with_progress};
+use softreg::train::{Kernel, TrainConfig, pool_size, train_with_progress};
 use softreg::{info, plot, predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
@@ -225,10 +225,12 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             config.batch_size,
             config.learning_rate,
             config.seed,
-            config.threads.map_or_else(
-                || format!("{} (all cores)", rayon::current_num_threads()),
-                |t| t.to_string()
-            ),
+            match config.threads {
+                None => format!("{} (all cores)", pool_size(None)),
+                Some(t) if t > pool_size(Some(t)) =>
+                    format!("{} (capped from {t})", pool_size(Some(t))),
+                Some(t) => t.to_string(),
+            },
         );
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
@@ -323,13 +325,10 @@ fn run_eval(args: EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = args.threads {
-        pool = pool.num_threads(threads);
-    }
-    let metrics = pool
-        .build()?
-        .install(|| Metrics::compute(&model, &data.test));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(pool_size(args.threads))
+        .build()?;
+    let metrics = pool.install(|| Metrics::compute(&model, &data.test));
     if args.json {
         println!("{}", report::metrics_json(&metrics, &info.class_names));
     } else {

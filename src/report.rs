@@ -44,7 +44,7 @@ pub fn epoch_line(report: &EpochReport, flop_per_sample: f64) -> String {
 
 /// The closing line: epochs, training time, total time and final test accuracy.
 pub fn summary_line(epochs: &[EpochReport], total_seconds: f64) -> String {
-    let train_seconds: f64 = epochs.iter().map(|e| e.train_seconds).sum();
+    let train_seconds = epochs.iter().fold(0.0, |t, e| t + e.train_seconds);
     let final_acc = epochs
         .last()
         .map_or_else(|| "n/a".to_string(), |e| format!("{:.3}", e.test_acc));
@@ -132,7 +132,7 @@ pub fn summary_json(epochs: &[EpochReport], total_seconds: f64) -> serde_json::V
     serde_json::json!({
         "summary": true,
         "epochs": epochs.len(),
-        "train_seconds": epochs.iter().map(|e| e.train_seconds).sum::<f64>(),
+        "train_seconds": epochs.iter().fold(0.0, |t, e| t + e.train_seconds),
         "total_seconds": total_seconds,
         "final_test_acc": epochs.last().map(|e| e.test_acc),
         "final_loss": epochs.last().map(|e| e.loss),

@@ -34,6 +34,20 @@ pub enum Kernel {
     Reference,
 }
 
+/// The most worker threads per core a training pool gets. Threads beyond the
+/// cores only add overhead, and thousands of idle rayon workers looking for work
+/// starve the working ones, so larger requests are capped.
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// The size of the worker pool for a requested thread count (`None`: one per
+/// core), at most [`MAX_THREADS_PER_CORE`] per core.
+pub fn pool_size(requested: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    requested
+        .unwrap_or(cores)
+        .clamp(1, cores * MAX_THREADS_PER_CORE)
+}
+
 /// Rows per parallel task of a minibatch. Fixed, so that the chunk boundaries and
 /// the order in which their sums are added do not depend on the thread count.
 pub const CHUNK_ROWS: usize = 64;
@@ -197,14 +211,12 @@ pub fn train_with_progress(
     if data.train.is_empty() {
         return Err(TrainError::EmptyTrainingSet);
     }
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = config.threads {
-        if threads == 0 {
-            return Err(TrainError::Threads);
-        }
-        pool = pool.num_threads(threads);
+    if config.threads == Some(0) {
+        return Err(TrainError::Threads);
     }
-    pool.build()?
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(pool_size(config.threads))
+        .build()?
         .install(|| train_on_pool(data, config, on_epoch, &on_step))
 }
 

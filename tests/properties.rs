@@ -1,0 +1,72 @@
+//! Properties over arbitrary inputs: parsers never panic, never trust a header
+//! beyond the bytes present, and either load or say why not.
+
+mod common;
+
+use std::fs;
+
+use proptest::prelude::*;
+use softreg::checkpoint;
+use softreg::data::{PixelFormat, load_split};
+use softreg::idx::IdxHeader;
+
+const IMAGES: &str = "train-images-idx3-ubyte";
+const LABELS: &str = "train-labels-idx1-ubyte";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any bytes: the header parser returns a header or an error, and a header
+    /// it accepts describes exactly the bytes present.
+    #[test]
+    fn idx_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), rank in 1usize..4) {
+        if let Ok(header) = IdxHeader::parse(&bytes, rank)
+            && let Ok(data) = header.data(&bytes)
+        {
+            prop_assert_eq!(data.len() as u64, header.data_len());
+            prop_assert_eq!(bytes.len() as u64, header.total_len());
+        }
+    }
+
+    /// A valid-looking header with arbitrary (lying) dimensions over a short body
+    /// loads only when the dimensions match the bytes, and never allocates from
+    /// the claim (a lie of billions of images costs nothing).
+    #[test]
+    fn lying_headers_load_only_when_true(
+        dims in proptest::array::uniform3(any::<u32>()),
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = common::idx_bytes(8, &dims, &body);
+        fs::write(dir.path().join(IMAGES), &file).unwrap();
+        let count = dims[0].min(200) as usize;
+        fs::write(dir.path().join(LABELS), common::label_file(&vec![0; count])).unwrap();
+        let truthful = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(u64::from(d)))
+            == Some(body.len() as u64);
+        let loaded = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::U8);
+        if !truthful {
+            prop_assert!(loaded.is_err());
+        }
+    }
+
+    /// Arbitrary bytes in place of an image file, raw or gzipped: an error, not a panic.
+    #[test]
+    fn arbitrary_files_are_errors_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300), gz in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let name = if gz { format!("{IMAGES}.gz") } else { IMAGES.to_string() };
+        fs::write(dir.path().join(name), &bytes).unwrap();
+        fs::write(dir.path().join(LABELS), common::label_file(&[0])).unwrap();
+        let _ = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32);
+    }
+
+    /// Arbitrary bytes, and every truncation of a valid model file, give the model
+    /// loader an error, never a panic.
+    #[test]
+    fn model_loader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..31_900) {
+        let _ = checkpoint::from_bytes(&bytes);
+        let model = softreg::model::Model::init(784, 10, &mut softreg::random::SeededRng::new(1));
+        let good = checkpoint::to_bytes(&model, &checkpoint::ModelInfo::fashion_mnist((28, 28))).unwrap();
+        let cut = cut.min(good.len() - 1);
+        prop_assert!(checkpoint::from_bytes(&good[..cut]).is_err());
+    }
+}
