@@ -2,18 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-fn softreg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_softreg"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{softreg, stderr};
 
 #[test]
 fn train_prints_one_line_per_epoch_and_a_summary() {

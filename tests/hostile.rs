@@ -2,23 +2,13 @@
 
 mod common;
 
+use common::{softreg, stderr};
+
 use std::fs;
-use std::process::{Command, Output};
 
 use common::{idx_bytes, image_file, label_file, write_valid_dataset};
 use softreg::data::{DataErrorKind, Dataset};
 use softreg::idx::IdxError;
-
-fn softreg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_softreg"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn a_directory_in_place_of_a_file_is_refused() {

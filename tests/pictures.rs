@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::Command;
+use common::softreg;
 
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{Dataset, Images, Split};
@@ -64,13 +64,6 @@ fn wrong_predictions_are_drawn_in_the_wrong_colour() {
         "two pixels per half block"
     );
     assert!(text.contains("Ankle boot") && text.contains("Sneaker"));
-}
-
-fn softreg(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_softreg"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// A model trained for one epoch on the bundled data, saved in `dir`.

@@ -57,3 +57,16 @@ pub fn write_valid_dataset(dir: &Path, gz: bool) {
 pub fn fashion_mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist")
 }
+
+/// Runs the built `softreg` binary with `args`.
+pub fn softreg(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_softreg"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A finished command's standard error as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
