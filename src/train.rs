@@ -429,12 +429,10 @@ fn reduce_and_apply(
     lr: f32,
     step: usize,
 ) -> Result<(f64, usize), Divergence> {
-    let mut guards: Vec<_> = partials
-        .iter()
-        .map(|p| p.lock().expect("no thread panics in a kernel"))
-        .collect();
-    let (total, rest) = guards.split_first_mut().expect("a minibatch has rows");
-    for partial in rest.iter() {
+    let (first, rest) = partials.split_first().expect("a minibatch has rows");
+    let mut total = first.lock().expect("no thread panics in a kernel");
+    for partial in rest {
+        let partial = partial.lock().expect("no thread panics in a kernel");
         total.loss_sum += partial.loss_sum;
         total.correct += partial.correct;
         add_assign(&mut total.grad_weights, &partial.grad_weights);
