@@ -242,7 +242,7 @@ fn parse_info(
                 .map_err(|e| bad(&format!("class_names is not a JSON list of strings: {e}")))?;
             if names.len() != classes {
                 return Err(bad(&format!(
-                    "{} class names for {classes} classes",
+                    "class_names has {} names for {classes} classes",
                     names.len()
                 )));
             }
@@ -254,9 +254,9 @@ fn parse_info(
         Some(text) => {
             let parsed = text
                 .split_once('x')
-                .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)));
+                .and_then(|(h, w)| Some((h.parse::<usize>().ok()?, w.parse::<usize>().ok()?)));
             match parsed {
-                Some((h, w)) if h * w == features => (h, w),
+                Some((h, w)) if h.checked_mul(w) == Some(features) => (h, w),
                 _ => {
                     return Err(bad(&format!(
                         "image_shape {text:?} is not HEIGHTxWIDTH with HEIGHT*WIDTH = {features}"

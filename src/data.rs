@@ -12,14 +12,23 @@
 //! each raw or gzipped (`.gz`). A raw file is memory-mapped. A `.gz` file is
 //! decompressed once into the raw file beside it, written under a temporary name
 //! and renamed into place, so later runs map the raw file and a crash never leaves
-//! a half file; where the directory is not writable it is decompressed in memory.
-//! A raw file present beside its `.gz` is taken as that file's decompressed copy.
+//! a half file; where the cache cannot be written (a read-only directory, a full
+//! disk) the file is decompressed in memory instead. A raw file present beside
+//! its `.gz` is taken as that file's decompressed copy unless the `.gz` was
+//! modified after it, in which case it is decompressed again.
 //!
 //! Pixels are converted once to f32 in `[0, 1]` (`pixel * (1/255)`) and stored
-//! row-major in a page-aligned buffer on transparent huge pages ([`PixelBuffer`]) with no padding between rows (784 f32 is
-//! 49 cache lines, so every row starts aligned), or kept as bytes for kernels that
-//! convert as they read ([`PixelFormat`]); labels stay `u8`. The mapping is dropped once the data is copied out, so a file that changes
-//! later does not change the loaded data set.
+//! row-major in a page-aligned buffer on transparent huge pages
+//! ([`PixelBuffer`]) with no padding between rows (784 f32 is 49 cache lines, so
+//! every row starts aligned), or kept as bytes for kernels that convert as they
+//! read ([`PixelFormat`]); labels stay `u8`.
+//!
+//! Memory-mapping caveat: the data is copied out of the mapping during the
+//! load and the mapping dropped, so a file changed or deleted after
+//! [`Dataset::load`] returns does not change the loaded data set. A file
+//! truncated by another process *during* the load can make the process fault
+//! (SIGBUS), as with any memory-mapped reader; replace data files by renaming
+//! a new file into place, never by rewriting them in place.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -366,7 +375,7 @@ impl Deref for FileBytes {
 fn open_idx(dir: &Path, stem: &str, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
     let raw = dir.join(stem);
     let gz = dir.join(format!("{stem}.gz"));
-    if raw.exists() {
+    if raw.exists() && !is_newer(&gz, &raw) {
         let bytes = map_file(&raw)?;
         return checked(&raw, bytes, rank);
     }
@@ -375,6 +384,13 @@ fn open_idx(dir: &Path, stem: &str, rank: usize) -> Result<(PathBuf, IdxFile), D
     }
     let bytes = decompress_to_cache(&gz, &raw, rank)?;
     checked(&gz, bytes, rank)
+}
+
+/// Whether `a` exists and was modified after `b`: a `.gz` replaced since its
+/// raw copy was written makes that copy stale.
+fn is_newer(a: &Path, b: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(a), modified(b)), (Some(a), Some(b)) if a > b)
 }
 
 fn checked(path: &Path, bytes: FileBytes, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
@@ -396,43 +412,74 @@ fn map_file(path: &Path) -> Result<FileBytes, DataError> {
         // Mapping an empty file fails on some platforms; it is simply empty.
         return Ok(FileBytes::Owned(Vec::new()));
     }
-    // SAFETY: the mapping is read-only and private to this process; the bytes are
-    // validated and copied out before the map is dropped. If another process
-    // truncates the file meanwhile, reads may fault (SIGBUS): an accepted caveat of
+    // SAFETY: the mapping is read-only and private to this process, and only
+    // ever read as bytes, which any content is. Its bytes are validated and
+    // copied out before the map is dropped. If another process truncates the
+    // file meanwhile, reads past the new end fault (SIGBUS): the caveat of
     // memory-mapping that the module docs state.
     let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
     Ok(FileBytes::Mapped(map))
 }
 
-/// Decompresses `gz` into `raw` (temporary file, then rename) and maps the result.
-/// Falls back to decompressing into memory when `raw`'s directory is not writable.
-///
-/// The idx header is read first and no more than the data it describes plus one
-/// byte is decompressed, so a stream longer than its header claims is caught
-/// without inflating it all.
+/// A `.gz` idx file opened for reading: its checked header, and the rest of the
+/// stream limited to the data the header describes plus one byte, so that a
+/// stream longer than its header claims is caught without inflating it all.
+struct GzIdx {
+    header_bytes: Vec<u8>,
+    header: IdxHeader,
+    body: io::Take<MultiGzDecoder<io::BufReader<File>>>,
+}
+
+impl GzIdx {
+    fn open(gz: &Path, rank: usize) -> Result<Self, DataError> {
+        let err = |kind| DataError::new(gz, kind);
+        let file = File::open(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
+        let mut stream = MultiGzDecoder::new(io::BufReader::new(file));
+        let mut header_bytes = vec![0u8; IdxHeader::header_len(rank)];
+        let got =
+            read_up_to(&mut stream, &mut header_bytes).map_err(|e| err(DataErrorKind::Gzip(e)))?;
+        header_bytes.truncate(got);
+        let header = IdxHeader::parse(&header_bytes, rank).map_err(|e| err(e.into()))?;
+        let body = stream.take(header.data_len().saturating_add(1));
+        Ok(Self {
+            header_bytes,
+            header,
+            body,
+        })
+    }
+}
+
+/// Why a cache file was not written.
+enum CacheFailure {
+    /// The `.gz` file itself is broken: no point trying again.
+    Data(DataError),
+    /// The cache could not be written (read-only directory, full disk, file
+    /// size limit...): the data can still be decompressed into memory.
+    Write,
+}
+
+/// Decompresses `gz` into `raw` (temporary file, then rename) and maps the
+/// result. Falls back to decompressing into memory when the cache cannot be
+/// written; the temporary file is removed and `raw` is left as it was.
 fn decompress_to_cache(gz: &Path, raw: &Path, rank: usize) -> Result<FileBytes, DataError> {
-    let err = |kind| DataError::new(gz, kind);
-    let file = File::open(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
-    let mut stream = MultiGzDecoder::new(io::BufReader::new(file));
+    match write_cache(gz, raw, rank) {
+        Ok(()) => map_file(raw),
+        Err(CacheFailure::Data(e)) => Err(e),
+        Err(CacheFailure::Write) => decompress_in_memory(gz, rank),
+    }
+}
 
-    let mut header_bytes = vec![0u8; IdxHeader::header_len(rank)];
-    let got =
-        read_up_to(&mut stream, &mut header_bytes).map_err(|e| err(DataErrorKind::Gzip(e)))?;
-    let header = IdxHeader::parse(&header_bytes[..got], rank).map_err(|e| err(e.into()))?;
-    let mut body = stream.take(header.data_len().saturating_add(1));
-
+fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
+    let err = |kind| CacheFailure::Data(DataError::new(gz, kind));
+    let GzIdx {
+        header_bytes,
+        header,
+        mut body,
+    } = GzIdx::open(gz, rank).map_err(CacheFailure::Data)?;
     let dir = raw.parent().unwrap_or(Path::new("."));
-    let Ok(mut tmp) = temporary_in(dir) else {
-        let mut bytes = header_bytes;
-        body.read_to_end(&mut bytes)
-            .map_err(|e| err(DataErrorKind::Gzip(e)))?;
-        header
-            .check_length(bytes.len() as u64)
-            .map_err(|e| err(e.into()))?;
-        return Ok(FileBytes::Owned(bytes));
-    };
-    let write_err = |e| DataError::new(raw, DataErrorKind::Io(e));
-    tmp.write_all(&header_bytes).map_err(write_err)?;
+    let mut tmp = temporary_in(dir).map_err(|_| CacheFailure::Write)?;
+    tmp.write_all(&header_bytes)
+        .map_err(|_| CacheFailure::Write)?;
     let mut copied = 0u64;
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -440,15 +487,30 @@ fn decompress_to_cache(gz: &Path, raw: &Path, rank: usize) -> Result<FileBytes, 
         if n == 0 {
             break;
         }
-        tmp.write_all(&chunk[..n]).map_err(write_err)?;
+        tmp.write_all(&chunk[..n])
+            .map_err(|_| CacheFailure::Write)?;
         copied += n as u64;
     }
     header
         .check_length(header_bytes.len() as u64 + copied)
         .map_err(|e| err(e.into()))?;
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(raw).map_err(|e| write_err(e.error))?;
-    map_file(raw)
+    tmp.as_file().sync_all().map_err(|_| CacheFailure::Write)?;
+    tmp.persist(raw).map_err(|_| CacheFailure::Write)?;
+    Ok(())
+}
+
+fn decompress_in_memory(gz: &Path, rank: usize) -> Result<FileBytes, DataError> {
+    let GzIdx {
+        mut header_bytes,
+        header,
+        mut body,
+    } = GzIdx::open(gz, rank)?;
+    body.read_to_end(&mut header_bytes)
+        .map_err(|e| DataError::new(gz, DataErrorKind::Gzip(e)))?;
+    header
+        .check_length(header_bytes.len() as u64)
+        .map_err(|e| DataError::new(gz, e.into()))?;
+    Ok(FileBytes::Owned(header_bytes))
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.

@@ -1,5 +1,7 @@
 //! Model files: round trips, the documented layout, and broken files.
 
+use std::collections::HashMap;
+
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use softreg::checkpoint::{self, CheckpointErrorKind, ModelInfo};
@@ -72,13 +74,54 @@ fn kind_of(bytes: &[u8]) -> CheckpointErrorKind {
 
 /// A safetensors file holding the given tensors and no metadata.
 fn file_with(tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>) -> Vec<u8> {
+    file_with_metadata(tensors, None)
+}
+
+/// A safetensors file holding the given tensors and metadata.
+fn file_with_metadata(
+    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Vec<u8> {
     let views: Vec<(&str, TensorView<'_>)> = tensors
         .iter()
         .map(|(name, dtype, shape, data)| {
             (*name, TensorView::new(*dtype, shape.clone(), data).unwrap())
         })
         .collect();
-    safetensors::serialize(views, None).unwrap()
+    safetensors::serialize(views, Some(metadata).flatten()).unwrap()
+}
+
+#[test]
+fn metadata_that_does_not_fit_the_model_is_refused() {
+    let model_with = |key: &str, value: &str| {
+        file_with_metadata(
+            vec![
+                ("weight", Dtype::F32, vec![2, 4], vec![0u8; 32]),
+                ("bias", Dtype::F32, vec![2], vec![0u8; 8]),
+            ],
+            Some(HashMap::from([(key.to_string(), value.to_string())])),
+        )
+    };
+    for (key, value) in [
+        // The product overflows 64 bits (the model loader used to panic here).
+        ("image_shape", "4294967296x4294967296"),
+        ("image_shape", "18446744073709551615x2"),
+        ("image_shape", "3x3"),
+        ("image_shape", "2x2x1"),
+        ("image_shape", "-2x-2"),
+        ("class_names", "[\"a\"]"),
+        ("class_names", "{\"a\": 1}"),
+        ("training", "[1, 2]"),
+        ("test_accuracy", "most"),
+    ] {
+        let err = kind_of(&model_with(key, value));
+        assert!(
+            matches!(err, CheckpointErrorKind::Metadata(ref m) if m.contains(key)),
+            "{key} = {value}: {err}"
+        );
+    }
+    let (_, info) = checkpoint::from_bytes(&model_with("image_shape", "1x4")).unwrap();
+    assert_eq!(info.image_shape, (1, 4));
 }
 
 #[test]

@@ -3,11 +3,10 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use common::{gzip, idx_bytes, image_file, label_file, write_valid_dataset};
+use common::{gzip, idx_bytes, image_file, label_file, listing, write_valid_dataset};
 use softreg::data::{DataErrorKind, Dataset, PixelFormat, load_split};
 use softreg::idx::IdxError;
 
@@ -223,16 +222,6 @@ fn test_images_of_another_shape_are_refused() {
     );
 }
 
-/// Names of the files in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn gzipped_files_load_like_raw_ones_and_the_cache_is_reused() {
     let raw = tempfile::tempdir().unwrap();
@@ -250,9 +239,15 @@ fn gzipped_files_load_like_raw_ones_and_the_cache_is_reused() {
             fs::read(raw.path().join(name)).unwrap()
         );
     }
-    // A second load uses the cache: it succeeds even once the .gz files are garbage.
+    // A second load uses the cache: it succeeds even once the .gz files are
+    // garbage, as long as they are older than the cache (a newer .gz is read
+    // again: tests/file_system.rs).
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for name in softreg::data::FILE_STEMS {
-        fs::write(gz.path().join(format!("{name}.gz")), b"not gzip").unwrap();
+        let path = gz.path().join(format!("{name}.gz"));
+        fs::write(&path, b"not gzip").unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(an_hour_ago).unwrap();
     }
     assert_eq!(Dataset::load(gz.path(), 10).unwrap(), from_raw);
 }

@@ -69,4 +69,18 @@ proptest! {
         let cut = cut.min(good.len() - 1);
         prop_assert!(checkpoint::from_bytes(&good[..cut]).is_err());
     }
+
+    /// Arbitrary metadata on a valid model, numbers of any size in the image
+    /// shape among it: the loader accepts only metadata that fits the model.
+    #[test]
+    fn model_metadata_is_checked_not_trusted(
+        key in prop_oneof![Just("image_shape"), Just("class_names"), Just("training"), Just("test_accuracy")],
+        value in prop_oneof!["[0-9]{1,22}x[0-9]{1,22}", "\\PC{0,40}", "\\[(\"[a-z]{0,3}\", ?){0,4}\\]"],
+    ) {
+        let bytes = common::model_file_with_metadata(2, 6, &[(key, &value)]);
+        if let Ok((model, info)) = checkpoint::from_bytes(&bytes) {
+            prop_assert_eq!(info.image_shape.0 * info.image_shape.1, model.features);
+            prop_assert_eq!(info.class_names.len(), model.classes);
+        }
+    }
 }

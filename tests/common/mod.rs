@@ -70,3 +70,40 @@ pub fn softreg(args: &[&str]) -> std::process::Output {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A safetensors model file with `classes x features` zero weights, zero bias
+/// and the given metadata entries.
+pub fn model_file_with_metadata(
+    classes: usize,
+    features: usize,
+    metadata: &[(&str, &str)],
+) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let weight = vec![0u8; 4 * classes * features];
+    let bias = vec![0u8; 4 * classes];
+    let tensors = [
+        (
+            "weight",
+            TensorView::new(Dtype::F32, vec![classes, features], &weight).unwrap(),
+        ),
+        (
+            "bias",
+            TensorView::new(Dtype::F32, vec![classes], &bias).unwrap(),
+        ),
+    ];
+    let metadata = metadata
+        .iter()
+        .map(|&(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    safetensors::serialize(tensors, Some(metadata)).unwrap()
+}
+
+/// Names of the files in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
