@@ -217,7 +217,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     if !args.json {
         println!(
-            "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {}, seed {}, {} threads, {kernel} kernel",
+            "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}, seed {}, {} threads, {kernel} kernel",
             args.data.display(),
             data.train.len(),
             data.test.len(),

@@ -300,3 +300,37 @@ fn train_plot_writes_a_png_of_the_curves() {
         assert!(pixels > 50, "{colour:?}: {pixels} pixels");
     }
 }
+
+#[test]
+fn a_diverging_run_exits_non_zero_and_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(data.path(), false);
+    let out = tempfile::tempdir().unwrap();
+    let model = out.path().join("model.safetensors");
+    let plot = out.path().join("curves.png");
+    let output = softreg(&[
+        "train",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--lr",
+        "3e38",
+        "--batch-size",
+        "1",
+        "--save",
+        model.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("training diverged at epoch 1, step ")
+            && message.contains("lower the learning rate"),
+        "{message}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("lr 3e38"),
+        "the header shows the learning rate readably"
+    );
+    assert!(common::listing(out.path()).is_empty(), "no model, no plot");
+}

@@ -20,6 +20,8 @@ pub fn accumulate<S: Simd, const R: usize, const C: usize>(
     acc: &mut [S::f32s],
 ) {
     let vectors = x[0].len();
+    // Equal lengths let the compiler drop the bounds checks in the loop below
+    // (plain indexing measured as fast as `get_unchecked`).
     assert!(x.iter().chain(&w).all(|s| s.len() == vectors));
     let mut sums = [[simd.splat_f32s(0.0); C]; R];
     for (r, row) in sums.iter_mut().enumerate() {
@@ -28,12 +30,10 @@ pub fn accumulate<S: Simd, const R: usize, const C: usize>(
     for i in 0..vectors {
         let mut xi = [simd.splat_f32s(0.0); R];
         for r in 0..R {
-            // SAFETY: every slice has `vectors` elements (asserted above) and `i < vectors`.
-            xi[r] = unsafe { *x[r].get_unchecked(i) };
+            xi[r] = x[r][i];
         }
         for c in 0..C {
-            // SAFETY: as above.
-            let wi = unsafe { *w[c].get_unchecked(i) };
+            let wi = w[c][i];
             for r in 0..R {
                 sums[r][c] = simd.mul_add_e_f32s(xi[r], wi, sums[r][c]);
             }
