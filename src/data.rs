@@ -494,6 +494,12 @@ fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
     header
         .check_length(header_bytes.len() as u64 + copied)
         .map_err(|e| err(e.into()))?;
+    // The copy carries its source's modification time, so that only a later
+    // change of the `.gz` makes it stale (a `.gz` dated in the future, from a
+    // skewed clock, does not make every run decompress again).
+    if let Ok(modified) = std::fs::metadata(gz).and_then(|m| m.modified()) {
+        let _ = tmp.as_file().set_modified(modified);
+    }
     tmp.as_file().sync_all().map_err(|_| CacheFailure::Write)?;
     tmp.persist(raw).map_err(|_| CacheFailure::Write)?;
     Ok(())

@@ -191,6 +191,36 @@ fn a_cache_older_than_its_gz_is_decompressed_again() {
 }
 
 #[test]
+fn a_gz_dated_in_the_future_is_decompressed_once() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), true);
+    let gz = dir.path().join(format!("{IMAGES}.gz"));
+    let tomorrow = SystemTime::now() + Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(&gz)
+        .unwrap()
+        .set_modified(tomorrow)
+        .unwrap();
+    let raw = dir.path().join(IMAGES);
+    let first = Dataset::load(dir.path(), 10).unwrap();
+    let cache = fs::metadata(&raw).unwrap();
+    assert_eq!(
+        cache.modified().unwrap(),
+        tomorrow,
+        "the copy has its source's date"
+    );
+    let second = Dataset::load(dir.path(), 10).unwrap();
+    assert_eq!(second, first);
+    assert_eq!(
+        fs::metadata(&raw).unwrap().ino(),
+        cache.ino(),
+        "the cache was reused, not written again"
+    );
+}
+
+#[test]
 fn files_changed_after_loading_do_not_change_the_loaded_data() {
     let dir = tempfile::tempdir().unwrap();
     write_valid_dataset(dir.path(), false);
