@@ -107,6 +107,53 @@ fn a_model_save_that_fails_midway_leaves_the_previous_model_intact() {
 }
 
 #[test]
+fn a_picture_write_that_fails_midway_leaves_the_previous_picture_intact() {
+    let data = tempfile::tempdir().unwrap();
+    write_dataset(data.path(), false);
+    let out = tempfile::tempdir().unwrap();
+    let model = out.path().join("model.safetensors");
+    let picture = out.path().join("predictions.png");
+    let (data_arg, model_arg) = (data.path().to_str().unwrap(), model.to_str().unwrap());
+    let train = [
+        "train", "--data", data_arg, "--epochs", "1", "--save", model_arg,
+    ];
+    assert!(softreg(&train).status.success());
+    let predict = |count: &'static str| {
+        [
+            "predict",
+            "--model",
+            model_arg,
+            "--data",
+            data_arg,
+            "--count",
+            count,
+            "--out",
+            picture.to_str().unwrap(),
+        ]
+    };
+    assert!(softreg(&predict("9")).status.success());
+    let before = fs::read(&picture).unwrap();
+    assert!(before.len() > 8 * 1024, "the picture must exceed the limit");
+
+    let failed = softreg_with_file_size_limit(AtTheLimit::WriteFails, &predict("10"));
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("predictions.png"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(fs::read(&picture).unwrap(), before);
+    assert_eq!(
+        listing(out.path()),
+        ["model.safetensors", "predictions.png"]
+    );
+
+    let killed = softreg_with_file_size_limit(AtTheLimit::Killed, &predict("10"));
+    assert_eq!(killed.status.signal(), Some(25), "killed by SIGXFSZ");
+    assert_eq!(fs::read(&picture).unwrap(), before);
+}
+
+#[test]
 fn a_cache_that_cannot_be_written_falls_back_to_memory() {
     let raw = tempfile::tempdir().unwrap();
     write_dataset(raw.path(), false);
