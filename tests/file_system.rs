@@ -18,7 +18,7 @@ use softreg::data::{Dataset, Row};
 
 const IMAGES: &str = "train-images-idx3-ubyte";
 
-/// Writes a data set of 28x28 images whose train image file (50 KB raw, 200
+/// Writes a data set of 28x28 images whose train image file (50 KB raw, 64
 /// images) is far larger than the file size limit the tests below set.
 fn write_dataset(dir: &Path, gz: bool) {
     let labels: Vec<u8> = (0..64).map(|i| (i % 10) as u8).collect();
@@ -54,7 +54,7 @@ enum AtTheLimit {
     Killed,
 }
 
-/// Runs softreg with `args` under a file size limit of 8 KiB.
+/// Runs softreg with `args` under a file size limit of 8 blocks.
 fn softreg_with_file_size_limit(at_the_limit: AtTheLimit, args: &[&str]) -> Output {
     let trap = match at_the_limit {
         AtTheLimit::WriteFails => "trap '' XFSZ;",
