@@ -139,6 +139,24 @@ pub enum Row<'a> {
     U8(&'a [u8]),
 }
 
+impl Row<'_> {
+    /// Writes the pixels as f32 into `out`, which holds exactly one row:
+    /// copied, or converted from bytes. Allocates nothing. Always inlined, so
+    /// that the conversion is vectorised with the calling kernel's instruction set.
+    #[inline(always)]
+    pub fn write_f32(self, out: &mut [f32]) {
+        match self {
+            Row::F32(row) => out.copy_from_slice(row),
+            Row::U8(row) => {
+                assert_eq!(out.len(), row.len(), "one row of pixels");
+                for (f, &p) in out.iter_mut().zip(row) {
+                    *f = pixel_to_f32(p);
+                }
+            }
+        }
+    }
+}
+
 /// A set of equally sized grey images, rows of pixels in one page-aligned buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Images {

@@ -94,7 +94,7 @@ pub fn loss_and_correct(
 fn gather(images: &Images, rows: impl Iterator<Item = usize>, x: &mut [f32]) {
     let features = images.features();
     for (dst, r) in x.chunks_exact_mut(features).zip(rows) {
-        dst.copy_from_slice(&images.row_f32(r));
+        images.row(r).write_f32(dst);
     }
 }
 

@@ -25,7 +25,7 @@ use pulp::{Simd, WithSimd};
 
 pub use isa::Isa;
 
-use crate::data::{Images, Row, pixel_to_f32};
+use crate::data::{Images, Row};
 use crate::model::Model;
 
 /// Rows processed together: forward, softmax, then backward from cache.
@@ -299,12 +299,10 @@ fn gather<'a>(
         }
         *slot = match images.row(r) {
             Row::F32(row) => row,
-            Row::U8(row) => {
+            bytes @ Row::U8(_) => {
                 let (converted, rest) = std::mem::take(&mut free).split_at_mut(features);
                 free = rest;
-                for (f, &p) in converted.iter_mut().zip(row) {
-                    *f = pixel_to_f32(p);
-                }
+                bytes.write_f32(converted);
                 converted
             }
         };
