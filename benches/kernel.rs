@@ -1,5 +1,6 @@
 //! One minibatch step of each kernel (fused, GEMM baseline, reference),
-//! single-threaded, on real Fashion-MNIST rows drawn in shuffled order:
+//! single-threaded, on real Fashion-MNIST rows drawn in shuffled order (and
+//! once on rows that stay in cache):
 //! `cargo bench --bench kernel`.
 //!
 //! Throughput is in samples; at 31,360 FLOP per sample, 1 M samples/s is
@@ -9,12 +10,26 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use softreg::data::{Dataset, PixelFormat};
+use softreg::data::{Dataset, PixelFormat, Split};
 use softreg::kernel::{self, Isa, Partial};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
 use softreg::train::CHUNK_ROWS;
+
+/// One minibatch through the fused kernel in training's chunks; the last chunk's loss.
+fn fused_minibatch(
+    isa: Isa,
+    model: &Model,
+    train: &Split,
+    rows: &[usize],
+    partial: &mut Partial,
+) -> f64 {
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        kernel::step(isa, model, &train.images, &train.labels, chunk, partial);
+    }
+    partial.loss_sum
+}
 
 fn kernel_step(c: &mut Criterion) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist");
@@ -38,17 +53,7 @@ fn kernel_step(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, batch), |b| {
                 b.iter(|| {
                     let rows = batches.next().unwrap();
-                    for chunk in rows.chunks(CHUNK_ROWS) {
-                        kernel::step(
-                            isa,
-                            &model,
-                            &train.images,
-                            &train.labels,
-                            chunk,
-                            &mut partial,
-                        );
-                    }
-                    black_box(partial.loss_sum)
+                    black_box(fused_minibatch(isa, &model, train, rows, &mut partial))
                 })
             });
         }
@@ -71,6 +76,15 @@ fn kernel_step(c: &mut Criterion) {
             })
         });
     }
+
+    // The kernel's own speed, without memory stalls: the same 64 rows (200 KB
+    // of f32 pixels, so they stay in L2) four times per 256-row minibatch.
+    let train = &f32_data.train;
+    let hot_rows = order[..CHUNK_ROWS].repeat(256 / CHUNK_ROWS);
+    group.throughput(Throughput::Elements(hot_rows.len() as u64));
+    group.bench_function(BenchmarkId::new("fused-f32-hot-rows", 256), |b| {
+        b.iter(|| black_box(fused_minibatch(isa, &model, train, &hot_rows, &mut partial)))
+    });
     group.finish();
 }
 
