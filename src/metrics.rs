@@ -9,12 +9,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use rayon::prelude::*;
-
 use crate::data::Split;
 use crate::kernel::{self, Isa};
 use crate::model::Model;
-use crate::train::EVAL_CHUNK;
+use crate::train::map_eval_chunks;
 
 /// A model's loss and predictions on a labelled split.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,22 +33,12 @@ impl Metrics {
     pub fn compute(model: &Model, split: &Split) -> Self {
         let n = split.len();
         let isa = Isa::best();
-        let chunks: Vec<(f64, Vec<usize>)> = (0..n.div_ceil(EVAL_CHUNK))
-            .into_par_iter()
-            .map(|chunk| {
-                let rows = chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n);
-                let mut predicted = vec![0; rows.len()];
-                let (loss, _) = kernel::predict(
-                    isa,
-                    model,
-                    &split.images,
-                    &split.labels,
-                    rows,
-                    &mut predicted,
-                );
-                (loss, predicted)
-            })
-            .collect();
+        let chunks = map_eval_chunks(n, |rows| {
+            let mut predicted = vec![0; rows.len()];
+            let (images, labels) = (&split.images, split.labels.as_slice());
+            let (loss, _) = kernel::predict(isa, model, images, labels, rows, &mut predicted);
+            (loss, predicted)
+        });
         let classes = model.classes;
         let mut confusion = vec![0; classes * classes];
         let mut loss_sum = 0.0;

@@ -8,6 +8,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
@@ -159,22 +160,27 @@ pub struct Evaluation {
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 pub const EVAL_CHUNK: usize = 1024;
 
+/// `f` on each [`EVAL_CHUNK`]-row range of `0..n`, the ranges in parallel on
+/// the current rayon pool, the results in row order.
+pub(crate) fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+    (0..n.div_ceil(EVAL_CHUNK))
+        .into_par_iter()
+        .map(|chunk| f(chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n)))
+        .collect()
+}
+
 /// Evaluates `model` on `split` with `kernel`, in parallel on the current rayon pool.
 pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {
     let n = split.len();
     let isa = Isa::best();
-    let partials: Vec<(f64, usize)> = (0..n.div_ceil(EVAL_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let rows = chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n);
-            let (images, labels) = (&split.images, split.labels.as_slice());
-            match kernel {
-                Kernel::Fused => kernel::loss_and_correct(isa, model, images, labels, rows),
-                Kernel::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
-                Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
-            }
-        })
-        .collect();
+    let partials = map_eval_chunks(n, |rows| {
+        let (images, labels) = (&split.images, split.labels.as_slice());
+        match kernel {
+            Kernel::Fused => kernel::loss_and_correct(isa, model, images, labels, rows),
+            Kernel::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
+            Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
+        }
+    });
     let (loss_sum, correct) = partials
         .iter()
         .fold((0.0, 0), |(l, c), &(pl, pc)| (l + pl, c + pc));
