@@ -11,22 +11,19 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softreg::data::{Dataset, PixelFormat, Split};
-use softreg::kernel::{self, Isa, Partial};
+use softreg::kernel::{self, Isa, Partial, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
 use softreg::train::CHUNK_ROWS;
 
 /// One minibatch through the fused kernel in training's chunks; the last chunk's loss.
-fn fused_minibatch(
-    isa: Isa,
-    model: &Model,
-    train: &Split,
-    rows: &[usize],
-    partial: &mut Partial,
-) -> f64 {
-    for chunk in rows.chunks(CHUNK_ROWS) {
-        kernel::step(isa, model, &train.images, &train.labels, chunk, partial);
+/// Each chunk prefetches the next, as training does.
+fn fused_minibatch(weights: &Weights, train: &Split, rows: &[usize], partial: &mut Partial) -> f64 {
+    let chunks: Vec<&[usize]> = rows.chunks(CHUNK_ROWS).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let ahead = chunks.get(i + 1).copied().unwrap_or(&[]);
+        kernel::step(weights, &train.images, &train.labels, chunk, ahead, partial);
     }
     partial.loss_sum
 }
@@ -39,7 +36,7 @@ fn kernel_step(c: &mut Criterion) {
     let model = Model::init(784, 10, &mut rng);
     let mut order: Vec<usize> = (0..f32_data.train.len()).collect();
     rng.shuffle(&mut order);
-    let isa = Isa::best();
+    let weights = Weights::new(Isa::best(), &model);
     let mut partial = Partial::new(784, 10);
 
     let mut group = c.benchmark_group("kernel");
@@ -53,7 +50,7 @@ fn kernel_step(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, batch), |b| {
                 b.iter(|| {
                     let rows = batches.next().unwrap();
-                    black_box(fused_minibatch(isa, &model, train, rows, &mut partial))
+                    black_box(fused_minibatch(&weights, train, rows, &mut partial))
                 })
             });
         }
@@ -83,7 +80,7 @@ fn kernel_step(c: &mut Criterion) {
     let hot_rows = order[..CHUNK_ROWS].repeat(256 / CHUNK_ROWS);
     group.throughput(Throughput::Elements(hot_rows.len() as u64));
     group.bench_function(BenchmarkId::new("fused-f32-hot-rows", 256), |b| {
-        b.iter(|| black_box(fused_minibatch(isa, &model, train, &hot_rows, &mut partial)))
+        b.iter(|| black_box(fused_minibatch(&weights, train, &hot_rows, &mut partial)))
     });
     group.finish();
 }

@@ -12,36 +12,21 @@ image decoding. Prints the same epoch lines as softreg.
 """
 
 import argparse
-import gzip
 import os
-import struct
 import time
 
 import torch
 import torch.nn.functional as F
 
+import idx
+
 FLOP_PER_SAMPLE = 4 * 784 * 10
 
 
-def read_idx(path):
-    """The array in an idx file (raw or .gz) as a uint8 tensor of its shape."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, kind, rank = struct.unpack(">HBB", data[:4])
-    if zero != 0 or kind != 0x08:
-        raise SystemExit(f"{path}: not an unsigned-byte idx file")
-    dims = struct.unpack(f">{rank}I", data[4 : 4 + 4 * rank])
-    body = data[4 + 4 * rank :]
-    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
-
-
 def load(data_dir, stem):
-    for name in (stem, stem + ".gz"):
-        path = os.path.join(data_dir, name)
-        if os.path.exists(path):
-            return read_idx(path)
-    raise SystemExit(f"{os.path.join(data_dir, stem)}: not found (nor its .gz)")
+    """The array of an idx file in `data_dir` as a uint8 tensor of its shape."""
+    dims, body = idx.load(data_dir, stem)
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
 
 
 def main():

@@ -9,13 +9,17 @@
 //! ```
 
 use std::fmt::Write as _;
+use std::hint::black_box;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::data::{Dataset, PixelFormat};
-use crate::kernel::Isa;
+use crate::kernel::{self, Isa, Partial, Weights};
+use crate::model::Model;
 use crate::peak;
+use crate::random::SeededRng;
 use crate::report::flop_per_sample;
-use crate::train::{Kernel, TrainConfig, TrainError, train};
+use crate::train::{CHUNK_ROWS, Kernel, TrainConfig, TrainError, train};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -48,10 +52,14 @@ pub struct BenchRow {
     pub kernel: &'static str,
     /// Pixel format name.
     pub pixels: &'static str,
+    /// Worker threads.
+    pub threads: usize,
     /// Median training throughput over the timed epochs.
     pub samples_per_second: f64,
     /// Arithmetic rate the throughput implies.
     pub gflops: f64,
+    /// The FMA peak of the cores the threads can use, GFLOP/s.
+    pub ceiling: f64,
 }
 
 /// The measured peak and every configuration's throughput.
@@ -59,22 +67,22 @@ pub struct BenchRow {
 pub struct BenchReport {
     /// The instruction set the fused kernel ran with.
     pub isa: &'static str,
-    /// Worker threads.
+    /// Worker threads of the widest configuration.
     pub threads: usize,
     /// Minibatch size.
     pub batch_size: usize,
     /// f32 FMA peak of one core, GFLOP/s.
     pub peak_one_core: f64,
-    /// The ceiling the "of peak" column divides by: the one-core peak times the
-    /// cores the threads can use.
-    pub peak_ceiling: f64,
     /// f32 FMA peak of `threads` threads together, GFLOP/s.
     pub peak_all_threads: f64,
     /// Streaming read bandwidth from memory over the f32 training pixels, one thread, GB/s.
     pub read_one_thread: f64,
     /// The same with `threads` threads, GB/s.
     pub read_all_threads: f64,
-    /// One row per kernel and pixel format.
+    /// The fused kernel alone on one thread, f32 rows that stay in cache:
+    /// samples/s.
+    pub hot_rows_samples_per_second: f64,
+    /// One row per kernel, pixel format and thread count.
     pub rows: Vec<BenchRow>,
 }
 
@@ -92,71 +100,122 @@ pub enum BenchError {
 /// Lane-FMAs per peak measurement: about a second of work on one AVX2 core.
 const PEAK_LANE_FMAS: u64 = 20_000_000_000;
 
-/// Measures the FMA peak and read bandwidth, then trains with the fused kernel
-/// (f32 and u8 pixels), the GEMM baseline and the reference, and reports the
-/// median epoch throughput of each.
+/// Measures the FMA peak and read bandwidth, then, on one thread and on
+/// `config.threads`, trains with the fused kernel (u8 and f32 pixels) and the
+/// GEMM baseline, and once with the reference, and reports the median epoch
+/// throughput of each; last, the fused kernel alone on rows in cache.
 pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let isa = Isa::best();
     let peak_one_core = peak::fma_gflops(isa, PEAK_LANE_FMAS);
     let peak_all_threads = peak::fma_gflops_threads(isa, PEAK_LANE_FMAS, config.threads);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let peak_ceiling = peak_one_core * config.threads.min(cores) as f64;
+    let u8_data = Dataset::load_as(&config.data, 10, PixelFormat::U8)?;
+    let f32_data = Dataset::load_as(&config.data, 10, PixelFormat::F32)?;
+    let flop = flop_per_sample(f32_data.train.images.features(), f32_data.classes);
     let mut rows = Vec::new();
-    let mut bandwidth = (0.0, 0.0);
-    for (kernel, pixels, epochs) in [
-        (Kernel::Fused, PixelFormat::F32, config.epochs),
-        (Kernel::Fused, PixelFormat::U8, config.epochs),
-        (Kernel::Gemm, PixelFormat::F32, config.epochs),
-        (Kernel::Reference, PixelFormat::F32, 1),
-    ] {
-        let data = Dataset::load_as(&config.data, 10, pixels)?;
-        if let (Kernel::Reference, Some(pixels)) = (kernel, data.train.images.f32_pixels()) {
-            bandwidth = (
-                peak::read_gbps(pixels, 1, 3),
-                peak::read_gbps(pixels, config.threads, 3),
-            );
+    let mut thread_counts = vec![1, config.threads];
+    thread_counts.dedup();
+    for &threads in &thread_counts {
+        let ceiling = peak_one_core * threads.min(cores) as f64;
+        let mut configurations = vec![
+            (Kernel::Fused, &u8_data, config.epochs),
+            (Kernel::Fused, &f32_data, config.epochs),
+            (Kernel::Gemm, &f32_data, config.epochs),
+        ];
+        if threads == 1 {
+            configurations.push((Kernel::Reference, &f32_data, 1));
         }
-        let train_config = TrainConfig {
-            epochs,
-            batch_size: config.batch_size,
-            threads: Some(config.threads),
-            kernel,
-            ..TrainConfig::default()
-        };
-        let trained = train(&data, &train_config, |_| {})?;
-        let mut rates: Vec<f64> = trained
-            .epochs
-            .iter()
-            .map(|e| e.samples_per_second())
-            .collect();
-        rates.sort_by(f64::total_cmp);
-        let median = rates[rates.len() / 2];
-        let flop = flop_per_sample(data.train.images.features(), data.classes);
-        rows.push(BenchRow {
-            kernel: match kernel {
-                Kernel::Fused => "fused",
-                Kernel::Gemm => "gemm",
-                Kernel::Reference => "reference",
-            },
-            pixels: match pixels {
-                PixelFormat::F32 => "f32",
-                PixelFormat::U8 => "u8",
-            },
-            samples_per_second: median,
-            gflops: median * flop / 1e9,
-        });
+        for (kernel, data, epochs) in configurations {
+            let train_config = TrainConfig {
+                epochs,
+                batch_size: config.batch_size,
+                threads: Some(threads),
+                kernel,
+                ..TrainConfig::default()
+            };
+            let trained = train(data, &train_config, |_| {})?;
+            let rates: Vec<f64> = trained
+                .epochs
+                .iter()
+                .map(|e| e.samples_per_second())
+                .collect();
+            let median = median(rates);
+            rows.push(BenchRow {
+                kernel: kernel.name(),
+                pixels: match data.train.images.format() {
+                    PixelFormat::F32 => "f32",
+                    PixelFormat::U8 => "u8",
+                },
+                threads,
+                samples_per_second: median,
+                gflops: median * flop / 1e9,
+                ceiling,
+            });
+        }
     }
+    let pixels = f32_data.train.images.f32_pixels().expect("loaded as f32");
     Ok(BenchReport {
         isa: isa.name(),
         threads: config.threads,
         batch_size: config.batch_size,
         peak_one_core,
-        peak_ceiling,
         peak_all_threads,
-        read_one_thread: bandwidth.0,
-        read_all_threads: bandwidth.1,
+        read_one_thread: peak::read_gbps(pixels, 1, 3),
+        read_all_threads: peak::read_gbps(pixels, config.threads, 3),
+        hot_rows_samples_per_second: hot_rows(&f32_data, config.batch_size),
         rows,
     })
+}
+
+/// The middle value (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The fused kernel alone, one thread: minibatches of the same 64 training
+/// rows (in L2 after the first pass), median samples/s of 7 timed runs of
+/// about 60,000 samples each.
+fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
+    let train = &data.train;
+    let model = Model::init(
+        train.images.features(),
+        data.classes,
+        &mut SeededRng::new(1),
+    );
+    let weights = Weights::new(Isa::best(), &model);
+    let hot: Vec<usize> = (0..CHUNK_ROWS.min(train.len())).collect();
+    if hot.is_empty() {
+        return 0.0;
+    }
+    let batch: Vec<usize> = hot
+        .iter()
+        .copied()
+        .cycle()
+        .take(batch_size.max(1))
+        .collect();
+    let chunks: Vec<&[usize]> = batch.chunks(CHUNK_ROWS).collect();
+    let mut partial = Partial::new(model.features, model.classes);
+    let steps = 60_000usize.div_ceil(batch.len());
+    let runs = (0..8).map(|_| {
+        let start = Instant::now();
+        for _ in 0..steps {
+            for (i, chunk) in chunks.iter().enumerate() {
+                let ahead = chunks.get(i + 1).copied().unwrap_or(&[]);
+                kernel::step(
+                    &weights,
+                    &train.images,
+                    &train.labels,
+                    chunk,
+                    ahead,
+                    &mut partial,
+                );
+            }
+        }
+        black_box(partial.loss_sum);
+        (steps * batch.len()) as f64 / start.elapsed().as_secs_f64()
+    });
+    median(runs.skip(1).collect())
 }
 
 impl BenchReport {
@@ -165,8 +224,8 @@ impl BenchReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "f32 FMA peak ({}): {:.1} GFLOP/s on one core, {:.1} GFLOP/s measured on {} threads; ceiling {:.1} GFLOP/s",
-            self.isa, self.peak_one_core, self.peak_all_threads, self.threads, self.peak_ceiling
+            "f32 FMA peak ({}): {:.1} GFLOP/s on one core, {:.1} GFLOP/s measured on {} threads",
+            self.isa, self.peak_one_core, self.peak_all_threads, self.threads
         );
         let _ = writeln!(
             out,
@@ -175,41 +234,65 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "training, batch {}, {} threads (median epoch):",
-            self.batch_size, self.threads
+            "training, batch {} (median epoch; of peak: against the one-core peak times the cores used):",
+            self.batch_size
         );
         let _ = writeln!(
             out,
-            "{:<10} {:<6} {:>14} {:>10} {:>9}",
-            "kernel", "pixels", "samples/s", "GFLOP/s", "of peak"
+            "{:<10} {:<6} {:>7} {:>12} {:>10} {:>9}",
+            "kernel", "pixels", "threads", "samples/s", "GFLOP/s", "of peak"
         );
         for row in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<10} {:<6} {:>12.3} M {:>10.1} {:>8.1}%",
+                "{:<10} {:<6} {:>7} {:>10.3} M {:>10.1} {:>8.1}%",
                 row.kernel,
                 row.pixels,
+                row.threads,
                 row.samples_per_second / 1e6,
                 row.gflops,
-                100.0 * row.gflops / self.peak_ceiling
+                100.0 * row.gflops / row.ceiling
             );
         }
-        let rate = |kernel: &str| {
+        let rate = |kernel: &str, pixels: &str, threads: usize| {
             self.rows
                 .iter()
-                .find(|r| r.kernel == kernel && r.pixels == "f32")
+                .find(|r| r.kernel == kernel && r.pixels == pixels && r.threads == threads)
                 .map(|r| r.samples_per_second)
         };
-        if let (Some(fused), Some(gemm), Some(reference)) =
-            (rate("fused"), rate("gemm"), rate("reference"))
-        {
+        if let (Some(one), Some(all), true) = (
+            rate("fused", "u8", 1),
+            rate("fused", "u8", self.threads),
+            self.threads > 1,
+        ) {
             let _ = writeln!(
                 out,
-                "fused / gemm: {:.2}x, fused / reference: {:.1}x (f32 pixels)",
+                "fused u8, {} threads / 1 thread: {:.2}x",
+                self.threads,
+                all / one
+            );
+        }
+        if let (Some(fused), Some(gemm), Some(reference)) = (
+            rate("fused", "f32", 1),
+            rate("gemm", "f32", 1),
+            rate("reference", "f32", 1),
+        ) {
+            let _ = writeln!(
+                out,
+                "fused / gemm: {:.2}x, fused / reference: {:.1}x (f32 pixels, 1 thread)",
                 fused / gemm,
                 fused / reference
             );
         }
+        let hot = self.hot_rows_samples_per_second;
+        let flop = flop_per_sample(784, 10);
+        let _ = writeln!(
+            out,
+            "fused kernel alone (f32 rows in cache, 1 thread): {:.3} M samples/s, {:.1} GFLOP/s, {:.1}% of one core",
+            hot / 1e6,
+            hot * flop / 1e9,
+            100.0 * hot * flop / 1e9 / self.peak_one_core
+        );
         out
     }
 }

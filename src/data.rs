@@ -106,10 +106,10 @@ impl DataError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PixelFormat {
     /// f32 in `[0, 1]`, converted once at load: 4 bytes a pixel.
-    #[default]
     F32,
     /// The file's bytes, converted to f32 by the kernels as they read them:
-    /// a quarter of the memory traffic.
+    /// a quarter of the memory traffic, and what `train` uses by default.
+    #[default]
     U8,
 }
 
@@ -267,6 +267,14 @@ impl Images {
         match &self.pixels {
             Pixels::F32(p) => Some(p),
             Pixels::U8(_) => None,
+        }
+    }
+
+    /// All pixels as bytes, row-major, page-aligned, if held as bytes.
+    pub fn u8_pixels(&self) -> Option<&[u8]> {
+        match &self.pixels {
+            Pixels::U8(p) => Some(p),
+            Pixels::F32(_) => None,
         }
     }
 }

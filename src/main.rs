@@ -121,10 +121,10 @@ struct TrainArgs {
     /// The implementation of the loss and gradient.
     #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
     kernel: KernelArg,
-    /// How pixels are held in memory: f32 (converted once at load) or u8 (the
-    /// file's bytes, converted by the kernel as it reads them: a quarter of the
-    /// memory traffic, bit-identical results).
-    #[arg(long, value_enum, default_value_t = PixelsArg::F32)]
+    /// How pixels are held in memory: u8 (the file's bytes, widened to f32 in
+    /// registers by the kernel as it reads them: a quarter of the memory
+    /// traffic) or f32 (converted once at load); the weights are bit-identical.
+    #[arg(long, value_enum, default_value_t = PixelsArg::U8)]
     pixels: PixelsArg,
     /// Write the trained model to this safetensors file (PyTorch nn.Linear layout).
     #[arg(long)]

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::data::Split;
-use crate::kernel::{self, Isa};
+use crate::kernel::{self, Isa, Weights};
 use crate::model::Model;
 use crate::train::map_eval_chunks;
 
@@ -32,11 +32,11 @@ impl Metrics {
     /// one `train` reports).
     pub fn compute(model: &Model, split: &Split) -> Self {
         let n = split.len();
-        let isa = Isa::best();
+        let weights = Weights::new(Isa::best(), model);
         let chunks = map_eval_chunks(n, |rows| {
             let mut predicted = vec![0; rows.len()];
             let (images, labels) = (&split.images, split.labels.as_slice());
-            let (loss, _) = kernel::predict(isa, model, images, labels, rows, &mut predicted);
+            let (loss, _) = kernel::predict(&weights, images, labels, rows, &mut predicted);
             (loss, predicted)
         });
         let classes = model.classes;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::data::Split;
-use crate::kernel::{self, Isa};
+use crate::kernel::{self, Isa, Weights};
 use crate::model::Model;
 use crate::picture::{BLACK, Canvas, Colour, GLYPH, WHITE};
 
@@ -23,8 +23,7 @@ pub fn predict_first(model: &Model, split: &Split, count: usize) -> Vec<usize> {
     let count = count.min(split.len());
     let mut predicted = vec![0; count];
     kernel::predict(
-        Isa::best(),
-        model,
+        &Weights::new(Isa::best(), model),
         &split.images,
         &split.labels,
         0..count,

@@ -115,8 +115,8 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("f32 FMA peak ("), "{stdout}");
     for kernel in [
-        "fused      f32",
         "fused      u8",
+        "fused      f32",
         "gemm       f32",
         "reference  f32",
     ] {
@@ -125,12 +125,17 @@ fn bench_prints_peak_and_a_row_per_kernel() {
             .find(|l| l.starts_with(kernel))
             .unwrap_or_else(|| panic!("{stdout}"));
         let fields: Vec<&str> = row.split_whitespace().collect();
-        let samples_per_s: f64 = fields[2].parse().unwrap();
-        let percent: f64 = fields[5].trim_end_matches('%').parse().unwrap();
+        assert_eq!(fields[2], "1", "{row}");
+        let samples_per_s: f64 = fields[3].parse().unwrap();
+        let percent: f64 = fields[6].trim_end_matches('%').parse().unwrap();
         assert!(samples_per_s > 0.0, "{row}");
         assert!((0.0..100.0).contains(&percent), "{row}");
     }
     assert!(stdout.contains("fused / gemm: "), "{stdout}");
+    assert!(
+        stdout.contains("fused kernel alone (f32 rows in cache"),
+        "{stdout}"
+    );
 }
 
 #[test]

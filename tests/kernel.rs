@@ -7,7 +7,7 @@
 //! reference logits are closer than 1e-3.
 
 use softreg::data::Images;
-use softreg::kernel::{self, Isa, Partial};
+use softreg::kernel::{self, Isa, Partial, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -37,7 +37,13 @@ impl Path {
 
     fn step(self, model: &Model, images: &Images, labels: &[u8], rows: &[usize], p: &mut Partial) {
         match self {
-            Path::Fused(isa) => kernel::step(isa, model, images, labels, rows, p),
+            Path::Fused(isa) => {
+                // The fused kernel reads packed weights and writes a packed
+                // gradient: unpack it to compare with the reference.
+                let weights = Weights::new(isa, model);
+                kernel::step(&weights, images, labels, rows, &[], p);
+                p.grad_weights = weights.gradient_row_major(&p.grad_weights);
+            }
             Path::Gemm => kernel::gemm::step(model, images, labels, rows, p),
         }
     }
@@ -50,7 +56,9 @@ impl Path {
         rows: std::ops::Range<usize>,
     ) -> (f64, usize) {
         match self {
-            Path::Fused(isa) => kernel::loss_and_correct(isa, model, images, labels, rows),
+            Path::Fused(isa) => {
+                kernel::loss_and_correct(&Weights::new(isa, model), images, labels, rows)
+            }
             Path::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
         }
     }

@@ -1,61 +1,83 @@
-//! The backward micro-kernel: the weight gradient `dW += Gᵀ X` on a panel.
+//! The backward micro-kernel: the weight gradient `dW += Gᵀ X` on a panel of
+//! classes by feature vectors, in the packed layout ([`super::packing`]).
 
 use pulp::Simd;
 
-/// The shape of the gradient matrix, `classes x features`, row-major.
-#[derive(Debug, Clone, Copy)]
-pub struct Shape {
-    /// Columns: features per class.
-    pub features: usize,
-    /// Rows: classes.
-    pub classes: usize,
-}
+use super::gather::Pixel;
 
-/// Largest number of classes per backward micro-kernel call.
-pub const MAX_CLASSES: usize = 5;
-
-/// For `M` classes starting at `c0` and the `N` feature vectors starting at
-/// feature `f0`: `dw[c][f] += Σ_k g[k][c] x[k][f]`, with `(c0, f0) = corner`.
+/// For `M` classes from `c0` and the `N` feature vectors from vector `v0`:
+/// `dW[c][f] = Σ_k g[k][c] x[k][f]`, added to what `dw` holds unless
+/// `overwrite`.
 ///
-/// `dw` is the whole `classes x features` gradient, `g` holds one row of
-/// `classes` values per row of `x`. The `M x N` accumulators stay in registers
-/// for the whole sweep over the rows, so each gradient vector is loaded and stored
-/// once per call.
+/// `dw` is the vector part of the packed gradient of `classes` classes, `g`
+/// holds one row of `classes` values per row of `x`. The `M x N` accumulators
+/// stay in registers for the whole sweep over the rows: each gradient vector is
+/// loaded and stored once per call, each pixel vector is loaded (and widened)
+/// once and used `M` times.
 ///
 /// # Panics
-/// If the panel reaches past a row, or `g` is shorter than `x.len() * classes`.
+/// If the panel reaches past a row or the gradient, or `g` is shorter than
+/// `x.len() * classes`.
 #[inline(always)]
-pub fn panel<S: Simd, const M: usize, const N: usize>(
+pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
     simd: S,
-    dw: &mut [f32],
-    shape: Shape,
-    corner: (usize, usize),
-    x: &[&[f32]],
+    dw: &mut [S::f32s],
+    (classes, c0): (usize, usize),
+    v0: usize,
+    x: &[&[P]],
     g: &[f32],
+    overwrite: bool,
 ) {
-    let Shape { features, classes } = shape;
-    let (c0, f0) = corner;
-    let width = N * S::F32_LANES;
+    let lanes = S::F32_LANES;
+    assert!(c0 + M <= classes && g.len() >= x.len() * classes);
     let mut acc = [[simd.splat_f32s(0.0); N]; M];
-    for (m, acc_m) in acc.iter_mut().enumerate() {
-        let start = (c0 + m) * features + f0;
-        let vectors = S::as_simd_f32s(&dw[start..start + width]).0;
-        acc_m.copy_from_slice(vectors);
+    if !overwrite {
+        for (m, acc_m) in acc.iter_mut().enumerate() {
+            for (n, sum) in acc_m.iter_mut().enumerate() {
+                *sum = dw[(v0 + n) * classes + c0 + m];
+            }
+        }
     }
-    for (k, row) in x.iter().enumerate() {
-        let xk = S::as_simd_f32s(&row[f0..f0 + width]).0;
-        let gk = &g[k * classes + c0..k * classes + c0 + M];
+    for (row, gk) in x.iter().zip(g.chunks_exact(classes)) {
+        let row = &row[v0 * lanes..(v0 + N) * lanes];
+        let mut xk = [simd.splat_f32s(0.0); N];
+        for n in 0..N {
+            xk[n] = P::load(simd, &row[n * lanes..]);
+        }
+        let gk = &gk[c0..c0 + M];
         for m in 0..M {
             let gkm = simd.splat_f32s(gk[m]);
             for n in 0..N {
-                acc[m][n] = simd.mul_add_e_f32s(gkm, xk[n], acc[m][n]);
+                acc[m][n] = simd.mul_add_e_f32s(xk[n], gkm, acc[m][n]);
             }
         }
     }
     for (m, acc_m) in acc.iter().enumerate() {
-        let start = (c0 + m) * features + f0;
-        S::as_mut_simd_f32s(&mut dw[start..start + width])
-            .0
-            .copy_from_slice(acc_m);
+        for (n, &sum) in acc_m.iter().enumerate() {
+            dw[(v0 + n) * classes + c0 + m] = sum;
+        }
+    }
+}
+
+/// The features past the last whole vector: `dW[c][f] (+)= Σ_k g[k][c] x[k][f]`
+/// for every class, in scalar code; `dw` is the tail part of the packed
+/// gradient (`classes` rows of `dw.len() / classes` features).
+pub(super) fn scalar_tail<P: Pixel>(
+    dw: &mut [f32],
+    classes: usize,
+    x: &[&[P]],
+    g: &[f32],
+    overwrite: bool,
+) {
+    let tail = dw.len() / classes;
+    for (c, dw_c) in dw.chunks_exact_mut(tail.max(1)).enumerate().take(classes) {
+        for (t, slot) in dw_c.iter_mut().enumerate() {
+            let sum: f32 = x
+                .iter()
+                .enumerate()
+                .map(|(k, row)| g[k * classes + c] * row[row.len() - tail + t].to_f32())
+                .sum();
+            *slot = if overwrite { sum } else { *slot + sum };
+        }
     }
 }

@@ -1,45 +1,82 @@
-//! The forward micro-kernel: partial dot products of a few rows with a few class
-//! weight rows over a block of feature vectors.
+//! The forward micro-kernel: partial dot products of a few rows with a tile of
+//! classes' packed weights over a block of feature vectors.
+
+use std::ops::Range;
 
 use pulp::Simd;
 
-/// `acc[r * C + c] += x[r] · w[c]`, lane-wise, for `R` rows and `C` classes.
+use super::gather::{Pixel, per_line, prefetch};
+
+/// `acc[r][c] += x[r] · W[c0 + c]`, lane-wise, over the feature vectors
+/// `vectors`, for `R` rows and `C` classes; `acc[r][c]` is `acc[r * stride + c]`
+/// and `w` is the vector part of the packed weights ([`super::packing`]) of
+/// `classes` classes.
 ///
-/// `x` and `w` are the same block of feature vectors of each row and class. The
-/// `R x C` accumulators stay in registers for the whole block; each loaded
-/// vector of `x` is used `C` times and each of `w` `R` times. The lanes are summed
-/// by the caller once every block is done.
+/// Each pixel vector is loaded (and, for bytes, widened) once and used `C`
+/// times, each weight vector is loaded once and used `R` times; the `R x C`
+/// accumulators stay in registers for the whole block. While it runs, one
+/// cache line of each `ahead` row is prefetched per cache line of pixels read,
+/// so the rows a later tile needs arrive spread over the loop rather than in a
+/// burst.
 ///
 /// # Panics
-/// If the slices differ in length or `acc` holds fewer than `R * C` vectors.
+/// If a row, the weights or `acc` are shorter than the tile reaches.
 #[inline(always)]
-pub fn accumulate<S: Simd, const R: usize, const C: usize>(
+#[allow(clippy::too_many_arguments)]
+pub(super) fn accumulate<S: Simd, P: Pixel, const R: usize, const C: usize>(
     simd: S,
-    x: [&[S::f32s]; R],
-    w: [&[S::f32s]; C],
+    x: [&[P]; R],
+    w: &[S::f32s],
+    (classes, c0): (usize, usize),
+    vectors: Range<usize>,
+    ahead: [&[P]; R],
     acc: &mut [S::f32s],
+    stride: usize,
 ) {
-    let vectors = x[0].len();
-    // Equal lengths let the compiler drop the bounds checks in the loop below
-    // (plain indexing measured as fast as `get_unchecked`).
-    assert!(x.iter().chain(&w).all(|s| s.len() == vectors));
-    let mut sums = [[simd.splat_f32s(0.0); C]; R];
-    for (r, row) in sums.iter_mut().enumerate() {
-        row.copy_from_slice(&acc[r * C..(r + 1) * C]);
+    let lanes = S::F32_LANES;
+    assert!(c0 + C <= classes);
+    let mut x_rest: [&[P]; R] = [&[]; R];
+    for r in 0..R {
+        x_rest[r] = &x[r][vectors.start * lanes..vectors.end * lanes];
     }
-    for i in 0..vectors {
-        let mut xi = [simd.splat_f32s(0.0); R];
+    let mut w_rest = &w[vectors.start * classes + c0..];
+    let mut sums = [[simd.splat_f32s(0.0); C]; R];
+    for r in 0..R {
+        sums[r].copy_from_slice(&acc[r * stride..r * stride + C]);
+    }
+    let prefetch_every = (per_line::<P>() / lanes).max(1);
+    for v in vectors {
+        if v % prefetch_every == 0 {
+            for row in ahead {
+                prefetch(row, v * lanes);
+            }
+        }
+        let w_tile = &w_rest[..C];
+        w_rest = &w_rest[classes.min(w_rest.len())..];
+        let mut xv = [simd.splat_f32s(0.0); R];
         for r in 0..R {
-            xi[r] = x[r][i];
+            let (head, rest) = x_rest[r].split_at(lanes);
+            xv[r] = P::load(simd, head);
+            x_rest[r] = rest;
         }
         for c in 0..C {
-            let wi = w[c][i];
             for r in 0..R {
-                sums[r][c] = simd.mul_add_e_f32s(xi[r], wi, sums[r][c]);
+                sums[r][c] = simd.mul_add_e_f32s(xv[r], w_tile[c], sums[r][c]);
             }
         }
     }
     for r in 0..R {
-        acc[r * C..(r + 1) * C].copy_from_slice(&sums[r]);
+        acc[r * stride..r * stride + C].copy_from_slice(&sums[r]);
     }
+}
+
+/// `x · w` for the features past the last whole vector (`x` the whole row,
+/// `w` one class's part of the packed tail), in scalar code.
+#[inline(always)]
+pub(super) fn scalar_tail<P: Pixel>(x: &[P], w: &[f32]) -> f32 {
+    x[x.len() - w.len()..]
+        .iter()
+        .zip(w)
+        .map(|(&p, &w)| p.to_f32() * w)
+        .sum()
 }

@@ -8,16 +8,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod team;
+
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::data::{Dataset, Split};
-use crate::kernel::{self, Isa, Partial};
+use crate::kernel::{self, Isa, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::reference;
@@ -35,6 +35,17 @@ pub enum Kernel {
     Reference,
 }
 
+impl Kernel {
+    /// The name `--kernel` takes: `fused`, `gemm` or `reference`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Fused => "fused",
+            Kernel::Gemm => "gemm",
+            Kernel::Reference => "reference",
+        }
+    }
+}
+
 /// The most worker threads per core a training pool gets. Threads beyond the
 /// cores only add overhead, and thousands of idle rayon workers looking for work
 /// starve the working ones, so larger requests are capped.
@@ -49,9 +60,7 @@ pub fn pool_size(requested: Option<usize>) -> usize {
         .clamp(1, cores * MAX_THREADS_PER_CORE)
 }
 
-/// Rows per parallel task of a minibatch. Fixed, so that the chunk boundaries and
-/// the order in which their sums are added do not depend on the thread count.
-pub const CHUNK_ROWS: usize = 64;
+pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK};
 
 /// Settings of one training run; the default is the tutorial's.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,9 +166,6 @@ pub struct Evaluation {
     pub accuracy: f64,
 }
 
-/// Rows per evaluation task: fixed so that sums do not depend on the thread count.
-pub const EVAL_CHUNK: usize = 1024;
-
 /// `f` on each [`EVAL_CHUNK`]-row range of `0..n`, the ranges in parallel on
 /// the current rayon pool, the results in row order.
 pub(crate) fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
@@ -172,11 +178,11 @@ pub(crate) fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T +
 /// Evaluates `model` on `split` with `kernel`, in parallel on the current rayon pool.
 pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {
     let n = split.len();
-    let isa = Isa::best();
+    let weights = Weights::new(Isa::best(), model);
     let partials = map_eval_chunks(n, |rows| {
         let (images, labels) = (&split.images, split.labels.as_slice());
         match kernel {
-            Kernel::Fused => kernel::loss_and_correct(isa, model, images, labels, rows),
+            Kernel::Fused => kernel::loss_and_correct(&weights, images, labels, rows),
             Kernel::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
             Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
         }
@@ -235,7 +241,7 @@ fn train_on_pool(
     let train = &data.train;
     let mut rng = SeededRng::new(config.seed);
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
-    let mut team = Team::new(&model, config.batch_size);
+    let mut team = team::Team::new(&model, config.batch_size);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epochs = Vec::with_capacity(config.epochs);
     for epoch in 1..=config.epochs {
@@ -244,17 +250,20 @@ fn train_on_pool(
         let (batch_size, lr) = (config.batch_size, config.learning_rate);
         let done_before = (epoch - 1) * train.len();
         let progress = |samples: usize| on_step(done_before + samples);
+        let run = team::EpochRun {
+            train,
+            order: &order,
+            batch_size,
+            lr,
+        };
         let sums = match config.kernel {
-            Kernel::Fused | Kernel::Gemm => {
-                let run = EpochRun {
-                    kernel: config.kernel,
-                    train,
-                    order: &order,
-                    batch_size,
-                    lr,
-                };
-                team.epoch(&run, &mut model, &progress)
+            Kernel::Fused => {
+                let mut weights = Weights::new(Isa::best(), &model);
+                let sums = team.epoch(&team::Fused, &run, &mut weights, &progress);
+                model = weights.to_model();
+                sums
             }
+            Kernel::Gemm => team.epoch(&team::Gemm, &run, &mut model, &progress),
             Kernel::Reference => {
                 reference_epoch(&mut model, train, &order, batch_size, lr, &progress)
             }
@@ -306,149 +315,16 @@ fn reference_epoch(
         let result = reference::step(model, &train.images, &train.labels, rows);
         let batch_loss = result.loss * rows.len() as f64;
         check_loss(batch_loss, step)?;
-        apply(model, &result.grad_weights, &result.grad_bias, |g| {
+        let params = (&mut model.weights[..], &mut model.bias[..]);
+        apply(params, &result.grad_weights, &result.grad_bias, |g| {
             lr * g as f32
         });
-        check_weights(model, step)?;
+        check_weights(&model.weights, &model.bias, step)?;
         loss_sum += batch_loss;
         correct += result.correct;
         progress((step * batch_size + rows.len()).min(order.len()));
     }
     Ok((loss_sum, correct))
-}
-
-/// What one epoch of a chunked kernel runs on.
-#[derive(Clone, Copy)]
-struct EpochRun<'a> {
-    kernel: Kernel,
-    train: &'a Split,
-    order: &'a [usize],
-    batch_size: usize,
-    lr: f32,
-}
-
-/// The chunked kernels' buffers: one [`Partial`] per chunk of the largest
-/// minibatch, allocated once for the whole run.
-struct Team {
-    isa: Isa,
-    partials: Vec<Mutex<Partial>>,
-}
-
-impl Team {
-    fn new(model: &Model, batch_size: usize) -> Self {
-        let chunks = batch_size.div_ceil(CHUNK_ROWS);
-        Self {
-            isa: Isa::best(),
-            partials: (0..chunks)
-                .map(|_| Mutex::new(Partial::new(model.features, model.classes)))
-                .collect(),
-        }
-    }
-
-    /// One epoch of SGD with a chunked kernel (fused or GEMM) on the threads of
-    /// the current pool.
-    ///
-    /// The team (at most one thread per core and per chunk of a minibatch; any
-    /// other pool threads sit this out, since spinning threads beyond the core
-    /// count only steal time from working ones) stays in one rayon broadcast for
-    /// the whole epoch and meets at a spinning barrier twice per minibatch,
-    /// rather than being forked and joined (and put to sleep and woken) for every
-    /// minibatch. Chunk `c` of a minibatch is computed by thread `c mod team`,
-    /// but its result does not depend on which thread computes it, and thread 0
-    /// adds the chunks' sums in chunk order and applies the update: the weights
-    /// are bit-identical for any thread count.
-    fn epoch(
-        &mut self,
-        run: &EpochRun<'_>,
-        model: &mut Model,
-        progress: &(impl Fn(usize) + Sync),
-    ) -> EpochSums {
-        let EpochRun {
-            kernel,
-            train,
-            order,
-            batch_size,
-            lr,
-        } = *run;
-        let (isa, partials) = (self.isa, &self.partials);
-        let (images, labels) = (&train.images, train.labels.as_slice());
-        let model = RwLock::new(model);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let team = rayon::current_num_threads().min(partials.len()).min(cores);
-        let barrier = SpinBarrier::new(team);
-        let sums = Mutex::new(Ok((0.0, 0)));
-        let stop = AtomicBool::new(false);
-        rayon::broadcast(|thread| {
-            let me = thread.index();
-            if me >= team {
-                return;
-            }
-            for (step, rows) in order.chunks(batch_size).enumerate() {
-                {
-                    let model = model.read().expect("no thread panics holding the model");
-                    for (c, chunk) in rows.chunks(CHUNK_ROWS).enumerate().skip(me).step_by(team) {
-                        let mut partial = partials[c].lock().expect("no thread panics in a kernel");
-                        if kernel == Kernel::Gemm {
-                            kernel::gemm::step(&model, images, labels, chunk, &mut partial);
-                        } else {
-                            kernel::step(isa, &model, images, labels, chunk, &mut partial);
-                        }
-                    }
-                }
-                barrier.wait();
-                if me == 0 {
-                    let mut model = model.write().expect("no thread panics holding the model");
-                    let used = &partials[..rows.len().div_ceil(CHUNK_ROWS)];
-                    let outcome = reduce_and_apply(&mut model, used, rows.len(), lr, step);
-                    let mut sums = sums.lock().expect("only thread 0 takes the sums");
-                    match (outcome, &mut *sums) {
-                        (Ok((l, c)), Ok((loss_sum, correct))) => {
-                            *loss_sum += l;
-                            *correct += c;
-                            progress((step * batch_size + rows.len()).min(order.len()));
-                        }
-                        (Err(divergence), sums) => {
-                            *sums = Err(divergence);
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                        (Ok(_), Err(_)) => unreachable!("the epoch stops at a divergence"),
-                    }
-                }
-                barrier.wait();
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-            }
-        });
-        sums.into_inner()
-            .expect("no thread panics holding the sums")
-    }
-}
-
-/// Adds the chunks' sums in chunk order into the first, applies the mean
-/// gradient to `model` and returns the minibatch's summed loss and correct count.
-/// The weights are not touched when the loss is not finite.
-fn reduce_and_apply(
-    model: &mut Model,
-    partials: &[Mutex<Partial>],
-    rows: usize,
-    lr: f32,
-    step: usize,
-) -> Result<(f64, usize), Divergence> {
-    let (first, rest) = partials.split_first().expect("a minibatch has rows");
-    let mut total = first.lock().expect("no thread panics in a kernel");
-    for partial in rest {
-        let partial = partial.lock().expect("no thread panics in a kernel");
-        total.loss_sum += partial.loss_sum;
-        total.correct += partial.correct;
-        add_assign(&mut total.grad_weights, &partial.grad_weights);
-        add_assign(&mut total.grad_bias, &partial.grad_bias);
-    }
-    check_loss(total.loss_sum, step)?;
-    let scale = lr / rows as f32;
-    apply(model, &total.grad_weights, &total.grad_bias, |g| scale * g);
-    check_weights(model, step)?;
-    Ok((total.loss_sum, total.correct))
 }
 
 /// A non-finite loss at step `step` (0-based) as a divergence.
@@ -465,13 +341,14 @@ fn check_loss(loss_sum: f64, step: usize) -> Result<(), Divergence> {
 }
 
 /// A non-finite weight or bias after step `step` (0-based) as a divergence.
-fn check_weights(model: &Model, step: usize) -> Result<(), Divergence> {
-    match model
-        .weights
-        .iter()
-        .chain(&model.bias)
-        .find(|w| !w.is_finite())
-    {
+fn check_weights(weights: &[f32], bias: &[f32], step: usize) -> Result<(), Divergence> {
+    // A branch-free pass the compiler vectorises; the search below runs only
+    // once training has diverged.
+    let finite = |values: &[f32]| values.iter().fold(true, |ok, w| ok & w.is_finite());
+    if finite(weights) && finite(bias) {
+        return Ok(());
+    }
+    match weights.iter().chain(bias).find(|w| !w.is_finite()) {
         Some(&w) => Err(Divergence {
             step: step + 1,
             what: "weight",
@@ -481,56 +358,17 @@ fn check_weights(model: &Model, step: usize) -> Result<(), Divergence> {
     }
 }
 
-/// A barrier for a team that meets many times a millisecond: it spins, then
-/// yields (so that more threads than cores still make progress), and never
-/// sleeps in the kernel, whose wake-up latency would dominate a short step.
-struct SpinBarrier {
-    threads: usize,
-    arrived: AtomicUsize,
-    generation: AtomicUsize,
-}
-
-impl SpinBarrier {
-    fn new(threads: usize) -> Self {
-        Self {
-            threads,
-            arrived: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
-        }
-    }
-
-    /// Returns once all `threads` threads have called `wait` for this generation.
-    fn wait(&self) {
-        let generation = self.generation.load(Ordering::Acquire);
-        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
-            self.arrived.store(0, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
-            return;
-        }
-        let mut spins = 0u32;
-        while self.generation.load(Ordering::Acquire) == generation {
-            if spins < 2_000 {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-}
-
-fn add_assign(total: &mut [f32], part: &[f32]) {
-    for (t, p) in total.iter_mut().zip(part) {
-        *t += p;
-    }
-}
-
 /// `w -= step(g)` for every weight and bias.
-fn apply<G: Copy>(model: &mut Model, grad_weights: &[G], grad_bias: &[G], step: impl Fn(G) -> f32) {
-    for (w, &g) in model.weights.iter_mut().zip(grad_weights) {
+fn apply<G: Copy>(
+    (weights, bias): (&mut [f32], &mut [f32]),
+    grad_weights: &[G],
+    grad_bias: &[G],
+    step: impl Fn(G) -> f32,
+) {
+    for (w, &g) in weights.iter_mut().zip(grad_weights) {
         *w -= step(g);
     }
-    for (b, &g) in model.bias.iter_mut().zip(grad_bias) {
+    for (b, &g) in bias.iter_mut().zip(grad_bias) {
         *b -= step(g);
     }
 }

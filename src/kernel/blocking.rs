@@ -1,0 +1,84 @@
+//! Every block and tile size of the fused kernel, in one place, with the
+//! checks that keep them consistent.
+//!
+//! The register tiles are chosen by the instruction set's register count: the
+//! accumulators of a tile, the vectors it loads and one temporary must fit the
+//! register file, or the compiler spills them to the stack inside the hottest
+//! loop. The figures behind each choice are in `perf/RESULTS.md`.
+
+/// Rows a minibatch chunk is cut into: each chunk's sums are computed by one
+/// thread and added in chunk order, so the cuts (and the results) do not depend
+/// on the thread count.
+pub const CHUNK_ROWS: usize = 64;
+
+/// Rows taken through forward, softmax and backward together: the backward
+/// pass re-reads them from cache, and the gradient panel is loaded and stored
+/// once per block rather than once per row.
+pub const ROW_BLOCK: usize = 16;
+
+/// Feature vectors per forward block: the block of every class's packed
+/// weights (`49 x 10 x 32` bytes = 15.7 KB with AVX2) stays in L1 while every
+/// row of the row block reuses it. Streaming all 31 KB of weights per row does
+/// not fit a 32 KB L1 beside the rows and runs at L2 bandwidth; blocks of 14
+/// vectors paid too much for storing and reloading the accumulators.
+pub const FEATURE_BLOCK: usize = 49;
+
+/// Rows of a training sequence ahead of the row being computed whose pixels are
+/// prefetched, one cache line per cache line of pixels the forward loop reads.
+pub const PREFETCH_ROWS: usize = 16;
+
+/// Rows per evaluation task: fixed so that sums do not depend on the thread count.
+pub const EVAL_CHUNK: usize = 1024;
+
+/// A register tile shape for one register-file size.
+#[derive(Debug, Clone, Copy)]
+pub struct Tiles {
+    /// Rows per forward tile (each with [`Tiles::forward_classes`] accumulators).
+    pub forward_rows: usize,
+    /// Classes per forward tile: each loaded pixel vector feeds this many FMAs.
+    pub forward_classes: usize,
+    /// Classes per backward panel.
+    pub backward_classes: usize,
+    /// Feature vectors per backward panel: each broadcast gradient value feeds
+    /// this many FMAs.
+    pub backward_vectors: usize,
+}
+
+/// 16 vector registers (AVX2, NEON, scalar): forward 1 row x 10 classes (10
+/// accumulators, the weights read straight from L1 by the FMAs), backward 5
+/// classes x 2 vectors (10 accumulators, 2 pixel vectors, 1 broadcast). A
+/// 10 x 1 backward panel measured 1.4x slower (the compiler shuffles its
+/// accumulators between registers every row), a 2 x 5 forward tile 1.15x
+/// slower.
+pub const NARROW: Tiles = Tiles {
+    forward_rows: 1,
+    forward_classes: 10,
+    backward_classes: 5,
+    backward_vectors: 2,
+};
+
+/// 32 vector registers (AVX-512): forward 2 rows x 10 classes, backward 10
+/// classes x 2 vectors.
+pub const WIDE: Tiles = Tiles {
+    forward_rows: 2,
+    forward_classes: 10,
+    backward_classes: 10,
+    backward_vectors: 2,
+};
+
+/// Whether a tile shape's accumulators and operands fit `registers` vector
+/// registers.
+const fn fits(tiles: Tiles, registers: usize) -> bool {
+    let forward = tiles.forward_rows * tiles.forward_classes + tiles.forward_rows + 1;
+    let backward = tiles.backward_classes * tiles.backward_vectors + tiles.backward_vectors + 1;
+    forward <= registers && backward <= registers
+}
+
+const _: () = assert!(fits(NARROW, 16) && fits(WIDE, 32));
+const _: () = assert!(
+    CHUNK_ROWS.is_multiple_of(ROW_BLOCK),
+    "a chunk is whole row blocks"
+);
+const _: () = assert!(ROW_BLOCK.is_multiple_of(WIDE.forward_rows));
+const _: () = assert!(EVAL_CHUNK.is_multiple_of(ROW_BLOCK));
+const _: () = assert!(PREFETCH_ROWS > 0 && FEATURE_BLOCK > 0);

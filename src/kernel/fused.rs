@@ -1,0 +1,337 @@
+//! The fused driver: a chunk of rows through forward, softmax and backward, one
+//! row block at a time, and the forward-only evaluation.
+
+use std::ops::Range;
+
+use pulp::{Simd, WithSimd};
+
+use super::backward;
+use super::blocking::{FEATURE_BLOCK, NARROW, PREFETCH_ROWS, ROW_BLOCK, WIDE};
+use super::forward;
+use super::gather::{Pixel, Rows};
+use super::softmax;
+use super::{Partial, Weights};
+
+/// Whether the instruction set has the 32 vector registers of
+/// [`WIDE`] tiles rather than the 16 of [`NARROW`] ones.
+#[inline(always)]
+fn wide<S: Simd>() -> bool {
+    S::REGISTER_COUNT >= 32
+}
+
+/// One training chunk: the rows `order`, then `ahead`, the rows the same
+/// thread computes next (only prefetched).
+pub(super) struct StepOp<'a, P> {
+    pub weights: &'a Weights,
+    pub rows: Rows<'a, P>,
+    pub labels: &'a [u8],
+    pub order: &'a [usize],
+    pub ahead: &'a [usize],
+    pub partial: &'a mut Partial,
+}
+
+impl<P: Pixel> WithSimd for StepOp<'_, P> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        const W: (usize, usize, usize, usize) = (
+            WIDE.forward_rows,
+            WIDE.forward_classes,
+            WIDE.backward_classes,
+            WIDE.backward_vectors,
+        );
+        const N: (usize, usize, usize, usize) = (
+            NARROW.forward_rows,
+            NARROW.forward_classes,
+            NARROW.backward_classes,
+            NARROW.backward_vectors,
+        );
+        if wide::<S>() {
+            self.run::<S, { W.0 }, { W.1 }, { W.2 }, { W.3 }>(simd)
+        } else {
+            self.run::<S, { N.0 }, { N.1 }, { N.2 }, { N.3 }>(simd)
+        }
+    }
+}
+
+impl<P: Pixel> StepOp<'_, P> {
+    /// The chunk with `R`-row forward tiles and `N`-vector backward tiles.
+    #[inline(always)]
+    fn run<S: Simd, const R: usize, const C: usize, const M: usize, const N: usize>(self, simd: S) {
+        let Self {
+            weights,
+            rows,
+            labels,
+            order,
+            ahead,
+            partial,
+        } = self;
+        let classes = weights.classes();
+        assert_eq!(
+            S::F32_LANES,
+            weights.packed.lanes(),
+            "weights packed for this ISA"
+        );
+        partial.loss_sum = 0.0;
+        partial.correct = 0;
+        partial.grad_bias.fill(0.0);
+        if order.is_empty() {
+            partial.grad_weights.fill(0.0);
+            return;
+        }
+        let upcoming = |i: usize| order.get(i).or_else(|| ahead.get(i - order.len())).copied();
+        for (b, block) in order.chunks(ROW_BLOCK).enumerate() {
+            let mut x: [&[P]; ROW_BLOCK] = [&[]; ROW_BLOCK];
+            for (xk, &r) in x.iter_mut().zip(block) {
+                *xk = rows.row(r);
+            }
+            let x = &x[..block.len()];
+            let prefetch =
+                |k: usize| rows.row_or_empty(upcoming(b * ROW_BLOCK + k + PREFETCH_ROWS));
+            let logits = &mut partial.logits[..block.len() * classes];
+            forward_block::<S, P, R, C>(simd, weights, x, prefetch, &mut partial.lane_sums, logits);
+            let (loss_sum, correct) = (&mut partial.loss_sum, &mut partial.correct);
+            let mut block_labels = block.iter().map(|&r| usize::from(labels[r]));
+            softmax::cross_entropy_block(
+                simd,
+                logits,
+                classes,
+                block_labels.clone(),
+                &mut partial.exps,
+                Some(&mut partial.grad_logits),
+                |loss, argmax| {
+                    *loss_sum += f64::from(loss);
+                    *correct += usize::from(Some(argmax) == block_labels.next());
+                },
+            );
+            let g = &partial.grad_logits[..block.len() * classes];
+            for g in g.chunks_exact(classes) {
+                for (db, &g) in partial.grad_bias.iter_mut().zip(g) {
+                    *db += g;
+                }
+            }
+            let dw = (
+                &mut partial.grad_weights[..],
+                weights.packed.lanes() * classes,
+            );
+            backward_block::<S, P, M, N>(simd, x, g, dw, classes, b == 0);
+        }
+    }
+}
+
+/// Forward only over the consecutive rows `range`: the summed loss and
+/// correct count, and each row's argmax into `predictions` if given.
+pub(super) struct EvalOp<'a, P> {
+    pub weights: &'a Weights,
+    pub rows: Rows<'a, P>,
+    pub labels: &'a [u8],
+    pub range: Range<usize>,
+    pub predictions: Option<&'a mut [usize]>,
+}
+
+impl<P: Pixel> WithSimd for EvalOp<'_, P> {
+    type Output = (f64, usize);
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> (f64, usize) {
+        if wide::<S>() {
+            self.run::<S, { WIDE.forward_rows }, { WIDE.forward_classes }>(simd)
+        } else {
+            self.run::<S, { NARROW.forward_rows }, { NARROW.forward_classes }>(simd)
+        }
+    }
+}
+
+impl<P: Pixel> EvalOp<'_, P> {
+    #[inline(always)]
+    fn run<S: Simd, const R: usize, const C: usize>(self, simd: S) -> (f64, usize) {
+        let Self {
+            weights,
+            rows,
+            labels,
+            range,
+            mut predictions,
+        } = self;
+        let classes = weights.classes();
+        let mut logits = vec![0.0; ROW_BLOCK * classes];
+        let mut exps = vec![0.0; exps_len(classes)];
+        let mut lane_sums = vec![0.0; lane_sums_len(classes)];
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        for start in range.clone().step_by(ROW_BLOCK) {
+            let block = start..(start + ROW_BLOCK).min(range.end);
+            let mut x: [&[P]; ROW_BLOCK] = [&[]; ROW_BLOCK];
+            for (xk, r) in x.iter_mut().zip(block.clone()) {
+                *xk = rows.row(r);
+            }
+            let x = &x[..block.len()];
+            let logits = &mut logits[..block.len() * classes];
+            forward_block::<S, P, R, C>(simd, weights, x, |_| &[], &mut lane_sums, logits);
+            let mut block_rows = block.clone();
+            softmax::cross_entropy_block(
+                simd,
+                logits,
+                classes,
+                block.map(|r| usize::from(labels[r])),
+                &mut exps,
+                None,
+                |loss, argmax| {
+                    let r = block_rows.next().expect("one call per row");
+                    loss_sum += f64::from(loss);
+                    correct += usize::from(argmax == usize::from(labels[r]));
+                    if let Some(out) = predictions.as_deref_mut() {
+                        out[r - range.start] = argmax;
+                    }
+                },
+            );
+        }
+        (loss_sum, correct)
+    }
+}
+
+/// Floats of forward accumulator space for a row block: one vector of the
+/// widest instruction set per (row, class).
+pub(super) fn lane_sums_len(classes: usize) -> usize {
+    ROW_BLOCK * classes * 16
+}
+
+/// Floats of exponential scratch for a row block: its logits, rounded up to
+/// whole vectors of the widest instruction set.
+pub(super) fn exps_len(classes: usize) -> usize {
+    (ROW_BLOCK * classes).next_multiple_of(16)
+}
+
+/// `logits[k][c] = x[k] · W[c] + b[c]` for the rows of a block, feature block
+/// by feature block (so that the block of every class's weights stays in L1
+/// while every row tile reuses it), in tiles of `R` rows by `C`
+/// classes (rows and classes left over in tiles of one); row `k` prefetches
+/// `ahead(k)`.
+///
+/// The vector accumulators of every (row, class) pair live in `lane_sums`
+/// between feature blocks and are summed across lanes at the end.
+#[inline(always)]
+fn forward_block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
+    simd: S,
+    weights: &Weights,
+    x: &[&[P]],
+    ahead: impl Fn(usize) -> &'a [P],
+    lane_sums: &mut [f32],
+    logits: &mut [f32],
+) {
+    let (rows, classes) = (x.len(), weights.classes());
+    let (w, w_tail) = weights.packed.parts();
+    let w = S::as_simd_f32s(w).0;
+    let vectors = w.len() / classes.max(1);
+    let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * classes];
+    acc.fill(simd.splat_f32s(0.0));
+    for v0 in (0..vectors).step_by(FEATURE_BLOCK) {
+        let block = v0..(v0 + FEATURE_BLOCK).min(vectors);
+        let mut k = 0;
+        while k < rows {
+            let acc = &mut acc[k * classes..];
+            if k + R <= rows {
+                let mut tile: [&[P]; R] = [&[]; R];
+                let mut prefetch: [&[P]; R] = [&[]; R];
+                for r in 0..R {
+                    tile[r] = x[k + r];
+                    prefetch[r] = ahead(k + r);
+                }
+                class_tiles::<S, P, R, C>(simd, w, classes, tile, prefetch, block.clone(), acc);
+                k += R;
+            } else {
+                class_tiles::<S, P, 1, C>(simd, w, classes, [x[k]], [ahead(k)], block.clone(), acc);
+                k += 1;
+            }
+        }
+    }
+    let tail = w_tail.len() / classes.max(1);
+    for (k, row) in x.iter().enumerate() {
+        for c in 0..classes {
+            let rest = forward::scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
+            let dot = simd.reduce_sum_f32s(acc[k * classes + c]) + rest;
+            logits[k * classes + c] = dot + weights.bias[c];
+        }
+    }
+}
+
+/// Every class tile of `R` rows over one feature block; the first tile
+/// prefetches.
+#[inline(always)]
+fn class_tiles<S: Simd, P: Pixel, const R: usize, const C: usize>(
+    simd: S,
+    w: &[S::f32s],
+    classes: usize,
+    x: [&[P]; R],
+    ahead: [&[P]; R],
+    vectors: Range<usize>,
+    acc: &mut [S::f32s],
+) {
+    let mut prefetch = ahead;
+    let mut c0 = 0;
+    while c0 < classes {
+        let v = vectors.clone();
+        if c0 + C <= classes {
+            let acc = &mut acc[c0..];
+            forward::accumulate::<S, P, R, C>(simd, x, w, (classes, c0), v, prefetch, acc, classes);
+            c0 += C;
+        } else {
+            let acc = &mut acc[c0..];
+            forward::accumulate::<S, P, R, 1>(simd, x, w, (classes, c0), v, prefetch, acc, classes);
+            c0 += 1;
+        }
+        prefetch = [&[]; R];
+    }
+}
+
+/// `dW (+)= Gᵀ X` for the rows of a block (overwriting for a chunk's first
+/// block): panels of `M` classes by `N` feature vectors, smaller
+/// panels for the classes and vectors left over, then the scalar tail. `dw` is
+/// the packed gradient with the length of its vector part.
+#[inline(always)]
+fn backward_block<S: Simd, P: Pixel, const M: usize, const N: usize>(
+    simd: S,
+    x: &[&[P]],
+    g: &[f32],
+    (dw, per_vector): (&mut [f32], usize),
+    classes: usize,
+    overwrite: bool,
+) {
+    let lanes = S::F32_LANES;
+    let vectors = x[0].len() / lanes;
+    let (dw, dw_tail) = dw.split_at_mut(vectors * per_vector);
+    let dw = S::as_mut_simd_f32s(dw).0;
+    let mut v = 0;
+    while v < vectors {
+        if v + N <= vectors {
+            panels::<S, P, M, N>(simd, x, g, dw, classes, v, overwrite);
+            v += N;
+        } else {
+            panels::<S, P, M, 1>(simd, x, g, dw, classes, v, overwrite);
+            v += 1;
+        }
+    }
+    backward::scalar_tail(dw_tail, classes, x, g, overwrite);
+}
+
+/// Every class's panel of `N` vectors from vector `v0`.
+#[inline(always)]
+fn panels<S: Simd, P: Pixel, const M: usize, const N: usize>(
+    simd: S,
+    x: &[&[P]],
+    g: &[f32],
+    dw: &mut [S::f32s],
+    classes: usize,
+    v0: usize,
+    overwrite: bool,
+) {
+    let mut c0 = 0;
+    while c0 < classes {
+        if c0 + M <= classes {
+            backward::panel::<S, P, M, N>(simd, dw, (classes, c0), v0, x, g, overwrite);
+            c0 += M;
+        } else {
+            backward::panel::<S, P, 1, N>(simd, dw, (classes, c0), v0, x, g, overwrite);
+            c0 += 1;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Reading pixel rows into vector registers: f32 rows as they are, byte rows
+//! widened and scaled to f32 in registers (never through a buffer), and the
+//! software prefetch of the rows a kernel reads next.
+
+use pulp::Simd;
+
+use crate::data::{Images, PIXEL_SCALE, pixel_to_f32};
+
+/// The widest vector any instruction set has, in f32 lanes (AVX-512).
+const MAX_LANES: usize = 16;
+
+/// A pixel type the kernels read rows of: f32, or bytes scaled by
+/// [`PIXEL_SCALE`]. Both give bit-identical f32 values for the same image.
+pub(super) trait Pixel: Copy + Send + Sync + 'static {
+    /// The pixel as the f32 the kernels compute with.
+    fn to_f32(self) -> f32;
+
+    /// The first `S::F32_LANES` pixels of `pixels` as one f32 vector.
+    fn load<S: Simd>(simd: S, pixels: &[Self]) -> S::f32s;
+}
+
+impl Pixel for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+
+    #[inline(always)]
+    fn load<S: Simd>(_: S, pixels: &[f32]) -> S::f32s {
+        S::as_simd_f32s(&pixels[..S::F32_LANES]).0[0]
+    }
+}
+
+impl Pixel for u8 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        pixel_to_f32(self)
+    }
+
+    /// Widened through a small array the compiler keeps in registers: with the
+    /// lane count known after monomorphisation, this compiles to one
+    /// zero-extending load, one integer-to-float conversion and one multiply
+    /// (`vpmovzxbd`, `vcvtdq2ps`, `vmulps` on AVX2), written once for every
+    /// instruction set.
+    #[inline(always)]
+    fn load<S: Simd>(simd: S, pixels: &[u8]) -> S::f32s {
+        let mut lanes = [0.0f32; MAX_LANES];
+        for (lane, &p) in lanes.iter_mut().zip(&pixels[..S::F32_LANES]) {
+            *lane = f32::from(p);
+        }
+        let widened = S::as_simd_f32s(&lanes[..S::F32_LANES]).0[0];
+        simd.mul_f32s(widened, simd.splat_f32s(PIXEL_SCALE))
+    }
+}
+
+/// Rows of one pixel type, borrowed from a set of images.
+#[derive(Clone, Copy)]
+pub(super) struct Rows<'a, P> {
+    pixels: &'a [P],
+    features: usize,
+}
+
+impl<'a, P: Pixel> Rows<'a, P> {
+    /// Image `i`.
+    #[inline(always)]
+    pub fn row(&self, i: usize) -> &'a [P] {
+        &self.pixels[i * self.features..(i + 1) * self.features]
+    }
+
+    /// Image `i`'s row, or an empty row for `None` (nothing to prefetch).
+    #[inline(always)]
+    pub fn row_or_empty(&self, i: Option<usize>) -> &'a [P] {
+        i.map_or(&[], |i| self.row(i))
+    }
+}
+
+/// The rows of a set of images in the pixel type they are held in.
+pub(super) enum AnyRows<'a> {
+    F32(Rows<'a, f32>),
+    U8(Rows<'a, u8>),
+}
+
+/// `images`' rows, f32 or bytes, without copying.
+pub(super) fn rows(images: &Images) -> AnyRows<'_> {
+    let features = images.features();
+    match (images.f32_pixels(), images.u8_pixels()) {
+        (Some(pixels), _) => AnyRows::F32(Rows { pixels, features }),
+        (None, Some(pixels)) => AnyRows::U8(Rows { pixels, features }),
+        (None, None) => unreachable!("images hold f32 or byte pixels"),
+    }
+}
+
+/// Asks the CPU to start loading the cache line holding `row[element]` into
+/// L1. A hint only: it changes no result, does nothing past the end of the row
+/// (an empty row prefetches nothing), and nothing on targets without a
+/// prefetch instruction.
+#[inline(always)]
+pub(super) fn prefetch<P>(row: &[P], element: usize) {
+    if element >= row.len() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is
+        // part of the x86_64 baseline, so no runtime check is needed). A
+        // prefetch never faults and has no architectural effect; this address
+        // is inside the row (`element < row.len()`).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(element).cast::<i8>()) };
+    }
+}
+
+/// Elements of `P` per 64-byte cache line.
+pub(super) const fn per_line<P>() -> usize {
+    let n = 64 / size_of::<P>();
+    if n == 0 { 1 } else { n }
+}

@@ -1,0 +1,270 @@
+//! The thread team that computes an epoch's minibatches together, and its
+//! barrier.
+//!
+//! A minibatch is cut into fixed chunks of [`CHUNK_ROWS`] rows; thread `t` of a
+//! team of `T` computes a contiguous run of them (chunks `t * n / T` to
+//! `(t + 1) * n / T`), and every thread then adds all chunks' sums in chunk
+//! order and applies the same update to its own copy of the weights. The
+//! chunks, the order of the sums and the update do not depend on the team's
+//! size, so the copies stay bit-identical to each other and to a one-thread
+//! run. The threads meet once per minibatch: the chunk sums are double
+//! buffered on the global step number, so a thread can start the next step's
+//! chunks while another still reads this step's sums.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use super::{CHUNK_ROWS, Divergence, EpochSums, apply, check_loss, check_weights};
+use crate::data::Split;
+use crate::kernel::{self, Partial, Weights};
+use crate::model::Model;
+
+/// What one epoch of a chunked kernel runs on.
+#[derive(Clone, Copy)]
+pub(super) struct EpochRun<'a> {
+    pub train: &'a Split,
+    pub order: &'a [usize],
+    pub batch_size: usize,
+    pub lr: f32,
+}
+
+/// A kernel the team can run on chunks: the weights it reads, and how it
+/// computes a chunk's sums (gradient in the weights' own layout).
+pub(super) trait ChunkKernel: Sync {
+    /// The weights in the layout this kernel reads.
+    type Weights: Clone + Send + Sync;
+
+    /// The sums of the chunk `rows` into `partial`, prefetching `ahead`.
+    fn step(
+        &self,
+        weights: &Self::Weights,
+        train: &Split,
+        rows: &[usize],
+        ahead: &[usize],
+        partial: &mut Partial,
+    );
+
+    /// The weights and the bias as flat slices, in the layout of the gradient.
+    fn params(weights: &mut Self::Weights) -> (&mut [f32], &mut [f32]);
+}
+
+/// The fused kernel on packed weights.
+pub(super) struct Fused;
+
+impl ChunkKernel for Fused {
+    type Weights = Weights;
+
+    fn step(&self, w: &Weights, train: &Split, rows: &[usize], ahead: &[usize], p: &mut Partial) {
+        kernel::step(w, &train.images, &train.labels, rows, ahead, p);
+    }
+
+    fn params(weights: &mut Weights) -> (&mut [f32], &mut [f32]) {
+        (weights.packed.values_mut(), &mut weights.bias)
+    }
+}
+
+/// The GEMM baseline on row-major weights.
+pub(super) struct Gemm;
+
+impl ChunkKernel for Gemm {
+    type Weights = Model;
+
+    fn step(&self, m: &Model, train: &Split, rows: &[usize], _: &[usize], p: &mut Partial) {
+        kernel::gemm::step(m, &train.images, &train.labels, rows, p);
+    }
+
+    fn params(model: &mut Model) -> (&mut [f32], &mut [f32]) {
+        (&mut model.weights, &mut model.bias)
+    }
+}
+
+/// The buffers of the chunked kernels, allocated once for the whole run: two
+/// sets (this step's and the next's) of one [`Partial`] per chunk of the
+/// largest minibatch.
+pub(super) struct Team {
+    partials: [Vec<RwLock<Partial>>; 2],
+}
+
+impl Team {
+    pub fn new(model: &Model, batch_size: usize) -> Self {
+        let chunks = batch_size.div_ceil(CHUNK_ROWS);
+        let set = || {
+            (0..chunks)
+                .map(|_| RwLock::new(Partial::new(model.features, model.classes)))
+                .collect()
+        };
+        Self {
+            partials: [set(), set()],
+        }
+    }
+
+    /// One epoch of SGD with `kernel` on the threads of the current rayon pool:
+    /// at most one thread per core and per chunk of a minibatch take part (any
+    /// other pool threads sit this out, since spinning threads beyond the core
+    /// count only steal time from working ones). They stay in one rayon
+    /// broadcast for the whole epoch, rather than being forked and joined (and
+    /// put to sleep and woken) for every minibatch.
+    pub fn epoch<K: ChunkKernel>(
+        &mut self,
+        kernel: &K,
+        run: &EpochRun<'_>,
+        weights: &mut K::Weights,
+        progress: &(impl Fn(usize) + Sync),
+    ) -> EpochSums {
+        let EpochRun {
+            train,
+            order,
+            batch_size,
+            lr,
+        } = *run;
+        let partials = &self.partials;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let team = rayon::current_num_threads()
+            .min(partials[0].len())
+            .min(cores);
+        let barrier = SpinBarrier::new(team);
+        let start = &*weights;
+        let finished: Mutex<Option<(K::Weights, EpochSums)>> = Mutex::new(None);
+        let steps = order.len().div_ceil(batch_size);
+        let batch =
+            |step: usize| &order[step * batch_size..((step + 1) * batch_size).min(order.len())];
+        rayon::broadcast(|thread| {
+            let me = thread.index();
+            if me >= team {
+                return;
+            }
+            let mut weights = start.clone();
+            let mut sum = Partial::new(0, 0);
+            let (mut loss_sum, mut correct) = (0.0, 0);
+            let mut outcome = Ok(());
+            for step in 0..steps {
+                let rows = batch(step);
+                let chunks = rows.len().div_ceil(CHUNK_ROWS);
+                let set = &partials[step % 2];
+                let mine = share(me, team, chunks);
+                for c in mine.clone() {
+                    let chunk = &rows[c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(rows.len())];
+                    let ahead = if c + 1 < mine.end {
+                        &rows[(c + 1) * CHUNK_ROWS..((c + 2) * CHUNK_ROWS).min(rows.len())]
+                    } else if step + 1 < steps {
+                        let next = batch(step + 1);
+                        let first = share(me, team, next.len().div_ceil(CHUNK_ROWS)).start;
+                        &next[(first * CHUNK_ROWS).min(next.len())
+                            ..((first + 1) * CHUNK_ROWS).min(next.len())]
+                    } else {
+                        &[]
+                    };
+                    let mut partial = set[c].write().expect("no thread panics in a kernel");
+                    kernel.step(&weights, train, chunk, ahead, &mut partial);
+                }
+                barrier.wait();
+                let used = &set[..chunks];
+                match reduce_and_apply::<K>(&mut weights, used, &mut sum, rows.len(), lr, step) {
+                    Ok((l, c)) => {
+                        loss_sum += l;
+                        correct += c;
+                        if me == 0 {
+                            progress((step * batch_size + rows.len()).min(order.len()));
+                        }
+                    }
+                    Err(divergence) => {
+                        outcome = Err(divergence);
+                        break;
+                    }
+                }
+            }
+            if me == 0 {
+                let sums = outcome.map(|()| (loss_sum, correct));
+                *finished.lock().expect("only thread 0 finishes") = Some((weights, sums));
+            }
+        });
+        let (trained, sums) = finished
+            .into_inner()
+            .expect("no thread panics holding the result")
+            .expect("thread 0 always takes part");
+        *weights = trained;
+        sums
+    }
+}
+
+/// The chunks thread `me` of a team of `team` computes out of `chunks`.
+fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
+    me * chunks / team..(me + 1) * chunks / team
+}
+
+/// Adds the chunks' sums in chunk order (into `sum`), applies the mean
+/// gradient to `weights` and returns the minibatch's summed loss and correct
+/// count. The weights are not touched when the loss is not finite.
+fn reduce_and_apply<K: ChunkKernel>(
+    weights: &mut K::Weights,
+    partials: &[RwLock<Partial>],
+    sum: &mut Partial,
+    rows: usize,
+    lr: f32,
+    step: usize,
+) -> Result<(f64, usize), Divergence> {
+    for (i, partial) in partials.iter().enumerate() {
+        let partial = partial.read().expect("no thread panics in a kernel");
+        if i == 0 {
+            sum.loss_sum = partial.loss_sum;
+            sum.correct = partial.correct;
+            sum.grad_weights.clone_from(&partial.grad_weights);
+            sum.grad_bias.clone_from(&partial.grad_bias);
+        } else {
+            sum.loss_sum += partial.loss_sum;
+            sum.correct += partial.correct;
+            add_assign(&mut sum.grad_weights, &partial.grad_weights);
+            add_assign(&mut sum.grad_bias, &partial.grad_bias);
+        }
+    }
+    check_loss(sum.loss_sum, step)?;
+    let scale = lr / rows as f32;
+    let (w, b) = K::params(weights);
+    apply((w, b), &sum.grad_weights, &sum.grad_bias, |g| scale * g);
+    check_weights(w, b, step)?;
+    Ok((sum.loss_sum, sum.correct))
+}
+
+fn add_assign(total: &mut [f32], part: &[f32]) {
+    for (t, p) in total.iter_mut().zip(part) {
+        *t += p;
+    }
+}
+
+/// A barrier for a team that meets many times a millisecond: it spins, then
+/// yields (so that more threads than cores still make progress), and never
+/// sleeps in the kernel, whose wake-up latency would dominate a short step.
+struct SpinBarrier {
+    threads: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> Self {
+        Self {
+            threads,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    /// Returns once all `threads` threads have called `wait` for this generation.
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            if spins < 2_000 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
