@@ -10,23 +10,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use softreg::data::{Dataset, PixelFormat, Split};
+use softreg::bench::fused_minibatch;
+use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{self, Isa, Partial, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
 use softreg::train::CHUNK_ROWS;
-
-/// One minibatch through the fused kernel in training's chunks; the last chunk's loss.
-/// Each chunk prefetches the next, as training does.
-fn fused_minibatch(weights: &Weights, train: &Split, rows: &[usize], partial: &mut Partial) -> f64 {
-    let chunks: Vec<&[usize]> = rows.chunks(CHUNK_ROWS).collect();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let ahead = chunks.get(i + 1).copied().unwrap_or(&[]);
-        kernel::step(weights, &train.images, &train.labels, chunk, ahead, partial);
-    }
-    partial.loss_sum
-}
 
 fn kernel_step(c: &mut Criterion) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist");

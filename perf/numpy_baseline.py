@@ -12,33 +12,22 @@ NumPy user writes it. Prints the same epoch lines as softreg.
     python3 perf/numpy_baseline.py --threads 2
 """
 
-import argparse
-import os
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import idx
-
-FLOP_PER_SAMPLE = 4 * 784 * 10
+import baseline
 
 
 def load(data_dir, stem):
     """The array of an idx file in `data_dir` as a uint8 array of its shape."""
-    dims, body = idx.load(data_dir, stem)
+    dims, body = baseline.load(data_dir, stem)
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default="data/fashion-mnist")
-    args = parser.parse_args()
+    args = baseline.arguments(__doc__.splitlines()[0])
 
     with threadpool_limits(limits=args.threads):
         blas = ", ".join(
@@ -83,16 +72,8 @@ def main():
             seconds = time.perf_counter() - start
             train_seconds += seconds
             test_acc = float(((test_x @ w + b).argmax(axis=1) == test_y).mean())
-            rate = n / seconds
-            print(
-                f"epoch {epoch}, loss {loss_sum / n:.4f}, train acc {correct / n:.3f}, "
-                f"test acc {test_acc:.3f}  ({seconds * 1e3:.1f} ms, {rate / 1e6:.2f} M samples/s, "
-                f"{rate * FLOP_PER_SAMPLE / 1e9:.1f} GFLOP/s)"
-            )
-        print(
-            f"trained {args.epochs} epochs in {train_seconds:.2f} s "
-            f"({time.perf_counter() - start_all:.2f} s with evaluation)"
-        )
+            baseline.print_epoch(epoch, n, loss_sum, correct, test_acc, seconds)
+        baseline.print_summary(args.epochs, train_seconds, time.perf_counter() - start_all)
 
 
 if __name__ == "__main__":

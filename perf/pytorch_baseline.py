@@ -11,33 +11,22 @@ image decoding. Prints the same epoch lines as softreg.
     python3 perf/pytorch_baseline.py --threads 2
 """
 
-import argparse
-import os
 import time
 
 import torch
 import torch.nn.functional as F
 
-import idx
-
-FLOP_PER_SAMPLE = 4 * 784 * 10
+import baseline
 
 
 def load(data_dir, stem):
     """The array of an idx file in `data_dir` as a uint8 tensor of its shape."""
-    dims, body = idx.load(data_dir, stem)
+    dims, body = baseline.load(data_dir, stem)
     return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default="data/fashion-mnist")
-    args = parser.parse_args()
+    args = baseline.arguments(__doc__.splitlines()[0])
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -76,16 +65,8 @@ def main():
         train_seconds += seconds
         with torch.no_grad():
             test_acc = ((test_x @ w + b).argmax(dim=1) == test_y).float().mean().item()
-        rate = n / seconds
-        print(
-            f"epoch {epoch}, loss {loss_sum / n:.4f}, train acc {correct / n:.3f}, "
-            f"test acc {test_acc:.3f}  ({seconds * 1e3:.1f} ms, {rate / 1e6:.2f} M samples/s, "
-            f"{rate * FLOP_PER_SAMPLE / 1e9:.1f} GFLOP/s)"
-        )
-    print(
-        f"trained {args.epochs} epochs in {train_seconds:.2f} s "
-        f"({time.perf_counter() - start_all:.2f} s with evaluation)"
-    )
+        baseline.print_epoch(epoch, n, loss_sum, correct, test_acc, seconds)
+    baseline.print_summary(args.epochs, train_seconds, time.perf_counter() - start_all)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::data::{Dataset, PixelFormat};
+use crate::data::{Dataset, PixelFormat, Split};
 use crate::kernel::{self, Isa, Partial, Weights};
 use crate::model::Model;
 use crate::peak;
@@ -48,10 +48,10 @@ impl Default for BenchConfig {
 /// One measured configuration.
 #[derive(Debug, Clone)]
 pub struct BenchRow {
-    /// Kernel name.
-    pub kernel: &'static str,
-    /// Pixel format name.
-    pub pixels: &'static str,
+    /// The kernel.
+    pub kernel: Kernel,
+    /// The pixel format.
+    pub pixels: PixelFormat,
     /// Worker threads.
     pub threads: usize,
     /// Median training throughput over the timed epochs.
@@ -141,11 +141,8 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                 .collect();
             let median = median(rates);
             rows.push(BenchRow {
-                kernel: kernel.name(),
-                pixels: match data.train.images.format() {
-                    PixelFormat::F32 => "f32",
-                    PixelFormat::U8 => "u8",
-                },
+                kernel,
+                pixels: data.train.images.format(),
                 threads,
                 samples_per_second: median,
                 gflops: median * flop / 1e9,
@@ -165,6 +162,23 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         hot_rows_samples_per_second: hot_rows(&f32_data, config.batch_size),
         rows,
     })
+}
+
+/// One minibatch `rows` through the fused kernel in training's chunks, one
+/// thread, each chunk prefetching the next as training does; returns the last
+/// chunk's summed loss (for `black_box`).
+pub fn fused_minibatch(
+    weights: &Weights,
+    train: &Split,
+    rows: &[usize],
+    partial: &mut Partial,
+) -> f64 {
+    let mut chunks = rows.chunks(CHUNK_ROWS).peekable();
+    while let Some(chunk) = chunks.next() {
+        let ahead = chunks.peek().copied().unwrap_or(&[]);
+        kernel::step(weights, &train.images, &train.labels, chunk, ahead, partial);
+    }
+    partial.loss_sum
 }
 
 /// The middle value (the upper one of an even count).
@@ -194,25 +208,13 @@ fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
         .cycle()
         .take(batch_size.max(1))
         .collect();
-    let chunks: Vec<&[usize]> = batch.chunks(CHUNK_ROWS).collect();
     let mut partial = Partial::new(model.features, model.classes);
     let steps = 60_000usize.div_ceil(batch.len());
     let runs = (0..8).map(|_| {
         let start = Instant::now();
         for _ in 0..steps {
-            for (i, chunk) in chunks.iter().enumerate() {
-                let ahead = chunks.get(i + 1).copied().unwrap_or(&[]);
-                kernel::step(
-                    &weights,
-                    &train.images,
-                    &train.labels,
-                    chunk,
-                    ahead,
-                    &mut partial,
-                );
-            }
+            black_box(fused_minibatch(&weights, train, &batch, &mut partial));
         }
-        black_box(partial.loss_sum);
         (steps * batch.len()) as f64 / start.elapsed().as_secs_f64()
     });
     median(runs.skip(1).collect())
@@ -246,23 +248,23 @@ impl BenchReport {
             let _ = writeln!(
                 out,
                 "{:<10} {:<6} {:>7} {:>10.3} M {:>10.1} {:>8.1}%",
-                row.kernel,
-                row.pixels,
+                row.kernel.name(),
+                row.pixels.name(),
                 row.threads,
                 row.samples_per_second / 1e6,
                 row.gflops,
                 100.0 * row.gflops / row.ceiling
             );
         }
-        let rate = |kernel: &str, pixels: &str, threads: usize| {
+        let rate = |kernel: Kernel, pixels: PixelFormat, threads: usize| {
             self.rows
                 .iter()
                 .find(|r| r.kernel == kernel && r.pixels == pixels && r.threads == threads)
                 .map(|r| r.samples_per_second)
         };
         if let (Some(one), Some(all), true) = (
-            rate("fused", "u8", 1),
-            rate("fused", "u8", self.threads),
+            rate(Kernel::Fused, PixelFormat::U8, 1),
+            rate(Kernel::Fused, PixelFormat::U8, self.threads),
             self.threads > 1,
         ) {
             let _ = writeln!(
@@ -273,9 +275,9 @@ impl BenchReport {
             );
         }
         if let (Some(fused), Some(gemm), Some(reference)) = (
-            rate("fused", "f32", 1),
-            rate("gemm", "f32", 1),
-            rate("reference", "f32", 1),
+            rate(Kernel::Fused, PixelFormat::F32, 1),
+            rate(Kernel::Gemm, PixelFormat::F32, 1),
+            rate(Kernel::Reference, PixelFormat::F32, 1),
         ) {
             let _ = writeln!(
                 out,

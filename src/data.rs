@@ -113,6 +113,16 @@ pub enum PixelFormat {
     U8,
 }
 
+impl PixelFormat {
+    /// The name `--pixels` takes: `f32` or `u8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PixelFormat::F32 => "f32",
+            PixelFormat::U8 => "u8",
+        }
+    }
+}
+
 /// The scale from a byte pixel to `[0, 1]`. Pixels are `p * (1 / 255)` rather than
 /// `p / 255` (within one ulp, exactly 0 and 1 at the ends) so that a kernel that
 /// converts bytes on the fly yields exactly the f32 values of [`PixelFormat::F32`].

@@ -30,6 +30,10 @@ pub const PREFETCH_ROWS: usize = 16;
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 pub const EVAL_CHUNK: usize = 1024;
 
+/// The widest vector of any instruction set, in f32 lanes (AVX-512): scratch
+/// that holds vectors is sized for it.
+pub const MAX_LANES: usize = 16;
+
 /// A register tile shape for one register-file size.
 #[derive(Debug, Clone, Copy)]
 pub struct Tiles {

@@ -52,6 +52,8 @@ pub(super) fn accumulate<S: Simd, P: Pixel, const R: usize, const C: usize>(
             }
         }
         let w_tile = &w_rest[..C];
+        // The next vector's tile is `classes` further on; after the last vector
+        // of the matrix fewer may remain, and none is read.
         w_rest = &w_rest[classes.min(w_rest.len())..];
         let mut xv = [simd.splat_f32s(0.0); R];
         for r in 0..R {

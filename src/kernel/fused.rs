@@ -6,7 +6,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use super::backward;
-use super::blocking::{FEATURE_BLOCK, NARROW, PREFETCH_ROWS, ROW_BLOCK, WIDE};
+use super::blocking::{FEATURE_BLOCK, MAX_LANES, NARROW, PREFETCH_ROWS, ROW_BLOCK, WIDE};
 use super::forward;
 use super::gather::{Pixel, Rows};
 use super::softmax;
@@ -56,7 +56,7 @@ impl<P: Pixel> WithSimd for StepOp<'_, P> {
 }
 
 impl<P: Pixel> StepOp<'_, P> {
-    /// The chunk with `R`-row forward tiles and `N`-vector backward tiles.
+    /// The chunk with `R x C` forward tiles and `M x N` backward panels.
     #[inline(always)]
     fn run<S: Simd, const R: usize, const C: usize, const M: usize, const N: usize>(self, simd: S) {
         let Self {
@@ -192,13 +192,13 @@ impl<P: Pixel> EvalOp<'_, P> {
 /// Floats of forward accumulator space for a row block: one vector of the
 /// widest instruction set per (row, class).
 pub(super) fn lane_sums_len(classes: usize) -> usize {
-    ROW_BLOCK * classes * 16
+    ROW_BLOCK * classes * MAX_LANES
 }
 
 /// Floats of exponential scratch for a row block: its logits, rounded up to
 /// whole vectors of the widest instruction set.
 pub(super) fn exps_len(classes: usize) -> usize {
-    (ROW_BLOCK * classes).next_multiple_of(16)
+    (ROW_BLOCK * classes).next_multiple_of(MAX_LANES)
 }
 
 /// `logits[k][c] = x[k] · W[c] + b[c]` for the rows of a block, feature block

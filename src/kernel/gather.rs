@@ -4,10 +4,8 @@
 
 use pulp::Simd;
 
+use super::blocking::MAX_LANES;
 use crate::data::{Images, PIXEL_SCALE, pixel_to_f32};
-
-/// The widest vector any instruction set has, in f32 lanes (AVX-512).
-const MAX_LANES: usize = 16;
 
 /// A pixel type the kernels read rows of: f32, or bytes scaled by
 /// [`PIXEL_SCALE`]. Both give bit-identical f32 values for the same image.

@@ -5,16 +5,19 @@
 //! thread computes) and a chunk into blocks of [`blocking::ROW_BLOCK`] rows. For
 //! each block:
 //!
-//! 1. **forward** ([`forward`]): each row's ten logits are ten whole dot
-//!    products computed together, the pixel vector loaded once per ten FMAs and
-//!    the accumulators in registers from the first feature to the last; byte
-//!    pixels are widened to f32 in registers ([`gather`]), and one cache line of
-//!    a row [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read;
+//! 1. **forward** ([`forward`]): each row's logits, feature block by feature
+//!    block ([`blocking::FEATURE_BLOCK`] vectors, so that the block of packed
+//!    weights ([`packing`]) stays in L1 while every row of the block reuses it),
+//!    in register tiles of rows by ten classes: each pixel vector is loaded once
+//!    per ten FMAs; byte pixels are widened to f32 in registers ([`gather`]),
+//!    and one cache line of a row [`blocking::PREFETCH_ROWS`] ahead is
+//!    prefetched per line read;
 //! 2. **softmax** ([`softmax`]): a numerically stable log-softmax per row with a
 //!    vectorised `exp`, giving the loss, the argmax and the gradient of the loss
 //!    with respect to the logits, `softmax(z) - onehot(label)`;
-//! 3. **backward** ([`backward`]): `dW += Gᵀ X` on panels of ten classes by one
-//!    or two feature vectors, re-reading the block's rows from cache.
+//! 3. **backward** ([`backward`]): `dW += Gᵀ X` into the packed gradient, on
+//!    panels of classes by two feature vectors, re-reading the block's rows from
+//!    cache.
 //!
 //! Each row is thus read from memory once per step, and costs 2 x 7,840 FMAs
 //! (31,360 FLOP) for 784 features and 10 classes. All kernels are generic over

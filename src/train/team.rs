@@ -134,7 +134,7 @@ impl Team {
                 return;
             }
             let mut weights = start.clone();
-            let mut sum = Partial::new(0, 0);
+            let mut gradient = (Vec::new(), Vec::new());
             let (mut loss_sum, mut correct) = (0.0, 0);
             let mut outcome = Ok(());
             for step in 0..steps {
@@ -159,7 +159,8 @@ impl Team {
                 }
                 barrier.wait();
                 let used = &set[..chunks];
-                match reduce_and_apply::<K>(&mut weights, used, &mut sum, rows.len(), lr, step) {
+                match reduce_and_apply::<K>(&mut weights, used, &mut gradient, rows.len(), lr, step)
+                {
                     Ok((l, c)) => {
                         loss_sum += l;
                         correct += c;
@@ -192,37 +193,37 @@ fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
     me * chunks / team..(me + 1) * chunks / team
 }
 
-/// Adds the chunks' sums in chunk order (into `sum`), applies the mean
+/// Adds the chunks' sums in chunk order (the gradient into `gradient`, this
+/// thread's buffers for the weight and the bias gradient), applies the mean
 /// gradient to `weights` and returns the minibatch's summed loss and correct
 /// count. The weights are not touched when the loss is not finite.
 fn reduce_and_apply<K: ChunkKernel>(
     weights: &mut K::Weights,
     partials: &[RwLock<Partial>],
-    sum: &mut Partial,
+    (grad_weights, grad_bias): &mut (Vec<f32>, Vec<f32>),
     rows: usize,
     lr: f32,
     step: usize,
 ) -> Result<(f64, usize), Divergence> {
+    let (mut loss_sum, mut correct) = (0.0, 0);
     for (i, partial) in partials.iter().enumerate() {
         let partial = partial.read().expect("no thread panics in a kernel");
+        loss_sum += partial.loss_sum;
+        correct += partial.correct;
         if i == 0 {
-            sum.loss_sum = partial.loss_sum;
-            sum.correct = partial.correct;
-            sum.grad_weights.clone_from(&partial.grad_weights);
-            sum.grad_bias.clone_from(&partial.grad_bias);
+            grad_weights.clone_from(&partial.grad_weights);
+            grad_bias.clone_from(&partial.grad_bias);
         } else {
-            sum.loss_sum += partial.loss_sum;
-            sum.correct += partial.correct;
-            add_assign(&mut sum.grad_weights, &partial.grad_weights);
-            add_assign(&mut sum.grad_bias, &partial.grad_bias);
+            add_assign(grad_weights, &partial.grad_weights);
+            add_assign(grad_bias, &partial.grad_bias);
         }
     }
-    check_loss(sum.loss_sum, step)?;
+    check_loss(loss_sum, step)?;
     let scale = lr / rows as f32;
     let (w, b) = K::params(weights);
-    apply((w, b), &sum.grad_weights, &sum.grad_bias, |g| scale * g);
+    apply((w, b), grad_weights, grad_bias, |g| scale * g);
     check_weights(w, b, step)?;
-    Ok((sum.loss_sum, sum.correct))
+    Ok((loss_sum, correct))
 }
 
 fn add_assign(total: &mut [f32], part: &[f32]) {
