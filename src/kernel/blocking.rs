@@ -4,7 +4,7 @@
 //! The register tiles are chosen by the instruction set's register count: the
 //! accumulators of a tile, the vectors it loads and one temporary must fit the
 //! register file, or the compiler spills them to the stack inside the hottest
-//! loop. The figures behind each choice are in `perf/RESULTS.md`.
+//! loop.
 
 /// Rows a minibatch chunk is cut into: each chunk's sums are computed by one
 /// thread and added in chunk order, so the cuts (and the results) do not depend
@@ -19,8 +19,9 @@ pub const ROW_BLOCK: usize = 16;
 /// Feature vectors per forward block: the block of every class's packed
 /// weights (`49 x 10 x 32` bytes = 15.7 KB with AVX2) stays in L1 while every
 /// row of the row block reuses it. Streaming all 31 KB of weights per row does
-/// not fit a 32 KB L1 beside the rows and runs at L2 bandwidth; blocks of 14
-/// vectors paid too much for storing and reloading the accumulators.
+/// not fit a 32 KB L1 beside the rows and runs at L2 bandwidth; smaller blocks
+/// store and reload the accumulators more often (14 vectors was slower in a
+/// one-off comparison on the Zen 2 development machine).
 pub const FEATURE_BLOCK: usize = 49;
 
 /// Rows of a training sequence ahead of the row being computed whose pixels are
@@ -50,10 +51,11 @@ pub struct Tiles {
 
 /// 16 vector registers (AVX2, NEON, scalar): forward 1 row x 10 classes (10
 /// accumulators, the weights read straight from L1 by the FMAs), backward 5
-/// classes x 2 vectors (10 accumulators, 2 pixel vectors, 1 broadcast). A
-/// 10 x 1 backward panel measured 1.4x slower (the compiler shuffles its
-/// accumulators between registers every row), a 2 x 5 forward tile 1.15x
-/// slower.
+/// classes x 2 vectors (10 accumulators, 2 pixel vectors, 1 broadcast). In
+/// one-off comparisons on the Zen 2 development machine, a 10 x 1 backward
+/// panel was slower (`perf annotate` showed the compiler moving its
+/// accumulators between registers and the stack every row), and so was a
+/// 2 x 5 forward tile.
 pub const NARROW: Tiles = Tiles {
     forward_rows: 1,
     forward_classes: 10,
