@@ -50,7 +50,14 @@ fn kernel_step(c: &mut Criterion) {
             b.iter(|| {
                 let rows = batches.next().unwrap();
                 for chunk in rows.chunks(CHUNK_ROWS) {
-                    kernel::gemm::step(&model, &train.images, &train.labels, chunk, &mut partial);
+                    kernel::gemm::step(
+                        Isa::best(),
+                        &model,
+                        &train.images,
+                        &train.labels,
+                        chunk,
+                        &mut partial,
+                    );
                 }
                 black_box(partial.loss_sum)
             })

@@ -16,22 +16,21 @@ use softreg::reference;
 #[derive(Debug, Clone, Copy)]
 enum Path {
     Fused(Isa),
-    Gemm,
+    Gemm(Isa),
 }
 
 impl Path {
     fn all() -> Vec<Path> {
         Isa::available()
             .into_iter()
-            .map(Path::Fused)
-            .chain([Path::Gemm])
+            .flat_map(|isa| [Path::Fused(isa), Path::Gemm(isa)])
             .collect()
     }
 
     fn name(self) -> String {
         match self {
             Path::Fused(isa) => format!("fused {}", isa.name()),
-            Path::Gemm => "gemm".to_string(),
+            Path::Gemm(isa) => format!("gemm {}", isa.name()),
         }
     }
 
@@ -44,7 +43,7 @@ impl Path {
                 kernel::step(&weights, images, labels, rows, &[], p);
                 p.grad_weights = weights.gradient_row_major(&p.grad_weights);
             }
-            Path::Gemm => kernel::gemm::step(model, images, labels, rows, p),
+            Path::Gemm(isa) => kernel::gemm::step(isa, model, images, labels, rows, p),
         }
     }
 
@@ -59,7 +58,7 @@ impl Path {
             Path::Fused(isa) => {
                 kernel::loss_and_correct(&Weights::new(isa, model), images, labels, rows)
             }
-            Path::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
+            Path::Gemm(isa) => kernel::gemm::loss_and_correct(isa, model, images, labels, rows),
         }
     }
 }

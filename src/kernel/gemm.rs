@@ -4,35 +4,53 @@
 //! `Z = X Wᵀ` with one GEMM, run a separate softmax / loss / gradient-of-logits
 //! pass over `Z`, then accumulate `dW += Gᵀ X` with a second GEMM. Each block's
 //! rows are thus read three times (gather, two GEMMs) and the logits twice: the
-//! honest "BLAS" comparison for the fused kernel.
+//! honest "BLAS" comparison for the fused kernel. The softmax pass is the fused
+//! kernel's own ([`super::softmax`], vectorised), so the two differ only in
+//! fusion.
 
 use std::ops::Range;
 
 use matrixmultiply::sgemm;
+use pulp::{Simd, WithSimd};
 
-use super::Partial;
+use super::blocking::ROW_BLOCK;
+use super::{Isa, Partial, softmax};
 use crate::data::Images;
 use crate::model::Model;
 
 /// Rows per GEMM: enough for matrixmultiply's packing to pay off.
 pub const GEMM_ROWS: usize = 64;
 
-/// [`super::step`] computed the unfused way: the same sums into `partial`.
-pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize], partial: &mut Partial) {
+/// [`super::step`] computed the unfused way, its softmax pass compiled for
+/// `isa`: the same sums into `partial` (the gradient row-major, like `model`).
+pub fn step(
+    isa: Isa,
+    model: &Model,
+    images: &Images,
+    labels: &[u8],
+    rows: &[usize],
+    partial: &mut Partial,
+) {
     let (features, classes) = (model.features, model.classes);
     partial.reset();
     for block in rows.chunks(GEMM_ROWS) {
         let n = block.len();
         gather(images, block.iter().copied(), &mut partial.rows_f32);
         logits(model, n, &partial.rows_f32, &mut partial.logits);
-        for (k, &r) in block.iter().enumerate() {
-            let span = k * classes..(k + 1) * classes;
-            let label = usize::from(labels[r]);
-            let grad = &mut partial.grad_logits[span.clone()];
-            let (loss, correct) = softmax_cross_entropy(&partial.logits[span], label, Some(grad));
-            partial.loss_sum += f64::from(loss);
-            partial.correct += usize::from(correct);
-            for (db, &g) in partial.grad_bias.iter_mut().zip(grad.iter()) {
+        let mut block_labels = [0; GEMM_ROWS];
+        for (label, &r) in block_labels.iter_mut().zip(block) {
+            *label = usize::from(labels[r]);
+        }
+        let (loss_sum, correct) = isa.dispatch(SoftmaxPass {
+            logits: &partial.logits[..n * classes],
+            labels: &block_labels[..n],
+            exps: &mut partial.exps,
+            grad: Some(&mut partial.grad_logits[..n * classes]),
+        });
+        partial.loss_sum += loss_sum;
+        partial.correct += correct;
+        for g in partial.grad_logits[..n * classes].chunks_exact(classes) {
+            for (db, &g) in partial.grad_bias.iter_mut().zip(g) {
                 *db += g;
             }
         }
@@ -64,8 +82,10 @@ pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize], parti
     }
 }
 
-/// [`super::loss_and_correct`] computed the unfused way.
+/// [`super::loss_and_correct`] computed the unfused way, its softmax pass
+/// compiled for `isa`.
 pub fn loss_and_correct(
+    isa: Isa,
     model: &Model,
     images: &Images,
     labels: &[u8],
@@ -74,20 +94,71 @@ pub fn loss_and_correct(
     let classes = model.classes;
     let mut x = vec![0.0; GEMM_ROWS * model.features];
     let mut z = vec![0.0; GEMM_ROWS * classes];
+    let mut exps = vec![0.0; super::fused::exps_len(classes)];
     let (mut loss_sum, mut correct) = (0.0, 0);
     for start in rows.clone().step_by(GEMM_ROWS) {
         let block = start..(start + GEMM_ROWS).min(rows.end);
+        let n = block.len();
         gather(images, block.clone(), &mut x);
-        logits(model, block.len(), &x, &mut z);
-        for (k, r) in block.enumerate() {
-            let label = usize::from(labels[r]);
-            let (loss, is_correct) =
-                softmax_cross_entropy(&z[k * classes..(k + 1) * classes], label, None);
-            loss_sum += f64::from(loss);
-            correct += usize::from(is_correct);
+        logits(model, n, &x, &mut z);
+        let mut block_labels = [0; GEMM_ROWS];
+        for (label, r) in block_labels.iter_mut().zip(block) {
+            *label = usize::from(labels[r]);
         }
+        let (block_loss, block_correct) = isa.dispatch(SoftmaxPass {
+            logits: &z[..n * classes],
+            labels: &block_labels[..n],
+            exps: &mut exps,
+            grad: None,
+        });
+        loss_sum += block_loss;
+        correct += block_correct;
     }
     (loss_sum, correct)
+}
+
+/// The softmax pass over rows of logits (one row per label), row block by row
+/// block: the summed loss, the correct count and, with `grad`, the gradient of
+/// each row's loss with respect to its logits. `exps` is scratch for one row
+/// block.
+struct SoftmaxPass<'a> {
+    logits: &'a [f32],
+    labels: &'a [usize],
+    exps: &'a mut [f32],
+    grad: Option<&'a mut [f32]>,
+}
+
+impl WithSimd for SoftmaxPass<'_> {
+    type Output = (f64, usize);
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> (f64, usize) {
+        let Self {
+            logits,
+            labels,
+            exps,
+            mut grad,
+        } = self;
+        let classes = logits.len() / labels.len().max(1);
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        for (b, block_labels) in labels.chunks(ROW_BLOCK).enumerate() {
+            let span = b * ROW_BLOCK * classes..(b * ROW_BLOCK + block_labels.len()) * classes;
+            let mut expected = block_labels.iter();
+            softmax::cross_entropy_block(
+                simd,
+                &logits[span.clone()],
+                classes,
+                block_labels.iter().copied(),
+                exps,
+                grad.as_deref_mut().map(|g| &mut g[span]),
+                |loss, argmax| {
+                    loss_sum += f64::from(loss);
+                    correct += usize::from(Some(&argmax) == expected.next());
+                },
+            );
+        }
+        (loss_sum, correct)
+    }
 }
 
 /// Copies the rows into consecutive rows of `x` as f32.
@@ -130,29 +201,4 @@ fn logits(model: &Model, n: usize, x: &[f32], z: &mut [f32]) {
             *zc += b;
         }
     }
-}
-
-/// The plain softmax pass for one row of logits: the loss, whether the first
-/// largest logit is the label's, and (with `grad`) `softmax(z) - onehot(label)`.
-fn softmax_cross_entropy(z: &[f32], label: usize, grad: Option<&mut [f32]>) -> (f32, bool) {
-    let mut best = 0;
-    for (c, &v) in z.iter().enumerate() {
-        if v > z[best] {
-            best = c;
-        }
-    }
-    let max = z[best];
-    let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
-    let loss = if z.iter().any(|v| v.is_nan()) {
-        f32::NAN
-    } else {
-        max - z[label] + sum.ln()
-    };
-    if let Some(grad) = grad {
-        for (g, &v) in grad.iter_mut().zip(z) {
-            *g = (v - max).exp() / sum;
-        }
-        grad[label] -= 1.0;
-    }
-    (loss, best == label)
 }

@@ -178,12 +178,13 @@ pub(crate) fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T +
 /// Evaluates `model` on `split` with `kernel`, in parallel on the current rayon pool.
 pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {
     let n = split.len();
-    let weights = Weights::new(Isa::best(), model);
+    let isa = Isa::best();
+    let weights = Weights::new(isa, model);
     let partials = map_eval_chunks(n, |rows| {
         let (images, labels) = (&split.images, split.labels.as_slice());
         match kernel {
             Kernel::Fused => kernel::loss_and_correct(&weights, images, labels, rows),
-            Kernel::Gemm => kernel::gemm::loss_and_correct(model, images, labels, rows),
+            Kernel::Gemm => kernel::gemm::loss_and_correct(isa, model, images, labels, rows),
             Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
         }
     });
@@ -263,7 +264,7 @@ fn train_on_pool(
                 model = weights.to_model();
                 sums
             }
-            Kernel::Gemm => team.epoch(&team::Gemm, &run, &mut model, &progress),
+            Kernel::Gemm => team.epoch(&team::Gemm(Isa::best()), &run, &mut model, &progress),
             Kernel::Reference => {
                 reference_epoch(&mut model, train, &order, batch_size, lr, &progress)
             }

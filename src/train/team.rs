@@ -16,7 +16,7 @@ use std::sync::{Mutex, RwLock};
 
 use super::{CHUNK_ROWS, Divergence, EpochSums, apply, check_loss, check_weights};
 use crate::data::Split;
-use crate::kernel::{self, Partial, Weights};
+use crate::kernel::{self, Isa, Partial, Weights};
 use crate::model::Model;
 
 /// What one epoch of a chunked kernel runs on.
@@ -63,14 +63,15 @@ impl ChunkKernel for Fused {
     }
 }
 
-/// The GEMM baseline on row-major weights.
-pub(super) struct Gemm;
+/// The GEMM baseline on row-major weights, its softmax pass compiled for the
+/// instruction set.
+pub(super) struct Gemm(pub Isa);
 
 impl ChunkKernel for Gemm {
     type Weights = Model;
 
     fn step(&self, m: &Model, train: &Split, rows: &[usize], _: &[usize], p: &mut Partial) {
-        kernel::gemm::step(m, &train.images, &train.labels, rows, p);
+        kernel::gemm::step(self.0, m, &train.images, &train.labels, rows, p);
     }
 
     fn params(model: &mut Model) -> (&mut [f32], &mut [f32]) {
