@@ -35,31 +35,29 @@ pub(super) fn accumulate<S: Simd, P: Pixel, const R: usize, const C: usize>(
 ) {
     let lanes = S::F32_LANES;
     assert!(c0 + C <= classes);
-    let mut x_rest: [&[P]; R] = [&[]; R];
-    for r in 0..R {
-        x_rest[r] = &x[r][vectors.start * lanes..vectors.end * lanes];
-    }
-    let mut w_rest = &w[vectors.start * classes + c0..];
+    let mut x_vectors =
+        x.map(|row| row[vectors.start * lanes..vectors.end * lanes].chunks_exact(lanes));
+    let w_block = &w[vectors.start * classes..vectors.end * classes];
     let mut sums = [[simd.splat_f32s(0.0); C]; R];
     for r in 0..R {
         sums[r].copy_from_slice(&acc[r * stride..r * stride + C]);
     }
     let prefetch_every = (per_line::<P>() / lanes).max(1);
-    for v in vectors {
+    for (v, w_vector) in vectors.zip(w_block.chunks_exact(classes)) {
         if v % prefetch_every == 0 {
             for row in ahead {
                 prefetch(row, v * lanes);
             }
         }
-        let w_tile = &w_rest[..C];
-        // The next vector's tile is `classes` further on; after the last vector
-        // of the matrix fewer may remain, and none is read.
-        w_rest = &w_rest[classes.min(w_rest.len())..];
+        let w_tile: &[S::f32s; C] = w_vector[c0..c0 + C].try_into().expect("C classes");
         let mut xv = [simd.splat_f32s(0.0); R];
         for r in 0..R {
-            let (head, rest) = x_rest[r].split_at(lanes);
-            xv[r] = P::load(simd, head);
-            x_rest[r] = rest;
+            xv[r] = P::load(
+                simd,
+                x_vectors[r]
+                    .next()
+                    .expect("as many pixel vectors as weight vectors"),
+            );
         }
         for c in 0..C {
             for r in 0..R {
