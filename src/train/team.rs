@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use super::{CHUNK_ROWS, Divergence, EpochSums, apply, check_loss, check_weights};
+use super::{CHUNK_ROWS, Divergence, EpochSums, check_loss, check_weights};
 use crate::data::Split;
 use crate::kernel::{self, Isa, Partial, Weights};
 use crate::model::Model;
@@ -46,6 +46,9 @@ pub(super) trait ChunkKernel: Sync {
 
     /// The weights and the bias as flat slices, in the layout of the gradient.
     fn params(weights: &mut Self::Weights) -> (&mut [f32], &mut [f32]);
+
+    /// The instruction set the update runs with.
+    fn isa(&self, weights: &Self::Weights) -> Isa;
 }
 
 /// The fused kernel on packed weights.
@@ -60,6 +63,10 @@ impl ChunkKernel for Fused {
 
     fn params(weights: &mut Weights) -> (&mut [f32], &mut [f32]) {
         (weights.packed.values_mut(), &mut weights.bias)
+    }
+
+    fn isa(&self, weights: &Weights) -> Isa {
+        weights.isa()
     }
 }
 
@@ -76,6 +83,10 @@ impl ChunkKernel for Gemm {
 
     fn params(model: &mut Model) -> (&mut [f32], &mut [f32]) {
         (&mut model.weights, &mut model.bias)
+    }
+
+    fn isa(&self, _: &Model) -> Isa {
+        self.0
     }
 }
 
@@ -135,7 +146,6 @@ impl Team {
                 return;
             }
             let mut weights = start.clone();
-            let mut gradient = (Vec::new(), Vec::new());
             let (mut loss_sum, mut correct) = (0.0, 0);
             let mut outcome = Ok(());
             for step in 0..steps {
@@ -160,8 +170,7 @@ impl Team {
                 }
                 barrier.wait();
                 let used = &set[..chunks];
-                match reduce_and_apply::<K>(&mut weights, used, &mut gradient, rows.len(), lr, step)
-                {
+                match reduce_and_apply(kernel, &mut weights, used, rows.len(), lr, step) {
                     Ok((l, c)) => {
                         loss_sum += l;
                         correct += c;
@@ -194,42 +203,87 @@ fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
     me * chunks / team..(me + 1) * chunks / team
 }
 
-/// Adds the chunks' sums in chunk order (the gradient into `gradient`, this
-/// thread's buffers for the weight and the bias gradient), applies the mean
-/// gradient to `weights` and returns the minibatch's summed loss and correct
-/// count. The weights are not touched when the loss is not finite.
+/// Adds the chunks' sums in chunk order, applies the mean gradient to
+/// `weights` and returns the minibatch's summed loss and correct count. The
+/// weights are not touched when the loss is not finite.
 fn reduce_and_apply<K: ChunkKernel>(
+    kernel: &K,
     weights: &mut K::Weights,
     partials: &[RwLock<Partial>],
-    (grad_weights, grad_bias): &mut (Vec<f32>, Vec<f32>),
     rows: usize,
     lr: f32,
     step: usize,
 ) -> Result<(f64, usize), Divergence> {
-    let (mut loss_sum, mut correct) = (0.0, 0);
-    for (i, partial) in partials.iter().enumerate() {
-        let partial = partial.read().expect("no thread panics in a kernel");
-        loss_sum += partial.loss_sum;
-        correct += partial.correct;
-        if i == 0 {
-            grad_weights.clone_from(&partial.grad_weights);
-            grad_bias.clone_from(&partial.grad_bias);
-        } else {
-            add_assign(grad_weights, &partial.grad_weights);
-            add_assign(grad_bias, &partial.grad_bias);
-        }
-    }
+    let partials: Vec<_> = partials
+        .iter()
+        .map(|p| p.read().expect("no thread panics in a kernel"))
+        .collect();
+    let loss_sum = partials.iter().map(|p| p.loss_sum).sum();
+    let correct = partials.iter().map(|p| p.correct).sum();
     check_loss(loss_sum, step)?;
     let scale = lr / rows as f32;
+    let isa = kernel.isa(weights);
     let (w, b) = K::params(weights);
-    apply((w, b), grad_weights, grad_bias, |g| scale * g);
-    check_weights(w, b, step)?;
+    let grad_weights: Vec<&[f32]> = partials.iter().map(|p| &p.grad_weights[..]).collect();
+    let grad_bias: Vec<&[f32]> = partials.iter().map(|p| &p.grad_bias[..]).collect();
+    let finite = isa.dispatch(SgdUpdate {
+        values: w,
+        gradients: &grad_weights,
+        scale,
+    }) & isa.dispatch(SgdUpdate {
+        values: b,
+        gradients: &grad_bias,
+        scale,
+    });
+    if !finite {
+        check_weights(w, b, step)?;
+    }
     Ok((loss_sum, correct))
 }
 
-fn add_assign(total: &mut [f32], part: &[f32]) {
-    for (t, p) in total.iter_mut().zip(part) {
-        *t += p;
+/// `v -= scale * (g_0 + g_1 + ...)` for every value, the chunks' gradients
+/// `gradients` added in chunk order: one vectorised pass over the values and
+/// the gradients, bit-identical to summing the gradients first and updating
+/// after. Returns whether every updated value is finite.
+struct SgdUpdate<'a> {
+    values: &'a mut [f32],
+    gradients: &'a [&'a [f32]],
+    scale: f32,
+}
+
+impl pulp::WithSimd for SgdUpdate<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
+        let Self {
+            values,
+            gradients,
+            scale,
+        } = self;
+        assert!(gradients.iter().all(|g| g.len() == values.len()));
+        let Some((first, rest)) = gradients.split_first() else {
+            return values.iter().all(|v| v.is_finite());
+        };
+        let (vectors, tail) = S::as_mut_simd_f32s(values);
+        let first = S::as_simd_f32s(first);
+        // `v - v` is 0 for a finite `v` and NaN otherwise: summed, it says
+        // whether all are finite without a branch per value.
+        let mut nan_if_not_finite = simd.splat_f32s(0.0);
+        for (i, v) in vectors.iter_mut().enumerate() {
+            let mut g = first.0[i];
+            for part in rest {
+                g = simd.add_f32s(g, S::as_simd_f32s(part).0[i]);
+            }
+            *v = simd.sub_f32s(*v, simd.mul_f32s(simd.splat_f32s(scale), g));
+            nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*v, *v));
+        }
+        let offset = vectors.len() * S::F32_LANES;
+        for (j, v) in tail.iter_mut().enumerate() {
+            let g = rest.iter().fold(first.1[j], |g, part| g + part[offset + j]);
+            *v -= scale * g;
+        }
+        simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail.iter().all(|v| v.is_finite())
     }
 }
 
