@@ -101,6 +101,60 @@ pub enum CheckpointErrorKind {
     /// The metadata is missing or malformed.
     #[error("metadata: {0}")]
     Metadata(String),
+    #[error("has {0} classes; softreg handles at most {MAX_CLASSES} (idx labels are bytes)")]
+    TooManyClasses(usize),
+    #[error(
+        "tensor {name:?} holds {value} at {index:?}: a model with non-finite values cannot \
+         classify (it diverged in training, or the file is damaged); train it again, with a lower --lr"
+    )]
+    NotFinite {
+        name: &'static str,
+        index: Vec<usize>,
+        value: f32,
+    },
+    #[error(
+        "class {class}'s weights are so large (their magnitudes sum to {sum:e}) that its logit \
+         can overflow f32; train it again, with a lower --lr"
+    )]
+    LogitsOverflow { class: usize, sum: f64 },
+}
+
+/// Refuses a tensor with a NaN or infinite value, naming its index (`[row,
+/// column]` for rows of `columns` values, `[i]` for a vector).
+fn check_finite(
+    name: &'static str,
+    values: &[f32],
+    columns: usize,
+) -> Result<(), CheckpointErrorKind> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(CheckpointErrorKind::NotFinite {
+            name,
+            index: if columns > 1 {
+                vec![i / columns, i % columns]
+            } else {
+                vec![i]
+            },
+            value: values[i],
+        }),
+    }
+}
+
+/// Refuses weights whose logits can overflow f32 for pixels in `[0, 1]`: the
+/// largest logit magnitude is at most the sum of a class's absolute weights and
+/// its bias, which must stay well below `f32::MAX`.
+fn check_logits_fit(
+    weights: &[f32],
+    bias: &[f32],
+    features: usize,
+) -> Result<(), CheckpointErrorKind> {
+    for (class, (row, &b)) in weights.chunks_exact(features).zip(bias).enumerate() {
+        let sum = row.iter().map(|&w| f64::from(w).abs()).sum::<f64>() + f64::from(b).abs();
+        if sum > f64::from(f32::MAX) / 16.0 {
+            return Err(CheckpointErrorKind::LogitsOverflow { class, sum });
+        }
+    }
+    Ok(())
 }
 
 fn error(path: &Path, kind: impl Into<CheckpointErrorKind>) -> CheckpointError {
@@ -162,10 +216,21 @@ pub fn to_bytes(model: &Model, info: &ModelInfo) -> Result<Vec<u8>, CheckpointEr
     safetensors::serialize(tensors, Some(metadata)).map_err(format)
 }
 
+/// The largest model file [`load`] reads: 256 MB (a Fashion-MNIST model is
+/// 32 KB; this holds 256 classes of 250,000 features).
+pub const MAX_MODEL_BYTES: u64 = 256_000_000;
+
+/// The most classes a model may have: labels in idx files are bytes.
+pub const MAX_CLASSES: usize = 256;
+
+/// The longest class name a model may carry, in characters.
+pub const MAX_CLASS_NAME_CHARS: usize = 100;
+
 /// Reads a model file written by [`save`] (or any safetensors file with F32
-/// `weight [classes, features]` and `bias [classes]`).
+/// `weight [classes, features]` and `bias [classes]`). Only a regular file of
+/// at most [`MAX_MODEL_BYTES`] is read; every weight must be finite.
 pub fn load(path: &Path) -> Result<(Model, ModelInfo), CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|e| error(path, e))?;
+    let bytes = crate::input::read_capped(path, MAX_MODEL_BYTES).map_err(|e| error(path, e))?;
     from_bytes(&bytes).map_err(|kind| error(path, kind))
 }
 
@@ -175,23 +240,42 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), CheckpointErrorKin
     let tensors = SafeTensors::deserialize(bytes).map_err(format)?;
     let weight = f32_tensor(&tensors, "weight")?;
     let bias = f32_tensor(&tensors, "bias")?;
-    let (classes, features) = match *weight.0.as_slice() {
-        [classes, features] if classes > 0 && features > 0 => (classes, features),
+    let classes = match *bias.0.as_slice() {
+        [classes] if classes > 0 => classes,
+        _ => {
+            return Err(CheckpointErrorKind::WrongShape {
+                name: "bias",
+                found: bias.0,
+                expected: "[classes] with at least one class".to_string(),
+            });
+        }
+    };
+    if classes > MAX_CLASSES {
+        return Err(CheckpointErrorKind::TooManyClasses(classes));
+    }
+    let features = match *weight.0.as_slice() {
+        [c, features] if c == classes && features > 0 => features,
+        [features, c] if c == classes && features > 0 => {
+            return Err(CheckpointErrorKind::WrongShape {
+                name: "weight",
+                found: weight.0,
+                expected: format!(
+                    "[classes, features] = [{classes}, {features}] as in PyTorch's nn.Linear \
+                     (this one looks transposed)"
+                ),
+            });
+        }
         _ => {
             return Err(CheckpointErrorKind::WrongShape {
                 name: "weight",
                 found: weight.0,
-                expected: "[classes, features], both positive".to_string(),
+                expected: format!("[{classes}, features] to match bias [{classes}]"),
             });
         }
     };
-    if bias.0 != [classes] {
-        return Err(CheckpointErrorKind::WrongShape {
-            name: "bias",
-            found: bias.0,
-            expected: format!("[{classes}] to match weight"),
-        });
-    }
+    check_finite("weight", &weight.1, features)?;
+    check_finite("bias", &bias.1, 1)?;
+    check_logits_fit(&weight.1, &bias.1, features)?;
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format)?;
     let info = parse_info(metadata.metadata().as_ref(), classes, features)?;
     let model = Model {
@@ -244,6 +328,16 @@ fn parse_info(
                 return Err(bad(&format!(
                     "class_names has {} names for {classes} classes",
                     names.len()
+                )));
+            }
+            if let Some((c, name)) = names
+                .iter()
+                .enumerate()
+                .find(|(_, n)| n.chars().count() > MAX_CLASS_NAME_CHARS)
+            {
+                return Err(bad(&format!(
+                    "class_names[{c}] is {} characters long; at most {MAX_CLASS_NAME_CHARS} are allowed",
+                    name.chars().count()
                 )));
             }
             names

@@ -91,6 +91,33 @@ pub enum DataErrorKind {
     /// A split without a single image: nothing to train on or to score.
     #[error("holds no images")]
     NoImages,
+    /// The data would not fit in memory: refused before reading it.
+    #[error(
+        "its header describes {} of pixels, which take {} of memory {held}, but only {} is available",
+        crate::input::human_bytes(*.described),
+        crate::input::human_bytes(*.needed),
+        crate::input::human_bytes(*.available)
+    )]
+    TooLarge {
+        described: u64,
+        needed: u64,
+        held: &'static str,
+        available: u64,
+    },
+}
+
+/// Refuses `described` bytes of idx data that would take `needed` bytes of
+/// memory (`held` says how) when the system has less available.
+fn check_fits(described: u64, needed: u64, held: &'static str) -> Result<(), DataErrorKind> {
+    match crate::input::available_memory() {
+        Some(available) if needed > available => Err(DataErrorKind::TooLarge {
+            described,
+            needed,
+            held,
+            available,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl DataError {
@@ -113,7 +140,23 @@ pub enum PixelFormat {
     U8,
 }
 
+/// Bytes of memory one pixel takes in `format`.
+fn size_of_pixel(format: PixelFormat) -> u64 {
+    match format {
+        PixelFormat::F32 => 4,
+        PixelFormat::U8 => 1,
+    }
+}
+
 impl PixelFormat {
+    /// How the pixels are held, for messages.
+    fn held(self) -> &'static str {
+        match self {
+            PixelFormat::F32 => "as f32",
+            PixelFormat::U8 => "as bytes",
+        }
+    }
+
     /// The name `--pixels` takes: `f32` or `u8`.
     pub fn name(self) -> &'static str {
         match self {
@@ -357,6 +400,22 @@ impl Dataset {
     }
 }
 
+/// Loads only the test split of `dir` (what scoring a saved model needs), with
+/// any byte label accepted; check the labels against the model with
+/// [`Split::highest_label`].
+pub fn load_test(dir: &Path, format: PixelFormat) -> Result<Split, DataError> {
+    load_split(dir, FILE_STEMS[2], FILE_STEMS[3], 256, format)
+}
+
+impl Split {
+    /// The largest label and the index of its first image, if any.
+    pub fn highest_label(&self) -> Option<(usize, u8)> {
+        let max = *self.labels.iter().max()?;
+        let index = self.labels.iter().position(|&l| l == max)?;
+        Some((index, max))
+    }
+}
+
 /// Loads one image file and its label file as a split.
 pub fn load_split(
     dir: &Path,
@@ -411,7 +470,7 @@ impl Deref for FileBytes {
 fn open_idx(dir: &Path, stem: &str, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
     let raw = dir.join(stem);
     let gz = dir.join(format!("{stem}.gz"));
-    if raw.exists() && !is_newer(&gz, &raw) {
+    if reads_raw(&raw, &gz) {
         let bytes = map_file(&raw)?;
         return checked(&raw, bytes, rank);
     }
@@ -420,6 +479,24 @@ fn open_idx(dir: &Path, stem: &str, rank: usize) -> Result<(PathBuf, IdxFile), D
     }
     let bytes = decompress_to_cache(&gz, &raw, rank)?;
     checked(&gz, bytes, rank)
+}
+
+/// Whether loading reads the raw file `raw` rather than decompressing `gz`:
+/// when it exists and is not older than `gz`.
+fn reads_raw(raw: &Path, gz: &Path) -> bool {
+    raw.exists() && !is_newer(gz, raw)
+}
+
+/// The file of `dir` that loading reads for `stem`: the raw file (or the
+/// decompressed cache of the `.gz`) when present and current, else the `.gz`.
+pub fn source_file(dir: &Path, stem: &str) -> PathBuf {
+    let raw = dir.join(stem);
+    let gz = dir.join(format!("{stem}.gz"));
+    if reads_raw(&raw, &gz) || !gz.exists() {
+        raw
+    } else {
+        gz
+    }
 }
 
 /// Whether `a` exists and was modified after `b`: a `.gz` replaced since its
@@ -439,12 +516,8 @@ fn checked(path: &Path, bytes: FileBytes, rank: usize) -> Result<(PathBuf, IdxFi
 
 fn map_file(path: &Path) -> Result<FileBytes, DataError> {
     let io_err = |e| DataError::new(path, DataErrorKind::Io(e));
-    let file = File::open(path).map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(io_err(io::Error::other("not a regular file")));
-    }
-    if meta.len() == 0 {
+    let (file, len) = crate::input::open_regular(path).map_err(io_err)?;
+    if len == 0 {
         // Mapping an empty file fails on some platforms; it is simply empty.
         return Ok(FileBytes::Owned(Vec::new()));
     }
@@ -469,14 +542,16 @@ struct GzIdx {
 impl GzIdx {
     fn open(gz: &Path, rank: usize) -> Result<Self, DataError> {
         let err = |kind| DataError::new(gz, kind);
-        let file = File::open(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
+        let (file, _) = crate::input::open_regular(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
         let mut stream = MultiGzDecoder::new(io::BufReader::new(file));
         let mut header_bytes = vec![0u8; IdxHeader::header_len(rank)];
         let got =
             read_up_to(&mut stream, &mut header_bytes).map_err(|e| err(DataErrorKind::Gzip(e)))?;
         header_bytes.truncate(got);
         let header = IdxHeader::parse(&header_bytes, rank).map_err(|e| err(e.into()))?;
-        let body = stream.take(header.data_len().saturating_add(1));
+        let described = header.data_len();
+        check_fits(described, described, "as bytes").map_err(err)?;
+        let body = stream.take(described.saturating_add(1));
         Ok(Self {
             header_bytes,
             header,
@@ -513,6 +588,7 @@ fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
         mut body,
     } = GzIdx::open(gz, rank).map_err(CacheFailure::Data)?;
     let dir = raw.parent().unwrap_or(Path::new("."));
+    crate::output::remove_stale_temporaries(dir);
     let mut tmp = temporary_in(dir).map_err(|_| CacheFailure::Write)?;
     tmp.write_all(&header_bytes)
         .map_err(|_| CacheFailure::Write)?;
@@ -527,9 +603,11 @@ fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
             .map_err(|_| CacheFailure::Write)?;
         copied += n as u64;
     }
-    header
-        .check_length(header_bytes.len() as u64 + copied)
-        .map_err(|e| err(e.into()))?;
+    if let Err(e) = header.check_length(header_bytes.len() as u64 + copied) {
+        return Err(err(
+            corruption_after(body).map_or(e.into(), DataErrorKind::Gzip)
+        ));
+    }
     // The copy carries its source's modification time, so that only a later
     // change of the `.gz` makes it stale (a `.gz` dated in the future, from a
     // skewed clock, does not make every run decompress again).
@@ -547,12 +625,23 @@ fn decompress_in_memory(gz: &Path, rank: usize) -> Result<FileBytes, DataError> 
         header,
         mut body,
     } = GzIdx::open(gz, rank)?;
-    body.read_to_end(&mut header_bytes)
+    body.by_ref()
+        .read_to_end(&mut header_bytes)
         .map_err(|e| DataError::new(gz, DataErrorKind::Gzip(e)))?;
-    header
-        .check_length(header_bytes.len() as u64)
-        .map_err(|e| DataError::new(gz, e.into()))?;
+    if let Err(e) = header.check_length(header_bytes.len() as u64) {
+        let kind = corruption_after(body).map_or(e.into(), DataErrorKind::Gzip);
+        return Err(DataError::new(gz, kind));
+    }
     Ok(FileBytes::Owned(header_bytes))
+}
+
+/// After a stream gave more bytes than its header describes: the gzip error
+/// further on, if the stream is corrupt rather than long. Corrupt deflate data
+/// often decodes to too many bytes, and only the checksum at the end of the
+/// stream tells; reads on (at most 64 MiB) to reach it.
+fn corruption_after(body: io::Take<MultiGzDecoder<io::BufReader<File>>>) -> Option<io::Error> {
+    let mut rest = body.into_inner().take(64 << 20);
+    io::copy(&mut rest, &mut io::sink()).err()
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
@@ -586,6 +675,13 @@ fn decode_images(
     let data = header
         .data(bytes)
         .map_err(|e| DataError::new(path, e.into()))?;
+    let (described, bytes_per_pixel) = (data.len() as u64, size_of_pixel(format));
+    check_fits(
+        described,
+        described.saturating_mul(bytes_per_pixel),
+        format.held(),
+    )
+    .map_err(|kind| DataError::new(path, kind))?;
     Images::from_bytes(height, width, data, format)
         .map_err(|e| DataError::new(path, DataErrorKind::Io(e)))
 }

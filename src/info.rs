@@ -18,16 +18,27 @@ pub const FASHION_MNIST_SHA256: [&str; 4] = [
     "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
 ];
 
+/// SHA-256 of the canonical Fashion-MNIST files decompressed (the raw idx
+/// files, or the cache softreg writes beside the `.gz` files), in
+/// [`FILE_STEMS`] order.
+pub const FASHION_MNIST_RAW_SHA256: [&str; 4] = [
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+];
+
 /// One of the four files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileInfo {
-    /// The `.gz` file if present, else the raw file.
+    /// The file training reads ([`crate::data::source_file`]): the raw file
+    /// or the decompressed cache when present and current, else the `.gz`.
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
     /// Its SHA-256, hex.
     pub sha256: String,
-    /// Whether it is the canonical Fashion-MNIST `.gz` file.
+    /// Whether it is the canonical Fashion-MNIST file (`.gz` or raw).
     pub canonical: bool,
 }
 
@@ -98,7 +109,7 @@ impl DataInfo {
             if self.is_fashion_mnist() {
                 "yes, all four files match the canonical checksums"
             } else {
-                "no (or not all four files are the canonical .gz files)"
+                "no (not all four files it reads match the canonical checksums)"
             }
         );
         out
@@ -109,14 +120,16 @@ impl DataInfo {
 pub fn inspect(dir: &Path, classes: usize) -> Result<DataInfo, DataError> {
     let dataset = Dataset::load_as(dir, classes, PixelFormat::U8)?;
     let mut files = Vec::new();
-    for (stem, canonical_sum) in FILE_STEMS.iter().zip(FASHION_MNIST_SHA256) {
-        let gz = dir.join(format!("{stem}.gz"));
-        let path = if gz.exists() { gz } else { dir.join(stem) };
+    let sums = FASHION_MNIST_SHA256.iter().zip(FASHION_MNIST_RAW_SHA256);
+    for (stem, (gz_sum, raw_sum)) in FILE_STEMS.iter().zip(sums) {
+        let path = crate::data::source_file(dir, stem);
+        let is_gz = path.extension().is_some_and(|e| e == "gz");
+        let canonical_sum = if is_gz { gz_sum } else { raw_sum };
         let io = |e| DataError {
             path: path.clone(),
             kind: DataErrorKind::Io(e),
         };
-        let mut file = std::fs::File::open(&path).map_err(io)?;
+        let (mut file, _) = crate::input::open_regular(&path).map_err(io)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         let mut bytes = 0u64;
@@ -133,7 +146,7 @@ pub fn inspect(dir: &Path, classes: usize) -> Result<DataInfo, DataError> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let canonical = sha256 == canonical_sum;
+        let canonical = sha256 == *canonical_sum;
         files.push(FileInfo {
             path,
             bytes,

@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod idx;
 pub mod info;
+pub mod input;
 pub mod kernel;
 pub mod metrics;
 pub mod model;

@@ -1,6 +1,6 @@
 //! The `softreg` command line: parses flags and calls the library.
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -9,12 +9,12 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use softreg::bench::{self, BenchConfig};
 use softreg::checkpoint::{self, ModelInfo};
-use softreg::data::{Dataset, PixelFormat};
+use softreg::data::{self, Dataset, FILE_STEMS, PixelFormat, Split};
 use softreg::kernel::Isa;
 use softreg::metrics::Metrics;
-use softreg::report;
-use softreg::train::{Kernel, TrainConfig, pool_size, train_with_progress};
-use softreg::{info, plot, predictions, user_image};
+use softreg::report::{self, printable};
+use softreg::train::{Kernel, MAX_EPOCHS, TrainConfig, pool_size, train_with_progress};
+use softreg::{info, output, plot, predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -101,7 +101,7 @@ struct BenchArgs {
 #[derive(clap::Args)]
 struct TrainArgs {
     /// Passes over the training set.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = epoch_count)]
     epochs: usize,
     /// Samples per minibatch.
     #[arg(long, default_value_t = 256, value_parser = at_least_one)]
@@ -184,6 +184,14 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+fn epoch_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > MAX_EPOCHS => Err(format!("must be at most {MAX_EPOCHS}")),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
 fn positive_finite(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
@@ -192,14 +200,74 @@ fn positive_finite(s: &str) -> Result<f32, String> {
     }
 }
 
+/// Standard output that a closed pipe ends quietly: after `EPIPE` (`softreg
+/// train | head -1`) nothing more is printed and the command carries on, so a
+/// model being trained is still saved. Any other write error (a full disk) is
+/// kept and reported when the command ends.
+#[derive(Default)]
+struct Stdout {
+    closed: bool,
+    error: Option<io::Error>,
+}
+
+impl Stdout {
+    fn print(&mut self, text: &str) {
+        if self.closed || self.error.is_some() {
+            return;
+        }
+        let mut out = io::stdout().lock();
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            } else {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn println(&mut self, line: impl std::fmt::Display) {
+        self.print(&format!("{line}\n"));
+    }
+
+    /// The write error, if one other than a closed pipe happened.
+    fn finish(self) -> Result<(), String> {
+        match self.error {
+            Some(e) => Err(format!("cannot write to standard output: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The data files of `dir` that a run reads, raw and gzipped: no output may
+/// overwrite them.
+fn data_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    FILE_STEMS
+        .iter()
+        .flat_map(|stem| [dir.join(stem), dir.join(format!("{stem}.gz"))])
+        .map(|path| ("data file", path))
+        .collect()
+}
+
 fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    if let Some(path) = &args.save {
-        check_output_dir(path, "--save")?;
-    }
-    if let Some(path) = &args.plot {
-        check_output_dir(path, "--plot")?;
-    }
+    let mut out = Stdout::default();
+    let outputs: Vec<(&str, &Path)> = [("--save", &args.save), ("--plot", &args.plot)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .collect();
+    let inputs = data_files(&args.data);
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(w, p)| (*w, p.as_path())).collect();
+    output::refuse_collisions(&outputs, &inputs)?;
+    let save = args
+        .save
+        .as_deref()
+        .map(|path| output::prepare(path, "--save"))
+        .transpose()?;
+    let plot_path = args
+        .plot
+        .as_deref()
+        .map(|path| output::prepare(path, "--plot"))
+        .transpose()?;
     let data = Dataset::load_as(&args.data, 10, args.pixels.into())?;
     let config = TrainConfig {
         epochs: args.epochs,
@@ -216,13 +284,13 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         Kernel::Reference => "reference".to_string(),
     };
     if !args.json {
-        println!(
+        out.println(format_args!(
             "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}, seed {}, {} threads, {kernel} kernel",
             args.data.display(),
             data.train.len(),
             data.test.len(),
             data.classes,
-            config.batch_size,
+            config.batch_size.min(data.train.len()),
             config.learning_rate,
             config.seed,
             match config.threads {
@@ -231,13 +299,13 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
                     format!("{} (capped from {t})", pool_size(Some(t))),
                 Some(t) => t.to_string(),
             },
-        );
+        ));
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
     // Progress on stderr only for a person watching a terminal: hidden when
     // piped, and drawn aside while an epoch line is printed.
     let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new((config.epochs * data.train.len()) as u64)
+        ProgressBar::new(config.epochs.saturating_mul(data.train.len()) as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -251,9 +319,9 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         |epoch| {
             progress.suspend(|| {
                 if args.json {
-                    println!("{}", report::epoch_json(epoch));
+                    out.println(report::epoch_json(epoch));
                 } else {
-                    println!("{}", report::epoch_line(epoch, flop));
+                    out.println(report::epoch_line(epoch, flop));
                 }
             })
         },
@@ -261,7 +329,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     progress.finish_and_clear();
     let trained = trained?;
-    if let Some(path) = &args.save {
+    if let Some(path) = &save {
         let mut info = ModelInfo::fashion_mnist((height, width));
         info.test_accuracy = trained.epochs.last().map(|e| e.test_acc);
         info.training = [
@@ -277,67 +345,86 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
         checkpoint::save(path, &trained.model, &info)?;
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = &plot_path {
         plot::curves(&trained.epochs)
             .save_png(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| format!("--plot {}: {e}", path.display()))?;
     }
     let total = start.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", report::summary_json(&trained.epochs, total));
+        out.println(report::summary_json(&trained.epochs, total));
     } else {
-        println!("{}", report::summary_line(&trained.epochs, total));
+        out.println(report::summary_line(&trained.epochs, total));
         if let Some(path) = &args.save {
-            println!("model saved to {}", path.display());
+            out.println(format_args!("model saved to {}", path.display()));
         }
     }
-    Ok(())
+    Ok(out.finish()?)
 }
 
-/// Fails early, before any work, when an output file's directory does not exist.
-fn check_output_dir(path: &Path, flag: &str) -> Result<(), String> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    match dir {
-        Some(dir) if !dir.is_dir() => Err(format!(
-            "{flag} {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        )),
-        _ if path.is_dir() => Err(format!("{flag} {}: is a directory", path.display())),
-        _ => Ok(()),
+/// The test split of `dir` for `model`: only the test files are read, and a
+/// label the model has no class for is blamed on the mismatch between the two.
+fn load_test_for(
+    dir: &Path,
+    model_path: &Path,
+    model: &softreg::model::Model,
+    info: &ModelInfo,
+) -> Result<Split, Box<dyn std::error::Error>> {
+    let test = data::load_test(dir, PixelFormat::F32)?;
+    if let Some((index, label)) = test.highest_label()
+        && usize::from(label) >= model.classes
+    {
+        return Err(format!(
+            "{} has {} classes, but {} labels image {index} as class {label}: the model was \
+             trained for other data (pass the --data directory it was trained on)",
+            model_path.display(),
+            model.classes,
+            dir.join(FILE_STEMS[3]).display(),
+        )
+        .into());
     }
-}
-
-fn run_eval(args: EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let (model, info) = checkpoint::load(&args.model)?;
-    let data = Dataset::load(&args.data, model.classes)?;
-    let shape = data.test.images.shape();
-    if data.test.images.features() != model.features {
+    if test.images.features() != model.features {
+        let shape = test.images.shape();
         return Err(format!(
             "{} takes {}x{} images ({} features) but {} holds {}x{} images",
-            args.model.display(),
+            model_path.display(),
             info.image_shape.0,
             info.image_shape.1,
             model.features,
-            args.data.display(),
+            dir.display(),
             shape.0,
             shape.1
         )
         .into());
     }
+    Ok(test)
+}
+
+fn run_eval(args: EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = Stdout::default();
+    let (model, info) = checkpoint::load(&args.model)?;
+    let test = load_test_for(&args.data, &args.model, &model, &info)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(pool_size(args.threads))
         .build()?;
-    let metrics = pool.install(|| Metrics::compute(&model, &data.test));
+    let metrics = pool.install(|| Metrics::compute(&model, &test));
     if args.json {
-        println!("{}", report::metrics_json(&metrics, &info.class_names));
+        out.println(report::metrics_json(&metrics, &info.class_names));
     } else {
-        print!("{}", report::metrics_table(&metrics, &info.class_names));
+        out.print(&report::metrics_table(&metrics, &info.class_names));
     }
-    Ok(())
+    Ok(out.finish()?)
 }
 
 fn run_predict(args: PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = Stdout::default();
+    let out_path = match &args.out {
+        Some(path) => {
+            output::refuse_collisions(&[("--out", path)], &[("--model", &args.model)])?;
+            Some(output::prepare(path, "--out")?)
+        }
+        None => None,
+    };
     let (model, info) = checkpoint::load(&args.model)?;
     if !args.image.is_empty() {
         for path in &args.image {
@@ -346,42 +433,30 @@ fn run_predict(args: PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
             let top: Vec<String> = ranked
                 .iter()
                 .take(3)
-                .map(|&(c, p)| format!("{} {:.1}%", info.class_names[c], 100.0 * p))
+                .map(|&(c, p)| format!("{} {:.1}%", printable(&info.class_names[c]), 100.0 * p))
                 .collect();
             let note = if prepared.inverted { " (inverted)" } else { "" };
-            println!("{}{note}: {}", path.display(), top.join(", "));
+            out.println(format_args!("{}{note}: {}", path.display(), top.join(", ")));
         }
-        return Ok(());
+        return Ok(out.finish()?);
     }
-    if let Some(out) = &args.out {
-        check_output_dir(out, "--out")?;
-    }
-    let data = Dataset::load(&args.data, model.classes)?;
-    if data.test.images.features() != model.features {
-        return Err(format!(
-            "{} takes {} features but {} holds images of {:?}",
-            args.model.display(),
-            model.features,
-            args.data.display(),
-            data.test.images.shape()
-        )
-        .into());
-    }
-    let predicted = predictions::predict_first(&model, &data.test, args.count);
-    match &args.out {
-        Some(out) => {
-            let (canvas, _) = predictions::figure(&data.test, &predicted, &info.class_names);
+    let test = load_test_for(&args.data, &args.model, &model, &info)?;
+    let predicted = predictions::predict_first(&model, &test, args.count);
+    match &out_path {
+        Some(path) => {
+            let (canvas, _) = predictions::figure(&test, &predicted, &info.class_names);
             canvas
-                .save_png(out)
-                .map_err(|e| format!("{}: {e}", out.display()))?;
-            println!("wrote {} ({} images)", out.display(), predicted.len());
+                .save_png(path)
+                .map_err(|e| format!("--out {}: {e}", path.display()))?;
+            out.println(format_args!(
+                "wrote {} ({} images)",
+                path.display(),
+                predicted.len()
+            ));
         }
-        None => print!(
-            "{}",
-            predictions::terminal(&data.test, &predicted, &info.class_names)
-        ),
+        None => out.print(&predictions::terminal(&test, &predicted, &info.class_names)),
     }
-    Ok(())
+    Ok(out.finish()?)
 }
 
 fn run_bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -392,8 +467,15 @@ fn run_bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         batch_size: args.batch_size,
         epochs: args.epochs,
     };
-    print!("{}", bench::run(&config)?.table());
-    Ok(())
+    let mut out = Stdout::default();
+    out.print(&bench::run(&config)?.table());
+    Ok(out.finish()?)
+}
+
+fn run_info(args: InfoArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = Stdout::default();
+    out.print(&info::inspect(&args.data, 10)?.report());
+    Ok(out.finish()?)
 }
 
 fn main() -> ExitCode {
@@ -403,14 +485,13 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Eval(args) => run_eval(args),
         Command::Predict(args) => run_predict(args),
-        Command::Info(args) => info::inspect(&args.data, 10)
-            .map(|i| print!("{}", i.report()))
-            .map_err(Into::into),
+        Command::Info(args) => run_info(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Nothing more can be done if standard error is closed too.
+            let _ = writeln!(io::stderr(), "error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 /// owner-only 0600, so that the renamed result is readable like any other file.
 pub fn temporary_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".softreg-");
+    builder.prefix(TEMPORARY_PREFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -28,14 +28,163 @@ pub fn temporary_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
 /// assert_eq!(std::fs::read(&path)?, b"whole");
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// A symbolic link at `path` is written through (its target replaced); anything
+/// at `path` (or the link's target) that is not a regular file is refused.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = temporary_in(dir)?;
+    let target = resolve_links(path)?;
+    if let Ok(meta) = std::fs::metadata(&target)
+        && !meta.is_file()
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "is {}; softreg only replaces regular files",
+                crate::input::describe(meta.file_type())
+            ),
+        ));
+    }
+    let mut tmp = temporary_in(parent_dir(&target))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The prefix of every temporary file softreg creates beside an output.
+const TEMPORARY_PREFIX: &str = ".softreg-";
+
+/// How old a leftover temporary file must be before a later run removes it: a
+/// live run rewrites its temporary within seconds, so one untouched for an
+/// hour belongs to a run that was killed.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Checks, before any work is done, that an output file can be written at
+/// `path` (named by `flag` in errors) and returns the path to write to.
+///
+/// - A symbolic link is written through: its target is replaced and the link
+///   kept, as `cp` and editors do.
+/// - Only a regular file is ever replaced: a directory, a device, a FIFO or a
+///   socket at the path is refused (as root, replacing `/dev/null` with a
+///   regular file would break the system).
+/// - The directory must exist and accept a new file of this name: a file is
+///   created there and removed again, so that a read-only directory, a name
+///   too long for the file system or a full disk is found now, not after
+///   training.
+/// - Temporary files left in that directory by killed runs (older than an hour)
+///   are removed.
+pub fn prepare(path: &Path, flag: &str) -> Result<std::path::PathBuf, String> {
+    let fail = |what: String| format!("{flag} {}: {what}", path.display());
+    let target = resolve_links(path).map_err(|e| fail(format!("cannot follow the link: {e}")))?;
+    let dir = parent_dir(&target);
+    if !dir.is_dir() {
+        return Err(fail(format!("directory {} does not exist", dir.display())));
+    }
+    match std::fs::metadata(&target) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(fail(format!(
+                "is {}; softreg only replaces regular files",
+                crate::input::describe(meta.file_type())
+            )));
+        }
+        Ok(_) => {
+            temporary_in(dir)
+                .map_err(|e| fail(format!("cannot write in {}: {e}", dir.display())))?;
+        }
+        Err(_) => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(|e| fail(format!("cannot create it: {e}")))?;
+            let _ = std::fs::remove_file(&target);
+        }
+    }
+    remove_stale_temporaries(dir);
+    Ok(target)
+}
+
+/// `path` with every symbolic link along its last component followed (at
+/// most 40, like the kernel); a path that does not exist is returned as is.
+fn resolve_links(path: &Path) -> io::Result<std::path::PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)?;
+                current = parent_dir(&current).join(link);
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes `dir`'s temporary files from softreg runs that were killed.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(TEMPORARY_PREFIX) {
+            continue;
+        }
+        let stale = entry.metadata().is_ok_and(|meta| {
+            meta.is_file()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age > STALE_AFTER)
+        });
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether two paths name the same file, existing or to be created: the same
+/// inode if both exist, else the same absolute path after following links.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+    }
+    let absolute = |p: &Path| {
+        let target = resolve_links(p).unwrap_or_else(|_| p.to_path_buf());
+        let dir = std::fs::canonicalize(parent_dir(&target)).ok()?;
+        Some(dir.join(target.file_name()?))
+    };
+    matches!((absolute(a), absolute(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Refuses an output that would overwrite another output or an input: each
+/// item is a flag (or what the file is) and its path.
+pub fn refuse_collisions(
+    outputs: &[(&str, &Path)],
+    inputs: &[(&str, &Path)],
+) -> Result<(), String> {
+    for (i, &(flag, path)) in outputs.iter().enumerate() {
+        for &(other, other_path) in outputs[i + 1..].iter().chain(inputs) {
+            if same_file(path, other_path) {
+                return Err(format!(
+                    "{flag} {} is the same file as {other} {}: give each output its own path",
+                    path.display(),
+                    other_path.display()
+                ));
+            }
+        }
+    }
     Ok(())
 }

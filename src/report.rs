@@ -11,6 +11,47 @@ use std::fmt::Write as _;
 use crate::metrics::Metrics;
 use crate::train::EpochReport;
 
+/// The most classes whose confusion matrix the text report prints (a wider
+/// one does not fit a terminal; the JSON report always has it).
+pub const MAX_CONFUSION_CLASSES: usize = 30;
+
+/// A loss for people: 4 decimals, or scientific notation when it is too large
+/// for decimals to mean anything (a diverging run's `3.6884e30`, not 31 digits).
+///
+/// ```
+/// use softreg::report::format_loss;
+/// assert_eq!(format_loss(0.78741), "0.7874");
+/// assert_eq!(format_loss(3.6884e30), "3.6884e30");
+/// ```
+pub fn format_loss(loss: f64) -> String {
+    if loss.abs() < 1e5 || !loss.is_finite() {
+        format!("{loss:.4}")
+    } else {
+        format!("{loss:.4e}")
+    }
+}
+
+/// `text` safe to print on a terminal: control characters (escape sequences
+/// that could set the window title or clear the screen, newlines, ...) are
+/// written as escapes like `\u{1b}`.
+///
+/// ```
+/// use softreg::report::printable;
+/// assert_eq!(printable("Bag"), "Bag");
+/// assert_eq!(printable("a\u{1b}]0;pwned\u{7}"), "a\\u{1b}]0;pwned\\u{7}");
+/// ```
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Floating-point operations to train on one sample: a multiply-add per weight
 /// for the logits and another for the weight gradient.
 pub fn flop_per_sample(features: usize, classes: usize) -> f64 {
@@ -31,9 +72,9 @@ pub fn format_duration(seconds: f64) -> String {
 pub fn epoch_line(report: &EpochReport, flop_per_sample: f64) -> String {
     let rate = report.samples_per_second();
     format!(
-        "epoch {}, loss {:.4}, train acc {:.3}, test acc {:.3}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
+        "epoch {}, loss {}, train acc {:.3}, test acc {:.3}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
         report.epoch,
-        report.loss,
+        format_loss(report.loss),
         report.train_acc,
         report.test_acc,
         format_duration(report.train_seconds),
@@ -59,17 +100,18 @@ pub fn summary_line(epochs: &[EpochReport], total_seconds: f64) -> String {
 /// The metrics as a table: loss and accuracy, per-class accuracy, and the
 /// confusion matrix (rows: true class, columns: predicted class).
 pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
+    let class_names: Vec<String> = class_names.iter().map(|n| printable(n)).collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "test loss {:.4}, test acc {:.3} ({} images)",
-        metrics.loss,
+        "test loss {}, test acc {:.3} ({} images)",
+        format_loss(metrics.loss),
         metrics.accuracy(),
         metrics.samples()
     );
     let width = class_names
         .iter()
-        .map(|n| n.len())
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
@@ -88,6 +130,14 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
             metrics.class_samples(c)
         );
     }
+    if metrics.classes > MAX_CONFUSION_CLASSES {
+        let _ = writeln!(
+            out,
+            "\nconfusion matrix: not printed for {} classes (more than {MAX_CONFUSION_CLASSES}); --json has it",
+            metrics.classes
+        );
+        return out;
+    }
     let _ = writeln!(
         out,
         "\nconfusion matrix (rows: true class, columns: predicted)"
@@ -97,7 +147,7 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
         .enumerate()
         .map(|(c, name)| format!("{c} {name}"))
         .collect();
-    let label_width = labels.iter().map(|l| l.len()).max().unwrap_or(0);
+    let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let _ = write!(out, "{:<label_width$}", "");
     for c in 0..metrics.classes {
         let _ = write!(out, " {c:>5}");

@@ -1,6 +1,7 @@
 //! Classifying the user's own pictures: any PNG or JPEG, made to look like a
 //! Fashion-MNIST image (grey, the model's size, light item on a dark ground).
 
+use std::io::Cursor;
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
@@ -17,12 +18,39 @@ pub struct Prepared {
     pub inverted: bool,
 }
 
+/// The largest picture file read: 50 MB.
+pub const MAX_PICTURE_BYTES: u64 = 50_000_000;
+
+/// The longest side of a picture, in pixels.
+pub const MAX_PICTURE_SIDE: u32 = 10_000;
+
+/// The most memory decoding one picture may take: 256 MB.
+pub const MAX_PICTURE_MEMORY: u64 = 256_000_000;
+
 /// Reads `path`, converts it to grey, resizes it to `(height, width)` and inverts
 /// it when its border is light on average, as Fashion-MNIST items are light on
-/// black.
+/// black. Pictures beyond [`MAX_PICTURE_BYTES`], [`MAX_PICTURE_SIDE`] or
+/// [`MAX_PICTURE_MEMORY`] are refused before they are decoded.
 pub fn prepare(path: &Path, shape: (usize, usize)) -> Result<Prepared, String> {
-    let picture = image::open(path)
-        .map_err(|e| format!("{}: cannot read as PNG or JPEG: {e}", path.display()))?;
+    let fail = |what: String| format!("{}: {what}", path.display());
+    let bytes = crate::input::read_capped(path, MAX_PICTURE_BYTES)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PICTURE_SIDE);
+    limits.max_image_height = Some(MAX_PICTURE_SIDE);
+    limits.max_alloc = Some(MAX_PICTURE_MEMORY);
+    reader.limits(limits);
+    let picture = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => fail(format!(
+            "too large to classify: pictures may be at most {MAX_PICTURE_SIDE} pixels on a side \
+             and take at most {} decoded ({e})",
+            crate::input::human_bytes(MAX_PICTURE_MEMORY)
+        )),
+        e => fail(format!("cannot read as PNG or JPEG: {e}")),
+    })?;
     let (height, width) = shape;
     let grey = picture.to_luma8();
     let small = imageops::resize(&grey, width as u32, height as u32, FilterType::Triangle);

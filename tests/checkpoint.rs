@@ -144,12 +144,39 @@ fn broken_files_get_their_own_errors() {
         CheckpointErrorKind::MissingTensor("bias")
     ));
 
+    // The bias says how many classes there are; a weight that disagrees is
+    // named, and a transposed one ([features, classes]) is called that.
     let wrong_shape = file_with(vec![
         ("weight", Dtype::F32, vec![10, 784], f32s(7840)),
         ("bias", Dtype::F32, vec![9], f32s(9)),
     ]);
     assert!(matches!(
         kind_of(&wrong_shape),
+        CheckpointErrorKind::WrongShape { name: "weight", .. }
+    ));
+    let transposed = file_with(vec![
+        ("weight", Dtype::F32, vec![784, 10], f32s(7840)),
+        ("bias", Dtype::F32, vec![10], f32s(10)),
+    ]);
+    match kind_of(&transposed) {
+        CheckpointErrorKind::WrongShape {
+            name: "weight",
+            expected,
+            ..
+        } => {
+            assert!(
+                expected.contains("[10, 784]") && expected.contains("transposed"),
+                "{expected}"
+            )
+        }
+        other => panic!("a transposed weight gave {other}"),
+    }
+    let matrix_bias = file_with(vec![
+        ("weight", Dtype::F32, vec![10, 784], f32s(7840)),
+        ("bias", Dtype::F32, vec![10, 1], f32s(10)),
+    ]);
+    assert!(matches!(
+        kind_of(&matrix_bias),
         CheckpointErrorKind::WrongShape { name: "bias", .. }
     ));
 

@@ -133,3 +133,578 @@ fn flags_at_their_limits_behave_as_documented() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--threads"), "{}", stderr(&output));
 }
+
+// Issue 11, round two: one section per class of hostile input.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use softreg::checkpoint::{self, CheckpointErrorKind};
+
+/// Runs `f` on another thread and fails the test if it has not returned
+/// within a minute (a hang, which 07f0cbc had, must fail rather than block CI).
+fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("hung for a minute")
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// A PNG whose header claims `width x height` grey pixels, with no pixel data.
+fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        bytes.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        bytes.extend_from_slice(kind);
+        bytes.extend_from_slice(data);
+        bytes.extend_from_slice(&crc.sum().to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IEND", &[]);
+    bytes
+}
+
+/// A trained-looking model file for the small data set (6 features).
+fn small_model(dir: &Path, classes: usize, metadata: &[(&str, &str)]) -> std::path::PathBuf {
+    let path = dir.join("model.safetensors");
+    fs::write(
+        &path,
+        common::model_file_with_metadata(classes, 6, metadata),
+    )
+    .unwrap();
+    path
+}
+
+fn out_text(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+// 1. Memory bounded by what is sensible, never by what the input claims.
+
+#[test]
+fn a_picture_claiming_fifty_million_pixels_a_row_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path(), 3, &[("image_shape", "2x3")]);
+    let picture = dir.path().join("wide.png");
+    fs::write(&picture, png_header_only(50_000_000, 1)).unwrap();
+    let output = softreg(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        picture.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("wide.png") && err.contains("too large"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_huge_model_file_is_refused_by_its_size_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sparse.safetensors");
+    fs::File::create(&path)
+        .unwrap()
+        .set_len(3_000_000_000)
+        .unwrap();
+    let err = checkpoint::load(&path).unwrap_err();
+    assert!(err.to_string().contains("is 3.0 GB"), "{err}");
+}
+
+#[test]
+fn model_metadata_is_bounded_at_load() {
+    let long_name = format!("[{:?}, \"b\", \"c\"]", "x".repeat(1_000_000));
+    let bytes = common::model_file_with_metadata(3, 6, &[("class_names", &long_name)]);
+    let err = checkpoint::from_bytes(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("class_names[0] is 1000000 characters long"),
+        "{err}"
+    );
+
+    let many = common::model_file_with_metadata(20_000, 1, &[]);
+    let err = checkpoint::from_bytes(&many).unwrap_err();
+    assert!(
+        matches!(err, CheckpointErrorKind::TooManyClasses(20_000)),
+        "{err}"
+    );
+}
+
+#[test]
+fn flags_cannot_drive_allocations() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    for epochs in ["1000000000000", "18446744073709551615"] {
+        let output = softreg(&["train", "--data", data, "--epochs", epochs]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains("--epochs"), "{}", stderr(&output));
+    }
+    // A batch larger than the training set is the whole set, whatever its size.
+    for batch in ["1000000000", "18446744073709551615"] {
+        let output = softreg(&["train", "--data", data, "--batch-size", batch]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            out_text(&output).contains("batch 5,"),
+            "{}",
+            out_text(&output)
+        );
+    }
+}
+
+#[test]
+fn a_gzip_header_claiming_more_than_memory_is_refused_before_decompressing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), true);
+    // 2^31 images of 1000 x 1000: two petabytes claimed, a few bytes present.
+    let bomb = idx_bytes(8, &[1 << 31, 1000, 1000], &[0; 64]);
+    fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        common::gzip(&bomb),
+    )
+    .unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(
+        matches!(err.kind, DataErrorKind::TooLarge { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("2.1 PB") || err.to_string().contains("TB"),
+        "{err}"
+    );
+    let left: Vec<String> = common::listing(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with("train-images") || n.starts_with(".softreg"))
+        .collect();
+    assert_eq!(
+        left,
+        ["train-images-idx3-ubyte.gz"],
+        "nothing written beside it"
+    );
+}
+
+// 2. Only regular files are opened, and opening never blocks.
+
+#[test]
+fn fifos_in_place_of_inputs_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let labels = dir.path().join("train-labels-idx1-ubyte");
+    fs::remove_file(&labels).unwrap();
+    mkfifo(&labels);
+    let data = dir.path().to_path_buf();
+    let err = within_a_minute(move || Dataset::load(&data, 10).unwrap_err());
+    assert!(err.to_string().contains("named pipe"), "{err}");
+
+    let model = dir.path().join("model.fifo");
+    mkfifo(&model);
+    let err = within_a_minute(move || checkpoint::load(&model).unwrap_err());
+    assert!(err.to_string().contains("named pipe"), "{err}");
+
+    let picture = dir.path().join("picture.fifo");
+    mkfifo(&picture);
+    let err = within_a_minute(move || softreg::user_image::prepare(&picture, (2, 3)).unwrap_err());
+    assert!(err.contains("named pipe"), "{err}");
+}
+
+// 3. Output paths are safe.
+
+#[test]
+fn outputs_never_replace_what_is_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let target = dir.path().join("out.fifo");
+    mkfifo(&target);
+    let output = softreg(&[
+        "train",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--save",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("named pipe"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !out_text(&output).contains("epoch 1"),
+        "refused before training"
+    );
+    assert!(is_fifo(&target), "the FIFO is still there");
+}
+
+#[test]
+fn outputs_that_collide_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let same = dir.path().join("same.out");
+    let same = same.to_str().unwrap();
+    let output = softreg(&["train", "--data", data, "--save", same, "--plot", same]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("same file"), "{}", stderr(&output));
+    assert!(!Path::new(same).exists());
+
+    let model = small_model(dir.path(), 3, &[]);
+    let before = fs::read(&model).unwrap();
+    let m = model.to_str().unwrap();
+    let output = softreg(&["predict", "--model", m, "--data", data, "--out", m]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("same file"), "{}", stderr(&output));
+    assert_eq!(fs::read(&model).unwrap(), before, "the model is untouched");
+
+    let images = dir.path().join("train-images-idx3-ubyte");
+    let output = softreg(&["train", "--data", data, "--plot", images.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("data file"), "{}", stderr(&output));
+}
+
+#[test]
+fn an_output_that_cannot_be_written_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let too_long = dir.path().join(format!("{}.safetensors", "n".repeat(300)));
+    let output = softreg(&[
+        "train",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--save",
+        too_long.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--save"), "{}", stderr(&output));
+    assert!(out_text(&output).is_empty(), "{}", out_text(&output));
+}
+
+#[test]
+fn stale_temporaries_are_removed_and_links_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let stale = dir.path().join(".softreg-Abc123");
+    fs::write(&stale, b"left by a killed run").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let fresh = dir.path().join(".softreg-Live99");
+    fs::write(&fresh, b"a run in progress").unwrap();
+    let real = dir.path().join("real.safetensors");
+    let link = dir.path().join("latest.safetensors");
+    std::os::unix::fs::symlink("real.safetensors", &link).unwrap();
+    let output = softreg(&[
+        "train",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--save",
+        link.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stale.exists(), "a stale temporary is removed");
+    assert!(fresh.exists(), "a recent one may belong to a live run");
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        checkpoint::load(&real).is_ok(),
+        "the link's target holds the model"
+    );
+}
+
+// 4. Closed pipes and full disks are not crashes.
+
+#[test]
+fn a_closed_stdout_ends_output_quietly_and_the_model_is_still_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let model = dir.path().join("model.safetensors");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_softreg"))
+        .args(["train", "--epochs", "3000", "--data"])
+        .arg(dir.path())
+        .arg("--save")
+        .arg(&model)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    use std::io::Read;
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's reading end is now closed, as after `| head -c 1`.
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert!(checkpoint::load(&model).is_ok());
+}
+
+#[test]
+fn a_full_disk_on_stdout_is_an_error_not_a_panic() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let model = dir.path().join("model.safetensors");
+    let output = Command::new(env!("CARGO_BIN_EXE_softreg"))
+        .args(["train", "--epochs", "2", "--data"])
+        .arg(dir.path())
+        .arg("--save")
+        .arg(&model)
+        .stdout(fs::File::options().write(true).open("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot write to standard output"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        checkpoint::load(&model).is_ok(),
+        "the model is saved regardless"
+    );
+}
+
+// 5. What is loaded is checked.
+
+#[test]
+fn models_with_non_finite_or_overflowing_weights_are_refused() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let file = |weight: Vec<f32>, bias: Vec<f32>| {
+        let w: Vec<u8> = weight.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let b: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let tensors = [
+            (
+                "weight",
+                TensorView::new(Dtype::F32, vec![2, 3], &w).unwrap(),
+            ),
+            ("bias", TensorView::new(Dtype::F32, vec![2], &b).unwrap()),
+        ];
+        safetensors::serialize(tensors, None).unwrap()
+    };
+    let nan = file(vec![0.0, 0.0, 0.0, 0.0, f32::NAN, 0.0], vec![0.0; 2]);
+    match checkpoint::from_bytes(&nan).unwrap_err() {
+        CheckpointErrorKind::NotFinite { name, index, .. } => {
+            assert_eq!((name, index), ("weight", vec![1, 1]))
+        }
+        other => panic!("{other}"),
+    }
+    let inf_bias = file(vec![0.0; 6], vec![0.0, f32::INFINITY]);
+    assert!(matches!(
+        checkpoint::from_bytes(&inf_bias).unwrap_err(),
+        CheckpointErrorKind::NotFinite { name: "bias", .. }
+    ));
+    let huge = file(vec![1e38, 1e38, 1e38, 0.0, 0.0, 0.0], vec![0.0; 2]);
+    assert!(matches!(
+        checkpoint::from_bytes(&huge).unwrap_err(),
+        CheckpointErrorKind::LogitsOverflow { class: 0, .. }
+    ));
+}
+
+#[test]
+fn scoring_needs_only_the_test_files_and_blames_a_class_mismatch_on_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    fs::remove_file(dir.path().join("train-images-idx3-ubyte")).unwrap();
+    fs::remove_file(dir.path().join("train-labels-idx1-ubyte")).unwrap();
+    let data = dir.path().to_str().unwrap();
+    let model = small_model(dir.path(), 3, &[]);
+    let output = softreg(&["eval", "--model", model.to_str().unwrap(), "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        out_text(&output).contains("(3 images)"),
+        "{}",
+        out_text(&output)
+    );
+
+    // Test labels go up to 2: a 2-class model does not fit them.
+    let model = small_model(dir.path(), 2, &[]);
+    let output = softreg(&["eval", "--model", model.to_str().unwrap(), "--data", data]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("model.safetensors has 2 classes")
+            && err.contains("t10k-labels-idx1-ubyte labels image 0 as class 2"),
+        "{err}"
+    );
+    assert!(!err.contains("train-labels"), "{err}");
+}
+
+#[test]
+fn class_names_are_printed_with_control_characters_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let names = r#"["a\u001b]0;pwned\u0007", "b\u001b[2J", "c"]"#;
+    let model = small_model(dir.path(), 3, &[("class_names", names)]);
+    let m = model.to_str().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let output = softreg(&["eval", "--model", m, "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = out_text(&output);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains(r"a\u{1b}]0;pwned\u{7}"), "{text}");
+
+    let output = softreg(&["predict", "--model", m, "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = out_text(&output);
+    assert!(
+        !text.contains("\u{1b}]0;") && !text.contains("\u{1b}[2J"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn a_confusion_matrix_too_wide_for_a_terminal_is_left_to_json() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let model = small_model(dir.path(), 40, &[]);
+    let m = model.to_str().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let output = softreg(&["eval", "--model", m, "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        out_text(&output).contains("not printed for 40 classes"),
+        "{}",
+        out_text(&output)
+    );
+    let output = softreg(&["eval", "--model", m, "--data", data, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["confusion"].as_array().unwrap().len(), 40);
+}
+
+#[test]
+fn info_checks_the_files_training_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    for stem in softreg::data::FILE_STEMS {
+        let name = format!("{stem}.gz");
+        fs::copy(
+            common::fashion_mnist_dir().join(&name),
+            dir.path().join(&name),
+        )
+        .unwrap();
+    }
+    let data = dir.path().to_str().unwrap();
+    let output = softreg(&["info", "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        out_text(&output).contains("Fashion-MNIST: yes"),
+        "{}",
+        out_text(&output)
+    );
+    // The decompressed cache is what training reads: edit it (keeping it
+    // newer than its .gz) and the data set is no longer the canonical one.
+    let cache = dir.path().join("t10k-labels-idx1-ubyte");
+    let mut labels = fs::read(&cache).unwrap();
+    labels[8] = (labels[8] + 1) % 10;
+    fs::write(&cache, labels).unwrap();
+    let output = softreg(&["info", "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = out_text(&output);
+    assert!(text.contains("Fashion-MNIST: no"), "{text}");
+    assert!(
+        text.contains("t10k-labels-idx1-ubyte  10008 bytes"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_gzip_stream_corrupted_in_the_middle_is_called_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), true);
+    // Pixels like a photograph's noise (a regular pattern compresses to almost
+    // nothing), black borders as in Fashion-MNIST.
+    let mut state: u32 = 1;
+    let pixels: Vec<u8> = (0..50 * 784)
+        .map(|i| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            if i % 28 < 8 { 0 } else { (state >> 24) as u8 }
+        })
+        .collect();
+    let images = idx_bytes(8, &[50, 28, 28], &pixels);
+    let good = common::gzip(&images);
+    // A corruption that makes the stream decode to more bytes than the header
+    // describes before its checksum fails: the case 07f0cbc called "trailing
+    // bytes".
+    let too_long = |gz: &[u8]| {
+        use std::io::Read;
+        let mut decoder = flate2::read::GzDecoder::new(gz).take(images.len() as u64 + 1);
+        let mut out = Vec::new();
+        let _ = decoder.read_to_end(&mut out);
+        out.len() > images.len()
+    };
+    let gz = (good.len() / 3..good.len() * 2 / 3)
+        .flat_map(|i| [0x01u8, 0x10, 0x55, 0xff].map(|flip| (i, flip)))
+        .map(|(i, flip)| {
+            let mut gz = good.clone();
+            gz[i] ^= flip;
+            gz
+        })
+        .find(|gz| too_long(gz))
+        .expect("some corruption in the middle lengthens the stream");
+    fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gz).unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(matches!(err.kind, DataErrorKind::Gzip(_)), "{err}");
+}
+
+// 6. Training that runs away is reported.
+
+#[test]
+fn a_run_whose_loss_explodes_is_an_error_and_writes_no_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let model = dir.path().join("model.safetensors");
+    let output = softreg(&[
+        "train",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--lr",
+        "1e30",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", out_text(&output));
+    let err = stderr(&output);
+    assert!(err.contains("diverged") && err.contains("--lr"), "{err}");
+    let text = out_text(&output);
+    assert!(
+        text.contains("e2") || text.contains("e3"),
+        "scientific notation: {text}"
+    );
+    assert!(!model.exists());
+}

@@ -35,6 +35,11 @@ pub fn step(
     partial.reset();
     for block in rows.chunks(GEMM_ROWS) {
         let n = block.len();
+        // Sized on first use by the rows it holds, so that only the GEMM
+        // baseline pays for it.
+        if partial.rows_f32.len() < n * features {
+            partial.rows_f32.resize(n * features, 0.0);
+        }
         gather(images, block.iter().copied(), &mut partial.rows_f32);
         logits(model, n, &partial.rows_f32, &mut partial.logits);
         let mut block_labels = [0; GEMM_ROWS];
@@ -92,7 +97,7 @@ pub fn loss_and_correct(
     rows: Range<usize>,
 ) -> (f64, usize) {
     let classes = model.classes;
-    let mut x = vec![0.0; GEMM_ROWS * model.features];
+    let mut x = vec![0.0; GEMM_ROWS.min(rows.len()) * model.features];
     let mut z = vec![0.0; GEMM_ROWS * classes];
     let mut exps = vec![0.0; super::fused::exps_len(classes)];
     let (mut loss_sum, mut correct) = (0.0, 0);

@@ -157,7 +157,7 @@ impl Partial {
             grad_logits: vec![0.0; SCRATCH_ROWS * classes],
             exps: vec![0.0; fused::exps_len(classes)],
             lane_sums: vec![0.0; fused::lane_sums_len(classes)],
-            rows_f32: vec![0.0; gemm::GEMM_ROWS * features],
+            rows_f32: Vec::new(),
         }
     }
 

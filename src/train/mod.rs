@@ -104,6 +104,9 @@ pub enum TrainError {
     /// A thread pool needs at least one thread.
     #[error("thread count must be at least 1")]
     Threads,
+    /// More epochs than any run could finish.
+    #[error("epochs must be at most {MAX_EPOCHS}, got {0}")]
+    Epochs(usize),
     /// There is nothing to train on.
     #[error("the training set is empty")]
     EmptyTrainingSet,
@@ -120,7 +123,21 @@ pub enum TrainError {
         what: &'static str,
         value: f64,
     },
+    /// The loss stayed finite but grew far beyond where training starts.
+    #[error(
+        "training diverged: the mean loss of epoch {epoch} is {}, more than {RUNAWAY_FACTOR} times \
+         the {start:.3} of a uniform guess; lower the learning rate (--lr); no model is written",
+        crate::report::format_loss(*.loss)
+    )]
+    RunAway { epoch: usize, loss: f64, start: f64 },
 }
+
+/// The most epochs a run may ask for.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
+/// How many times the loss of a uniform guess (`ln(classes)`, where training
+/// starts) an epoch's mean loss may reach before the run counts as diverged.
+pub const RUNAWAY_FACTOR: f64 = 100.0;
 
 /// What one epoch achieved and how long it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +244,9 @@ pub fn train_with_progress(
     if config.threads == Some(0) {
         return Err(TrainError::Threads);
     }
+    if config.epochs > MAX_EPOCHS {
+        return Err(TrainError::Epochs(config.epochs));
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(pool_size(config.threads))
         .build()?
@@ -242,14 +262,17 @@ fn train_on_pool(
     let train = &data.train;
     let mut rng = SeededRng::new(config.seed);
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
-    let mut team = team::Team::new(&model, config.batch_size);
+    // A minibatch never holds more rows than the training set: buffers are
+    // sized by what the data can use, not by the flag.
+    let mut team = team::Team::new(&model, config.batch_size.min(train.len()));
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut epochs = Vec::with_capacity(config.epochs);
+    let mut epochs = Vec::new();
+    let uniform_guess = (data.classes as f64).ln().max(f64::MIN_POSITIVE);
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
         let start = Instant::now();
         let (batch_size, lr) = (config.batch_size, config.learning_rate);
-        let done_before = (epoch - 1) * train.len();
+        let done_before = (epoch - 1).saturating_mul(train.len());
         let progress = |samples: usize| on_step(done_before + samples);
         let run = team::EpochRun {
             train,
@@ -287,6 +310,13 @@ fn train_on_pool(
             train_seconds,
         };
         on_epoch(&report);
+        if report.loss > RUNAWAY_FACTOR * uniform_guess {
+            return Err(TrainError::RunAway {
+                epoch,
+                loss: report.loss,
+                start: uniform_guess,
+            });
+        }
         epochs.push(report);
     }
     Ok(Trained { model, epochs })
