@@ -27,24 +27,31 @@ pub struct PixelBuffer<T> {
 }
 
 impl<T: Pod> PixelBuffer<T> {
-    /// A buffer of `len` values taken from `values` (which must yield at least
-    /// `len`; the rest are ignored). Fails only if the memory cannot be mapped.
-    pub fn from_iter(len: usize, values: impl IntoIterator<Item = T>) -> io::Result<Self> {
+    /// A buffer of `len` values written by `fill`, which is given them zeroed.
+    /// Fails only if the memory cannot be mapped.
+    pub fn from_fn(len: usize, fill: impl FnOnce(&mut [T])) -> io::Result<Self> {
+        let mut buffer = Self::zeroed(len)?;
+        fill(buffer.slots());
+        Ok(buffer)
+    }
+
+    /// A copy of `values` (one `memcpy`).
+    pub fn from_slice(values: &[T]) -> io::Result<Self> {
+        let mut buffer = Self::zeroed(values.len())?;
+        buffer.slots().copy_from_slice(values);
+        Ok(buffer)
+    }
+
+    /// `len` zero values.
+    fn zeroed(len: usize) -> io::Result<Self> {
         let bytes = len
             .checked_mul(size_of::<T>())
             .ok_or_else(|| io::Error::other("pixel buffer size overflows"))?;
-        let mut map = MmapMut::map_anon(bytes.max(1))?;
+        let map = MmapMut::map_anon(bytes.max(1))?;
         #[cfg(target_os = "linux")]
         // A hint: where transparent huge pages are off, the mapping simply keeps
         // 4 KiB pages, so a refusal is not an error.
         let _ = map.advise(memmap2::Advice::HugePage);
-        let slots: &mut [T] = bytemuck::cast_slice_mut(&mut map[..bytes]);
-        let mut filled = 0;
-        for (slot, value) in slots.iter_mut().zip(values) {
-            *slot = value;
-            filled += 1;
-        }
-        assert_eq!(filled, len, "fewer values than the buffer length");
         Ok(Self {
             map,
             len,
@@ -52,9 +59,9 @@ impl<T: Pod> PixelBuffer<T> {
         })
     }
 
-    /// A copy of `values`.
-    pub fn from_slice(values: &[T]) -> io::Result<Self> {
-        Self::from_iter(values.len(), values.iter().copied())
+    fn slots(&mut self) -> &mut [T] {
+        let bytes = self.len * size_of::<T>();
+        bytemuck::cast_slice_mut(&mut self.map[..bytes])
     }
 }
 

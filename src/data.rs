@@ -262,10 +262,11 @@ impl Images {
     ) -> io::Result<Self> {
         let buffer = match format {
             PixelFormat::U8 => Pixels::U8(PixelBuffer::from_slice(pixels)?),
-            PixelFormat::F32 => Pixels::F32(PixelBuffer::from_iter(
-                pixels.len(),
-                pixels.iter().map(|&p| pixel_to_f32(p)),
-            )?),
+            PixelFormat::F32 => Pixels::F32(PixelBuffer::from_fn(pixels.len(), |out| {
+                for (f, &p) in out.iter_mut().zip(pixels) {
+                    *f = pixel_to_f32(p);
+                }
+            })?),
         };
         Ok(Self::new(height, width, pixels.len(), buffer))
     }
