@@ -13,6 +13,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
 use crate::kernel::{self, Isa, Partial, Weights};
 use crate::model::Model;
@@ -71,6 +72,8 @@ pub struct BenchReport {
     pub threads: usize,
     /// Minibatch size.
     pub batch_size: usize,
+    /// Arithmetic per training sample of the data's model shape, FLOP.
+    pub flop_per_sample: f64,
     /// f32 FMA peak of one core, GFLOP/s.
     pub peak_one_core: f64,
     /// f32 FMA peak of `threads` threads together, GFLOP/s.
@@ -109,8 +112,8 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let peak_one_core = peak::fma_gflops(isa, PEAK_LANE_FMAS);
     let peak_all_threads = peak::fma_gflops_threads(isa, PEAK_LANE_FMAS, config.threads);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let u8_data = Dataset::load_as(&config.data, 10, PixelFormat::U8)?;
-    let f32_data = Dataset::load_as(&config.data, 10, PixelFormat::F32)?;
+    let u8_data = Dataset::load_as(&config.data, fashion_mnist::CLASSES, PixelFormat::U8)?;
+    let f32_data = Dataset::load_as(&config.data, fashion_mnist::CLASSES, PixelFormat::F32)?;
     let flop = flop_per_sample(f32_data.train.images.features(), f32_data.classes);
     let mut rows = Vec::new();
     let mut thread_counts = vec![1, config.threads];
@@ -155,6 +158,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         isa: isa.name(),
         threads: config.threads,
         batch_size: config.batch_size,
+        flop_per_sample: flop,
         peak_one_core,
         peak_all_threads,
         read_one_thread: peak::read_gbps(pixels, 1, 3),
@@ -287,7 +291,7 @@ impl BenchReport {
             );
         }
         let hot = self.hot_rows_samples_per_second;
-        let flop = flop_per_sample(784, 10);
+        let flop = self.flop_per_sample;
         let _ = writeln!(
             out,
             "fused kernel alone (f32 rows in cache, 1 thread): {:.3} M samples/s, {:.1} GFLOP/s, {:.1}% of one core",

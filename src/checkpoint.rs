@@ -25,20 +25,6 @@ use thiserror::Error;
 use crate::model::Model;
 use crate::output::write_atomically;
 
-/// The Fashion-MNIST class names, by label.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-
 /// What a model file says about its model besides the weights.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelInfo {
@@ -56,7 +42,7 @@ impl ModelInfo {
     /// Fashion-MNIST's class names for images of `image_shape`.
     pub fn fashion_mnist(image_shape: (usize, usize)) -> Self {
         Self {
-            class_names: FASHION_MNIST_CLASSES
+            class_names: crate::data::fashion_mnist::CLASS_NAMES
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),

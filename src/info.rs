@@ -7,26 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::FASHION_MNIST_CLASSES;
+use crate::data::fashion_mnist::{self, CLASS_NAMES};
 use crate::data::{DataError, DataErrorKind, Dataset, FILE_STEMS, PixelFormat};
-
-/// SHA-256 of the canonical Fashion-MNIST `.gz` files, in [`FILE_STEMS`] order.
-pub const FASHION_MNIST_SHA256: [&str; 4] = [
-    "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-    "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-    "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-    "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-];
-
-/// SHA-256 of the canonical Fashion-MNIST files decompressed (the raw idx
-/// files, or the cache softreg writes beside the `.gz` files), in
-/// [`FILE_STEMS`] order.
-pub const FASHION_MNIST_RAW_SHA256: [&str; 4] = [
-    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-];
 
 /// One of the four files.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,7 +79,7 @@ impl DataInfo {
         let _ = writeln!(out, "class histogram (train / test):");
         for c in 0..data.classes {
             let name = if self.is_fashion_mnist() {
-                FASHION_MNIST_CLASSES[c]
+                CLASS_NAMES[c]
             } else {
                 ""
             };
@@ -120,7 +102,9 @@ impl DataInfo {
 pub fn inspect(dir: &Path, classes: usize) -> Result<DataInfo, DataError> {
     let dataset = Dataset::load_as(dir, classes, PixelFormat::U8)?;
     let mut files = Vec::new();
-    let sums = FASHION_MNIST_SHA256.iter().zip(FASHION_MNIST_RAW_SHA256);
+    let sums = fashion_mnist::GZ_SHA256
+        .iter()
+        .zip(fashion_mnist::RAW_SHA256);
     for (stem, (gz_sum, raw_sum)) in FILE_STEMS.iter().zip(sums) {
         let path = crate::data::source_file(dir, stem);
         let is_gz = path.extension().is_some_and(|e| e == "gz");

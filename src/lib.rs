@@ -17,10 +17,8 @@
 //! oracle, [`train`] runs minibatch SGD, [`report`] formats what the CLI prints.
 
 pub mod bench;
-pub mod buffer;
 pub mod checkpoint;
 pub mod data;
-pub mod idx;
 pub mod info;
 pub mod input;
 pub mod kernel;

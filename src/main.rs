@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use softreg::bench::{self, BenchConfig};
 use softreg::checkpoint::{self, ModelInfo};
-use softreg::data::{self, Dataset, FILE_STEMS, PixelFormat, Split};
+use softreg::data::{self, Dataset, FILE_STEMS, PixelFormat, Split, fashion_mnist};
 use softreg::kernel::Isa;
 use softreg::metrics::Metrics;
 use softreg::report::{self, printable};
@@ -268,7 +268,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         .as_deref()
         .map(|path| output::prepare(path, "--plot"))
         .transpose()?;
-    let data = Dataset::load_as(&args.data, 10, args.pixels.into())?;
+    let data = Dataset::load_as(&args.data, fashion_mnist::CLASSES, args.pixels.into())?;
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -474,7 +474,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 fn run_info(args: InfoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = Stdout::default();
-    out.print(&info::inspect(&args.data, 10)?.report());
+    out.print(&info::inspect(&args.data, fashion_mnist::CLASSES)?.report());
     Ok(out.finish()?)
 }
 

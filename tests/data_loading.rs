@@ -7,8 +7,8 @@ use std::fs;
 use sha2::{Digest, Sha256};
 
 use common::{gzip, idx_bytes, image_file, label_file, listing, write_valid_dataset};
+use softreg::data::idx::IdxError;
 use softreg::data::{DataErrorKind, Dataset, PixelFormat, load_split};
-use softreg::idx::IdxError;
 
 const IMAGES: &str = "train-images-idx3-ubyte";
 const LABELS: &str = "train-labels-idx1-ubyte";

@@ -7,8 +7,8 @@ use common::{softreg, stderr};
 use std::fs;
 
 use common::{idx_bytes, image_file, label_file, write_valid_dataset};
+use softreg::data::idx::IdxError;
 use softreg::data::{DataErrorKind, Dataset};
-use softreg::idx::IdxError;
 
 #[test]
 fn a_directory_in_place_of_a_file_is_refused() {

@@ -10,7 +10,7 @@ use softreg::predictions::{self, CORRECT, GridLayout, WRONG};
 use softreg::train::{TrainConfig, train};
 
 fn names() -> Vec<String> {
-    checkpoint::FASHION_MNIST_CLASSES
+    softreg::data::fashion_mnist::CLASS_NAMES
         .iter()
         .map(|s| s.to_string())
         .collect()
@@ -131,7 +131,7 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
             .save(&light)
             .unwrap();
 
-        let name = &checkpoint::FASHION_MNIST_CLASSES[guess];
+        let name = &softreg::data::fashion_mnist::CLASS_NAMES[guess];
         let output = softreg(&[
             "predict",
             "--model",

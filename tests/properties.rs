@@ -9,8 +9,8 @@ use std::fs;
 
 use proptest::prelude::*;
 use softreg::checkpoint;
+use softreg::data::idx::IdxHeader;
 use softreg::data::{PixelFormat, load_split};
-use softreg::idx::IdxHeader;
 
 const IMAGES: &str = "train-images-idx3-ubyte";
 const LABELS: &str = "train-labels-idx1-ubyte";

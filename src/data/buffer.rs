@@ -5,7 +5,7 @@
 //! nearly every row costs a TLB miss, with 2 MiB pages almost none does.
 //!
 //! ```
-//! use softreg::buffer::PixelBuffer;
+//! use softreg::data::buffer::PixelBuffer;
 //! let buf = PixelBuffer::from_slice(&[1.0f32, 2.0, 3.0]).unwrap();
 //! assert_eq!(&buf[..], &[1.0, 2.0, 3.0]);
 //! assert_eq!(buf.as_ptr() as usize % 64, 0);

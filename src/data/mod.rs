@@ -31,18 +31,20 @@
 //! a new file into place, never by rewriting them in place.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::ops::Deref;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
-use memmap2::Mmap;
 use thiserror::Error;
 
-use crate::buffer::PixelBuffer;
-use crate::idx::{IdxError, IdxHeader};
-use crate::output::temporary_in;
+pub mod buffer;
+pub mod fashion_mnist;
+mod files;
+pub mod idx;
+
+use buffer::PixelBuffer;
+use files::open_idx;
+pub use files::source_file;
+use idx::{IdxError, IdxHeader};
 
 /// A data-set file that could not be loaded, and why.
 #[derive(Debug, Error)]
@@ -108,7 +110,11 @@ pub enum DataErrorKind {
 
 /// Refuses `described` bytes of idx data that would take `needed` bytes of
 /// memory (`held` says how) when the system has less available.
-fn check_fits(described: u64, needed: u64, held: &'static str) -> Result<(), DataErrorKind> {
+pub(super) fn check_fits(
+    described: u64,
+    needed: u64,
+    held: &'static str,
+) -> Result<(), DataErrorKind> {
     match crate::input::available_memory() {
         Some(available) if needed > available => Err(DataErrorKind::TooLarge {
             described,
@@ -121,7 +127,7 @@ fn check_fits(described: u64, needed: u64, held: &'static str) -> Result<(), Dat
 }
 
 impl DataError {
-    fn new(path: &Path, kind: DataErrorKind) -> Self {
+    pub(super) fn new(path: &Path, kind: DataErrorKind) -> Self {
         Self {
             path: path.to_path_buf(),
             kind,
@@ -442,221 +448,6 @@ pub fn load_split(
         ));
     }
     Ok(Split { images, labels })
-}
-
-/// A whole idx file in memory (mapped or decompressed) with its checked header.
-struct IdxFile {
-    header: IdxHeader,
-    bytes: FileBytes,
-}
-
-/// The bytes of a file: memory-mapped, or held in memory when no cache could be written.
-enum FileBytes {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-}
-
-impl Deref for FileBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            FileBytes::Mapped(m) => m,
-            FileBytes::Owned(v) => v,
-        }
-    }
-}
-
-/// Finds `stem` or `stem.gz` in `dir`, decompressing to the raw cache if needed,
-/// and returns the file with its header checked against its length.
-fn open_idx(dir: &Path, stem: &str, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
-    let raw = dir.join(stem);
-    let gz = dir.join(format!("{stem}.gz"));
-    if reads_raw(&raw, &gz) {
-        let bytes = map_file(&raw)?;
-        return checked(&raw, bytes, rank);
-    }
-    if !gz.exists() {
-        return Err(DataError::new(&raw, DataErrorKind::Missing));
-    }
-    let bytes = decompress_to_cache(&gz, &raw, rank)?;
-    checked(&gz, bytes, rank)
-}
-
-/// Whether loading reads the raw file `raw` rather than decompressing `gz`:
-/// when it exists and is not older than `gz`.
-fn reads_raw(raw: &Path, gz: &Path) -> bool {
-    raw.exists() && !is_newer(gz, raw)
-}
-
-/// The file of `dir` that loading reads for `stem`: the raw file (or the
-/// decompressed cache of the `.gz`) when present and current, else the `.gz`.
-pub fn source_file(dir: &Path, stem: &str) -> PathBuf {
-    let raw = dir.join(stem);
-    let gz = dir.join(format!("{stem}.gz"));
-    if reads_raw(&raw, &gz) || !gz.exists() {
-        raw
-    } else {
-        gz
-    }
-}
-
-/// Whether `a` exists and was modified after `b`: a `.gz` replaced since its
-/// raw copy was written makes that copy stale.
-fn is_newer(a: &Path, b: &Path) -> bool {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    matches!((modified(a), modified(b)), (Some(a), Some(b)) if a > b)
-}
-
-fn checked(path: &Path, bytes: FileBytes, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
-    let header = IdxHeader::parse(&bytes, rank).map_err(|e| DataError::new(path, e.into()))?;
-    header
-        .check_length(bytes.len() as u64)
-        .map_err(|e| DataError::new(path, e.into()))?;
-    Ok((path.to_path_buf(), IdxFile { header, bytes }))
-}
-
-fn map_file(path: &Path) -> Result<FileBytes, DataError> {
-    let io_err = |e| DataError::new(path, DataErrorKind::Io(e));
-    let (file, len) = crate::input::open_regular(path).map_err(io_err)?;
-    if len == 0 {
-        // Mapping an empty file fails on some platforms; it is simply empty.
-        return Ok(FileBytes::Owned(Vec::new()));
-    }
-    // SAFETY: the mapping is read-only and private to this process, and only
-    // ever read as bytes, which any content is. Its bytes are validated and
-    // copied out before the map is dropped. If another process truncates the
-    // file meanwhile, reads past the new end fault (SIGBUS): the caveat of
-    // memory-mapping that the module docs state.
-    let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
-    Ok(FileBytes::Mapped(map))
-}
-
-/// A `.gz` idx file opened for reading: its checked header, and the rest of the
-/// stream limited to the data the header describes plus one byte, so that a
-/// stream longer than its header claims is caught without inflating it all.
-struct GzIdx {
-    header_bytes: Vec<u8>,
-    header: IdxHeader,
-    body: io::Take<MultiGzDecoder<io::BufReader<File>>>,
-}
-
-impl GzIdx {
-    fn open(gz: &Path, rank: usize) -> Result<Self, DataError> {
-        let err = |kind| DataError::new(gz, kind);
-        let (file, _) = crate::input::open_regular(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
-        let mut stream = MultiGzDecoder::new(io::BufReader::new(file));
-        let mut header_bytes = vec![0u8; IdxHeader::header_len(rank)];
-        let got =
-            read_up_to(&mut stream, &mut header_bytes).map_err(|e| err(DataErrorKind::Gzip(e)))?;
-        header_bytes.truncate(got);
-        let header = IdxHeader::parse(&header_bytes, rank).map_err(|e| err(e.into()))?;
-        let described = header.data_len();
-        check_fits(described, described, "as bytes").map_err(err)?;
-        let body = stream.take(described.saturating_add(1));
-        Ok(Self {
-            header_bytes,
-            header,
-            body,
-        })
-    }
-}
-
-/// Why a cache file was not written.
-enum CacheFailure {
-    /// The `.gz` file itself is broken: no point trying again.
-    Data(DataError),
-    /// The cache could not be written (read-only directory, full disk, file
-    /// size limit...): the data can still be decompressed into memory.
-    Write,
-}
-
-/// Decompresses `gz` into `raw` (temporary file, then rename) and maps the
-/// result. Falls back to decompressing into memory when the cache cannot be
-/// written; the temporary file is removed and `raw` is left as it was.
-fn decompress_to_cache(gz: &Path, raw: &Path, rank: usize) -> Result<FileBytes, DataError> {
-    match write_cache(gz, raw, rank) {
-        Ok(()) => map_file(raw),
-        Err(CacheFailure::Data(e)) => Err(e),
-        Err(CacheFailure::Write) => decompress_in_memory(gz, rank),
-    }
-}
-
-fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
-    let err = |kind| CacheFailure::Data(DataError::new(gz, kind));
-    let GzIdx {
-        header_bytes,
-        header,
-        mut body,
-    } = GzIdx::open(gz, rank).map_err(CacheFailure::Data)?;
-    let dir = raw.parent().unwrap_or(Path::new("."));
-    crate::output::remove_stale_temporaries(dir);
-    let mut tmp = temporary_in(dir).map_err(|_| CacheFailure::Write)?;
-    tmp.write_all(&header_bytes)
-        .map_err(|_| CacheFailure::Write)?;
-    let mut copied = 0u64;
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        let n = read_up_to(&mut body, &mut chunk).map_err(|e| err(DataErrorKind::Gzip(e)))?;
-        if n == 0 {
-            break;
-        }
-        tmp.write_all(&chunk[..n])
-            .map_err(|_| CacheFailure::Write)?;
-        copied += n as u64;
-    }
-    if let Err(e) = header.check_length(header_bytes.len() as u64 + copied) {
-        return Err(err(
-            corruption_after(body).map_or(e.into(), DataErrorKind::Gzip)
-        ));
-    }
-    // The copy carries its source's modification time, so that only a later
-    // change of the `.gz` makes it stale (a `.gz` dated in the future, from a
-    // skewed clock, does not make every run decompress again).
-    if let Ok(modified) = std::fs::metadata(gz).and_then(|m| m.modified()) {
-        let _ = tmp.as_file().set_modified(modified);
-    }
-    tmp.as_file().sync_all().map_err(|_| CacheFailure::Write)?;
-    tmp.persist(raw).map_err(|_| CacheFailure::Write)?;
-    Ok(())
-}
-
-fn decompress_in_memory(gz: &Path, rank: usize) -> Result<FileBytes, DataError> {
-    let GzIdx {
-        mut header_bytes,
-        header,
-        mut body,
-    } = GzIdx::open(gz, rank)?;
-    body.by_ref()
-        .read_to_end(&mut header_bytes)
-        .map_err(|e| DataError::new(gz, DataErrorKind::Gzip(e)))?;
-    if let Err(e) = header.check_length(header_bytes.len() as u64) {
-        let kind = corruption_after(body).map_or(e.into(), DataErrorKind::Gzip);
-        return Err(DataError::new(gz, kind));
-    }
-    Ok(FileBytes::Owned(header_bytes))
-}
-
-/// After a stream gave more bytes than its header describes: the gzip error
-/// further on, if the stream is corrupt rather than long. Corrupt deflate data
-/// often decodes to too many bytes, and only the checksum at the end of the
-/// stream tells; reads on (at most 64 MiB) to reach it.
-fn corruption_after(body: io::Take<MultiGzDecoder<io::BufReader<File>>>) -> Option<io::Error> {
-    let mut rest = body.into_inner().take(64 << 20);
-    io::copy(&mut rest, &mut io::sink()).err()
-}
-
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn decode_images(

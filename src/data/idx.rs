@@ -5,7 +5,7 @@
 //! the number of dimensions, then one `u32` per dimension.
 //!
 //! ```
-//! use softreg::idx::IdxHeader;
+//! use softreg::data::idx::IdxHeader;
 //! let mut file = vec![0, 0, 0x08, 1, 0, 0, 0, 3];
 //! file.extend_from_slice(&[7, 8, 9]);
 //! let header = IdxHeader::parse(&file, 1).unwrap();

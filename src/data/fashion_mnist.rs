@@ -1,0 +1,41 @@
+//! What is known about Fashion-MNIST itself: its classes and the checksums of
+//! its canonical files (in [`super::FILE_STEMS`] order).
+//!
+//! ```
+//! use softreg::data::fashion_mnist;
+//! assert_eq!(fashion_mnist::CLASS_NAMES[fashion_mnist::CLASSES - 1], "Ankle boot");
+//! ```
+
+/// The number of classes.
+pub const CLASSES: usize = 10;
+
+/// The class names, by label.
+pub const CLASS_NAMES: [&str; CLASSES] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// SHA-256 of the canonical `.gz` files.
+pub const GZ_SHA256: [&str; 4] = [
+    "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+];
+
+/// SHA-256 of the canonical files decompressed (the raw idx files, or the
+/// cache softreg writes beside the `.gz` files).
+pub const RAW_SHA256: [&str; 4] = [
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+];
