@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softreg::data::{Dataset, PixelFormat};
+use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
-use softreg::train::{Kernel, TrainConfig, evaluate, train};
+use softreg::train::{TrainConfig, train};
 
 fn data_dir() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist")
@@ -51,7 +52,7 @@ fn epoch(c: &mut Criterion) {
             .unwrap();
         group.bench_function(
             BenchmarkId::new("fused-f32", format!("{threads}-threads")),
-            |b| b.iter(|| pool.install(|| black_box(evaluate(&model, &data.test, Kernel::Fused)))),
+            |b| b.iter(|| pool.install(|| black_box(Kernel::Fused.evaluate(&model, &data.test)))),
         );
     }
     group.finish();

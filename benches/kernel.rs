@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softreg::bench::fused_minibatch;
 use softreg::data::{Dataset, PixelFormat};
-use softreg::kernel::{self, Isa, Partial, Weights};
+use softreg::kernel::{self, ChunkSums, Isa, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -27,7 +27,7 @@ fn kernel_step(c: &mut Criterion) {
     let mut order: Vec<usize> = (0..f32_data.train.len()).collect();
     rng.shuffle(&mut order);
     let weights = Weights::new(Isa::best(), &model);
-    let mut partial = Partial::new(784, 10);
+    let mut partial = ChunkSums::new(784, 10);
 
     let mut group = c.benchmark_group("kernel");
     for batch in [64, 256, 1024] {

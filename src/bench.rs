@@ -15,12 +15,13 @@ use std::time::Instant;
 
 use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
-use crate::kernel::{self, Isa, Partial, Weights};
+use crate::kernel::Kernel;
+use crate::kernel::{self, ChunkSums, Isa, Weights};
 use crate::model::Model;
 use crate::peak;
 use crate::random::SeededRng;
 use crate::report::flop_per_sample;
-use crate::train::{CHUNK_ROWS, Kernel, TrainConfig, TrainError, train};
+use crate::train::{CHUNK_ROWS, TrainConfig, TrainError, train};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -175,7 +176,7 @@ pub fn fused_minibatch(
     weights: &Weights,
     train: &Split,
     rows: &[usize],
-    partial: &mut Partial,
+    partial: &mut ChunkSums,
 ) -> f64 {
     let mut chunks = rows.chunks(CHUNK_ROWS).peekable();
     while let Some(chunk) = chunks.next() {
@@ -212,7 +213,7 @@ fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
         .cycle()
         .take(batch_size.max(1))
         .collect();
-    let mut partial = Partial::new(model.features, model.classes);
+    let mut partial = ChunkSums::new(model.features, model.classes);
     let steps = 60_000usize.div_ceil(batch.len());
     let runs = (0..8).map(|_| {
         let start = Instant::now();

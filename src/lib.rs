@@ -19,10 +19,10 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod eval;
 pub mod info;
 pub mod input;
 pub mod kernel;
-pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod peak;

@@ -10,10 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use softreg::bench::{self, BenchConfig};
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{self, Dataset, FILE_STEMS, PixelFormat, Split, fashion_mnist};
-use softreg::kernel::Isa;
-use softreg::metrics::Metrics;
+use softreg::eval::Metrics;
+use softreg::kernel::Kernel;
 use softreg::report::{self, printable};
-use softreg::train::{Kernel, MAX_EPOCHS, TrainConfig, pool_size, train_with_progress};
+use softreg::train::{MAX_EPOCHS, TrainConfig, pool_size, train_with_progress};
 use softreg::{info, output, plot, predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
@@ -278,11 +278,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         kernel: args.kernel.into(),
     };
     let (height, width) = data.train.images.shape();
-    let kernel = match config.kernel {
-        Kernel::Fused => format!("fused {}", Isa::best().name()),
-        Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
-        Kernel::Reference => "reference".to_string(),
-    };
+    let kernel = config.kernel.describe();
     if !args.json {
         out.println(format_args!(
             "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}, seed {}, {} threads, {kernel} kernel",

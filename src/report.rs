@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::Metrics;
+use crate::eval::Metrics;
 use crate::train::EpochReport;
 
 /// The most classes whose confusion matrix the text report prints (a wider

@@ -7,7 +7,7 @@
 //! reference logits are closer than 1e-3.
 
 use softreg::data::Images;
-use softreg::kernel::{self, Isa, Partial, Weights};
+use softreg::kernel::{self, ChunkSums, Isa, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -34,7 +34,14 @@ impl Path {
         }
     }
 
-    fn step(self, model: &Model, images: &Images, labels: &[u8], rows: &[usize], p: &mut Partial) {
+    fn step(
+        self,
+        model: &Model,
+        images: &Images,
+        labels: &[u8],
+        rows: &[usize],
+        p: &mut ChunkSums,
+    ) {
         match self {
             Path::Fused(isa) => {
                 // The fused kernel reads packed weights and writes a packed
@@ -119,7 +126,7 @@ fn near_ties(case: &Case, margin: f64) -> usize {
 
 fn check_against_reference(path: Path, case: &Case, what: &str) {
     let (features, classes) = (case.model.features, case.model.classes);
-    let mut partial = Partial::new(features, classes);
+    let mut partial = ChunkSums::new(features, classes);
     partial.grad_weights.fill(f32::NAN);
     partial.grad_bias.fill(f32::NAN);
     partial.loss_sum = f64::NAN;
@@ -256,7 +263,7 @@ fn extreme_logits_give_finite_loss_and_gradient() {
         for scale in [1e4f32, 1e30] {
             for label in 0..3u8 {
                 let (model, images) = constant_logits(&[scale, -scale, 0.0]);
-                let mut partial = Partial::new(model.features, model.classes);
+                let mut partial = ChunkSums::new(model.features, model.classes);
                 path.step(&model, &images, &[label], &[0], &mut partial);
                 let expected = reference::step(&model, &images, &[label], &[0]);
                 let what = format!("scale {scale}, label {label}, {}", path.name());
@@ -285,7 +292,7 @@ fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
         let mut pixels = case.images.f32_pixels().unwrap().to_vec();
         pixels[case.rows[3] * 784 + 100] = f32::NAN;
         case.images = Images::from_f32(1, 784, &pixels);
-        let mut partial = Partial::new(784, 10);
+        let mut partial = ChunkSums::new(784, 10);
         path.step(
             &case.model,
             &case.images,
@@ -319,8 +326,8 @@ fn byte_pixels_match_f32_pixels_bit_for_bit() {
             rows.truncate(batch);
             let as_u8 = Images::from_u8(1, features, &bytes);
             let as_f32 = Images::from_f32(1, features, &floats);
-            let mut a = Partial::new(features, 10);
-            let mut b = Partial::new(features, 10);
+            let mut a = ChunkSums::new(features, 10);
+            let mut b = ChunkSums::new(features, 10);
             path.step(&model, &as_u8, &labels, &rows, &mut a);
             path.step(&model, &as_f32, &labels, &rows, &mut b);
             assert_eq!(

@@ -3,10 +3,11 @@
 mod common;
 
 use softreg::data::{Dataset, Images, PixelFormat};
+use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
-use softreg::train::{Kernel, TrainConfig, TrainError, train};
+use softreg::train::{TrainConfig, TrainError, train};
 
 fn fashion_mnist(format: PixelFormat) -> Dataset {
     Dataset::load_as(&common::fashion_mnist_dir(), 10, format).unwrap()

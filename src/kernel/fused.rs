@@ -10,7 +10,7 @@ use super::blocking::{FEATURE_BLOCK, MAX_LANES, NARROW, PREFETCH_ROWS, ROW_BLOCK
 use super::forward;
 use super::gather::{Pixel, Rows};
 use super::softmax;
-use super::{Partial, Weights};
+use super::{ChunkSums, Weights};
 
 /// Whether the instruction set has the 32 vector registers of
 /// [`WIDE`] tiles rather than the 16 of [`NARROW`] ones.
@@ -27,7 +27,7 @@ pub(super) struct StepOp<'a, P> {
     pub labels: &'a [u8],
     pub order: &'a [usize],
     pub ahead: &'a [usize],
-    pub partial: &'a mut Partial,
+    pub partial: &'a mut ChunkSums,
 }
 
 impl<P: Pixel> WithSimd for StepOp<'_, P> {

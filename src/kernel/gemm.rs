@@ -14,7 +14,7 @@ use matrixmultiply::sgemm;
 use pulp::{Simd, WithSimd};
 
 use super::blocking::ROW_BLOCK;
-use super::{Isa, Partial, softmax};
+use super::{ChunkSums, Isa, softmax};
 use crate::data::Images;
 use crate::model::Model;
 
@@ -29,7 +29,7 @@ pub fn step(
     images: &Images,
     labels: &[u8],
     rows: &[usize],
-    partial: &mut Partial,
+    partial: &mut ChunkSums,
 ) {
     let (features, classes) = (model.features, model.classes);
     partial.reset();

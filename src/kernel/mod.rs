@@ -40,13 +40,13 @@ use std::ops::Range;
 pub use isa::Isa;
 pub use packing::Packed;
 
-use crate::data::Images;
+use crate::data::{Images, Split};
 use crate::model::Model;
-use blocking::ROW_BLOCK;
+use blocking::{EVAL_CHUNK, ROW_BLOCK};
 use fused::{EvalOp, StepOp};
 use gather::AnyRows;
 
-/// Rows of scratch in a [`Partial`]: a fused block or a GEMM block.
+/// Rows of scratch in a [`ChunkSums`]: a fused block or a GEMM block.
 const SCRATCH_ROWS: usize = if ROW_BLOCK > gemm::GEMM_ROWS {
     ROW_BLOCK
 } else {
@@ -110,7 +110,7 @@ impl Weights {
     }
 
     /// A weight gradient in these weights' packed layout (as [`step`] writes
-    /// it into [`Partial::grad_weights`]), row-major.
+    /// it into [`ChunkSums::grad_weights`]), row-major.
     pub fn gradient_row_major(&self, packed: &[f32]) -> Vec<f32> {
         let (features, classes) = (self.features(), self.classes());
         let mut gradient = Packed::zeros(self.isa, features, classes);
@@ -121,12 +121,95 @@ impl Weights {
     }
 }
 
+/// Which implementation computes the loss and gradient: the choice `train`,
+/// `bench` and the tests make, decided here once (every use is an exhaustive
+/// `match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// The fused SIMD kernel of this module, parallel over fixed chunks.
+    #[default]
+    Fused,
+    /// The unfused baseline on `matrixmultiply::sgemm` ([`gemm`]), parallel
+    /// over the same chunks.
+    Gemm,
+    /// The naive f64 reference ([`crate::reference`]), one thread per minibatch.
+    Reference,
+}
+
+impl Kernel {
+    /// The name `--kernel` takes: `fused`, `gemm` or `reference`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Fused => "fused",
+            Kernel::Gemm => "gemm",
+            Kernel::Reference => "reference",
+        }
+    }
+
+    /// What runs, for a run's header: `fused avx2`, `gemm (matrixmultiply)`,
+    /// `reference`.
+    pub fn describe(self) -> String {
+        match self {
+            Kernel::Fused => format!("fused {}", Isa::best().name()),
+            Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
+            Kernel::Reference => "reference".to_string(),
+        }
+    }
+
+    /// The loss and accuracy of `model` on `split`, in parallel on the current
+    /// rayon pool, in [`EVAL_CHUNK`]-row chunks whose sums are added in order
+    /// (so the figures do not depend on the thread count).
+    pub fn evaluate(self, model: &Model, split: &Split) -> Evaluation {
+        let n = split.len();
+        let isa = Isa::best();
+        let (images, labels) = (&split.images, split.labels.as_slice());
+        let partials = match self {
+            Kernel::Fused => {
+                let weights = Weights::new(isa, model);
+                map_eval_chunks(n, |rows| loss_and_correct(&weights, images, labels, rows))
+            }
+            Kernel::Gemm => map_eval_chunks(n, |rows| {
+                gemm::loss_and_correct(isa, model, images, labels, rows)
+            }),
+            Kernel::Reference => map_eval_chunks(n, |rows| {
+                crate::reference::loss_and_correct(model, images, labels, rows)
+            }),
+        };
+        let (loss_sum, correct) = partials
+            .iter()
+            .fold((0.0, 0), |(l, c), &(pl, pc)| (l + pl, c + pc));
+        Evaluation {
+            loss: loss_sum / n as f64,
+            accuracy: correct as f64 / n as f64,
+        }
+    }
+}
+
+/// Loss and accuracy of a model on a labelled split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy loss.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+}
+
+/// `f` on each [`EVAL_CHUNK`]-row range of `0..n`, the ranges in parallel on
+/// the current rayon pool, the results in row order.
+pub fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    (0..n.div_ceil(EVAL_CHUNK))
+        .into_par_iter()
+        .map(|chunk| f(chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n)))
+        .collect()
+}
+
 /// The partial sums of one chunk of a minibatch, with the scratch space to compute them.
 ///
 /// Holds sums, not means: the caller adds the chunks in a fixed order and divides
 /// by the minibatch size.
 #[derive(Debug, Clone)]
-pub struct Partial {
+pub struct ChunkSums {
     /// Summed cross-entropy loss of the chunk's rows.
     pub loss_sum: f64,
     /// How many of the chunk's rows are classified correctly.
@@ -145,7 +228,7 @@ pub struct Partial {
     rows_f32: Vec<f32>,
 }
 
-impl Partial {
+impl ChunkSums {
     /// Zeroed sums and scratch for a model of this shape.
     pub fn new(features: usize, classes: usize) -> Self {
         Self {
@@ -182,7 +265,7 @@ pub fn step(
     labels: &[u8],
     rows: &[usize],
     ahead: &[usize],
-    partial: &mut Partial,
+    partial: &mut ChunkSums,
 ) {
     assert_eq!(images.features(), weights.features());
     assert_eq!(partial.grad_weights.len(), weights.packed.values().len());

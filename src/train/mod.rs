@@ -8,43 +8,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod sgd;
 mod team;
 
-use std::ops::Range;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::data::{Dataset, Split};
-use crate::kernel::{self, Isa, Weights};
+use crate::kernel::{Isa, Kernel, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::reference;
-
-/// Which implementation computes the loss and gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Kernel {
-    /// The fused SIMD kernel ([`crate::kernel`]), parallel over fixed chunks.
-    #[default]
-    Fused,
-    /// The unfused baseline on `matrixmultiply::sgemm` ([`crate::kernel::gemm`]),
-    /// parallel over the same chunks.
-    Gemm,
-    /// The naive f64 reference ([`crate::reference`]), one thread per minibatch.
-    Reference,
-}
-
-impl Kernel {
-    /// The name `--kernel` takes: `fused`, `gemm` or `reference`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Fused => "fused",
-            Kernel::Gemm => "gemm",
-            Kernel::Reference => "reference",
-        }
-    }
-}
+use sgd::{EpochSums, check_loss, check_weights, sgd_step};
 
 /// The most worker threads per core a training pool gets. Threads beyond the
 /// cores only add overhead, and thousands of idle rayon workers looking for work
@@ -174,46 +150,6 @@ pub struct Trained {
     pub epochs: Vec<EpochReport>,
 }
 
-/// Loss and accuracy of a model on a labelled split.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluation {
-    /// Mean cross-entropy loss.
-    pub loss: f64,
-    /// Fraction classified correctly.
-    pub accuracy: f64,
-}
-
-/// `f` on each [`EVAL_CHUNK`]-row range of `0..n`, the ranges in parallel on
-/// the current rayon pool, the results in row order.
-pub(crate) fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-    (0..n.div_ceil(EVAL_CHUNK))
-        .into_par_iter()
-        .map(|chunk| f(chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n)))
-        .collect()
-}
-
-/// Evaluates `model` on `split` with `kernel`, in parallel on the current rayon pool.
-pub fn evaluate(model: &Model, split: &Split, kernel: Kernel) -> Evaluation {
-    let n = split.len();
-    let isa = Isa::best();
-    let weights = Weights::new(isa, model);
-    let partials = map_eval_chunks(n, |rows| {
-        let (images, labels) = (&split.images, split.labels.as_slice());
-        match kernel {
-            Kernel::Fused => kernel::loss_and_correct(&weights, images, labels, rows),
-            Kernel::Gemm => kernel::gemm::loss_and_correct(isa, model, images, labels, rows),
-            Kernel::Reference => reference::loss_and_correct(model, images, labels, rows),
-        }
-    });
-    let (loss_sum, correct) = partials
-        .iter()
-        .fold((0.0, 0), |(l, c), &(pl, pc)| (l + pl, c + pc));
-    Evaluation {
-        loss: loss_sum / n as f64,
-        accuracy: correct as f64 / n as f64,
-    }
-}
-
 /// Trains a model on `data.train`, evaluating on `data.test` after every epoch
 /// and passing each epoch's report to `on_epoch` as soon as it is known.
 pub fn train(
@@ -264,7 +200,7 @@ fn train_on_pool(
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
     // A minibatch never holds more rows than the training set: buffers are
     // sized by what the data can use, not by the flag.
-    let mut team = team::Team::new(&model, config.batch_size.min(train.len()));
+    let mut shared = team::SharedSums::new(&model, config.batch_size.min(train.len()));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epochs = Vec::new();
     let uniform_guess = (data.classes as f64).ln().max(f64::MIN_POSITIVE);
@@ -283,11 +219,11 @@ fn train_on_pool(
         let sums = match config.kernel {
             Kernel::Fused => {
                 let mut weights = Weights::new(Isa::best(), &model);
-                let sums = team.epoch(&team::Fused, &run, &mut weights, &progress);
+                let sums = shared.run_epoch(&team::Fused, &run, &mut weights, &progress);
                 model = weights.to_model();
                 sums
             }
-            Kernel::Gemm => team.epoch(&team::Gemm(Isa::best()), &run, &mut model, &progress),
+            Kernel::Gemm => shared.run_epoch(&team::Gemm(Isa::best()), &run, &mut model, &progress),
             Kernel::Reference => {
                 reference_epoch(&mut model, train, &order, batch_size, lr, &progress)
             }
@@ -299,7 +235,7 @@ fn train_on_pool(
             value: d.value,
         })?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let test = evaluate(&model, &data.test, config.kernel);
+        let test = config.kernel.evaluate(&model, &data.test);
         let report = EpochReport {
             epoch,
             loss: loss_sum / train.len() as f64,
@@ -322,16 +258,6 @@ fn train_on_pool(
     Ok(Trained { model, epochs })
 }
 
-/// Where an epoch stopped: the 1-based step and the first non-finite value.
-struct Divergence {
-    step: usize,
-    what: &'static str,
-    value: f64,
-}
-
-/// The summed loss and correct count of an epoch's minibatches.
-type EpochSums = Result<(f64, usize), Divergence>;
-
 /// One epoch of SGD with the naive reference, one minibatch at a time.
 fn reference_epoch(
     model: &mut Model,
@@ -347,7 +273,7 @@ fn reference_epoch(
         let batch_loss = result.loss * rows.len() as f64;
         check_loss(batch_loss, step)?;
         let params = (&mut model.weights[..], &mut model.bias[..]);
-        apply(params, &result.grad_weights, &result.grad_bias, |g| {
+        sgd_step(params, &result.grad_weights, &result.grad_bias, |g| {
             lr * g as f32
         });
         check_weights(&model.weights, &model.bias, step)?;
@@ -356,50 +282,4 @@ fn reference_epoch(
         progress((step * batch_size + rows.len()).min(order.len()));
     }
     Ok((loss_sum, correct))
-}
-
-/// A non-finite loss at step `step` (0-based) as a divergence.
-fn check_loss(loss_sum: f64, step: usize) -> Result<(), Divergence> {
-    if loss_sum.is_finite() {
-        Ok(())
-    } else {
-        Err(Divergence {
-            step: step + 1,
-            what: "loss",
-            value: loss_sum,
-        })
-    }
-}
-
-/// A non-finite weight or bias after step `step` (0-based) as a divergence.
-fn check_weights(weights: &[f32], bias: &[f32], step: usize) -> Result<(), Divergence> {
-    // A branch-free pass the compiler vectorises; the search below runs only
-    // once training has diverged.
-    let finite = |values: &[f32]| values.iter().fold(true, |ok, w| ok & w.is_finite());
-    if finite(weights) && finite(bias) {
-        return Ok(());
-    }
-    match weights.iter().chain(bias).find(|w| !w.is_finite()) {
-        Some(&w) => Err(Divergence {
-            step: step + 1,
-            what: "weight",
-            value: f64::from(w),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// `w -= step(g)` for every weight and bias.
-fn apply<G: Copy>(
-    (weights, bias): (&mut [f32], &mut [f32]),
-    grad_weights: &[G],
-    grad_bias: &[G],
-    step: impl Fn(G) -> f32,
-) {
-    for (w, &g) in weights.iter_mut().zip(grad_weights) {
-        *w -= step(g);
-    }
-    for (b, &g) in bias.iter_mut().zip(grad_bias) {
-        *b -= step(g);
-    }
 }

@@ -14,9 +14,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use super::{CHUNK_ROWS, Divergence, EpochSums, check_loss, check_weights};
+use super::CHUNK_ROWS;
+use super::sgd::{EpochSums, reduce_and_apply};
 use crate::data::Split;
-use crate::kernel::{self, Isa, Partial, Weights};
+use crate::kernel::{self, ChunkSums, Isa, Weights};
 use crate::model::Model;
 
 /// What one epoch of a chunked kernel runs on.
@@ -41,7 +42,7 @@ pub(super) trait ChunkKernel: Sync {
         train: &Split,
         rows: &[usize],
         ahead: &[usize],
-        partial: &mut Partial,
+        partial: &mut ChunkSums,
     );
 
     /// The weights and the bias as flat slices, in the layout of the gradient.
@@ -57,7 +58,7 @@ pub(super) struct Fused;
 impl ChunkKernel for Fused {
     type Weights = Weights;
 
-    fn step(&self, w: &Weights, train: &Split, rows: &[usize], ahead: &[usize], p: &mut Partial) {
+    fn step(&self, w: &Weights, train: &Split, rows: &[usize], ahead: &[usize], p: &mut ChunkSums) {
         kernel::step(w, &train.images, &train.labels, rows, ahead, p);
     }
 
@@ -77,7 +78,7 @@ pub(super) struct Gemm(pub Isa);
 impl ChunkKernel for Gemm {
     type Weights = Model;
 
-    fn step(&self, m: &Model, train: &Split, rows: &[usize], _: &[usize], p: &mut Partial) {
+    fn step(&self, m: &Model, train: &Split, rows: &[usize], _: &[usize], p: &mut ChunkSums) {
         kernel::gemm::step(self.0, m, &train.images, &train.labels, rows, p);
     }
 
@@ -90,23 +91,23 @@ impl ChunkKernel for Gemm {
     }
 }
 
-/// The buffers of the chunked kernels, allocated once for the whole run: two
-/// sets (this step's and the next's) of one [`Partial`] per chunk of the
-/// largest minibatch.
-pub(super) struct Team {
-    partials: [Vec<RwLock<Partial>>; 2],
+/// The chunk sums every thread of the team reads, allocated once for the
+/// whole run: two sets (this step's and the next's) of one [`ChunkSums`] per
+/// chunk of the largest minibatch.
+pub(super) struct SharedSums {
+    sets: [Vec<RwLock<ChunkSums>>; 2],
 }
 
-impl Team {
+impl SharedSums {
     pub fn new(model: &Model, batch_size: usize) -> Self {
         let chunks = batch_size.div_ceil(CHUNK_ROWS);
         let set = || {
             (0..chunks)
-                .map(|_| RwLock::new(Partial::new(model.features, model.classes)))
+                .map(|_| RwLock::new(ChunkSums::new(model.features, model.classes)))
                 .collect()
         };
         Self {
-            partials: [set(), set()],
+            sets: [set(), set()],
         }
     }
 
@@ -116,7 +117,7 @@ impl Team {
     /// count only steal time from working ones). They stay in one rayon
     /// broadcast for the whole epoch, rather than being forked and joined (and
     /// put to sleep and woken) for every minibatch.
-    pub fn epoch<K: ChunkKernel>(
+    pub fn run_epoch<K: ChunkKernel>(
         &mut self,
         kernel: &K,
         run: &EpochRun<'_>,
@@ -129,7 +130,7 @@ impl Team {
             batch_size,
             lr,
         } = *run;
-        let partials = &self.partials;
+        let partials = &self.sets;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let team = rayon::current_num_threads()
             .min(partials[0].len())
@@ -201,90 +202,6 @@ impl Team {
 /// The chunks thread `me` of a team of `team` computes out of `chunks`.
 fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
     me * chunks / team..(me + 1) * chunks / team
-}
-
-/// Adds the chunks' sums in chunk order, applies the mean gradient to
-/// `weights` and returns the minibatch's summed loss and correct count. The
-/// weights are not touched when the loss is not finite.
-fn reduce_and_apply<K: ChunkKernel>(
-    kernel: &K,
-    weights: &mut K::Weights,
-    partials: &[RwLock<Partial>],
-    rows: usize,
-    lr: f32,
-    step: usize,
-) -> Result<(f64, usize), Divergence> {
-    let partials: Vec<_> = partials
-        .iter()
-        .map(|p| p.read().expect("no thread panics in a kernel"))
-        .collect();
-    let loss_sum = partials.iter().map(|p| p.loss_sum).sum();
-    let correct = partials.iter().map(|p| p.correct).sum();
-    check_loss(loss_sum, step)?;
-    let scale = lr / rows as f32;
-    let isa = kernel.isa(weights);
-    let (w, b) = K::params(weights);
-    let grad_weights: Vec<&[f32]> = partials.iter().map(|p| &p.grad_weights[..]).collect();
-    let grad_bias: Vec<&[f32]> = partials.iter().map(|p| &p.grad_bias[..]).collect();
-    let finite = isa.dispatch(SgdUpdate {
-        values: w,
-        gradients: &grad_weights,
-        scale,
-    }) & isa.dispatch(SgdUpdate {
-        values: b,
-        gradients: &grad_bias,
-        scale,
-    });
-    if !finite {
-        check_weights(w, b, step)?;
-    }
-    Ok((loss_sum, correct))
-}
-
-/// `v -= scale * (g_0 + g_1 + ...)` for every value, the chunks' gradients
-/// `gradients` added in chunk order: one vectorised pass over the values and
-/// the gradients, bit-identical to summing the gradients first and updating
-/// after. Returns whether every updated value is finite.
-struct SgdUpdate<'a> {
-    values: &'a mut [f32],
-    gradients: &'a [&'a [f32]],
-    scale: f32,
-}
-
-impl pulp::WithSimd for SgdUpdate<'_> {
-    type Output = bool;
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
-        let Self {
-            values,
-            gradients,
-            scale,
-        } = self;
-        assert!(gradients.iter().all(|g| g.len() == values.len()));
-        let Some((first, rest)) = gradients.split_first() else {
-            return values.iter().all(|v| v.is_finite());
-        };
-        let (vectors, tail) = S::as_mut_simd_f32s(values);
-        let first = S::as_simd_f32s(first);
-        // `v - v` is 0 for a finite `v` and NaN otherwise: summed, it says
-        // whether all are finite without a branch per value.
-        let mut nan_if_not_finite = simd.splat_f32s(0.0);
-        for (i, v) in vectors.iter_mut().enumerate() {
-            let mut g = first.0[i];
-            for part in rest {
-                g = simd.add_f32s(g, S::as_simd_f32s(part).0[i]);
-            }
-            *v = simd.sub_f32s(*v, simd.mul_f32s(simd.splat_f32s(scale), g));
-            nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*v, *v));
-        }
-        let offset = vectors.len() * S::F32_LANES;
-        for (j, v) in tail.iter_mut().enumerate() {
-            let g = rest.iter().fold(first.1[j], |g, part| g + part[offset + j]);
-            *v -= scale * g;
-        }
-        simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail.iter().all(|v| v.is_finite())
-    }
 }
 
 /// A barrier for a team that meets many times a millisecond: it spins, then

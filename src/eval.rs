@@ -1,7 +1,7 @@
-//! Test-set metrics: loss, accuracy, per-class accuracy and the confusion matrix.
+//! Scoring a model on a labelled split: loss, accuracy, per-class accuracy and the confusion matrix.
 //!
 //! ```no_run
-//! use softreg::{checkpoint, data::Dataset, metrics::Metrics};
+//! use softreg::{checkpoint, data::Dataset, eval::Metrics};
 //! let (model, _) = checkpoint::load("model.safetensors".as_ref())?;
 //! let data = Dataset::load("data/fashion-mnist".as_ref(), model.classes)?;
 //! let metrics = Metrics::compute(&model, &data.test);
@@ -10,9 +10,8 @@
 //! ```
 
 use crate::data::Split;
-use crate::kernel::{self, Isa, Weights};
+use crate::kernel::{self, Isa, Weights, map_eval_chunks};
 use crate::model::Model;
-use crate::train::map_eval_chunks;
 
 /// A model's loss and predictions on a labelled split.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,154 @@
+//! The SGD step and its guards: the chunks' sums added in chunk order, the
+//! update applied, and a divergence (a non-finite loss or weight) detected.
+//!
+//! The sum order is fixed by the chunks, never by the threads, so every thread
+//! applying [`reduce_and_apply`] to its own copy of the weights computes the
+//! same bits.
+
+use std::sync::RwLock;
+
+use super::team::ChunkKernel;
+use crate::kernel::ChunkSums;
+
+/// Where an epoch stopped: the 1-based step and the first non-finite value.
+pub(super) struct Divergence {
+    /// The 1-based step of the epoch.
+    pub step: usize,
+    /// `loss` or `weight`.
+    pub what: &'static str,
+    /// The first non-finite value.
+    pub value: f64,
+}
+
+/// The summed loss and correct count of an epoch's minibatches.
+pub(super) type EpochSums = Result<(f64, usize), Divergence>;
+
+/// Adds the chunks' sums in chunk order, applies the mean gradient to
+/// `weights` and returns the minibatch's summed loss and correct count. The
+/// weights are not touched when the loss is not finite.
+pub(super) fn reduce_and_apply<K: ChunkKernel>(
+    kernel: &K,
+    weights: &mut K::Weights,
+    partials: &[RwLock<ChunkSums>],
+    rows: usize,
+    lr: f32,
+    step: usize,
+) -> Result<(f64, usize), Divergence> {
+    let partials: Vec<_> = partials
+        .iter()
+        .map(|p| p.read().expect("no thread panics in a kernel"))
+        .collect();
+    let loss_sum = partials.iter().map(|p| p.loss_sum).sum();
+    let correct = partials.iter().map(|p| p.correct).sum();
+    check_loss(loss_sum, step)?;
+    let scale = lr / rows as f32;
+    let isa = kernel.isa(weights);
+    let (w, b) = K::params(weights);
+    let grad_weights: Vec<&[f32]> = partials.iter().map(|p| &p.grad_weights[..]).collect();
+    let grad_bias: Vec<&[f32]> = partials.iter().map(|p| &p.grad_bias[..]).collect();
+    let finite = isa.dispatch(SgdUpdate {
+        values: w,
+        gradients: &grad_weights,
+        scale,
+    }) & isa.dispatch(SgdUpdate {
+        values: b,
+        gradients: &grad_bias,
+        scale,
+    });
+    if !finite {
+        check_weights(w, b, step)?;
+    }
+    Ok((loss_sum, correct))
+}
+
+/// `v -= scale * (g_0 + g_1 + ...)` for every value, the chunks' gradients
+/// `gradients` added in chunk order: one vectorised pass over the values and
+/// the gradients, bit-identical to summing the gradients first and updating
+/// after. Returns whether every updated value is finite.
+struct SgdUpdate<'a> {
+    values: &'a mut [f32],
+    gradients: &'a [&'a [f32]],
+    scale: f32,
+}
+
+impl pulp::WithSimd for SgdUpdate<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
+        let Self {
+            values,
+            gradients,
+            scale,
+        } = self;
+        assert!(gradients.iter().all(|g| g.len() == values.len()));
+        let Some((first, rest)) = gradients.split_first() else {
+            return values.iter().all(|v| v.is_finite());
+        };
+        let (vectors, tail) = S::as_mut_simd_f32s(values);
+        let first = S::as_simd_f32s(first);
+        // `v - v` is 0 for a finite `v` and NaN otherwise: summed, it says
+        // whether all are finite without a branch per value.
+        let mut nan_if_not_finite = simd.splat_f32s(0.0);
+        for (i, v) in vectors.iter_mut().enumerate() {
+            let mut g = first.0[i];
+            for part in rest {
+                g = simd.add_f32s(g, S::as_simd_f32s(part).0[i]);
+            }
+            *v = simd.sub_f32s(*v, simd.mul_f32s(simd.splat_f32s(scale), g));
+            nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*v, *v));
+        }
+        let offset = vectors.len() * S::F32_LANES;
+        for (j, v) in tail.iter_mut().enumerate() {
+            let g = rest.iter().fold(first.1[j], |g, part| g + part[offset + j]);
+            *v -= scale * g;
+        }
+        simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail.iter().all(|v| v.is_finite())
+    }
+}
+
+/// A non-finite loss at step `step` (0-based) as a divergence.
+pub(super) fn check_loss(loss_sum: f64, step: usize) -> Result<(), Divergence> {
+    if loss_sum.is_finite() {
+        Ok(())
+    } else {
+        Err(Divergence {
+            step: step + 1,
+            what: "loss",
+            value: loss_sum,
+        })
+    }
+}
+
+/// A non-finite weight or bias after step `step` (0-based) as a divergence.
+pub(super) fn check_weights(weights: &[f32], bias: &[f32], step: usize) -> Result<(), Divergence> {
+    // A branch-free pass the compiler vectorises; the search below runs only
+    // once training has diverged.
+    let finite = |values: &[f32]| values.iter().fold(true, |ok, w| ok & w.is_finite());
+    if finite(weights) && finite(bias) {
+        return Ok(());
+    }
+    match weights.iter().chain(bias).find(|w| !w.is_finite()) {
+        Some(&w) => Err(Divergence {
+            step: step + 1,
+            what: "weight",
+            value: f64::from(w),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `w -= step(g)` for every weight and bias.
+pub(super) fn sgd_step<G: Copy>(
+    (weights, bias): (&mut [f32], &mut [f32]),
+    grad_weights: &[G],
+    grad_bias: &[G],
+    step: impl Fn(G) -> f32,
+) {
+    for (w, &g) in weights.iter_mut().zip(grad_weights) {
+        *w -= step(g);
+    }
+    for (b, &g) in bias.iter_mut().zip(grad_bias) {
+        *b -= step(g);
+    }
+}
