@@ -1,7 +1,7 @@
 //! softreg: softmax regression on idx image data sets (Fashion-MNIST), trained on the CPU.
 //!
 //! ```no_run
-//! use softreg::{data::Dataset, report, train::{train, TrainConfig}};
+//! use softreg::{app::report, data::Dataset, train::{train, TrainConfig}};
 //!
 //! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
 //! let flop = report::flop_per_sample(data.train.images.features(), data.classes);
@@ -12,25 +12,35 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules: [`idx`] parses idx headers, [`data`] loads a data directory into
-//! aligned f32 memory, [`model`] holds the weights, [`reference`] is the naive f64
-//! oracle, [`train`] runs minibatch SGD, [`report`] formats what the CLI prints.
+//! The data flow: [`data`] finds the four idx files of a directory (mapping
+//! raw files, decompressing `.gz` ones once into a cache), checks their
+//! headers and holds the pixels as bytes or f32; [`model`] is the weight
+//! matrix and bias, initialised from [`random`]; [`kernel`] computes a chunk
+//! of a minibatch's loss and gradient in one fused pass (or with the GEMM
+//! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);
+//! [`train`] runs the epochs of minibatch SGD on a team of threads; [`eval`]
+//! scores a model on the test split; [`checkpoint`] saves and loads models as
+//! safetensors; [`app`] is what only the command line needs (reports,
+//! figures, user pictures, `info`, `bench`). [`input`] and [`output`] open
+//! inputs and write outputs safely for all of them. Each module imports only
+//! from the ones before it in this list.
+//!
+//! Modules, bottom up: [`input`], [`output`], [`data`] (with [`data::idx`],
+//! [`data::buffer`], [`data::fashion_mnist`]), [`random`], [`model`],
+//! [`reference`](mod@reference), [`kernel`], [`train`], [`eval`], [`checkpoint`], [`app`].
 
-pub mod bench;
+// The docs are read with `--document-private-items` (CI builds them so): the
+// kernel's overview links to its private passes.
+#![allow(rustdoc::private_intra_doc_links)]
+
+pub mod app;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
-pub mod info;
 pub mod input;
 pub mod kernel;
 pub mod model;
 pub mod output;
-pub mod peak;
-pub mod picture;
-pub mod plot;
-pub mod predictions;
 pub mod random;
 pub mod reference;
-pub mod report;
 pub mod train;
-pub mod user_image;

@@ -7,14 +7,16 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use softreg::bench::{self, BenchConfig};
+use softreg::app::bench::{self, BenchConfig};
+use softreg::app::figures::{curves, predictions};
+use softreg::app::report::{self, printable};
+use softreg::app::{info, user_image};
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{self, Dataset, FILE_STEMS, PixelFormat, Split, fashion_mnist};
 use softreg::eval::Metrics;
 use softreg::kernel::Kernel;
-use softreg::report::{self, printable};
+use softreg::output;
 use softreg::train::{MAX_EPOCHS, TrainConfig, pool_size, train_with_progress};
-use softreg::{info, output, plot, predictions, user_image};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -342,7 +344,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         checkpoint::save(path, &trained.model, &info)?;
     }
     if let Some(path) = &plot_path {
-        plot::curves(&trained.epochs)
+        curves::draw(&trained.epochs)
             .save_png(path)
             .map_err(|e| format!("--plot {}: {e}", path.display()))?;
     }

@@ -298,9 +298,9 @@ fn train_plot_writes_a_png_of_the_curves() {
     assert!(image.width() > 800 && image.height() > 300);
     // All three series are drawn in their colours.
     for colour in [
-        softreg::plot::LOSS,
-        softreg::plot::TRAIN_ACC,
-        softreg::plot::TEST_ACC,
+        softreg::app::figures::curves::LOSS,
+        softreg::app::figures::curves::TRAIN_ACC,
+        softreg::app::figures::curves::TEST_ACC,
     ] {
         let pixels = image.pixels().filter(|p| p.0 == colour).count();
         assert!(pixels > 50, "{colour:?}: {pixels} pixels");

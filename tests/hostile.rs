@@ -327,7 +327,8 @@ fn fifos_in_place_of_inputs_are_refused_without_blocking() {
 
     let picture = dir.path().join("picture.fifo");
     mkfifo(&picture);
-    let err = within_a_minute(move || softreg::user_image::prepare(&picture, (2, 3)).unwrap_err());
+    let err =
+        within_a_minute(move || softreg::app::user_image::prepare(&picture, (2, 3)).unwrap_err());
     assert!(err.contains("named pipe"), "{err}");
 }
 

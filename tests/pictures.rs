@@ -4,9 +4,9 @@ mod common;
 
 use common::softreg;
 
+use softreg::app::figures::predictions::{self, CORRECT, GridLayout, WRONG};
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{Dataset, Images, Split};
-use softreg::predictions::{self, CORRECT, GridLayout, WRONG};
 use softreg::train::{TrainConfig, train};
 
 fn names() -> Vec<String> {

@@ -103,9 +103,25 @@ pub enum TrainError {
     #[error(
         "training diverged: the mean loss of epoch {epoch} is {}, more than {RUNAWAY_FACTOR} times \
          the {start:.3} of a uniform guess; lower the learning rate (--lr); no model is written",
-        crate::report::format_loss(*.loss)
+        format_loss(*.loss)
     )]
     RunAway { epoch: usize, loss: f64, start: f64 },
+}
+
+/// A loss for people: 4 decimals, or scientific notation when it is too large
+/// for decimals to mean anything (a diverging run's `3.6884e30`, not 31 digits).
+///
+/// ```
+/// use softreg::train::format_loss;
+/// assert_eq!(format_loss(0.78741), "0.7874");
+/// assert_eq!(format_loss(3.6884e30), "3.6884e30");
+/// ```
+pub fn format_loss(loss: f64) -> String {
+    if loss.abs() < 1e5 || !loss.is_finite() {
+        format!("{loss:.4}")
+    } else {
+        format!("{loss:.4e}")
+    }
 }
 
 /// The most epochs a run may ask for.

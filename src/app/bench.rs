@@ -2,7 +2,7 @@
 //! machine's measured FMA peak.
 //!
 //! ```no_run
-//! use softreg::bench::{run, BenchConfig};
+//! use softreg::app::bench::{run, BenchConfig};
 //! let report = run(&BenchConfig::default())?;
 //! println!("{}", report.table());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -13,14 +13,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::app::peak;
+use crate::app::report::flop_per_sample;
 use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
 use crate::kernel::Kernel;
 use crate::kernel::{self, ChunkSums, Isa, Weights};
 use crate::model::Model;
-use crate::peak;
 use crate::random::SeededRng;
-use crate::report::flop_per_sample;
 use crate::train::{CHUNK_ROWS, TrainConfig, TrainError, train};
 
 /// What to measure.

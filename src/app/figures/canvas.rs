@@ -2,7 +2,7 @@
 //! images and text in an embedded 8x8 bitmap font (font8x8), saved as PNG.
 //!
 //! ```
-//! use softreg::picture::{Canvas, BLACK, WHITE};
+//! use softreg::app::figures::canvas::{Canvas, BLACK, WHITE};
 //! let mut canvas = Canvas::new(64, 16, WHITE);
 //! canvas.text(0, 4, "Bag", BLACK, 1);
 //! assert_eq!(canvas.image().width(), 64);

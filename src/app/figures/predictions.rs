@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
+use crate::app::figures::canvas::{BLACK, Canvas, Colour, GLYPH, WHITE};
 use crate::data::Split;
 use crate::kernel::{self, Isa, Weights};
 use crate::model::Model;
-use crate::picture::{BLACK, Canvas, Colour, GLYPH, WHITE};
 
 /// The colour of a correct prediction's label.
 pub const CORRECT: Colour = [0, 140, 0];
@@ -137,7 +137,7 @@ pub fn terminal(split: &Split, predicted: &[usize], class_names: &[String]) -> S
             out.push('\n');
         }
         for &k in row {
-            let name = crate::report::printable(&class_names[usize::from(split.labels[k])]);
+            let name = crate::app::report::printable(&class_names[usize::from(split.labels[k])]);
             let _ = write!(out, "{name:<cell$}");
         }
         out.push('\n');
@@ -148,7 +148,7 @@ pub fn terminal(split: &Split, predicted: &[usize], class_names: &[String]) -> S
             } else {
                 WRONG
             };
-            let name = crate::report::printable(&class_names[predicted[k]]);
+            let name = crate::app::report::printable(&class_names[predicted[k]]);
             let _ = write!(out, "\x1b[38;2;{r};{g};{b}m{name:<cell$}\x1b[0m");
         }
         out.push_str("\n\n");

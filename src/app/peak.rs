@@ -2,7 +2,7 @@
 //! streaming read bandwidth, against which softreg reports every throughput.
 //!
 //! ```no_run
-//! use softreg::{kernel::Isa, peak};
+//! use softreg::{app::peak, kernel::Isa};
 //! let gflops = peak::fma_gflops(Isa::best(), 200_000_000);
 //! println!("one core: {gflops:.1} GFLOP/s");
 //! ```

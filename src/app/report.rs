@@ -1,7 +1,7 @@
 //! Human-readable lines for the terminal.
 //!
 //! ```
-//! use softreg::report::format_duration;
+//! use softreg::app::report::format_duration;
 //! assert_eq!(format_duration(0.0123), "12.3 ms");
 //! assert_eq!(format_duration(2.5), "2.50 s");
 //! ```
@@ -15,28 +15,12 @@ use crate::train::EpochReport;
 /// one does not fit a terminal; the JSON report always has it).
 pub const MAX_CONFUSION_CLASSES: usize = 30;
 
-/// A loss for people: 4 decimals, or scientific notation when it is too large
-/// for decimals to mean anything (a diverging run's `3.6884e30`, not 31 digits).
-///
-/// ```
-/// use softreg::report::format_loss;
-/// assert_eq!(format_loss(0.78741), "0.7874");
-/// assert_eq!(format_loss(3.6884e30), "3.6884e30");
-/// ```
-pub fn format_loss(loss: f64) -> String {
-    if loss.abs() < 1e5 || !loss.is_finite() {
-        format!("{loss:.4}")
-    } else {
-        format!("{loss:.4e}")
-    }
-}
-
 /// `text` safe to print on a terminal: control characters (escape sequences
 /// that could set the window title or clear the screen, newlines, ...) are
 /// written as escapes like `\u{1b}`.
 ///
 /// ```
-/// use softreg::report::printable;
+/// use softreg::app::report::printable;
 /// assert_eq!(printable("Bag"), "Bag");
 /// assert_eq!(printable("a\u{1b}]0;pwned\u{7}"), "a\\u{1b}]0;pwned\\u{7}");
 /// ```
@@ -74,7 +58,7 @@ pub fn epoch_line(report: &EpochReport, flop_per_sample: f64) -> String {
     format!(
         "epoch {}, loss {}, train acc {:.3}, test acc {:.3}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
         report.epoch,
-        format_loss(report.loss),
+        crate::train::format_loss(report.loss),
         report.train_acc,
         report.test_acc,
         format_duration(report.train_seconds),
@@ -105,7 +89,7 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
     let _ = writeln!(
         out,
         "test loss {}, test acc {:.3} ({} images)",
-        format_loss(metrics.loss),
+        crate::train::format_loss(metrics.loss),
         metrics.accuracy(),
         metrics.samples()
     );

@@ -1,7 +1,7 @@
 //! Training curves as a PNG: loss on the left, train and test accuracy on the
 //! right, per epoch, with axes, ticks and a legend.
 
-use crate::picture::{BLACK, Canvas, Colour, GLYPH, GREY, WHITE};
+use crate::app::figures::canvas::{BLACK, Canvas, Colour, GLYPH, GREY, WHITE};
 use crate::train::EpochReport;
 
 /// Train loss colour.
@@ -22,7 +22,7 @@ struct Series<'a> {
 }
 
 /// The curves of `epochs`: a loss panel and an accuracy panel side by side.
-pub fn curves(epochs: &[EpochReport]) -> Canvas {
+pub fn draw(epochs: &[EpochReport]) -> Canvas {
     let width = 2 * (PANEL.0 + MARGIN.0) + MARGIN.0;
     let height = PANEL.1 + 2 * MARGIN.1 + GLYPH;
     let mut canvas = Canvas::new(width, height, WHITE);

@@ -1,0 +1,12 @@
+//! What only the command line needs: the text and JSON it prints
+//! ([`report`]), the figures it draws ([`figures`]), classifying a user's own
+//! pictures ([`user_image`]), describing a data directory ([`info`]) and
+//! measuring the machine ([`bench`](mod@bench), [`peak`]). Nothing below `app` imports
+//! from it.
+
+pub mod bench;
+pub mod figures;
+pub mod info;
+pub mod peak;
+pub mod report;
+pub mod user_image;
