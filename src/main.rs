@@ -278,26 +278,12 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         seed: args.seed,
         threads: args.threads,
         kernel: args.kernel.into(),
+        ..TrainConfig::default()
     };
     let (height, width) = data.train.images.shape();
     let kernel = config.kernel.describe();
     if !args.json {
-        out.println(format_args!(
-            "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}, seed {}, {} threads, {kernel} kernel",
-            args.data.display(),
-            data.train.len(),
-            data.test.len(),
-            data.classes,
-            config.batch_size.min(data.train.len()),
-            config.learning_rate,
-            config.seed,
-            match config.threads {
-                None => format!("{} (all cores)", pool_size(None)),
-                Some(t) if t > pool_size(Some(t)) =>
-                    format!("{} (capped from {t})", pool_size(Some(t))),
-                Some(t) => t.to_string(),
-            },
-        ));
+        out.println(report::run_header(&args.data, &data, &config));
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
     // Progress on stderr only for a person watching a terminal: hidden when
@@ -489,8 +475,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Nothing more can be done if standard error is closed too.
-            let _ = writeln!(io::stderr(), "error: {e}");
+            let _ = writeln!(io::stderr(), "error: {e}{}", hint(e.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the user can do about an error, where the command line knows better
+/// than the library.
+fn hint(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    match error.downcast_ref::<data::DataError>() {
+        Some(e) if matches!(e.kind, data::DataErrorKind::Missing) => {
+            "; pass --data DIR naming a directory with the four idx files"
+        }
+        _ => "",
     }
 }

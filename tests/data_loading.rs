@@ -203,7 +203,18 @@ fn missing_file_is_reported() {
     let err = Dataset::load(dir.path(), 10).unwrap_err();
     assert!(matches!(err.kind, DataErrorKind::Missing), "{err:?}");
     assert_eq!(err.path, dir.path().join(IMAGES));
-    assert!(err.to_string().contains("--data"), "{err}");
+    assert!(
+        err.to_string().ends_with("not found (nor its .gz)"),
+        "{err}"
+    );
+    // The command line adds what to do about it.
+    let output = common::softreg(&["train", "--data", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        common::stderr(&output).contains("pass --data DIR"),
+        "{}",
+        common::stderr(&output)
+    );
 }
 
 #[test]

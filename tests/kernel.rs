@@ -203,7 +203,7 @@ fn clone_case(case: &Case) -> Case {
 }
 
 #[test]
-fn every_instruction_set_runs_and_scalar_is_always_there() {
+fn the_available_instruction_sets_run_from_the_best_down_to_scalar() {
     let isas = Isa::available();
     assert_eq!(isas.last().unwrap().name(), "scalar");
     assert_eq!(isas[0].name(), Isa::best().name());

@@ -102,14 +102,27 @@ proptest! {
         }
     }
 
-    /// Arbitrary bytes in place of an image file, raw or gzipped: an error, not a panic.
+    /// Arbitrary bytes in place of an image file, raw or gzipped: an error
+    /// that names one of the two files (never a panic), within a bounded heap;
+    /// random bytes are (almost) never a valid idx file, so a load that
+    /// succeeds must hold the one image the label file describes.
     #[test]
     fn arbitrary_files_are_errors_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300), gz in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
         let name = if gz { format!("{IMAGES}.gz") } else { IMAGES.to_string() };
-        fs::write(dir.path().join(name), &bytes).unwrap();
+        fs::write(dir.path().join(&name), &bytes).unwrap();
         fs::write(dir.path().join(LABELS), common::label_file(&[0])).unwrap();
-        let _ = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32);
+        let (loaded, peak) =
+            peak_heap_during(|| load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32));
+        prop_assert!(peak <= HEAP_ALLOWANCE + 4 * bytes.len(), "held {} heap bytes", peak);
+        match loaded {
+            Ok(split) => prop_assert_eq!(split.len(), 1),
+            Err(e) => {
+                let file = e.path.file_name().unwrap().to_string_lossy().into_owned();
+                prop_assert!(file == name || file == LABELS, "{} names {}", e, file);
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
     }
 
     /// Arbitrary bytes, and every truncation of a valid model file, give the model

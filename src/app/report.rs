@@ -8,8 +8,12 @@
 
 use std::fmt::Write as _;
 
+use std::path::Path;
+
+use crate::data::Dataset;
 use crate::eval::Metrics;
 use crate::train::EpochReport;
+use crate::train::{TrainConfig, pool_size};
 
 /// The most classes whose confusion matrix the text report prints (a wider
 /// one does not fit a terminal; the JSON report always has it).
@@ -40,6 +44,27 @@ pub fn printable(text: &str) -> String {
 /// for the logits and another for the weight gradient.
 pub fn flop_per_sample(features: usize, classes: usize) -> f64 {
     4.0 * (features * classes) as f64
+}
+
+/// The first line of a training run: the data, the settings and what runs.
+pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
+    let (height, width) = data.train.images.shape();
+    let threads = match config.threads {
+        None => format!("{} (all cores)", pool_size(None)),
+        Some(t) if t > pool_size(Some(t)) => format!("{} (capped from {t})", pool_size(Some(t))),
+        Some(t) => t.to_string(),
+    };
+    format!(
+        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}, seed {}, {threads} threads, {} kernel",
+        dir.display(),
+        data.train.len(),
+        data.test.len(),
+        data.classes,
+        config.batch_size.min(data.train.len()),
+        config.learning_rate,
+        config.seed,
+        config.kernel.describe(),
+    )
 }
 
 /// A duration in seconds as `12.3 ms` below one second, `2.50 s` above.

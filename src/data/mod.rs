@@ -60,7 +60,7 @@ pub struct DataError {
 #[derive(Debug, Error)]
 pub enum DataErrorKind {
     /// Neither the raw file nor its `.gz` exists.
-    #[error("not found (nor its .gz); pass --data DIR naming a directory with the four idx files")]
+    #[error("not found (nor its .gz)")]
     Missing,
     /// The file could not be read.
     #[error("cannot read: {0}")]

@@ -81,3 +81,80 @@ pub(super) fn scalar_tail<P: Pixel>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pulp::{Simd, WithSimd};
+
+    use super::panel;
+    use crate::kernel::{Isa, Packed};
+
+    const CLASSES: usize = 4;
+    const ROWS: usize = 5;
+
+    /// A 2-class x 2-vector panel at class 1 and vector 1, on every
+    /// instruction set: overwriting gives `Σ_k g[k][c] x[k][f]`, accumulating
+    /// adds it to what was there, and values outside the panel stay untouched.
+    #[test]
+    fn a_panel_sums_gradient_times_pixels_over_the_rows() {
+        for isa in Isa::available() {
+            let features = 4 * isa.lanes();
+            let x: Vec<Vec<f32>> = (0..ROWS)
+                .map(|k| {
+                    (0..features)
+                        .map(|f| ((k * 13 + f * 5) % 11) as f32 / 10.0)
+                        .collect()
+                })
+                .collect();
+            let g: Vec<f32> = (0..ROWS * CLASSES)
+                .map(|i| ((i * 3 % 7) as f32 - 3.0) / 4.0)
+                .collect();
+            let start: Vec<f32> = (0..CLASSES * features).map(|i| i as f32).collect();
+
+            struct Panel<'a>(&'a [Vec<f32>], &'a [f32], Packed, bool);
+            impl WithSimd for Panel<'_> {
+                type Output = Packed;
+                #[inline(always)]
+                fn with_simd<S: Simd>(self, simd: S) -> Packed {
+                    let Panel(x, g, mut dw, overwrite) = self;
+                    let rows: Vec<&[f32]> = x.iter().map(|r| &r[..]).collect();
+                    let vectors = S::as_mut_simd_f32s(dw.values_mut()).0;
+                    panel::<S, f32, 2, 2>(simd, vectors, (CLASSES, 1), 1, &rows, g, overwrite);
+                    dw
+                }
+            }
+            for overwrite in [true, false] {
+                let dw = Packed::from_row_major(isa, features, CLASSES, &start);
+                let dw = isa.dispatch(Panel(&x, &g, dw, overwrite));
+                let mut got = vec![0.0; CLASSES * features];
+                dw.copy_to_row_major(&mut got);
+                let lanes = isa.lanes();
+                for c in 0..CLASSES {
+                    #[allow(clippy::needless_range_loop)] // `f` indexes three arrays.
+                    for f in 0..features {
+                        let inside = (1..3).contains(&c) && (lanes..3 * lanes).contains(&f);
+                        let i = c * features + f;
+                        if !inside {
+                            assert_eq!(got[i], start[i], "{}: ({c}, {f}) is outside", isa.name());
+                            continue;
+                        }
+                        let sum: f64 = (0..ROWS)
+                            .map(|k| f64::from(g[k * CLASSES + c]) * f64::from(x[k][f]))
+                            .sum();
+                        let exact = if overwrite {
+                            sum
+                        } else {
+                            sum + f64::from(start[i])
+                        };
+                        assert!(
+                            (f64::from(got[i]) - exact).abs() <= 1e-5 * exact.abs().max(1.0),
+                            "{}: ({c}, {f}) overwrite {overwrite}: {} vs {exact}",
+                            isa.name(),
+                            got[i]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ pub const CHUNK_ROWS: usize = 64;
 /// Rows taken through forward, softmax and backward together: the backward
 /// pass re-reads them from cache, and the gradient panel is loaded and stored
 /// once per block rather than once per row.
-pub const ROW_BLOCK: usize = 16;
+pub const BLOCK_ROWS: usize = 16;
 
 /// Feature vectors per forward block: the block of every class's packed
 /// weights (`49 x 10 x 32` bytes = 15.7 KB with AVX2) stays in L1 while every
@@ -22,14 +22,14 @@ pub const ROW_BLOCK: usize = 16;
 /// not fit a 32 KB L1 beside the rows and runs at L2 bandwidth; smaller blocks
 /// store and reload the accumulators more often (14 vectors was slower in a
 /// one-off comparison on the Zen 2 development machine).
-pub const FEATURE_BLOCK: usize = 49;
+pub const BLOCK_VECTORS: usize = 49;
 
 /// Rows of a training sequence ahead of the row being computed whose pixels are
 /// prefetched, one cache line per cache line of pixels the forward loop reads.
 pub const PREFETCH_ROWS: usize = 16;
 
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
-pub const EVAL_CHUNK: usize = 1024;
+pub const EVAL_CHUNK_ROWS: usize = 1024;
 
 /// The widest vector of any instruction set, in f32 lanes (AVX-512): scratch
 /// that holds vectors is sized for it.
@@ -82,9 +82,9 @@ const fn fits(tiles: Tiles, registers: usize) -> bool {
 
 const _: () = assert!(fits(NARROW, 16) && fits(WIDE, 32));
 const _: () = assert!(
-    CHUNK_ROWS.is_multiple_of(ROW_BLOCK),
+    CHUNK_ROWS.is_multiple_of(BLOCK_ROWS),
     "a chunk is whole row blocks"
 );
-const _: () = assert!(ROW_BLOCK.is_multiple_of(WIDE.forward_rows));
-const _: () = assert!(EVAL_CHUNK.is_multiple_of(ROW_BLOCK));
-const _: () = assert!(PREFETCH_ROWS > 0 && FEATURE_BLOCK > 0);
+const _: () = assert!(BLOCK_ROWS.is_multiple_of(WIDE.forward_rows));
+const _: () = assert!(EVAL_CHUNK_ROWS.is_multiple_of(BLOCK_ROWS));
+const _: () = assert!(PREFETCH_ROWS > 0 && BLOCK_VECTORS > 0);

@@ -80,3 +80,81 @@ pub(super) fn scalar_tail<P: Pixel>(x: &[P], w: &[f32]) -> f32 {
         .map(|(&p, &w)| p.to_f32() * w)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use pulp::{Simd, WithSimd};
+
+    use super::accumulate;
+    use crate::kernel::{Isa, Packed};
+
+    /// A 2-row x 3-class tile starting at class 1 of 5, over all feature
+    /// vectors, on every instruction set: each accumulator's lanes sum to the
+    /// f64 dot product, and the accumulators outside the tile stay untouched.
+    #[test]
+    fn a_tile_accumulates_the_dot_products_of_its_rows_and_classes() {
+        const CLASSES: usize = 5;
+        for isa in Isa::available() {
+            let features = 3 * isa.lanes();
+            let weights: Vec<f32> = (0..CLASSES * features)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
+                .collect();
+            let rows: Vec<Vec<f32>> = (0..2)
+                .map(|r| {
+                    (0..features)
+                        .map(|f| ((r * 31 + f * 3) % 17) as f32 / 16.0)
+                        .collect()
+                })
+                .collect();
+            let packed = Packed::from_row_major(isa, features, CLASSES, &weights);
+
+            struct Tile<'a>(&'a Packed, &'a [Vec<f32>]);
+            impl WithSimd for Tile<'_> {
+                type Output = Vec<f32>;
+                #[inline(always)]
+                fn with_simd<S: Simd>(self, simd: S) -> Vec<f32> {
+                    let Tile(packed, rows) = self;
+                    let w = S::as_simd_f32s(packed.parts().0).0;
+                    let vectors = rows[0].len() / S::F32_LANES;
+                    let mut acc = [simd.splat_f32s(0.0); 2 * CLASSES];
+                    let x = [&rows[0][..], &rows[1][..]];
+                    let (tile, stride) = ((CLASSES, 1), CLASSES);
+                    accumulate::<S, f32, 2, 3>(
+                        simd,
+                        x,
+                        w,
+                        tile,
+                        0..vectors,
+                        [&[], &[]],
+                        &mut acc[1..],
+                        stride,
+                    );
+                    acc.iter().map(|&v| simd.reduce_sum_f32s(v)).collect()
+                }
+            }
+            let sums = isa.dispatch(Tile(&packed, &rows));
+            for r in 0..2 {
+                for c in 0..CLASSES {
+                    let got = sums[r * CLASSES + c];
+                    if (1..4).contains(&c) {
+                        let exact: f64 = (0..features)
+                            .map(|f| f64::from(rows[r][f]) * f64::from(weights[c * features + f]))
+                            .sum();
+                        assert!(
+                            (f64::from(got) - exact).abs() <= 1e-5 * exact.abs().max(1.0),
+                            "{}: row {r} class {c}: {got} vs {exact}",
+                            isa.name()
+                        );
+                    } else {
+                        assert_eq!(
+                            got,
+                            0.0,
+                            "{}: row {r} class {c} is outside the tile",
+                            isa.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

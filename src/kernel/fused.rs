@@ -6,7 +6,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use super::backward;
-use super::blocking::{FEATURE_BLOCK, MAX_LANES, NARROW, PREFETCH_ROWS, ROW_BLOCK, WIDE};
+use super::blocking::{BLOCK_ROWS, BLOCK_VECTORS, MAX_LANES, NARROW, PREFETCH_ROWS, WIDE};
 use super::forward;
 use super::gather::{Pixel, Rows};
 use super::softmax;
@@ -81,14 +81,14 @@ impl<P: Pixel> StepOp<'_, P> {
             return;
         }
         let upcoming = |i: usize| order.get(i).or_else(|| ahead.get(i - order.len())).copied();
-        for (b, block) in order.chunks(ROW_BLOCK).enumerate() {
-            let mut x: [&[P]; ROW_BLOCK] = [&[]; ROW_BLOCK];
+        for (b, block) in order.chunks(BLOCK_ROWS).enumerate() {
+            let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
             for (xk, &r) in x.iter_mut().zip(block) {
                 *xk = rows.row(r);
             }
             let x = &x[..block.len()];
             let prefetch =
-                |k: usize| rows.row_or_empty(upcoming(b * ROW_BLOCK + k + PREFETCH_ROWS));
+                |k: usize| rows.row_or_empty(upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS));
             let logits = &mut partial.logits[..block.len() * classes];
             forward_block::<S, P, R, C>(simd, weights, x, prefetch, &mut partial.lane_sums, logits);
             let (loss_sum, correct) = (&mut partial.loss_sum, &mut partial.correct);
@@ -154,13 +154,13 @@ impl<P: Pixel> EvalOp<'_, P> {
             mut predictions,
         } = self;
         let classes = weights.classes();
-        let mut logits = vec![0.0; ROW_BLOCK * classes];
+        let mut logits = vec![0.0; BLOCK_ROWS * classes];
         let mut exps = vec![0.0; exps_len(classes)];
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
         let (mut loss_sum, mut correct) = (0.0, 0);
-        for start in range.clone().step_by(ROW_BLOCK) {
-            let block = start..(start + ROW_BLOCK).min(range.end);
-            let mut x: [&[P]; ROW_BLOCK] = [&[]; ROW_BLOCK];
+        for start in range.clone().step_by(BLOCK_ROWS) {
+            let block = start..(start + BLOCK_ROWS).min(range.end);
+            let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
             for (xk, r) in x.iter_mut().zip(block.clone()) {
                 *xk = rows.row(r);
             }
@@ -192,13 +192,13 @@ impl<P: Pixel> EvalOp<'_, P> {
 /// Floats of forward accumulator space for a row block: one vector of the
 /// widest instruction set per (row, class).
 pub(super) fn lane_sums_len(classes: usize) -> usize {
-    ROW_BLOCK * classes * MAX_LANES
+    BLOCK_ROWS * classes * MAX_LANES
 }
 
 /// Floats of exponential scratch for a row block: its logits, rounded up to
 /// whole vectors of the widest instruction set.
 pub(super) fn exps_len(classes: usize) -> usize {
-    (ROW_BLOCK * classes).next_multiple_of(MAX_LANES)
+    (BLOCK_ROWS * classes).next_multiple_of(MAX_LANES)
 }
 
 /// `logits[k][c] = x[k] · W[c] + b[c]` for the rows of a block, feature block
@@ -224,8 +224,8 @@ fn forward_block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     let vectors = w.len() / classes.max(1);
     let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * classes];
     acc.fill(simd.splat_f32s(0.0));
-    for v0 in (0..vectors).step_by(FEATURE_BLOCK) {
-        let block = v0..(v0 + FEATURE_BLOCK).min(vectors);
+    for v0 in (0..vectors).step_by(BLOCK_VECTORS) {
+        let block = v0..(v0 + BLOCK_VECTORS).min(vectors);
         let mut k = 0;
         while k < rows {
             let acc = &mut acc[k * classes..];

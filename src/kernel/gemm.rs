@@ -13,7 +13,7 @@ use std::ops::Range;
 use matrixmultiply::sgemm;
 use pulp::{Simd, WithSimd};
 
-use super::blocking::ROW_BLOCK;
+use super::blocking::BLOCK_ROWS;
 use super::{ChunkSums, Isa, softmax};
 use crate::data::Images;
 use crate::model::Model;
@@ -146,8 +146,8 @@ impl WithSimd for SoftmaxPass<'_> {
         } = self;
         let classes = logits.len() / labels.len().max(1);
         let (mut loss_sum, mut correct) = (0.0, 0);
-        for (b, block_labels) in labels.chunks(ROW_BLOCK).enumerate() {
-            let span = b * ROW_BLOCK * classes..(b * ROW_BLOCK + block_labels.len()) * classes;
+        for (b, block_labels) in labels.chunks(BLOCK_ROWS).enumerate() {
+            let span = b * BLOCK_ROWS * classes..(b * BLOCK_ROWS + block_labels.len()) * classes;
             let mut expected = block_labels.iter();
             softmax::cross_entropy_block(
                 simd,

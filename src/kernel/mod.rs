@@ -2,11 +2,11 @@
 //! in one pass over the rows.
 //!
 //! A minibatch is cut into chunks of [`blocking::CHUNK_ROWS`] rows (the unit a
-//! thread computes) and a chunk into blocks of [`blocking::ROW_BLOCK`] rows. For
+//! thread computes) and a chunk into blocks of [`blocking::BLOCK_ROWS`] rows. For
 //! each block:
 //!
 //! 1. **forward** ([`forward`]): each row's logits, feature block by feature
-//!    block ([`blocking::FEATURE_BLOCK`] vectors, so that the block of packed
+//!    block ([`blocking::BLOCK_VECTORS`] vectors, so that the block of packed
 //!    weights ([`packing`]) stays in L1 while every row of the block reuses it),
 //!    in register tiles of rows by ten classes: each pixel vector is loaded once
 //!    per ten FMAs; byte pixels are widened to f32 in registers ([`gather`]),
@@ -42,13 +42,13 @@ pub use packing::Packed;
 
 use crate::data::{Images, Split};
 use crate::model::Model;
-use blocking::{EVAL_CHUNK, ROW_BLOCK};
+use blocking::{BLOCK_ROWS, EVAL_CHUNK_ROWS};
 use fused::{EvalOp, StepOp};
 use gather::AnyRows;
 
 /// Rows of scratch in a [`ChunkSums`]: a fused block or a GEMM block.
-const SCRATCH_ROWS: usize = if ROW_BLOCK > gemm::GEMM_ROWS {
-    ROW_BLOCK
+const SCRATCH_ROWS: usize = if BLOCK_ROWS > gemm::GEMM_ROWS {
+    BLOCK_ROWS
 } else {
     gemm::GEMM_ROWS
 };
@@ -157,7 +157,7 @@ impl Kernel {
     }
 
     /// The loss and accuracy of `model` on `split`, in parallel on the current
-    /// rayon pool, in [`EVAL_CHUNK`]-row chunks whose sums are added in order
+    /// rayon pool, in [`EVAL_CHUNK_ROWS`]-row chunks whose sums are added in order
     /// (so the figures do not depend on the thread count).
     pub fn evaluate(self, model: &Model, split: &Split) -> Evaluation {
         let n = split.len();
@@ -194,13 +194,13 @@ pub struct Evaluation {
     pub accuracy: f64,
 }
 
-/// `f` on each [`EVAL_CHUNK`]-row range of `0..n`, the ranges in parallel on
+/// `f` on each [`EVAL_CHUNK_ROWS`]-row range of `0..n`, the ranges in parallel on
 /// the current rayon pool, the results in row order.
 pub fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
     use rayon::prelude::*;
-    (0..n.div_ceil(EVAL_CHUNK))
+    (0..n.div_ceil(EVAL_CHUNK_ROWS))
         .into_par_iter()
-        .map(|chunk| f(chunk * EVAL_CHUNK..((chunk + 1) * EVAL_CHUNK).min(n)))
+        .map(|chunk| f(chunk * EVAL_CHUNK_ROWS..((chunk + 1) * EVAL_CHUNK_ROWS).min(n)))
         .collect()
 }
 

@@ -23,9 +23,9 @@ pub fn cross_entropy_block<S: Simd>(
     mut on_row: impl FnMut(f32, usize),
 ) {
     let rows = logits.len() / classes;
-    let mut maxima = [0.0f32; super::blocking::ROW_BLOCK];
-    let mut poisoned = [false; super::blocking::ROW_BLOCK];
-    let mut argmaxes = [0usize; super::blocking::ROW_BLOCK];
+    let mut maxima = [0.0f32; super::blocking::BLOCK_ROWS];
+    let mut poisoned = [false; super::blocking::BLOCK_ROWS];
+    let mut argmaxes = [0usize; super::blocking::BLOCK_ROWS];
     for k in 0..rows {
         let z = &logits[k * classes..(k + 1) * classes];
         let mut best = 0;

@@ -36,7 +36,7 @@ pub fn pool_size(requested: Option<usize>) -> usize {
         .clamp(1, cores * MAX_THREADS_PER_CORE)
 }
 
-pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK};
+pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK_ROWS};
 
 /// Settings of one training run; the default is the tutorial's.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +53,11 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
     /// The implementation of the loss and gradient.
     pub kernel: Kernel,
+    /// Let every pool thread join the team even beyond one per core. Off by
+    /// default (threads spinning beyond the core count only steal time from
+    /// working ones); tests turn it on to check that 8 threads on a 2-core
+    /// machine still give the same weights.
+    pub oversubscribe: bool,
 }
 
 impl Default for TrainConfig {
@@ -64,6 +69,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: None,
             kernel: Kernel::Fused,
+            oversubscribe: false,
         }
     }
 }
@@ -231,6 +237,7 @@ fn train_on_pool(
             order: &order,
             batch_size,
             lr,
+            oversubscribe: config.oversubscribe,
         };
         let sums = match config.kernel {
             Kernel::Fused => {

@@ -27,6 +27,8 @@ pub(super) struct EpochRun<'a> {
     pub order: &'a [usize],
     pub batch_size: usize,
     pub lr: f32,
+    /// Whether pool threads beyond one per core take part too.
+    pub oversubscribe: bool,
 }
 
 /// A kernel the team can run on chunks: the weights it reads, and how it
@@ -112,9 +114,10 @@ impl SharedSums {
     }
 
     /// One epoch of SGD with `kernel` on the threads of the current rayon pool:
-    /// at most one thread per core and per chunk of a minibatch take part (any
-    /// other pool threads sit this out, since spinning threads beyond the core
-    /// count only steal time from working ones). They stay in one rayon
+    /// at most one thread per chunk of a minibatch and, unless
+    /// `run.oversubscribe`, one per core take part (any other pool threads sit
+    /// this out, since spinning threads beyond the core count only steal time
+    /// from working ones). They stay in one rayon
     /// broadcast for the whole epoch, rather than being forked and joined (and
     /// put to sleep and woken) for every minibatch.
     pub fn run_epoch<K: ChunkKernel>(
@@ -129,12 +132,12 @@ impl SharedSums {
             order,
             batch_size,
             lr,
+            oversubscribe,
         } = *run;
         let partials = &self.sets;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let team = rayon::current_num_threads()
-            .min(partials[0].len())
-            .min(cores);
+        let cap = if oversubscribe { usize::MAX } else { cores };
+        let team = rayon::current_num_threads().min(partials[0].len()).min(cap);
         let barrier = SpinBarrier::new(team);
         let start = &*weights;
         let finished: Mutex<Option<(K::Weights, EpochSums)>> = Mutex::new(None);
