@@ -12,7 +12,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softreg::app::bench::fused_minibatch;
 use softreg::data::{Dataset, PixelFormat};
-use softreg::kernel::{self, ChunkSums, Isa, Weights};
+use softreg::kernel::gemm::GemmScratch;
+use softreg::kernel::{self, ChunkSums, Isa, Scratch, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -27,7 +28,9 @@ fn kernel_step(c: &mut Criterion) {
     let mut order: Vec<usize> = (0..f32_data.train.len()).collect();
     rng.shuffle(&mut order);
     let weights = Weights::new(Isa::best(), &model);
-    let mut partial = ChunkSums::new(784, 10);
+    let mut sums = ChunkSums::new(784, 10);
+    let mut scratch = Scratch::new(10);
+    let mut gemm_scratch = GemmScratch::new(784, 10, CHUNK_ROWS);
 
     let mut group = c.benchmark_group("kernel");
     for batch in [64, 256, 1024] {
@@ -40,7 +43,13 @@ fn kernel_step(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, batch), |b| {
                 b.iter(|| {
                     let rows = batches.next().unwrap();
-                    black_box(fused_minibatch(&weights, train, rows, &mut partial))
+                    black_box(fused_minibatch(
+                        &weights,
+                        train,
+                        rows,
+                        &mut sums,
+                        &mut scratch,
+                    ))
                 })
             });
         }
@@ -56,10 +65,11 @@ fn kernel_step(c: &mut Criterion) {
                         &train.images,
                         &train.labels,
                         chunk,
-                        &mut partial,
+                        &mut sums,
+                        &mut gemm_scratch,
                     );
                 }
-                black_box(partial.loss_sum)
+                black_box(sums.loss_sum)
             })
         });
         let mut batches = order.chunks_exact(batch).cycle();
@@ -77,7 +87,15 @@ fn kernel_step(c: &mut Criterion) {
     let hot_rows = order[..CHUNK_ROWS].repeat(256 / CHUNK_ROWS);
     group.throughput(Throughput::Elements(hot_rows.len() as u64));
     group.bench_function(BenchmarkId::new("fused-f32-hot-rows", 256), |b| {
-        b.iter(|| black_box(fused_minibatch(&weights, train, &hot_rows, &mut partial)))
+        b.iter(|| {
+            black_box(fused_minibatch(
+                &weights,
+                train,
+                &hot_rows,
+                &mut sums,
+                &mut scratch,
+            ))
+        })
     });
     group.finish();
 }

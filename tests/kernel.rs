@@ -7,7 +7,8 @@
 //! reference logits are closer than 1e-3.
 
 use softreg::data::Images;
-use softreg::kernel::{self, ChunkSums, Isa, Weights};
+use softreg::kernel::gemm::GemmScratch;
+use softreg::kernel::{self, ChunkSums, Isa, Scratch, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -40,17 +41,22 @@ impl Path {
         images: &Images,
         labels: &[u8],
         rows: &[usize],
-        p: &mut ChunkSums,
+        sums: &mut ChunkSums,
     ) {
+        let (features, classes) = (model.features, model.classes);
         match self {
             Path::Fused(isa) => {
                 // The fused kernel reads packed weights and writes a packed
                 // gradient: unpack it to compare with the reference.
                 let weights = Weights::new(isa, model);
-                kernel::step(&weights, images, labels, rows, &[], p);
-                p.grad_weights = weights.gradient_row_major(&p.grad_weights);
+                let scratch = &mut Scratch::new(classes);
+                kernel::step(&weights, images, labels, rows, &[], sums, scratch);
+                sums.grad_weights = weights.gradient_row_major(&sums.grad_weights);
             }
-            Path::Gemm(isa) => kernel::gemm::step(isa, model, images, labels, rows, p),
+            Path::Gemm(isa) => {
+                let scratch = &mut GemmScratch::new(features, classes, rows.len());
+                kernel::gemm::step(isa, model, images, labels, rows, sums, scratch)
+            }
         }
     }
 
@@ -126,22 +132,22 @@ fn near_ties(case: &Case, margin: f64) -> usize {
 
 fn check_against_reference(path: Path, case: &Case, what: &str) {
     let (features, classes) = (case.model.features, case.model.classes);
-    let mut partial = ChunkSums::new(features, classes);
-    partial.grad_weights.fill(f32::NAN);
-    partial.grad_bias.fill(f32::NAN);
-    partial.loss_sum = f64::NAN;
+    let mut sums = ChunkSums::new(features, classes);
+    sums.grad_weights.fill(f32::NAN);
+    sums.grad_bias.fill(f32::NAN);
+    sums.loss_sum = f64::NAN;
     path.step(
         &case.model,
         &case.images,
         &case.labels,
         &case.rows,
-        &mut partial,
+        &mut sums,
     );
     let expected = reference::step(&case.model, &case.images, &case.labels, &case.rows);
     let n = case.rows.len() as f64;
     let what = format!("{what} on {}", path.name());
 
-    let loss = partial.loss_sum / n;
+    let loss = sums.loss_sum / n;
     assert!(
         (loss - expected.loss).abs() <= 1e-4 * expected.loss.abs(),
         "{what}: loss {loss} vs {}",
@@ -149,14 +155,14 @@ fn check_against_reference(path: Path, case: &Case, what: &str) {
     );
     let ties = near_ties(case, 1e-3);
     assert!(
-        partial.correct.abs_diff(expected.correct) <= ties,
+        sums.correct.abs_diff(expected.correct) <= ties,
         "{what}: correct {} vs {} ({ties} near ties)",
-        partial.correct,
+        sums.correct,
         expected.correct
     );
     for (name, actual, reference) in [
-        ("weight", &partial.grad_weights, &expected.grad_weights),
-        ("bias", &partial.grad_bias, &expected.grad_bias),
+        ("weight", &sums.grad_weights, &expected.grad_weights),
+        ("bias", &sums.grad_bias, &expected.grad_bias),
     ] {
         let largest = reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
         for (i, (&a, &e)) in actual.iter().zip(reference.iter()).enumerate() {
@@ -263,23 +269,19 @@ fn extreme_logits_give_finite_loss_and_gradient() {
         for scale in [1e4f32, 1e30] {
             for label in 0..3u8 {
                 let (model, images) = constant_logits(&[scale, -scale, 0.0]);
-                let mut partial = ChunkSums::new(model.features, model.classes);
-                path.step(&model, &images, &[label], &[0], &mut partial);
+                let mut sums = ChunkSums::new(model.features, model.classes);
+                path.step(&model, &images, &[label], &[0], &mut sums);
                 let expected = reference::step(&model, &images, &[label], &[0]);
                 let what = format!("scale {scale}, label {label}, {}", path.name());
+                assert!(sums.loss_sum.is_finite(), "{what}: loss {}", sums.loss_sum);
                 assert!(
-                    partial.loss_sum.is_finite(),
-                    "{what}: loss {}",
-                    partial.loss_sum
-                );
-                assert!(
-                    (partial.loss_sum - expected.loss).abs() <= 1e-6 * expected.loss.abs(),
+                    (sums.loss_sum - expected.loss).abs() <= 1e-6 * expected.loss.abs(),
                     "{what}: loss {} vs {}",
-                    partial.loss_sum,
+                    sums.loss_sum,
                     expected.loss
                 );
-                assert!(partial.grad_weights.iter().all(|g| g.is_finite()), "{what}");
-                assert_eq!(partial.correct, usize::from(label == 0), "{what}");
+                assert!(sums.grad_weights.iter().all(|g| g.is_finite()), "{what}");
+                assert_eq!(sums.correct, usize::from(label == 0), "{what}");
             }
         }
     }
@@ -292,15 +294,15 @@ fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
         let mut pixels = case.images.f32_pixels().unwrap().to_vec();
         pixels[case.rows[3] * 784 + 100] = f32::NAN;
         case.images = Images::from_f32(1, 784, &pixels);
-        let mut partial = ChunkSums::new(784, 10);
+        let mut sums = ChunkSums::new(784, 10);
         path.step(
             &case.model,
             &case.images,
             &case.labels,
             &case.rows,
-            &mut partial,
+            &mut sums,
         );
-        assert!(partial.loss_sum.is_nan(), "{}", path.name());
+        assert!(sums.loss_sum.is_nan(), "{}", path.name());
     }
 }
 

@@ -17,8 +17,7 @@ use crate::app::peak;
 use crate::app::report::flop_per_sample;
 use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
-use crate::kernel::Kernel;
-use crate::kernel::{self, ChunkSums, Isa, Weights};
+use crate::kernel::{self, ChunkSums, Isa, Kernel, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::train::{CHUNK_ROWS, TrainConfig, TrainError, train};
@@ -176,14 +175,23 @@ pub fn fused_minibatch(
     weights: &Weights,
     train: &Split,
     rows: &[usize],
-    partial: &mut ChunkSums,
+    sums: &mut ChunkSums,
+    scratch: &mut Scratch,
 ) -> f64 {
     let mut chunks = rows.chunks(CHUNK_ROWS).peekable();
     while let Some(chunk) = chunks.next() {
         let ahead = chunks.peek().copied().unwrap_or(&[]);
-        kernel::step(weights, &train.images, &train.labels, chunk, ahead, partial);
+        kernel::step(
+            weights,
+            &train.images,
+            &train.labels,
+            chunk,
+            ahead,
+            sums,
+            scratch,
+        );
     }
-    partial.loss_sum
+    sums.loss_sum
 }
 
 /// The middle value (the upper one of an even count).
@@ -213,12 +221,19 @@ fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
         .cycle()
         .take(batch_size.max(1))
         .collect();
-    let mut partial = ChunkSums::new(model.features, model.classes);
+    let mut sums = ChunkSums::new(model.features, model.classes);
+    let mut scratch = Scratch::new(model.classes);
     let steps = 60_000usize.div_ceil(batch.len());
     let runs = (0..8).map(|_| {
         let start = Instant::now();
         for _ in 0..steps {
-            black_box(fused_minibatch(&weights, train, &batch, &mut partial));
+            black_box(fused_minibatch(
+                &weights,
+                train,
+                &batch,
+                &mut sums,
+                &mut scratch,
+            ));
         }
         (steps * batch.len()) as f64 / start.elapsed().as_secs_f64()
     });

@@ -10,7 +10,7 @@ use super::blocking::{BLOCK_ROWS, BLOCK_VECTORS, MAX_LANES, NARROW, PREFETCH_ROW
 use super::forward;
 use super::gather::{Pixel, Rows};
 use super::softmax;
-use super::{ChunkSums, Weights};
+use super::{ChunkSums, Scratch, Weights};
 
 /// Whether the instruction set has the 32 vector registers of
 /// [`WIDE`] tiles rather than the 16 of [`NARROW`] ones.
@@ -27,7 +27,8 @@ pub(super) struct StepOp<'a, P> {
     pub labels: &'a [u8],
     pub order: &'a [usize],
     pub ahead: &'a [usize],
-    pub partial: &'a mut ChunkSums,
+    pub sums: &'a mut ChunkSums,
+    pub scratch: &'a mut Scratch,
 }
 
 impl<P: Pixel> WithSimd for StepOp<'_, P> {
@@ -65,7 +66,8 @@ impl<P: Pixel> StepOp<'_, P> {
             labels,
             order,
             ahead,
-            partial,
+            sums,
+            scratch,
         } = self;
         let classes = weights.classes();
         assert_eq!(
@@ -73,11 +75,11 @@ impl<P: Pixel> StepOp<'_, P> {
             weights.packed.lanes(),
             "weights packed for this ISA"
         );
-        partial.loss_sum = 0.0;
-        partial.correct = 0;
-        partial.grad_bias.fill(0.0);
+        sums.loss_sum = 0.0;
+        sums.correct = 0;
+        sums.grad_bias.fill(0.0);
         if order.is_empty() {
-            partial.grad_weights.fill(0.0);
+            sums.grad_weights.fill(0.0);
             return;
         }
         let upcoming = |i: usize| order.get(i).or_else(|| ahead.get(i - order.len())).copied();
@@ -89,32 +91,29 @@ impl<P: Pixel> StepOp<'_, P> {
             let x = &x[..block.len()];
             let prefetch =
                 |k: usize| rows.row_or_empty(upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS));
-            let logits = &mut partial.logits[..block.len() * classes];
-            forward_block::<S, P, R, C>(simd, weights, x, prefetch, &mut partial.lane_sums, logits);
-            let (loss_sum, correct) = (&mut partial.loss_sum, &mut partial.correct);
+            let logits = &mut scratch.logits[..block.len() * classes];
+            forward_block::<S, P, R, C>(simd, weights, x, prefetch, &mut scratch.lane_sums, logits);
+            let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
             let mut block_labels = block.iter().map(|&r| usize::from(labels[r]));
             softmax::cross_entropy_block(
                 simd,
                 logits,
                 classes,
                 block_labels.clone(),
-                &mut partial.exps,
-                Some(&mut partial.grad_logits),
+                &mut scratch.exps,
+                Some(&mut scratch.grad_logits),
                 |loss, argmax| {
                     *loss_sum += f64::from(loss);
                     *correct += usize::from(Some(argmax) == block_labels.next());
                 },
             );
-            let g = &partial.grad_logits[..block.len() * classes];
+            let g = &scratch.grad_logits[..block.len() * classes];
             for g in g.chunks_exact(classes) {
-                for (db, &g) in partial.grad_bias.iter_mut().zip(g) {
+                for (db, &g) in sums.grad_bias.iter_mut().zip(g) {
                     *db += g;
                 }
             }
-            let dw = (
-                &mut partial.grad_weights[..],
-                weights.packed.lanes() * classes,
-            );
+            let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
             backward_block::<S, P, M, N>(simd, x, g, dw, classes, b == 0);
         }
     }

@@ -21,47 +21,69 @@ use crate::model::Model;
 /// Rows per GEMM: enough for matrixmultiply's packing to pay off.
 pub const GEMM_ROWS: usize = 64;
 
+/// The GEMM baseline's working space for one thread: a block's rows as f32,
+/// their logits and gradient, the softmax's exponentials.
+#[derive(Debug, Clone)]
+pub struct GemmScratch {
+    rows_f32: Vec<f32>,
+    logits: Vec<f32>,
+    grad_logits: Vec<f32>,
+    exps: Vec<f32>,
+}
+
+impl GemmScratch {
+    /// Working space for a model of this shape, for blocks of at most
+    /// `rows` rows (sized by what a chunk holds, never more than [`GEMM_ROWS`]).
+    pub fn new(features: usize, classes: usize, rows: usize) -> Self {
+        let rows = rows.clamp(1, GEMM_ROWS);
+        Self {
+            rows_f32: vec![0.0; rows * features],
+            logits: vec![0.0; rows * classes],
+            grad_logits: vec![0.0; rows * classes],
+            exps: vec![0.0; super::fused::exps_len(classes)],
+        }
+    }
+}
+
 /// [`super::step`] computed the unfused way, its softmax pass compiled for
-/// `isa`: the same sums into `partial` (the gradient row-major, like `model`).
+/// `isa`: the same sums into `sums` (the gradient row-major, like `model`),
+/// working in `scratch`.
 pub fn step(
     isa: Isa,
     model: &Model,
     images: &Images,
     labels: &[u8],
     rows: &[usize],
-    partial: &mut ChunkSums,
+    sums: &mut ChunkSums,
+    scratch: &mut GemmScratch,
 ) {
     let (features, classes) = (model.features, model.classes);
-    partial.reset();
-    for block in rows.chunks(GEMM_ROWS) {
+    sums.reset();
+    let block_rows = scratch.logits.len() / classes;
+    for block in rows.chunks(block_rows) {
         let n = block.len();
-        // Sized on first use by the rows it holds, so that only the GEMM
-        // baseline pays for it.
-        if partial.rows_f32.len() < n * features {
-            partial.rows_f32.resize(n * features, 0.0);
-        }
-        gather(images, block.iter().copied(), &mut partial.rows_f32);
-        logits(model, n, &partial.rows_f32, &mut partial.logits);
+        gather(images, block.iter().copied(), &mut scratch.rows_f32);
+        logits(model, n, &scratch.rows_f32, &mut scratch.logits);
         let mut block_labels = [0; GEMM_ROWS];
         for (label, &r) in block_labels.iter_mut().zip(block) {
             *label = usize::from(labels[r]);
         }
         let (loss_sum, correct) = isa.dispatch(SoftmaxPass {
-            logits: &partial.logits[..n * classes],
+            logits: &scratch.logits[..n * classes],
             labels: &block_labels[..n],
-            exps: &mut partial.exps,
-            grad: Some(&mut partial.grad_logits[..n * classes]),
+            exps: &mut scratch.exps,
+            grad: Some(&mut scratch.grad_logits[..n * classes]),
         });
-        partial.loss_sum += loss_sum;
-        partial.correct += correct;
-        for g in partial.grad_logits[..n * classes].chunks_exact(classes) {
-            for (db, &g) in partial.grad_bias.iter_mut().zip(g) {
+        sums.loss_sum += loss_sum;
+        sums.correct += correct;
+        for g in scratch.grad_logits[..n * classes].chunks_exact(classes) {
+            for (db, &g) in sums.grad_bias.iter_mut().zip(g) {
                 *db += g;
             }
         }
-        let x = &partial.rows_f32[..n * features];
-        let g = &partial.grad_logits[..n * classes];
-        assert_eq!(partial.grad_weights.len(), classes * features);
+        let x = &scratch.rows_f32[..n * features];
+        let g = &scratch.grad_logits[..n * classes];
+        assert_eq!(sums.grad_weights.len(), classes * features);
         // SAFETY: dW ← 1·Gᵀ X + 1·dW with Gᵀ (classes x n) read from `g` (n x classes,
         // row stride `classes`), X (n x features) from `x`, dW (classes x
         // features) in `grad_weights`; the lengths above cover every index the
@@ -79,7 +101,7 @@ pub fn step(
                 features as isize,
                 1,
                 1.0,
-                partial.grad_weights.as_mut_ptr(),
+                sums.grad_weights.as_mut_ptr(),
                 features as isize,
                 1,
             );
@@ -97,23 +119,21 @@ pub fn loss_and_correct(
     rows: Range<usize>,
 ) -> (f64, usize) {
     let classes = model.classes;
-    let mut x = vec![0.0; GEMM_ROWS.min(rows.len()) * model.features];
-    let mut z = vec![0.0; GEMM_ROWS * classes];
-    let mut exps = vec![0.0; super::fused::exps_len(classes)];
+    let scratch = &mut GemmScratch::new(model.features, classes, rows.len());
     let (mut loss_sum, mut correct) = (0.0, 0);
     for start in rows.clone().step_by(GEMM_ROWS) {
         let block = start..(start + GEMM_ROWS).min(rows.end);
         let n = block.len();
-        gather(images, block.clone(), &mut x);
-        logits(model, n, &x, &mut z);
+        gather(images, block.clone(), &mut scratch.rows_f32);
+        logits(model, n, &scratch.rows_f32, &mut scratch.logits);
         let mut block_labels = [0; GEMM_ROWS];
         for (label, r) in block_labels.iter_mut().zip(block) {
             *label = usize::from(labels[r]);
         }
         let (block_loss, block_correct) = isa.dispatch(SoftmaxPass {
-            logits: &z[..n * classes],
+            logits: &scratch.logits[..n * classes],
             labels: &block_labels[..n],
-            exps: &mut exps,
+            exps: &mut scratch.exps,
             grad: None,
         });
         loss_sum += block_loss;

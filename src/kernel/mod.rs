@@ -34,24 +34,19 @@ pub mod gemm;
 mod isa;
 pub mod packing;
 mod softmax;
+mod sums;
 
 use std::ops::Range;
 
 pub use isa::Isa;
 pub use packing::Packed;
+pub use sums::ChunkSums;
 
 use crate::data::{Images, Split};
 use crate::model::Model;
 use blocking::{BLOCK_ROWS, EVAL_CHUNK_ROWS};
 use fused::{EvalOp, StepOp};
 use gather::AnyRows;
-
-/// Rows of scratch in a [`ChunkSums`]: a fused block or a GEMM block.
-const SCRATCH_ROWS: usize = if BLOCK_ROWS > gemm::GEMM_ROWS {
-    BLOCK_ROWS
-} else {
-    gemm::GEMM_ROWS
-};
 
 /// A model's weights in the layout the fused kernel reads ([`packing`]),
 /// packed for one instruction set, with its bias.
@@ -163,7 +158,7 @@ impl Kernel {
         let n = split.len();
         let isa = Isa::best();
         let (images, labels) = (&split.images, split.labels.as_slice());
-        let partials = match self {
+        let chunks = match self {
             Kernel::Fused => {
                 let weights = Weights::new(isa, model);
                 map_eval_chunks(n, |rows| loss_and_correct(&weights, images, labels, rows))
@@ -175,7 +170,7 @@ impl Kernel {
                 crate::reference::loss_and_correct(model, images, labels, rows)
             }),
         };
-        let (loss_sum, correct) = partials
+        let (loss_sum, correct) = chunks
             .iter()
             .fold((0.0, 0), |(l, c), &(pl, pc)| (l + pl, c + pc));
         Evaluation {
@@ -204,72 +199,50 @@ pub fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) 
         .collect()
 }
 
-/// The partial sums of one chunk of a minibatch, with the scratch space to compute them.
-///
-/// Holds sums, not means: the caller adds the chunks in a fixed order and divides
-/// by the minibatch size.
+/// The fused kernel's working space for one thread: a row block's logits,
+/// their gradient, exponentials and the forward accumulators. Sized by the
+/// class count; reused for every chunk the thread computes.
 #[derive(Debug, Clone)]
-pub struct ChunkSums {
-    /// Summed cross-entropy loss of the chunk's rows.
-    pub loss_sum: f64,
-    /// How many of the chunk's rows are classified correctly.
-    pub correct: usize,
-    /// Summed gradient of the loss with respect to the weights, `classes x
-    /// features`, in the layout of the weights the kernel read: packed for the
-    /// fused kernel ([`Weights::gradient_row_major`] unpacks it), row-major for
-    /// the GEMM baseline.
-    pub grad_weights: Vec<f32>,
-    /// Summed gradient of the loss with respect to the bias.
-    pub grad_bias: Vec<f32>,
+pub struct Scratch {
     logits: Vec<f32>,
     grad_logits: Vec<f32>,
     exps: Vec<f32>,
     lane_sums: Vec<f32>,
-    rows_f32: Vec<f32>,
 }
 
-impl ChunkSums {
-    /// Zeroed sums and scratch for a model of this shape.
-    pub fn new(features: usize, classes: usize) -> Self {
+impl Scratch {
+    /// Working space for a model with `classes` classes.
+    pub fn new(classes: usize) -> Self {
         Self {
-            loss_sum: 0.0,
-            correct: 0,
-            grad_weights: vec![0.0; features * classes],
-            grad_bias: vec![0.0; classes],
-            logits: vec![0.0; SCRATCH_ROWS * classes],
-            grad_logits: vec![0.0; SCRATCH_ROWS * classes],
+            logits: vec![0.0; BLOCK_ROWS * classes],
+            grad_logits: vec![0.0; BLOCK_ROWS * classes],
             exps: vec![0.0; fused::exps_len(classes)],
             lane_sums: vec![0.0; fused::lane_sums_len(classes)],
-            rows_f32: Vec::new(),
         }
-    }
-
-    fn reset(&mut self) {
-        self.loss_sum = 0.0;
-        self.correct = 0;
-        self.grad_weights.fill(0.0);
-        self.grad_bias.fill(0.0);
     }
 }
 
-/// Forward and backward over the samples `rows`: overwrites `partial` with their
-/// summed loss, correct count and summed gradient (packed like `weights`).
-/// Meanwhile prefetches the rows `ahead`, the ones the caller computes next;
-/// they do not change the result.
+/// Forward and backward over the samples `rows`: overwrites `sums` with their
+/// summed loss, correct count and summed gradient (packed like `weights`),
+/// working in `scratch`. Meanwhile prefetches the rows `ahead`, the ones the
+/// caller computes next; they do not change the result.
 ///
 /// # Panics
-/// If `partial` was made for another model shape, or a row is out of range.
+/// If `sums` or `scratch` were made for another model shape, or a row is out
+/// of range.
 pub fn step(
     weights: &Weights,
     images: &Images,
     labels: &[u8],
     rows: &[usize],
     ahead: &[usize],
-    partial: &mut ChunkSums,
+    sums: &mut ChunkSums,
+    scratch: &mut Scratch,
 ) {
     assert_eq!(images.features(), weights.features());
-    assert_eq!(partial.grad_weights.len(), weights.packed.values().len());
-    assert_eq!(partial.grad_bias.len(), weights.classes());
+    assert_eq!(sums.grad_weights.len(), weights.packed.values().len());
+    assert_eq!(sums.grad_bias.len(), weights.classes());
+    assert_eq!(scratch.logits.len(), BLOCK_ROWS * weights.classes());
     match gather::rows(images) {
         AnyRows::F32(pixels) => weights.isa.dispatch(StepOp {
             weights,
@@ -277,7 +250,8 @@ pub fn step(
             labels,
             order: rows,
             ahead,
-            partial,
+            sums,
+            scratch,
         }),
         AnyRows::U8(pixels) => weights.isa.dispatch(StepOp {
             weights,
@@ -285,7 +259,8 @@ pub fn step(
             labels,
             order: rows,
             ahead,
-            partial,
+            sums,
+            scratch,
         }),
     }
 }

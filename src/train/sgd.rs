@@ -29,23 +29,23 @@ pub(super) type EpochSums = Result<(f64, usize), Divergence>;
 pub(super) fn reduce_and_apply<K: ChunkKernel>(
     kernel: &K,
     weights: &mut K::Weights,
-    partials: &[RwLock<ChunkSums>],
+    chunks: &[RwLock<ChunkSums>],
     rows: usize,
     lr: f32,
     step: usize,
 ) -> Result<(f64, usize), Divergence> {
-    let partials: Vec<_> = partials
+    let chunks: Vec<_> = chunks
         .iter()
         .map(|p| p.read().expect("no thread panics in a kernel"))
         .collect();
-    let loss_sum = partials.iter().map(|p| p.loss_sum).sum();
-    let correct = partials.iter().map(|p| p.correct).sum();
+    let loss_sum = chunks.iter().map(|p| p.loss_sum).sum();
+    let correct = chunks.iter().map(|p| p.correct).sum();
     check_loss(loss_sum, step)?;
     let scale = lr / rows as f32;
     let isa = kernel.isa(weights);
     let (w, b) = K::params(weights);
-    let grad_weights: Vec<&[f32]> = partials.iter().map(|p| &p.grad_weights[..]).collect();
-    let grad_bias: Vec<&[f32]> = partials.iter().map(|p| &p.grad_bias[..]).collect();
+    let grad_weights: Vec<&[f32]> = chunks.iter().map(|p| &p.grad_weights[..]).collect();
+    let grad_bias: Vec<&[f32]> = chunks.iter().map(|p| &p.grad_bias[..]).collect();
     let finite = isa.dispatch(SgdUpdate {
         values: w,
         gradients: &grad_weights,

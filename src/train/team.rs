@@ -17,7 +17,8 @@ use std::sync::{Mutex, RwLock};
 use super::CHUNK_ROWS;
 use super::sgd::{EpochSums, reduce_and_apply};
 use crate::data::Split;
-use crate::kernel::{self, ChunkSums, Isa, Weights};
+use crate::kernel::gemm::GemmScratch;
+use crate::kernel::{self, ChunkSums, Isa, Scratch, Weights};
 use crate::model::Model;
 
 /// What one epoch of a chunked kernel runs on.
@@ -37,14 +38,21 @@ pub(super) trait ChunkKernel: Sync {
     /// The weights in the layout this kernel reads.
     type Weights: Clone + Send + Sync;
 
-    /// The sums of the chunk `rows` into `partial`, prefetching `ahead`.
+    /// The working space one thread reuses for every chunk it computes.
+    type Scratch;
+
+    /// Working space for `weights`' shape.
+    fn scratch(&self, weights: &Self::Weights) -> Self::Scratch;
+
+    /// The sums of the chunk `rows` into `sums`, prefetching `ahead`
+    /// (`chunk` is `(rows, ahead)`).
     fn step(
         &self,
         weights: &Self::Weights,
         train: &Split,
-        rows: &[usize],
-        ahead: &[usize],
-        partial: &mut ChunkSums,
+        chunk: (&[usize], &[usize]),
+        sums: &mut ChunkSums,
+        scratch: &mut Self::Scratch,
     );
 
     /// The weights and the bias as flat slices, in the layout of the gradient.
@@ -59,9 +67,21 @@ pub(super) struct Fused;
 
 impl ChunkKernel for Fused {
     type Weights = Weights;
+    type Scratch = Scratch;
 
-    fn step(&self, w: &Weights, train: &Split, rows: &[usize], ahead: &[usize], p: &mut ChunkSums) {
-        kernel::step(w, &train.images, &train.labels, rows, ahead, p);
+    fn scratch(&self, weights: &Weights) -> Scratch {
+        Scratch::new(weights.classes())
+    }
+
+    fn step(
+        &self,
+        w: &Weights,
+        train: &Split,
+        (rows, ahead): (&[usize], &[usize]),
+        sums: &mut ChunkSums,
+        scratch: &mut Scratch,
+    ) {
+        kernel::step(w, &train.images, &train.labels, rows, ahead, sums, scratch);
     }
 
     fn params(weights: &mut Weights) -> (&mut [f32], &mut [f32]) {
@@ -79,9 +99,21 @@ pub(super) struct Gemm(pub Isa);
 
 impl ChunkKernel for Gemm {
     type Weights = Model;
+    type Scratch = GemmScratch;
 
-    fn step(&self, m: &Model, train: &Split, rows: &[usize], _: &[usize], p: &mut ChunkSums) {
-        kernel::gemm::step(self.0, m, &train.images, &train.labels, rows, p);
+    fn scratch(&self, model: &Model) -> GemmScratch {
+        GemmScratch::new(model.features, model.classes, CHUNK_ROWS)
+    }
+
+    fn step(
+        &self,
+        m: &Model,
+        train: &Split,
+        (rows, _): (&[usize], &[usize]),
+        sums: &mut ChunkSums,
+        scratch: &mut GemmScratch,
+    ) {
+        kernel::gemm::step(self.0, m, &train.images, &train.labels, rows, sums, scratch);
     }
 
     fn params(model: &mut Model) -> (&mut [f32], &mut [f32]) {
@@ -134,10 +166,10 @@ impl SharedSums {
             lr,
             oversubscribe,
         } = *run;
-        let partials = &self.sets;
+        let sets = &self.sets;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cap = if oversubscribe { usize::MAX } else { cores };
-        let team = rayon::current_num_threads().min(partials[0].len()).min(cap);
+        let team = rayon::current_num_threads().min(sets[0].len()).min(cap);
         let barrier = SpinBarrier::new(team);
         let start = &*weights;
         let finished: Mutex<Option<(K::Weights, EpochSums)>> = Mutex::new(None);
@@ -150,12 +182,13 @@ impl SharedSums {
                 return;
             }
             let mut weights = start.clone();
+            let mut scratch = kernel.scratch(&weights);
             let (mut loss_sum, mut correct) = (0.0, 0);
             let mut outcome = Ok(());
             for step in 0..steps {
                 let rows = batch(step);
                 let chunks = rows.len().div_ceil(CHUNK_ROWS);
-                let set = &partials[step % 2];
+                let set = &sets[step % 2];
                 let mine = share(me, team, chunks);
                 for c in mine.clone() {
                     let chunk = &rows[c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(rows.len())];
@@ -169,8 +202,8 @@ impl SharedSums {
                     } else {
                         &[]
                     };
-                    let mut partial = set[c].write().expect("no thread panics in a kernel");
-                    kernel.step(&weights, train, chunk, ahead, &mut partial);
+                    let mut sums = set[c].write().expect("no thread panics in a kernel");
+                    kernel.step(&weights, train, (chunk, ahead), &mut sums, &mut scratch);
                 }
                 barrier.wait();
                 let used = &set[..chunks];
