@@ -8,7 +8,7 @@ use pulp::{Simd, WithSimd};
 use super::backward;
 use super::blocking::{BLOCK_ROWS, BLOCK_VECTORS, MAX_LANES, NARROW, PREFETCH_ROWS, WIDE};
 use super::forward;
-use super::gather::{Pixel, Rows};
+use super::gather::{AnyRows, Pixel, Rows};
 use super::softmax;
 use super::{ChunkSums, Scratch, Weights};
 
@@ -21,9 +21,9 @@ fn wide<S: Simd>() -> bool {
 
 /// One training chunk: the rows `order`, then `ahead`, the rows the same
 /// thread computes next (only prefetched).
-pub(super) struct StepOp<'a, P> {
+pub(super) struct StepOp<'a> {
     pub weights: &'a Weights,
-    pub rows: Rows<'a, P>,
+    pub rows: AnyRows<'a>,
     pub labels: &'a [u8],
     pub order: &'a [usize],
     pub ahead: &'a [usize],
@@ -31,11 +31,23 @@ pub(super) struct StepOp<'a, P> {
     pub scratch: &'a mut Scratch,
 }
 
-impl<P: Pixel> WithSimd for StepOp<'_, P> {
+impl WithSimd for StepOp<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
+        match self.rows {
+            AnyRows::F32(rows) => self.tiles(simd, rows),
+            AnyRows::U8(rows) => self.tiles(simd, rows),
+        }
+    }
+}
+
+impl StepOp<'_> {
+    /// The chunk on rows of pixel type `P`, with the tiles of the instruction
+    /// set's register file.
+    #[inline(always)]
+    fn tiles<S: Simd, P: Pixel>(self, simd: S, rows: Rows<'_, P>) {
         const W: (usize, usize, usize, usize) = (
             WIDE.forward_rows,
             WIDE.forward_classes,
@@ -49,25 +61,27 @@ impl<P: Pixel> WithSimd for StepOp<'_, P> {
             NARROW.backward_vectors,
         );
         if wide::<S>() {
-            self.run::<S, { W.0 }, { W.1 }, { W.2 }, { W.3 }>(simd)
+            self.run::<S, P, { W.0 }, { W.1 }, { W.2 }, { W.3 }>(simd, rows)
         } else {
-            self.run::<S, { N.0 }, { N.1 }, { N.2 }, { N.3 }>(simd)
+            self.run::<S, P, { N.0 }, { N.1 }, { N.2 }, { N.3 }>(simd, rows)
         }
     }
-}
 
-impl<P: Pixel> StepOp<'_, P> {
     /// The chunk with `R x C` forward tiles and `M x N` backward panels.
     #[inline(always)]
-    fn run<S: Simd, const R: usize, const C: usize, const M: usize, const N: usize>(self, simd: S) {
+    fn run<S: Simd, P: Pixel, const R: usize, const C: usize, const M: usize, const N: usize>(
+        self,
+        simd: S,
+        rows: Rows<'_, P>,
+    ) {
         let Self {
             weights,
-            rows,
             labels,
             order,
             ahead,
             sums,
             scratch,
+            rows: _,
         } = self;
         let classes = weights.classes();
         assert_eq!(
@@ -121,36 +135,50 @@ impl<P: Pixel> StepOp<'_, P> {
 
 /// Forward only over the consecutive rows `range`: the summed loss and
 /// correct count, and each row's argmax into `predictions` if given.
-pub(super) struct EvalOp<'a, P> {
+pub(super) struct EvalOp<'a> {
     pub weights: &'a Weights,
-    pub rows: Rows<'a, P>,
+    pub rows: AnyRows<'a>,
     pub labels: &'a [u8],
     pub range: Range<usize>,
     pub predictions: Option<&'a mut [usize]>,
 }
 
-impl<P: Pixel> WithSimd for EvalOp<'_, P> {
+impl WithSimd for EvalOp<'_> {
     type Output = (f64, usize);
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> (f64, usize) {
-        if wide::<S>() {
-            self.run::<S, { WIDE.forward_rows }, { WIDE.forward_classes }>(simd)
-        } else {
-            self.run::<S, { NARROW.forward_rows }, { NARROW.forward_classes }>(simd)
+        match self.rows {
+            AnyRows::F32(rows) => self.tiles(simd, rows),
+            AnyRows::U8(rows) => self.tiles(simd, rows),
         }
     }
 }
 
-impl<P: Pixel> EvalOp<'_, P> {
+impl EvalOp<'_> {
+    /// The rows of pixel type `P`, with the forward tiles of the instruction
+    /// set's register file.
     #[inline(always)]
-    fn run<S: Simd, const R: usize, const C: usize>(self, simd: S) -> (f64, usize) {
+    fn tiles<S: Simd, P: Pixel>(self, simd: S, rows: Rows<'_, P>) -> (f64, usize) {
+        if wide::<S>() {
+            self.run::<S, P, { WIDE.forward_rows }, { WIDE.forward_classes }>(simd, rows)
+        } else {
+            self.run::<S, P, { NARROW.forward_rows }, { NARROW.forward_classes }>(simd, rows)
+        }
+    }
+
+    #[inline(always)]
+    fn run<S: Simd, P: Pixel, const R: usize, const C: usize>(
+        self,
+        simd: S,
+        rows: Rows<'_, P>,
+    ) -> (f64, usize) {
         let Self {
             weights,
-            rows,
             labels,
             range,
             mut predictions,
+            rows: _,
         } = self;
         let classes = weights.classes();
         let mut logits = vec![0.0; BLOCK_ROWS * classes];

@@ -73,6 +73,7 @@ impl<'a, P: Pixel> Rows<'a, P> {
 }
 
 /// The rows of a set of images in the pixel type they are held in.
+#[derive(Clone, Copy)]
 pub(super) enum AnyRows<'a> {
     F32(Rows<'a, f32>),
     U8(Rows<'a, u8>),

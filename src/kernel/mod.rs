@@ -46,7 +46,6 @@ use crate::data::{Images, Split};
 use crate::model::Model;
 use blocking::{BLOCK_ROWS, EVAL_CHUNK_ROWS};
 use fused::{EvalOp, StepOp};
-use gather::AnyRows;
 
 /// A model's weights in the layout the fused kernel reads ([`packing`]),
 /// packed for one instruction set, with its bias.
@@ -243,26 +242,15 @@ pub fn step(
     assert_eq!(sums.grad_weights.len(), weights.packed.values().len());
     assert_eq!(sums.grad_bias.len(), weights.classes());
     assert_eq!(scratch.logits.len(), BLOCK_ROWS * weights.classes());
-    match gather::rows(images) {
-        AnyRows::F32(pixels) => weights.isa.dispatch(StepOp {
-            weights,
-            rows: pixels,
-            labels,
-            order: rows,
-            ahead,
-            sums,
-            scratch,
-        }),
-        AnyRows::U8(pixels) => weights.isa.dispatch(StepOp {
-            weights,
-            rows: pixels,
-            labels,
-            order: rows,
-            ahead,
-            sums,
-            scratch,
-        }),
-    }
+    weights.isa.dispatch(StepOp {
+        weights,
+        rows: gather::rows(images),
+        labels,
+        order: rows,
+        ahead,
+        sums,
+        scratch,
+    });
 }
 
 /// The summed loss and the correct count over the samples `rows`, forward only.
@@ -299,20 +287,11 @@ fn evaluate(
     predictions: Option<&mut [usize]>,
 ) -> (f64, usize) {
     assert_eq!(images.features(), weights.features());
-    match gather::rows(images) {
-        AnyRows::F32(rows) => weights.isa.dispatch(EvalOp {
-            weights,
-            rows,
-            labels,
-            range,
-            predictions,
-        }),
-        AnyRows::U8(rows) => weights.isa.dispatch(EvalOp {
-            weights,
-            rows,
-            labels,
-            range,
-            predictions,
-        }),
-    }
+    weights.isa.dispatch(EvalOp {
+        weights,
+        rows: gather::rows(images),
+        labels,
+        range,
+        predictions,
+    })
 }
