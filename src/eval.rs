@@ -9,7 +9,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::data::Split;
+use std::ops::Range;
+
+use crate::data::{Images, Split};
 use crate::kernel::{self, Isa, Weights, map_eval_chunks};
 use crate::model::Model;
 
@@ -35,7 +37,13 @@ impl Metrics {
         let chunks = map_eval_chunks(n, |rows| {
             let mut predicted = vec![0; rows.len()];
             let (images, labels) = (&split.images, split.labels.as_slice());
-            let (loss, _) = kernel::predict(&weights, images, labels, rows, &mut predicted);
+            let (loss, _) = kernel::loss_correct_and_predictions(
+                &weights,
+                images,
+                labels,
+                rows,
+                &mut predicted,
+            );
             (loss, predicted)
         });
         let classes = model.classes;
@@ -83,4 +91,20 @@ impl Metrics {
         let total = self.class_samples(truth);
         (total > 0).then(|| self.count(truth, truth) as f64 / total as f64)
     }
+}
+
+/// Each class's probability for every image of `rows`, no labels needed: the
+/// fused kernel's logits with a softmax in f64. One vector of `classes`
+/// probabilities per image.
+pub fn probabilities(model: &Model, images: &Images, rows: Range<usize>) -> Vec<Vec<f64>> {
+    let logits = kernel::logits(&Weights::new(Isa::best(), model), images, rows);
+    logits
+        .chunks_exact(model.classes)
+        .map(|z| {
+            let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exps: Vec<f64> = z.iter().map(|&v| f64::from(v - max).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            exps.iter().map(|e| e / sum).collect()
+        })
+        .collect()
 }

@@ -351,3 +351,25 @@ fn byte_pixels_match_f32_pixels_bit_for_bit() {
         }
     }
 }
+
+/// The label-free path (`kernel::logits`, `eval::probabilities`), used to
+/// classify a user's pictures, agrees with the f64 reference.
+#[test]
+fn label_free_probabilities_match_the_reference() {
+    let case = random_case(77, 40, 784, 10, false);
+    let rows = 3..40;
+    let probabilities = softreg::eval::probabilities(&case.model, &case.images, rows.clone());
+    assert_eq!(probabilities.len(), rows.len());
+    for (p, r) in probabilities.iter().zip(rows) {
+        let pixels = case.images.row_f32(r);
+        let expected = reference::log_softmax(&reference::logits(&case.model, &pixels));
+        for (c, (&got, &log_p)) in p.iter().zip(&expected).enumerate() {
+            assert!(
+                (got - log_p.exp()).abs() <= 1e-5,
+                "row {r} class {c}: {got} vs {}",
+                log_p.exp()
+            );
+        }
+        assert!((p.iter().sum::<f64>() - 1.0).abs() <= 1e-12);
+    }
+}

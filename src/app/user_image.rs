@@ -6,8 +6,9 @@ use std::path::Path;
 
 use image::imageops::{self, FilterType};
 
+use crate::data::{Images, pixel_to_f32};
+use crate::eval::probabilities;
 use crate::model::Model;
-use crate::reference;
 
 /// A picture converted to the model's input.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,20 +62,20 @@ pub fn prepare(path: &Path, shape: (usize, usize)) -> Result<Prepared, String> {
         }
     }
     let inverted = border.iter().sum::<f32>() / border.len().max(1) as f32 > 127.5;
+    // Scaled exactly as training pixels are.
     let pixels = small
         .pixels()
-        .map(|p| {
-            let v = f32::from(p.0[0]) / 255.0;
-            if inverted { 1.0 - v } else { v }
-        })
+        .map(|p| pixel_to_f32(if inverted { 255 - p.0[0] } else { p.0[0] }))
         .collect();
     Ok(Prepared { pixels, inverted })
 }
 
-/// Every class's probability for one input, most probable first.
+/// Every class's probability for one input, most probable first, from the
+/// fused kernel (as `eval` scores the test set).
 pub fn ranked_probabilities(model: &Model, pixels: &[f32]) -> Vec<(usize, f64)> {
-    let log_p = reference::log_softmax(&reference::logits(model, pixels));
-    let mut ranked: Vec<(usize, f64)> = log_p.iter().map(|l| l.exp()).enumerate().collect();
+    let image = Images::from_f32(1, pixels.len(), pixels);
+    let probabilities = probabilities(model, &image, 0..1).swap_remove(0);
+    let mut ranked: Vec<(usize, f64)> = probabilities.into_iter().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     ranked
 }

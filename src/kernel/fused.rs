@@ -216,6 +216,51 @@ impl EvalOp<'_> {
     }
 }
 
+/// Forward only, no labels: the logits of the consecutive rows `range` into
+/// `logits` (`range.len()` rows of `classes` values).
+pub(super) struct LogitsOp<'a> {
+    pub weights: &'a Weights,
+    pub rows: AnyRows<'a>,
+    pub range: Range<usize>,
+    pub logits: &'a mut [f32],
+}
+
+impl WithSimd for LogitsOp<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        match self.rows {
+            AnyRows::F32(rows) => self.run::<S, f32>(simd, rows),
+            AnyRows::U8(rows) => self.run::<S, u8>(simd, rows),
+        }
+    }
+}
+
+impl LogitsOp<'_> {
+    #[inline(always)]
+    fn run<S: Simd, P: Pixel>(self, simd: S, rows: Rows<'_, P>) {
+        let Self {
+            weights,
+            range,
+            logits,
+            rows: _,
+        } = self;
+        let classes = weights.classes();
+        let mut lane_sums = vec![0.0; lane_sums_len(classes)];
+        for (b, start) in range.clone().step_by(BLOCK_ROWS).enumerate() {
+            let block = start..(start + BLOCK_ROWS).min(range.end);
+            let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
+            for (xk, r) in x.iter_mut().zip(block.clone()) {
+                *xk = rows.row(r);
+            }
+            let x = &x[..block.len()];
+            let out = &mut logits[b * BLOCK_ROWS * classes..][..block.len() * classes];
+            forward_block::<S, P, 1, 1>(simd, weights, x, |_| &[], &mut lane_sums, out);
+        }
+    }
+}
+
 /// Floats of forward accumulator space for a row block: one vector of the
 /// widest instruction set per (row, class).
 pub(super) fn lane_sums_len(classes: usize) -> usize {

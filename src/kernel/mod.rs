@@ -45,7 +45,7 @@ pub use sums::ChunkSums;
 use crate::data::{Images, Split};
 use crate::model::Model;
 use blocking::{BLOCK_ROWS, EVAL_CHUNK_ROWS};
-use fused::{EvalOp, StepOp};
+use fused::{EvalOp, LogitsOp, StepOp};
 
 /// A model's weights in the layout the fused kernel reads ([`packing`]),
 /// packed for one instruction set, with its bias.
@@ -263,12 +263,29 @@ pub fn loss_and_correct(
     evaluate(weights, images, labels, rows, None)
 }
 
+/// The logits of the rows `rows`, no labels needed: `rows.len()` rows of
+/// `classes` values, row by row.
+///
+/// # Panics
+/// If a row is out of range or the images have another feature count.
+pub fn logits(weights: &Weights, images: &Images, rows: Range<usize>) -> Vec<f32> {
+    assert_eq!(images.features(), weights.features());
+    let mut logits = vec![0.0; rows.len() * weights.classes()];
+    weights.isa.dispatch(LogitsOp {
+        weights,
+        rows: gather::rows(images),
+        range: rows,
+        logits: &mut logits,
+    });
+    logits
+}
+
 /// [`loss_and_correct`] that also writes each row's predicted class (the argmax
 /// of its logits) into `predictions`, which holds one slot per row.
 ///
 /// # Panics
 /// If `predictions.len() != rows.len()`.
-pub fn predict(
+pub fn loss_correct_and_predictions(
     weights: &Weights,
     images: &Images,
     labels: &[u8],

@@ -22,7 +22,7 @@ const LINE: u32 = GLYPH + 4;
 pub fn predict_first(model: &Model, split: &Split, count: usize) -> Vec<usize> {
     let count = count.min(split.len());
     let mut predicted = vec![0; count];
-    kernel::predict(
+    kernel::loss_correct_and_predictions(
         &Weights::new(Isa::best(), model),
         &split.images,
         &split.labels,
