@@ -1,4 +1,6 @@
-//! idx parsing and data-directory loading on small files the tests write themselves.
+//! The idx format and data-directory loading, on small files the tests write
+//! themselves: valid files load, raw or gzipped; malformed ones are refused
+//! with an error naming the file and what is wrong.
 
 mod common;
 
@@ -351,4 +353,73 @@ fn bundled_files_match_their_checksums_and_load() {
     let pixels = data.train.images.f32_pixels().unwrap();
     assert!(pixels.iter().all(|&p| (0.0..=1.0).contains(&p)));
     assert!(pixels.contains(&1.0) && pixels.contains(&0.0));
+}
+
+#[test]
+fn empty_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    fs::write(dir.path().join("t10k-images-idx3-ubyte"), b"").unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            DataErrorKind::Idx(IdxError::HeaderTruncated { actual: 0, .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_split_with_no_images_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    fs::write(
+        dir.path().join("t10k-images-idx3-ubyte"),
+        idx_bytes(8, &[0, 2, 3], &[]),
+    )
+    .unwrap();
+    fs::write(dir.path().join("t10k-labels-idx1-ubyte"), label_file(&[])).unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(matches!(err.kind, DataErrorKind::NoImages), "{err:?}");
+    assert!(err.to_string().ends_with("holds no images"), "{err}");
+}
+
+#[test]
+fn a_gzip_stream_corrupted_in_the_middle_is_called_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), true);
+    // Pixels like a photograph's noise (a regular pattern compresses to almost
+    // nothing), black borders as in Fashion-MNIST.
+    let mut state: u32 = 1;
+    let pixels: Vec<u8> = (0..50 * 784)
+        .map(|i| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            if i % 28 < 8 { 0 } else { (state >> 24) as u8 }
+        })
+        .collect();
+    let images = idx_bytes(8, &[50, 28, 28], &pixels);
+    let good = common::gzip(&images);
+    // A corruption that makes the stream decode to more bytes than the header
+    // describes before its checksum fails: the case 07f0cbc called "trailing
+    // bytes".
+    let too_long = |gz: &[u8]| {
+        use std::io::Read;
+        let mut decoder = flate2::read::GzDecoder::new(gz).take(images.len() as u64 + 1);
+        let mut out = Vec::new();
+        let _ = decoder.read_to_end(&mut out);
+        out.len() > images.len()
+    };
+    let gz = (good.len() / 3..good.len() * 2 / 3)
+        .flat_map(|i| [0x01u8, 0x10, 0x55, 0xff].map(|flip| (i, flip)))
+        .map(|(i, flip)| {
+            let mut gz = good.clone();
+            gz[i] ^= flip;
+            gz
+        })
+        .find(|gz| too_long(gz))
+        .expect("some corruption in the middle lengthens the stream");
+    fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gz).unwrap();
+    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    assert!(matches!(err.kind, DataErrorKind::Gzip(_)), "{err}");
 }
