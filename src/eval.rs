@@ -10,8 +10,11 @@
 //! ```
 
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
-use crate::data::{Images, Split};
+use thiserror::Error;
+
+use crate::data::{self, DataError, FILE_STEMS, Images, PixelFormat, Split};
 use crate::kernel::{self, Isa, Weights, map_eval_chunks};
 use crate::model::Model;
 
@@ -107,4 +110,71 @@ pub fn probabilities(model: &Model, images: &Images, rows: Range<usize>) -> Vec<
             exps.iter().map(|e| e / sum).collect()
         })
         .collect()
+}
+
+/// Why a model cannot be scored on a data directory.
+#[derive(Debug, Error)]
+pub enum ScoringError {
+    /// The test files could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A test label has no class in the model.
+    #[error(
+        "{} has {classes} classes, but {} labels image {index} as class {label}: the model was \
+         trained for other data (pass the --data directory it was trained on)",
+        model.display(),
+        labels.display()
+    )]
+    ClassMismatch {
+        model: PathBuf,
+        classes: usize,
+        labels: PathBuf,
+        index: usize,
+        label: u8,
+    },
+    /// The test images have another pixel count than the model's features.
+    #[error(
+        "{} takes {}x{} images ({features} features) but {} holds {}x{} images",
+        model.display(), model_shape.0, model_shape.1, dir.display(), data_shape.0, data_shape.1
+    )]
+    ShapeMismatch {
+        model: PathBuf,
+        model_shape: (usize, usize),
+        features: usize,
+        dir: PathBuf,
+        data_shape: (usize, usize),
+    },
+}
+
+/// The test split of `dir` for the model at `model_path` (whose images are
+/// `image_shape`): only the test files are read, and a label the model has no
+/// class for, or images of another size, are blamed on the mismatch between
+/// the two.
+pub fn test_split_for(
+    dir: &Path,
+    (model_path, model): (&Path, &Model),
+    image_shape: (usize, usize),
+) -> Result<Split, ScoringError> {
+    let test = data::load_test(dir, PixelFormat::F32)?;
+    if let Some((index, label)) = test.highest_label()
+        && usize::from(label) >= model.classes
+    {
+        return Err(ScoringError::ClassMismatch {
+            model: model_path.to_path_buf(),
+            classes: model.classes,
+            labels: dir.join(FILE_STEMS[3]),
+            index,
+            label,
+        });
+    }
+    if test.images.features() != model.features {
+        return Err(ScoringError::ShapeMismatch {
+            model: model_path.to_path_buf(),
+            model_shape: image_shape,
+            features: model.features,
+            dir: dir.to_path_buf(),
+            data_shape: test.images.shape(),
+        });
+    }
+    Ok(test)
 }

@@ -12,8 +12,8 @@ use softreg::app::figures::{curves, predictions};
 use softreg::app::report::{self, printable};
 use softreg::app::{info, user_image};
 use softreg::checkpoint::{self, ModelInfo};
-use softreg::data::{self, Dataset, FILE_STEMS, PixelFormat, Split, fashion_mnist};
-use softreg::eval::Metrics;
+use softreg::data::{self, Dataset, PixelFormat, fashion_mnist};
+use softreg::eval::{self, Metrics};
 use softreg::kernel::Kernel;
 use softreg::output;
 use softreg::train::{MAX_EPOCHS, TrainConfig, pool_size, train_with_progress};
@@ -240,16 +240,6 @@ impl Stdout {
     }
 }
 
-/// The data files of `dir` that a run reads, raw and gzipped: no output may
-/// overwrite them.
-fn data_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    FILE_STEMS
-        .iter()
-        .flat_map(|stem| [dir.join(stem), dir.join(format!("{stem}.gz"))])
-        .map(|path| ("data file", path))
-        .collect()
-}
-
 fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut out = Stdout::default();
@@ -257,8 +247,8 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
         .collect();
-    let inputs = data_files(&args.data);
-    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(w, p)| (*w, p.as_path())).collect();
+    let inputs = data::files_of(&args.data);
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|p| ("data file", p.as_path())).collect();
     output::refuse_collisions(&outputs, &inputs)?;
     let save = args
         .save
@@ -281,7 +271,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..TrainConfig::default()
     };
     let (height, width) = data.train.images.shape();
-    let kernel = config.kernel.describe();
+    let kernel_name = config.kernel.describe();
     if !args.json {
         out.println(report::run_header(&args.data, &data, &config));
     }
@@ -322,7 +312,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             ("batch_size", config.batch_size.to_string()),
             ("lr", config.learning_rate.to_string()),
             ("seed", config.seed.to_string()),
-            ("kernel", kernel),
+            ("kernel", kernel_name),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -346,48 +336,10 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(out.finish()?)
 }
 
-/// The test split of `dir` for `model`: only the test files are read, and a
-/// label the model has no class for is blamed on the mismatch between the two.
-fn load_test_for(
-    dir: &Path,
-    model_path: &Path,
-    model: &softreg::model::Model,
-    info: &ModelInfo,
-) -> Result<Split, Box<dyn std::error::Error>> {
-    let test = data::load_test(dir, PixelFormat::F32)?;
-    if let Some((index, label)) = test.highest_label()
-        && usize::from(label) >= model.classes
-    {
-        return Err(format!(
-            "{} has {} classes, but {} labels image {index} as class {label}: the model was \
-             trained for other data (pass the --data directory it was trained on)",
-            model_path.display(),
-            model.classes,
-            dir.join(FILE_STEMS[3]).display(),
-        )
-        .into());
-    }
-    if test.images.features() != model.features {
-        let shape = test.images.shape();
-        return Err(format!(
-            "{} takes {}x{} images ({} features) but {} holds {}x{} images",
-            model_path.display(),
-            info.image_shape.0,
-            info.image_shape.1,
-            model.features,
-            dir.display(),
-            shape.0,
-            shape.1
-        )
-        .into());
-    }
-    Ok(test)
-}
-
 fn run_eval(args: EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = Stdout::default();
     let (model, info) = checkpoint::load(&args.model)?;
-    let test = load_test_for(&args.data, &args.model, &model, &info)?;
+    let test = eval::test_split_for(&args.data, (&args.model, &model), info.image_shape)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(pool_size(args.threads))
         .build()?;
@@ -424,7 +376,7 @@ fn run_predict(args: PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(out.finish()?);
     }
-    let test = load_test_for(&args.data, &args.model, &model, &info)?;
+    let test = eval::test_split_for(&args.data, (&args.model, &model), info.image_shape)?;
     let predicted = predictions::predict_first(&model, &test, args.count);
     match &out_path {
         Some(path) => {
@@ -484,7 +436,13 @@ fn main() -> ExitCode {
 /// What the user can do about an error, where the command line knows better
 /// than the library.
 fn hint(error: &(dyn std::error::Error + 'static)) -> &'static str {
-    match error.downcast_ref::<data::DataError>() {
+    let data_error = error.downcast_ref::<data::DataError>().or_else(|| {
+        match error.downcast_ref::<eval::ScoringError>() {
+            Some(eval::ScoringError::Data(e)) => Some(e),
+            _ => None,
+        }
+    });
+    match data_error {
         Some(e) if matches!(e.kind, data::DataErrorKind::Missing) => {
             "; pass --data DIR naming a directory with the four idx files"
         }

@@ -15,23 +15,23 @@ use softreg::reference;
 
 /// A fast path under test.
 #[derive(Debug, Clone, Copy)]
-enum Path {
+enum FastPath {
     Fused(Isa),
     Gemm(Isa),
 }
 
-impl Path {
-    fn all() -> Vec<Path> {
+impl FastPath {
+    fn all() -> Vec<FastPath> {
         Isa::available()
             .into_iter()
-            .flat_map(|isa| [Path::Fused(isa), Path::Gemm(isa)])
+            .flat_map(|isa| [FastPath::Fused(isa), FastPath::Gemm(isa)])
             .collect()
     }
 
     fn name(self) -> String {
         match self {
-            Path::Fused(isa) => format!("fused {}", isa.name()),
-            Path::Gemm(isa) => format!("gemm {}", isa.name()),
+            FastPath::Fused(isa) => format!("fused {}", isa.name()),
+            FastPath::Gemm(isa) => format!("gemm {}", isa.name()),
         }
     }
 
@@ -45,7 +45,7 @@ impl Path {
     ) {
         let (features, classes) = (model.features, model.classes);
         match self {
-            Path::Fused(isa) => {
+            FastPath::Fused(isa) => {
                 // The fused kernel reads packed weights and writes a packed
                 // gradient: unpack it to compare with the reference.
                 let weights = Weights::new(isa, model);
@@ -53,7 +53,7 @@ impl Path {
                 kernel::step(&weights, images, labels, rows, &[], sums, scratch);
                 sums.grad_weights = weights.gradient_row_major(&sums.grad_weights);
             }
-            Path::Gemm(isa) => {
+            FastPath::Gemm(isa) => {
                 let scratch = &mut GemmScratch::new(features, classes, rows.len());
                 kernel::gemm::step(isa, model, images, labels, rows, sums, scratch)
             }
@@ -68,10 +68,10 @@ impl Path {
         rows: std::ops::Range<usize>,
     ) -> (f64, usize) {
         match self {
-            Path::Fused(isa) => {
+            FastPath::Fused(isa) => {
                 kernel::loss_and_correct(&Weights::new(isa, model), images, labels, rows)
             }
-            Path::Gemm(isa) => kernel::gemm::loss_and_correct(isa, model, images, labels, rows),
+            FastPath::Gemm(isa) => kernel::gemm::loss_and_correct(isa, model, images, labels, rows),
         }
     }
 }
@@ -130,7 +130,7 @@ fn near_ties(case: &Case, margin: f64) -> usize {
         .count()
 }
 
-fn check_against_reference(path: Path, case: &Case, what: &str) {
+fn check_against_reference(path: FastPath, case: &Case, what: &str) {
     let (features, classes) = (case.model.features, case.model.classes);
     let mut sums = ChunkSums::new(features, classes);
     sums.grad_weights.fill(f32::NAN);
@@ -219,7 +219,7 @@ fn the_available_instruction_sets_run_from_the_best_down_to_scalar() {
 #[test]
 fn fast_paths_match_reference_across_shapes() {
     let mut seed = 100;
-    for path in Path::all() {
+    for path in FastPath::all() {
         for &batch in &[1, 7, 255, 256, 1000] {
             for &features in &[784, 1, 13, 100] {
                 for signed in [false, true] {
@@ -236,7 +236,7 @@ fn fast_paths_match_reference_across_shapes() {
 #[test]
 fn fast_paths_match_reference_for_other_class_counts() {
     let mut seed = 900;
-    for path in Path::all() {
+    for path in FastPath::all() {
         for &classes in &[1, 2, 3, 7, 11, 16] {
             for &features in &[784, 33] {
                 seed += 1;
@@ -265,7 +265,7 @@ fn constant_logits(values: &[f32]) -> (Model, Images) {
 
 #[test]
 fn extreme_logits_give_finite_loss_and_gradient() {
-    for path in Path::all() {
+    for path in FastPath::all() {
         for scale in [1e4f32, 1e30] {
             for label in 0..3u8 {
                 let (model, images) = constant_logits(&[scale, -scale, 0.0]);
@@ -289,7 +289,7 @@ fn extreme_logits_give_finite_loss_and_gradient() {
 
 #[test]
 fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
-    for path in Path::all() {
+    for path in FastPath::all() {
         let mut case = random_case(5, 20, 784, 10, false);
         let mut pixels = case.images.f32_pixels().unwrap().to_vec();
         pixels[case.rows[3] * 784 + 100] = f32::NAN;
@@ -310,7 +310,7 @@ fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
 /// images held as f32, on every instruction set, and match the reference.
 #[test]
 fn byte_pixels_match_f32_pixels_bit_for_bit() {
-    for path in Path::all() {
+    for path in FastPath::all() {
         for &(batch, features) in &[(256, 784), (37, 13), (5, 100)] {
             let mut rng = SeededRng::new(batch as u64);
             let count = batch + 3;

@@ -407,6 +407,15 @@ impl Dataset {
     }
 }
 
+/// Every file of `dir` that loading may read, raw and gzipped: what no output
+/// may overwrite.
+pub fn files_of(dir: &Path) -> Vec<PathBuf> {
+    FILE_STEMS
+        .iter()
+        .flat_map(|stem| [dir.join(stem), dir.join(format!("{stem}.gz"))])
+        .collect()
+}
+
 /// Loads only the test split of `dir` (what scoring a saved model needs), with
 /// any byte label accepted; check the labels against the model with
 /// [`Split::highest_label`].

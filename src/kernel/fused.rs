@@ -375,10 +375,10 @@ fn backward_block<S: Simd, P: Pixel, const M: usize, const N: usize>(
     let mut v = 0;
     while v < vectors {
         if v + N <= vectors {
-            panels::<S, P, M, N>(simd, x, g, dw, classes, v, overwrite);
+            class_panels::<S, P, M, N>(simd, x, g, dw, classes, v, overwrite);
             v += N;
         } else {
-            panels::<S, P, M, 1>(simd, x, g, dw, classes, v, overwrite);
+            class_panels::<S, P, M, 1>(simd, x, g, dw, classes, v, overwrite);
             v += 1;
         }
     }
@@ -387,7 +387,7 @@ fn backward_block<S: Simd, P: Pixel, const M: usize, const N: usize>(
 
 /// Every class's panel of `N` vectors from vector `v0`.
 #[inline(always)]
-fn panels<S: Simd, P: Pixel, const M: usize, const N: usize>(
+fn class_panels<S: Simd, P: Pixel, const M: usize, const N: usize>(
     simd: S,
     x: &[&[P]],
     g: &[f32],
