@@ -22,19 +22,7 @@ use crate::random::SeededRng;
 use crate::reference;
 use sgd::{EpochSums, check_loss, check_weights, sgd_step};
 
-/// The most worker threads per core a training pool gets. Threads beyond the
-/// cores only add overhead, and thousands of idle rayon workers looking for work
-/// starve the working ones, so larger requests are capped.
-pub const MAX_THREADS_PER_CORE: usize = 4;
-
-/// The size of the worker pool for a requested thread count (`None`: one per
-/// core), at most [`MAX_THREADS_PER_CORE`] per core.
-pub fn pool_size(requested: Option<usize>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    requested
-        .unwrap_or(cores)
-        .clamp(1, cores * MAX_THREADS_PER_CORE)
-}
+pub use team::{MAX_THREADS_PER_CORE, pool_size};
 
 pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK_ROWS};
 
