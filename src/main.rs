@@ -16,7 +16,7 @@ use softreg::data::{self, Dataset, PixelFormat, fashion_mnist};
 use softreg::eval::{self, Metrics};
 use softreg::kernel::Kernel;
 use softreg::output;
-use softreg::train::{MAX_EPOCHS, TrainConfig, pool_size, train_with_progress};
+use softreg::train::{MAX_EPOCHS, Optimizer, TrainConfig, pool_size, train_with_progress};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -108,9 +108,30 @@ struct TrainArgs {
     /// Samples per minibatch.
     #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     batch_size: usize,
-    /// SGD learning rate.
+    /// Learning rate.
     #[arg(long, default_value_t = 0.1, value_parser = positive_finite, allow_negative_numbers = true)]
     lr: f32,
+    /// sgd (torch.optim.SGD) or adam (torch.optim.Adam), PyTorch's semantics.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    optimizer: OptimizerArg,
+    /// SGD momentum factor (0: none).
+    #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true)]
+    momentum: f32,
+    /// Nesterov momentum (SGD; needs --momentum above 0).
+    #[arg(long)]
+    nesterov: bool,
+    /// L2 weight decay added to the gradient, for weight and bias (SGD and Adam).
+    #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true)]
+    weight_decay: f32,
+    /// Adam's first-moment decay.
+    #[arg(long, default_value_t = 0.9, value_parser = below_one, allow_negative_numbers = true)]
+    beta1: f32,
+    /// Adam's second-moment decay.
+    #[arg(long, default_value_t = 0.999, value_parser = below_one, allow_negative_numbers = true)]
+    beta2: f32,
+    /// Adam's epsilon.
+    #[arg(long, default_value_t = 1e-8, value_parser = at_least_zero, allow_negative_numbers = true)]
+    eps: f32,
     /// Seed of the weight initialisation and the shuffles.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -137,6 +158,46 @@ struct TrainArgs {
     /// Draw the loss and accuracy curves into this PNG file.
     #[arg(long)]
     plot: Option<PathBuf>,
+}
+
+/// `--optimizer` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OptimizerArg {
+    /// Stochastic gradient descent, with optional momentum and weight decay.
+    Sgd,
+    /// Adam, bias-corrected.
+    Adam,
+}
+
+impl TrainArgs {
+    /// The optimizer the flags describe; flags of the other optimizer are refused.
+    fn optimizer(&self) -> Result<Optimizer, String> {
+        match self.optimizer {
+            OptimizerArg::Sgd => {
+                if (self.beta1, self.beta2, self.eps) != (0.9, 0.999, 1e-8) {
+                    return Err(
+                        "--beta1, --beta2 and --eps are Adam's: add --optimizer adam".into(),
+                    );
+                }
+                Ok(Optimizer::Sgd {
+                    momentum: self.momentum,
+                    nesterov: self.nesterov,
+                    weight_decay: self.weight_decay,
+                })
+            }
+            OptimizerArg::Adam => {
+                if self.momentum != 0.0 || self.nesterov {
+                    return Err("--momentum and --nesterov are SGD's; Adam has --beta1".into());
+                }
+                Ok(Optimizer::Adam {
+                    beta1: self.beta1,
+                    beta2: self.beta2,
+                    eps: self.eps,
+                    weight_decay: self.weight_decay,
+                })
+            }
+        }
+    }
 }
 
 /// `--pixels` values.
@@ -191,6 +252,22 @@ fn epoch_count(s: &str) -> Result<usize, String> {
         Ok(n) if n > MAX_EPOCHS => Err(format!("must be at most {MAX_EPOCHS}")),
         Ok(n) => Ok(n),
         Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn at_least_zero(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a finite number >= 0, got {x}")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+fn below_one(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("must be in [0, 1), got {x}")),
+        Err(e) => Err(format!("not a number: {e}")),
     }
 }
 
@@ -265,6 +342,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.lr,
+        optimizer: args.optimizer()?,
         seed: args.seed,
         threads: args.threads,
         kernel: args.kernel.into(),
@@ -315,6 +393,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             ("kernel", kernel_name),
         ]
         .into_iter()
+        .chain(config.optimizer.settings())
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         checkpoint::save(path, &trained.model, &info)?;

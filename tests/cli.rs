@@ -298,3 +298,80 @@ fn images_of_other_sizes_train_like_any_others() {
     );
     assert!(stdout.contains("epoch 2, loss "), "{stdout}");
 }
+
+#[test]
+fn optimizer_settings_are_saved_and_zero_epochs_save_the_initial_model() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let model = dir.path().join("adam.safetensors");
+    let output = softreg(&[
+        "train",
+        "--data",
+        data,
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--weight-decay",
+        "0.001",
+        "--epochs",
+        "1",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("optimizer adam beta1 0.9"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let (_, info) = softreg::checkpoint::load(&model).unwrap();
+    for (key, value) in [
+        ("optimizer", "adam"),
+        ("beta2", "0.999"),
+        ("weight_decay", "0.001"),
+    ] {
+        assert!(
+            info.training
+                .contains(&(key.to_string(), value.to_string())),
+            "{key} in {:?}",
+            info.training
+        );
+    }
+
+    // Zero epochs: the initial weights, to start another framework from.
+    let initial = dir.path().join("initial.safetensors");
+    let output = softreg(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "0",
+        "--seed",
+        "7",
+        "--save",
+        initial.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (saved, _) = softreg::checkpoint::load(&initial).unwrap();
+    let expected = softreg::model::Model::init(6, 10, &mut softreg::random::SeededRng::new(7));
+    assert_eq!(saved, expected);
+
+    // Flags of the other optimizer, and Nesterov without momentum, are refused.
+    for flags in [
+        &["--optimizer", "adam", "--momentum", "0.9"][..],
+        &["--beta1", "0.8"][..],
+        &["--nesterov"][..],
+    ] {
+        let mut args = vec!["train", "--data", data];
+        args.extend_from_slice(flags);
+        let output = softreg(&args);
+        assert_eq!(output.status.code(), Some(1), "{flags:?}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("--") || err.contains("momentum"),
+            "{flags:?}: {err}"
+        );
+    }
+}

@@ -242,3 +242,146 @@ fn invalid_settings_are_refused() {
         TrainError::Threads
     ));
 }
+
+/// The optimizers against their update formulas written out in f64 (the
+/// formulas of PyTorch's `torch.optim.SGD` and `torch.optim.Adam`), over three
+/// full-batch steps from the same initial weights, with the fused kernel, the
+/// GEMM baseline and the reference.
+#[test]
+fn optimizers_follow_pytorchs_formulas() {
+    use softreg::train::Optimizer;
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = Dataset::load(dir.path(), 10).unwrap();
+    let sgd = |momentum, nesterov, weight_decay| Optimizer::Sgd {
+        momentum,
+        nesterov,
+        weight_decay,
+    };
+    let adam = |weight_decay| Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay,
+    };
+    let optimizers = [
+        sgd(0.0, false, 0.01),
+        sgd(0.9, false, 0.0),
+        sgd(0.9, true, 0.01),
+        adam(0.0),
+        adam(0.01),
+    ];
+    let lr = 0.3;
+    for optimizer in optimizers {
+        // The formulas, in f64, on the reference's f64 gradients.
+        let mut model = Model::init(6, 10, &mut SeededRng::new(4));
+        let mut w: Vec<f64> = model
+            .weights
+            .iter()
+            .chain(&model.bias)
+            .map(|&v| f64::from(v))
+            .collect();
+        let (mut first, mut second) = (vec![0.0f64; w.len()], vec![0.0f64; w.len()]);
+        let rows: Vec<usize> = (0..data.train.len()).collect();
+        for t in 1..=3 {
+            let step = reference::step(&model, &data.train.images, &data.train.labels, &rows);
+            let grads = step.grad_weights.iter().chain(&step.grad_bias);
+            for (i, &g) in grads.enumerate() {
+                match optimizer {
+                    Optimizer::Sgd {
+                        momentum,
+                        nesterov,
+                        weight_decay,
+                    } => {
+                        let mut d = g + f64::from(weight_decay) * w[i];
+                        if momentum != 0.0 {
+                            let m = f64::from(momentum);
+                            first[i] = if t == 1 { d } else { m * first[i] + d };
+                            d = if nesterov { d + m * first[i] } else { first[i] };
+                        }
+                        w[i] -= f64::from(lr) * d;
+                    }
+                    Optimizer::Adam {
+                        beta1,
+                        beta2,
+                        eps,
+                        weight_decay,
+                    } => {
+                        let (b1, b2) = (f64::from(beta1), f64::from(beta2));
+                        let d = g + f64::from(weight_decay) * w[i];
+                        first[i] = b1 * first[i] + (1.0 - b1) * d;
+                        second[i] = b2 * second[i] + (1.0 - b2) * d * d;
+                        let m_hat = first[i] / (1.0 - b1.powi(t));
+                        let v_hat = second[i] / (1.0 - b2.powi(t));
+                        w[i] -= f64::from(lr) * m_hat / (v_hat.sqrt() + f64::from(eps));
+                    }
+                }
+            }
+            let (weights, bias) = w.split_at(60);
+            model.weights = weights.iter().map(|&v| v as f32).collect();
+            model.bias = bias.iter().map(|&v| v as f32).collect();
+        }
+        for kernel in [Kernel::Fused, Kernel::Gemm, Kernel::Reference] {
+            let config = TrainConfig {
+                epochs: 3,
+                batch_size: 64,
+                learning_rate: lr,
+                optimizer,
+                seed: 4,
+                threads: Some(1),
+                kernel,
+                ..TrainConfig::default()
+            };
+            let trained = train(&data, &config, |_| {}).unwrap();
+            let got = trained.model.weights.iter().chain(&trained.model.bias);
+            for (i, (&got, &want)) in got.zip(&w).enumerate() {
+                assert!(
+                    (f64::from(got) - want).abs() <= 2e-5 * want.abs().max(1.0),
+                    "{optimizer:?} {kernel:?}: value {i} is {got}, the formula gives {want}"
+                );
+            }
+        }
+    }
+}
+
+/// Optimizers with state keep the weights bit-identical for any thread count.
+#[test]
+fn optimizer_state_does_not_depend_on_the_thread_count() {
+    use softreg::train::Optimizer;
+    let data = fashion_mnist(PixelFormat::U8);
+    for optimizer in [
+        Optimizer::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+        },
+        Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-4,
+        },
+    ] {
+        let run = |threads| {
+            let config = TrainConfig {
+                epochs: 2,
+                learning_rate: 0.01,
+                optimizer,
+                threads: Some(threads),
+                oversubscribe: true,
+                ..TrainConfig::default()
+            };
+            let model = train(&data, &config, |_| {}).unwrap().model;
+            model
+                .weights
+                .iter()
+                .chain(&model.bias)
+                .map(|w| w.to_bits())
+                .collect::<Vec<u32>>()
+        };
+        let one = run(1);
+        for threads in [2, 8] {
+            assert_eq!(one, run(threads), "{optimizer:?}, {threads} threads");
+        }
+    }
+}

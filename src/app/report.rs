@@ -54,8 +54,19 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         Some(t) if t > pool_size(Some(t)) => format!("{} (capped from {t})", pool_size(Some(t))),
         Some(t) => t.to_string(),
     };
+    let optimizer = if config.optimizer.is_plain_sgd() {
+        String::new()
+    } else {
+        let settings: Vec<String> = config
+            .optimizer
+            .settings()
+            .into_iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        format!(", {}", settings.join(" "))
+    };
     format!(
-        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}, seed {}, {threads} threads, {} kernel",
+        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}{optimizer}, seed {}, {threads} threads, {} kernel",
         dir.display(),
         data.train.len(),
         data.test.len(),

@@ -8,8 +8,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod optimizer;
 mod sgd;
 mod team;
+
+pub use optimizer::Optimizer;
 
 use std::time::Instant;
 
@@ -20,7 +23,8 @@ use crate::kernel::{Isa, Kernel, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::reference;
-use sgd::{EpochSums, check_loss, check_weights, sgd_step};
+use optimizer::StepRule;
+use sgd::{EpochSums, Params, check_loss, check_weights, sgd_step};
 
 pub use team::{MAX_THREADS_PER_CORE, pool_size};
 
@@ -33,8 +37,10 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Samples per minibatch; the last minibatch of an epoch may be smaller.
     pub batch_size: usize,
-    /// The SGD step size applied to the mean gradient of a minibatch.
+    /// The step size applied to the mean gradient of a minibatch.
     pub learning_rate: f32,
+    /// How the mean gradient becomes a step: plain SGD by default.
+    pub optimizer: Optimizer,
     /// Seeds the weight initialisation and the per-epoch shuffles.
     pub seed: u64,
     /// Worker threads; `None` means one per core.
@@ -54,6 +60,7 @@ impl Default for TrainConfig {
             epochs: 5,
             batch_size: 256,
             learning_rate: 0.1,
+            optimizer: Optimizer::default(),
             seed: 0,
             threads: None,
             kernel: Kernel::Fused,
@@ -74,6 +81,9 @@ pub enum TrainError {
     /// A thread pool needs at least one thread.
     #[error("thread count must be at least 1")]
     Threads,
+    /// Optimizer settings PyTorch would refuse.
+    #[error("{0}")]
+    Optimizer(String),
     /// More epochs than any run could finish.
     #[error("epochs must be at most {MAX_EPOCHS}, got {0}")]
     Epochs(usize),
@@ -193,6 +203,7 @@ pub fn train_with_progress(
     if config.epochs > MAX_EPOCHS {
         return Err(TrainError::Epochs(config.epochs));
     }
+    config.optimizer.check().map_err(TrainError::Optimizer)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(pool_size(config.threads))
         .build()?
@@ -213,6 +224,15 @@ fn train_on_pool(
     let mut shared = team::SharedSums::new(&model, config.batch_size.min(train.len()));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut epochs = Vec::new();
+    // The optimizer's buffers, row-major like the model between epochs; any
+    // optimizer but plain SGD takes the general update, which carries them.
+    let zeros = Model {
+        weights: vec![0.0; model.weights.len()],
+        bias: vec![0.0; model.bias.len()],
+        ..model.clone()
+    };
+    let mut moments = (!config.optimizer.is_plain_sgd()).then(|| [zeros.clone(), zeros]);
+    let mut steps_before = 0u64;
     let uniform_guess = (data.classes as f64).ln().max(f64::MIN_POSITIVE);
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
@@ -225,20 +245,37 @@ fn train_on_pool(
             order: &order,
             batch_size,
             lr,
+            optimizer: config.optimizer,
+            steps_before,
             oversubscribe: config.oversubscribe,
         };
         let sums = match config.kernel {
             Kernel::Fused => {
-                let mut weights = Weights::new(Isa::best(), &model);
-                let sums = shared.run_epoch(&team::Fused, &run, &mut weights, &progress);
-                model = weights.to_model();
+                let pack = |m: &Model| Weights::new(Isa::best(), m);
+                let mut params = Params {
+                    weights: pack(&model),
+                    moments: moments.as_ref().map(|[a, b]| [pack(a), pack(b)]),
+                };
+                let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
+                model = params.weights.to_model();
+                moments = params.moments.map(|[a, b]| [a.to_model(), b.to_model()]);
                 sums
             }
-            Kernel::Gemm => shared.run_epoch(&team::Gemm(Isa::best()), &run, &mut model, &progress),
+            Kernel::Gemm => {
+                let mut params = Params {
+                    weights: model,
+                    moments: moments.take(),
+                };
+                let sums = shared.run_epoch(&team::Gemm(Isa::best()), &run, &mut params, &progress);
+                (model, moments) = (params.weights, params.moments);
+                sums
+            }
             Kernel::Reference => {
-                reference_epoch(&mut model, train, &order, batch_size, lr, &progress)
+                let run = (&order[..], batch_size, lr, config.optimizer, steps_before);
+                reference_epoch(&mut model, moments.as_mut(), train, run, &progress)
             }
         };
+        steps_before += order.len().div_ceil(batch_size) as u64;
         let (loss_sum, correct) = sums.map_err(|d| TrainError::Diverged {
             epoch,
             step: d.step,
@@ -270,12 +307,13 @@ fn train_on_pool(
 }
 
 /// One epoch of SGD with the naive reference, one minibatch at a time.
+/// `run` is the epoch's order, batch size, learning rate, optimizer and the
+/// steps taken before it; `moments` the optimizer's buffers, if it has any.
 fn reference_epoch(
     model: &mut Model,
+    mut moments: Option<&mut [Model; 2]>,
     train: &Split,
-    order: &[usize],
-    batch_size: usize,
-    lr: f32,
+    (order, batch_size, lr, optimizer, steps_before): (&[usize], usize, f32, Optimizer, u64),
     progress: &impl Fn(usize),
 ) -> EpochSums {
     let (mut loss_sum, mut correct) = (0.0, 0);
@@ -283,10 +321,24 @@ fn reference_epoch(
         let result = reference::step(model, &train.images, &train.labels, rows);
         let batch_loss = result.loss * rows.len() as f64;
         check_loss(batch_loss, step)?;
-        let params = (&mut model.weights[..], &mut model.bias[..]);
-        sgd_step(params, &result.grad_weights, &result.grad_bias, |g| {
-            lr * g as f32
-        });
+        match moments.as_deref_mut() {
+            None => {
+                let params = (&mut model.weights[..], &mut model.bias[..]);
+                sgd_step(params, &result.grad_weights, &result.grad_bias, |g| {
+                    lr * g as f32
+                });
+            }
+            Some([first, second]) => {
+                let rule = StepRule::new(optimizer, lr, steps_before + step as u64 + 1);
+                let values = model.weights.iter_mut().chain(&mut model.bias);
+                let grads = result.grad_weights.iter().chain(&result.grad_bias);
+                let firsts = first.weights.iter_mut().chain(&mut first.bias);
+                let seconds = second.weights.iter_mut().chain(&mut second.bias);
+                for (((w, &g), m), v) in values.zip(grads).zip(firsts).zip(seconds) {
+                    rule.apply(w, g as f32, m, v);
+                }
+            }
+        }
         check_weights(&model.weights, &model.bias, step)?;
         loss_sum += batch_loss;
         correct += result.correct;

@@ -7,8 +7,27 @@
 
 use std::sync::RwLock;
 
+use super::optimizer::{Optimizer, StepRule};
 use super::team::ChunkKernel;
 use crate::kernel::ChunkSums;
+
+/// What the update changes, as one thread holds it: the weights, and the
+/// optimizer's two per-weight buffers in the same layout (momentum, or
+/// Adam's moments), absent for plain SGD.
+#[derive(Clone)]
+pub(super) struct Params<W> {
+    pub weights: W,
+    pub moments: Option<[W; 2]>,
+}
+
+/// How this step updates: the optimizer, the learning rate, and the 1-based
+/// number of the step in the whole run.
+#[derive(Clone, Copy)]
+pub(super) struct Update {
+    pub optimizer: Optimizer,
+    pub lr: f32,
+    pub t: u64,
+}
 
 /// Where an epoch stopped: the 1-based step and the first non-finite value.
 pub(super) struct Divergence {
@@ -28,10 +47,10 @@ pub(super) type EpochSums = Result<(f64, usize), Divergence>;
 /// weights are not touched when the loss is not finite.
 pub(super) fn reduce_and_apply<K: ChunkKernel>(
     kernel: &K,
-    weights: &mut K::Weights,
+    params: &mut Params<K::Weights>,
     chunks: &[RwLock<ChunkSums>],
     rows: usize,
-    lr: f32,
+    update: Update,
     step: usize,
 ) -> Result<(f64, usize), Divergence> {
     let chunks: Vec<_> = chunks
@@ -41,20 +60,43 @@ pub(super) fn reduce_and_apply<K: ChunkKernel>(
     let loss_sum = chunks.iter().map(|p| p.loss_sum).sum();
     let correct = chunks.iter().map(|p| p.correct).sum();
     check_loss(loss_sum, step)?;
-    let scale = lr / rows as f32;
+    let Params { weights, moments } = params;
     let isa = kernel.isa(weights);
     let (w, b) = K::params(weights);
     let grad_weights: Vec<&[f32]> = chunks.iter().map(|p| &p.grad_weights[..]).collect();
     let grad_bias: Vec<&[f32]> = chunks.iter().map(|p| &p.grad_bias[..]).collect();
-    let finite = isa.dispatch(SgdUpdate {
-        values: w,
-        gradients: &grad_weights,
-        scale,
-    }) & isa.dispatch(SgdUpdate {
-        values: b,
-        gradients: &grad_bias,
-        scale,
-    });
+    let finite = match moments {
+        None => {
+            assert!(update.optimizer.is_plain_sgd(), "buffers for the optimizer");
+            let scale = update.lr / rows as f32;
+            isa.dispatch(SgdUpdate {
+                values: w,
+                gradients: &grad_weights,
+                scale,
+            }) & isa.dispatch(SgdUpdate {
+                values: b,
+                gradients: &grad_bias,
+                scale,
+            })
+        }
+        Some([first, second]) => {
+            let rule = StepRule::new(update.optimizer, update.lr, update.t);
+            let ((first_w, first_b), (second_w, second_b)) = (K::params(first), K::params(second));
+            isa.dispatch(OptimizerUpdate {
+                values: w,
+                gradients: &grad_weights,
+                buffers: (first_w, second_w),
+                rows,
+                rule,
+            }) & isa.dispatch(OptimizerUpdate {
+                values: b,
+                gradients: &grad_bias,
+                buffers: (first_b, second_b),
+                rows,
+                rule,
+            })
+        }
+    };
     if !finite {
         check_weights(w, b, step)?;
     }
@@ -104,6 +146,44 @@ impl pulp::WithSimd for SgdUpdate<'_> {
             *v -= scale * g;
         }
         simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail.iter().all(|v| v.is_finite())
+    }
+}
+
+/// The update of an optimizer with buffers: for every value, the chunks'
+/// gradients added in chunk order, divided by the minibatch's rows, then
+/// [`StepRule::apply`]. Scalar code, compiled (and vectorised where the
+/// compiler can) for the instruction set. Returns whether every updated value
+/// is finite.
+struct OptimizerUpdate<'a> {
+    values: &'a mut [f32],
+    gradients: &'a [&'a [f32]],
+    buffers: (&'a mut [f32], &'a mut [f32]),
+    rows: usize,
+    rule: StepRule,
+}
+
+impl pulp::WithSimd for OptimizerUpdate<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> bool {
+        let Self {
+            values,
+            gradients,
+            buffers: (first, second),
+            rows,
+            rule,
+        } = self;
+        let rows = rows as f32;
+        let mut finite = true;
+        for (i, ((w, m), v)) in values.iter_mut().zip(first).zip(second).enumerate() {
+            let g = gradients[1..]
+                .iter()
+                .fold(gradients[0][i], |g, part| g + part[i]);
+            rule.apply(w, g / rows, m, v);
+            finite &= w.is_finite();
+        }
+        finite
     }
 }
 

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use super::CHUNK_ROWS;
-use super::sgd::{EpochSums, reduce_and_apply};
+use super::optimizer::Optimizer;
+use super::sgd::{EpochSums, Params, Update, reduce_and_apply};
 use crate::data::Split;
 use crate::kernel::gemm::GemmScratch;
 use crate::kernel::{self, ChunkSums, Isa, Scratch, Weights};
@@ -42,6 +43,10 @@ pub(super) struct EpochRun<'a> {
     pub order: &'a [usize],
     pub batch_size: usize,
     pub lr: f32,
+    /// How the mean gradient becomes a step.
+    pub optimizer: Optimizer,
+    /// Steps taken in the run before this epoch.
+    pub steps_before: u64,
     /// Whether pool threads beyond one per core take part too.
     pub oversubscribe: bool,
 }
@@ -170,7 +175,7 @@ impl SharedSums {
         &mut self,
         kernel: &K,
         run: &EpochRun<'_>,
-        weights: &mut K::Weights,
+        params: &mut Params<K::Weights>,
         progress: &(impl Fn(usize) + Sync),
     ) -> EpochSums {
         let EpochRun {
@@ -178,6 +183,8 @@ impl SharedSums {
             order,
             batch_size,
             lr,
+            optimizer,
+            steps_before,
             oversubscribe,
         } = *run;
         let sets = &self.sets;
@@ -185,8 +192,8 @@ impl SharedSums {
         let cap = if oversubscribe { usize::MAX } else { cores };
         let team = rayon::current_num_threads().min(sets[0].len()).min(cap);
         let barrier = SpinBarrier::new(team);
-        let start = &*weights;
-        let finished: Mutex<Option<(K::Weights, EpochSums)>> = Mutex::new(None);
+        let start = &*params;
+        let finished: Mutex<Option<(Params<K::Weights>, EpochSums)>> = Mutex::new(None);
         let steps = order.len().div_ceil(batch_size);
         let batch =
             |step: usize| &order[step * batch_size..((step + 1) * batch_size).min(order.len())];
@@ -195,8 +202,8 @@ impl SharedSums {
             if me >= team {
                 return;
             }
-            let mut weights = start.clone();
-            let mut scratch = kernel.scratch(&weights);
+            let mut params = start.clone();
+            let mut scratch = kernel.scratch(&params.weights);
             let (mut loss_sum, mut correct) = (0.0, 0);
             let mut outcome = Ok(());
             for step in 0..steps {
@@ -217,11 +224,22 @@ impl SharedSums {
                         &[]
                     };
                     let mut sums = set[c].write().expect("no thread panics in a kernel");
-                    kernel.step(&weights, train, (chunk, ahead), &mut sums, &mut scratch);
+                    kernel.step(
+                        &params.weights,
+                        train,
+                        (chunk, ahead),
+                        &mut sums,
+                        &mut scratch,
+                    );
                 }
                 barrier.wait();
                 let used = &set[..chunks];
-                match reduce_and_apply(kernel, &mut weights, used, rows.len(), lr, step) {
+                let update = Update {
+                    optimizer,
+                    lr,
+                    t: steps_before + step as u64 + 1,
+                };
+                match reduce_and_apply(kernel, &mut params, used, rows.len(), update, step) {
                     Ok((l, c)) => {
                         loss_sum += l;
                         correct += c;
@@ -237,14 +255,14 @@ impl SharedSums {
             }
             if me == 0 {
                 let sums = outcome.map(|()| (loss_sum, correct));
-                *finished.lock().expect("only thread 0 finishes") = Some((weights, sums));
+                *finished.lock().expect("only thread 0 finishes") = Some((params, sums));
             }
         });
         let (trained, sums) = finished
             .into_inner()
             .expect("no thread panics holding the result")
             .expect("thread 0 always takes part");
-        *weights = trained;
+        *params = trained;
         sums
     }
 }
