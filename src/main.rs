@@ -132,6 +132,10 @@ struct TrainArgs {
     /// Adam's epsilon.
     #[arg(long, default_value_t = 1e-8, value_parser = at_least_zero, allow_negative_numbers = true)]
     eps: f32,
+    /// Hold out the last N training images for validation: never trained on,
+    /// scored after every epoch (val acc).
+    #[arg(long, default_value_t = 0)]
+    validation: usize,
     /// Seed of the weight initialisation and the shuffles.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -343,6 +347,7 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         batch_size: args.batch_size,
         learning_rate: args.lr,
         optimizer: args.optimizer()?,
+        validation: args.validation,
         seed: args.seed,
         threads: args.threads,
         kernel: args.kernel.into(),

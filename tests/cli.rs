@@ -375,3 +375,39 @@ fn optimizer_settings_are_saved_and_zero_epochs_save_the_initial_model() {
         );
     }
 }
+
+#[test]
+fn validation_is_reported_in_text_and_json_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let text = softreg(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "2",
+        "--validation",
+        "2",
+    ]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("3 train + 2 validation / 3 test images"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches(", val acc ").count(), 2, "{stdout}");
+    for (flags, expect_val) in [(&["--validation", "2"][..], true), (&[][..], false)] {
+        let mut args = vec!["train", "--data", data, "--epochs", "1", "--json"];
+        args.extend_from_slice(flags);
+        let output = softreg(&args);
+        let first = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let epoch: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(epoch.get("val_acc").is_some(), expect_val, "{first}");
+        assert_eq!(epoch.get("val_loss").is_some(), expect_val, "{first}");
+    }
+}

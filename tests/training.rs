@@ -385,3 +385,71 @@ fn optimizer_state_does_not_depend_on_the_thread_count() {
         }
     }
 }
+
+/// `validation: N` holds out the last N training images: training sees exactly
+/// the others (the same weights, to the bit, as training on a set made of only
+/// those), and each epoch scores the held-out ones.
+#[test]
+fn a_validation_split_is_held_out_and_scored() {
+    use softreg::data::Split;
+    let data = fashion_mnist(PixelFormat::U8);
+    let (n, held_out) = (2_000, 500);
+    let take = |range: std::ops::Range<usize>| Split {
+        images: Images::from_u8(
+            28,
+            28,
+            &data.train.images.u8_pixels().unwrap()[range.start * 784..range.end * 784],
+        ),
+        labels: data.train.labels[range].to_vec(),
+    };
+    let small = Dataset {
+        train: take(0..n),
+        test: data.test.clone(),
+        classes: 10,
+    };
+    let only_trained = Dataset {
+        train: take(0..n - held_out),
+        ..small.clone()
+    };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 64,
+        ..TrainConfig::default()
+    };
+    let with_validation = train(
+        &small,
+        &TrainConfig {
+            validation: held_out,
+            ..config.clone()
+        },
+        |_| {},
+    )
+    .unwrap();
+    let without = train(&only_trained, &config, |_| {}).unwrap();
+    assert_eq!(
+        with_validation.model, without.model,
+        "the held-out images are never trained on"
+    );
+    let held = take(n - held_out..n);
+    for (epoch, report) in with_validation.epochs.iter().enumerate() {
+        assert_eq!(report.samples, n - held_out);
+        let v = report.validation.expect("scored every epoch");
+        assert!((0.0..=1.0).contains(&v.accuracy) && v.loss.is_finite());
+        if epoch == 1 {
+            let expected = Kernel::Fused.evaluate(&with_validation.model, &held);
+            assert_eq!(v, expected);
+        }
+    }
+    assert!(without.epochs.iter().all(|e| e.validation.is_none()));
+    let all = TrainConfig {
+        validation: n,
+        ..config
+    };
+    assert!(matches!(
+        train(&small, &all, |_| {}),
+        Err(TrainError::Validation {
+            held_out: 2_000,
+            images: 2_000
+        })
+    ));
+}

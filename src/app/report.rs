@@ -54,6 +54,11 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         Some(t) if t > pool_size(Some(t)) => format!("{} (capped from {t})", pool_size(Some(t))),
         Some(t) => t.to_string(),
     };
+    let validation = if config.validation > 0 {
+        format!(" + {} validation", config.validation)
+    } else {
+        String::new()
+    };
     let optimizer = if config.optimizer.is_plain_sgd() {
         String::new()
     } else {
@@ -66,12 +71,12 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         format!(", {}", settings.join(" "))
     };
     format!(
-        "{}: {} train / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}{optimizer}, seed {}, {threads} threads, {} kernel",
+        "{}: {} train{validation} / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}{optimizer}, seed {}, {threads} threads, {} kernel",
         dir.display(),
-        data.train.len(),
+        data.train.len() - config.validation,
         data.test.len(),
         data.classes,
-        config.batch_size.min(data.train.len()),
+        config.batch_size.min(data.train.len() - config.validation),
         config.learning_rate,
         config.seed,
         config.kernel.describe(),
@@ -91,8 +96,11 @@ pub fn format_duration(seconds: f64) -> String {
 /// `epoch 1, loss 0.7874, train acc 0.749, test acc 0.791  (12.3 ms, 4.87 M samples/s, 152.7 GFLOP/s)`.
 pub fn epoch_line(report: &EpochReport, flop_per_sample: f64) -> String {
     let rate = report.samples_per_second();
+    let validation = report
+        .validation
+        .map_or_else(String::new, |v| format!(", val acc {:.3}", v.accuracy));
     format!(
-        "epoch {}, loss {}, train acc {:.3}, test acc {:.3}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
+        "epoch {}, loss {}, train acc {:.3}{validation}, test acc {:.3}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
         report.epoch,
         crate::train::format_loss(report.loss),
         report.train_acc,
@@ -186,7 +194,7 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
 /// One epoch as a JSON object: epoch, loss, train_acc, test_loss, test_acc,
 /// seconds, samples_per_s.
 pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
-    serde_json::json!({
+    let mut object = serde_json::json!({
         "epoch": report.epoch,
         "loss": report.loss,
         "train_acc": report.train_acc,
@@ -194,7 +202,12 @@ pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
         "test_acc": report.test_acc,
         "seconds": report.train_seconds,
         "samples_per_s": report.samples_per_second(),
-    })
+    });
+    if let Some(v) = report.validation {
+        object["val_loss"] = v.loss.into();
+        object["val_acc"] = v.accuracy.into();
+    }
+    object
 }
 
 /// The closing summary as a JSON object.

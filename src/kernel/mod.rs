@@ -154,19 +154,27 @@ impl Kernel {
     /// rayon pool, in [`EVAL_CHUNK_ROWS`]-row chunks whose sums are added in order
     /// (so the figures do not depend on the thread count).
     pub fn evaluate(self, model: &Model, split: &Split) -> Evaluation {
-        let n = split.len();
+        self.evaluate_rows(model, split, 0..split.len())
+    }
+
+    /// [`Kernel::evaluate`] on the consecutive images `range` of `split` only.
+    pub fn evaluate_rows(self, model: &Model, split: &Split, range: Range<usize>) -> Evaluation {
+        let (n, first) = (range.len(), range.start);
         let isa = Isa::best();
         let (images, labels) = (&split.images, split.labels.as_slice());
+        let shift = |rows: Range<usize>| first + rows.start..first + rows.end;
         let chunks = match self {
             Kernel::Fused => {
                 let weights = Weights::new(isa, model);
-                map_eval_chunks(n, |rows| loss_and_correct(&weights, images, labels, rows))
+                map_eval_chunks(n, |rows| {
+                    loss_and_correct(&weights, images, labels, shift(rows))
+                })
             }
             Kernel::Gemm => map_eval_chunks(n, |rows| {
-                gemm::loss_and_correct(isa, model, images, labels, rows)
+                gemm::loss_and_correct(isa, model, images, labels, shift(rows))
             }),
             Kernel::Reference => map_eval_chunks(n, |rows| {
-                crate::reference::loss_and_correct(model, images, labels, rows)
+                crate::reference::loss_and_correct(model, images, labels, shift(rows))
             }),
         };
         let (loss_sum, correct) = chunks

@@ -19,7 +19,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::data::{Dataset, Split};
-use crate::kernel::{Isa, Kernel, Weights};
+use crate::kernel::{Evaluation, Isa, Kernel, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::reference;
@@ -47,6 +47,10 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
     /// The implementation of the loss and gradient.
     pub kernel: Kernel,
+    /// Training images held out for validation: the last `validation` images
+    /// of the training split, never trained on, scored after every epoch
+    /// (`val acc`); 0 (the default) holds out nothing.
+    pub validation: usize,
     /// Let every pool thread join the team even beyond one per core. Off by
     /// default (threads spinning beyond the core count only steal time from
     /// working ones); tests turn it on to check that 8 threads on a 2-core
@@ -64,6 +68,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: None,
             kernel: Kernel::Fused,
+            validation: 0,
             oversubscribe: false,
         }
     }
@@ -90,6 +95,9 @@ pub enum TrainError {
     /// There is nothing to train on.
     #[error("the training set is empty")]
     EmptyTrainingSet,
+    /// The validation split would take every training image.
+    #[error("--validation {held_out} leaves no image to train on: the training set has {images}")]
+    Validation { held_out: usize, images: usize },
     /// The thread pool could not be started.
     #[error("cannot start the thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
@@ -148,6 +156,9 @@ pub struct EpochReport {
     pub test_loss: f64,
     /// Accuracy on the test set after the epoch.
     pub test_acc: f64,
+    /// Loss and accuracy on the held-out validation images after the epoch,
+    /// when some are held out.
+    pub validation: Option<Evaluation>,
     /// Training samples in the epoch.
     pub samples: usize,
     /// Wall time of the epoch's training steps, evaluation excluded.
@@ -197,6 +208,12 @@ pub fn train_with_progress(
     if data.train.is_empty() {
         return Err(TrainError::EmptyTrainingSet);
     }
+    if config.validation >= data.train.len() {
+        return Err(TrainError::Validation {
+            held_out: config.validation,
+            images: data.train.len(),
+        });
+    }
     if config.threads == Some(0) {
         return Err(TrainError::Threads);
     }
@@ -217,12 +234,15 @@ fn train_on_pool(
     on_step: &(impl Fn(usize) + Sync),
 ) -> Result<Trained, TrainError> {
     let train = &data.train;
+    // The last `validation` images are held out: only the others are shuffled
+    // into minibatches.
+    let trained_on = train.len() - config.validation;
     let mut rng = SeededRng::new(config.seed);
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
     // A minibatch never holds more rows than the training set: buffers are
     // sized by what the data can use, not by the flag.
-    let mut shared = team::SharedSums::new(&model, config.batch_size.min(train.len()));
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut shared = team::SharedSums::new(&model, config.batch_size.min(trained_on));
+    let mut order: Vec<usize> = (0..trained_on).collect();
     let mut epochs = Vec::new();
     // The optimizer's buffers, row-major like the model between epochs; any
     // optimizer but plain SGD takes the general update, which carries them.
@@ -238,7 +258,7 @@ fn train_on_pool(
         rng.shuffle(&mut order);
         let start = Instant::now();
         let (batch_size, lr) = (config.batch_size, config.learning_rate);
-        let done_before = (epoch - 1).saturating_mul(train.len());
+        let done_before = (epoch - 1).saturating_mul(trained_on);
         let progress = |samples: usize| on_step(done_before + samples);
         let run = team::EpochRun {
             train,
@@ -284,13 +304,19 @@ fn train_on_pool(
         })?;
         let train_seconds = start.elapsed().as_secs_f64();
         let test = config.kernel.evaluate(&model, &data.test);
+        let validation = (config.validation > 0).then(|| {
+            config
+                .kernel
+                .evaluate_rows(&model, train, trained_on..train.len())
+        });
         let report = EpochReport {
             epoch,
-            loss: loss_sum / train.len() as f64,
-            train_acc: correct as f64 / train.len() as f64,
+            loss: loss_sum / trained_on as f64,
+            train_acc: correct as f64 / trained_on as f64,
             test_loss: test.loss,
             test_acc: test.accuracy,
-            samples: train.len(),
+            validation,
+            samples: trained_on,
             train_seconds,
         };
         on_epoch(&report);

@@ -1,5 +1,5 @@
-//! Training curves as a PNG: loss on the left, train and test accuracy on the
-//! right, per epoch, with axes, ticks and a legend.
+//! Training curves as a PNG: loss on the left, train, test (and validation)
+//! accuracy on the right, per epoch, with axes, ticks and a legend.
 
 use crate::app::figures::canvas::{BLACK, Canvas, Colour, GLYPH, GREY, WHITE};
 use crate::train::EpochReport;
@@ -10,6 +10,8 @@ pub const LOSS: Colour = [31, 119, 180];
 pub const TRAIN_ACC: Colour = [255, 127, 14];
 /// Test accuracy colour.
 pub const TEST_ACC: Colour = [44, 160, 44];
+/// Validation accuracy colour.
+pub const VAL_ACC: Colour = [148, 103, 189];
 
 const PANEL: (u32, u32) = (420, 320);
 const MARGIN: (u32, u32) = (56, 40);
@@ -41,13 +43,20 @@ pub fn draw(epochs: &[EpochReport]) -> Canvas {
         colour: TEST_ACC,
         values: epochs.iter().map(|e| e.test_acc).collect(),
     };
+    let mut accuracies = vec![train_acc, test_acc];
+    if epochs.iter().all(|e| e.validation.is_some()) && !epochs.is_empty() {
+        accuracies.push(Series {
+            name: "val acc",
+            colour: VAL_ACC,
+            values: epochs
+                .iter()
+                .filter_map(|e| e.validation)
+                .map(|v| v.accuracy)
+                .collect(),
+        });
+    }
     panel(&mut canvas, MARGIN.0, "loss", &[loss]);
-    panel(
-        &mut canvas,
-        2 * MARGIN.0 + PANEL.0,
-        "accuracy",
-        &[train_acc, test_acc],
-    );
+    panel(&mut canvas, 2 * MARGIN.0 + PANEL.0, "accuracy", &accuracies);
     canvas
 }
 
@@ -140,7 +149,7 @@ fn panel(canvas: &mut Canvas, left: u32, title: &str, series: &[Series<'_>]) {
         .unwrap_or(0);
     let lx = x0 + w - i64::from(longest) - 28;
     for (k, s) in series.iter().enumerate() {
-        let ly = y0 - (series.len() - k) as i64 * i64::from(GLYPH + 4) - 2;
+        let ly = y0 - (series.len() - k) as i64 * i64::from(GLYPH + 3) - 2;
         canvas.fill_rect(lx, ly, 14, GLYPH, s.colour);
         canvas.text(lx + 20, ly, s.name, BLACK, 1);
     }
