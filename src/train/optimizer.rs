@@ -174,26 +174,36 @@ impl StepRule {
     /// PyTorch's single-tensor implementations do.
     #[inline(always)]
     pub fn apply(&self, w: &mut f32, g: f32, first: &mut f32, second: &mut f32) {
+        (*w, *first, *second) = self.step(*w, g, *first, *second);
+    }
+
+    /// The rule on one value or one vector of values ([`Arith`]): the new
+    /// value and buffers. Written once, so the vectorised update and the
+    /// scalar one compute the same bits.
+    #[inline(always)]
+    pub fn step<T: Arith>(&self, w: T, g: T, first: T, second: T) -> (T, T, T) {
+        let c = |v: f32| w.splat(v);
         match self.optimizer {
             Optimizer::Sgd {
                 momentum,
                 nesterov,
                 weight_decay,
             } => {
-                let mut d = g + weight_decay * *w;
+                let mut d = g.add(c(weight_decay).mul(w));
+                let mut buffer = first;
                 if momentum != 0.0 {
-                    *first = if self.t == 1 {
+                    buffer = if self.t == 1 {
                         d
                     } else {
-                        momentum * *first + d
+                        c(momentum).mul(first).add(d)
                     };
                     d = if nesterov {
-                        d + momentum * *first
+                        d.add(c(momentum).mul(buffer))
                     } else {
-                        *first
+                        buffer
                     };
                 }
-                *w -= self.lr * d;
+                (w.sub(c(self.lr).mul(d)), buffer, second)
             }
             Optimizer::Adam {
                 beta1,
@@ -201,13 +211,77 @@ impl StepRule {
                 eps,
                 weight_decay,
             } => {
-                let d = g + weight_decay * *w;
+                let d = g.add(c(weight_decay).mul(w));
                 // `exp_avg.lerp_(grad, 1 - beta1)`, and the second moment.
-                *first += (1.0 - beta1) * (d - *first);
-                *second = beta2 * *second + (1.0 - beta2) * d * d;
-                let denom = second.sqrt() / self.root_correction + eps;
-                *w -= self.step_size * (*first / denom);
+                let m = first.add(c(1.0 - beta1).mul(d.sub(first)));
+                let v = c(beta2).mul(second).add(c(1.0 - beta2).mul(d).mul(d));
+                let denom = v.sqrt().div(c(self.root_correction)).add(c(eps));
+                (w.sub(c(self.step_size).mul(m.div(denom))), m, v)
             }
         }
+    }
+}
+
+/// The arithmetic an update rule needs, on one f32 or on one vector of them
+/// (each operation rounded once, no fused multiply-add, so both agree).
+pub(super) trait Arith: Copy {
+    /// `v` in every lane.
+    fn splat(self, v: f32) -> Self;
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
+    fn div(self, other: Self) -> Self;
+    fn sqrt(self) -> Self;
+}
+
+impl Arith for f32 {
+    fn splat(self, v: f32) -> f32 {
+        v
+    }
+    fn add(self, other: f32) -> f32 {
+        self + other
+    }
+    fn sub(self, other: f32) -> f32 {
+        self - other
+    }
+    fn mul(self, other: f32) -> f32 {
+        self * other
+    }
+    fn div(self, other: f32) -> f32 {
+        self / other
+    }
+    fn sqrt(self) -> f32 {
+        f32::sqrt(self)
+    }
+}
+
+/// A vector of one instruction set, with the token to compute on it.
+#[derive(Clone, Copy)]
+pub(super) struct Lanes<S: pulp::Simd>(pub S, pub S::f32s);
+
+impl<S: pulp::Simd> Arith for Lanes<S> {
+    #[inline(always)]
+    fn splat(self, v: f32) -> Self {
+        Lanes(self.0, self.0.splat_f32s(v))
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Lanes(self.0, self.0.add_f32s(self.1, other.1))
+    }
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        Lanes(self.0, self.0.sub_f32s(self.1, other.1))
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        Lanes(self.0, self.0.mul_f32s(self.1, other.1))
+    }
+    #[inline(always)]
+    fn div(self, other: Self) -> Self {
+        Lanes(self.0, self.0.div_f32s(self.1, other.1))
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        Lanes(self.0, self.0.sqrt_f32s(self.1))
     }
 }

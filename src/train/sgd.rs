@@ -7,7 +7,7 @@
 
 use std::sync::RwLock;
 
-use super::optimizer::{Optimizer, StepRule};
+use super::optimizer::{Lanes, Optimizer, StepRule};
 use super::team::ChunkKernel;
 use crate::kernel::ChunkSums;
 
@@ -151,9 +151,9 @@ impl pulp::WithSimd for SgdUpdate<'_> {
 
 /// The update of an optimizer with buffers: for every value, the chunks'
 /// gradients added in chunk order, divided by the minibatch's rows, then
-/// [`StepRule::apply`]. Scalar code, compiled (and vectorised where the
-/// compiler can) for the instruction set. Returns whether every updated value
-/// is finite.
+/// [`StepRule::step`], one vector of values at a time (the scalar rule for the
+/// values past the last whole vector; both round alike). Returns whether every
+/// updated value is finite.
 struct OptimizerUpdate<'a> {
     values: &'a mut [f32],
     gradients: &'a [&'a [f32]],
@@ -166,7 +166,7 @@ impl pulp::WithSimd for OptimizerUpdate<'_> {
     type Output = bool;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> bool {
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
         let Self {
             values,
             gradients,
@@ -174,16 +174,34 @@ impl pulp::WithSimd for OptimizerUpdate<'_> {
             rows,
             rule,
         } = self;
-        let rows = rows as f32;
-        let mut finite = true;
-        for (i, ((w, m), v)) in values.iter_mut().zip(first).zip(second).enumerate() {
+        let (w_vectors, w_tail) = S::as_mut_simd_f32s(values);
+        let (m_vectors, m_tail) = S::as_mut_simd_f32s(first);
+        let (v_vectors, v_tail) = S::as_mut_simd_f32s(second);
+        let parts: Vec<_> = gradients.iter().map(|g| S::as_simd_f32s(g)).collect();
+        let lanes = |v| Lanes(simd, v);
+        let rows_vector = simd.splat_f32s(rows as f32);
+        let mut nan_if_not_finite = simd.splat_f32s(0.0);
+        let vectors = w_vectors.iter_mut().zip(m_vectors).zip(v_vectors);
+        for (i, ((w, m), v)) in vectors.enumerate() {
+            let g = parts[1..]
+                .iter()
+                .fold(parts[0].0[i], |g, part| simd.add_f32s(g, part.0[i]));
+            let mean = simd.div_f32s(g, rows_vector);
+            let (new_w, new_m, new_v) = rule.step(lanes(*w), lanes(mean), lanes(*m), lanes(*v));
+            (*w, *m, *v) = (new_w.1, new_m.1, new_v.1);
+            nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*w, *w));
+        }
+        let offset = parts[0].0.len() * S::F32_LANES;
+        let mut tail_finite = true;
+        let tail = w_tail.iter_mut().zip(m_tail).zip(v_tail);
+        for (j, ((w, m), v)) in tail.enumerate() {
             let g = gradients[1..]
                 .iter()
-                .fold(gradients[0][i], |g, part| g + part[i]);
-            rule.apply(w, g / rows, m, v);
-            finite &= w.is_finite();
+                .fold(gradients[0][offset + j], |g, part| g + part[offset + j]);
+            rule.apply(w, g / rows as f32, m, v);
+            tail_finite &= w.is_finite();
         }
-        finite
+        simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail_finite
     }
 }
 
