@@ -124,26 +124,18 @@ impl pulp::WithSimd for SgdUpdate<'_> {
             scale,
         } = self;
         assert!(gradients.iter().all(|g| g.len() == values.len()));
-        let Some((first, rest)) = gradients.split_first() else {
-            return values.iter().all(|v| v.is_finite());
-        };
         let (vectors, tail) = S::as_mut_simd_f32s(values);
-        let first = S::as_simd_f32s(first);
         // `v - v` is 0 for a finite `v` and NaN otherwise: summed, it says
         // whether all are finite without a branch per value.
         let mut nan_if_not_finite = simd.splat_f32s(0.0);
         for (i, v) in vectors.iter_mut().enumerate() {
-            let mut g = first.0[i];
-            for part in rest {
-                g = simd.add_f32s(g, S::as_simd_f32s(part).0[i]);
-            }
+            let g = chunk_sum_vector(simd, gradients, i);
             *v = simd.sub_f32s(*v, simd.mul_f32s(simd.splat_f32s(scale), g));
             nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*v, *v));
         }
         let offset = vectors.len() * S::F32_LANES;
         for (j, v) in tail.iter_mut().enumerate() {
-            let g = rest.iter().fold(first.1[j], |g, part| g + part[offset + j]);
-            *v -= scale * g;
+            *v -= scale * chunk_sum(gradients, offset + j);
         }
         simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail.iter().all(|v| v.is_finite())
     }
@@ -177,32 +169,47 @@ impl pulp::WithSimd for OptimizerUpdate<'_> {
         let (w_vectors, w_tail) = S::as_mut_simd_f32s(values);
         let (m_vectors, m_tail) = S::as_mut_simd_f32s(first);
         let (v_vectors, v_tail) = S::as_mut_simd_f32s(second);
-        let parts: Vec<_> = gradients.iter().map(|g| S::as_simd_f32s(g)).collect();
+        assert!(
+            gradients
+                .iter()
+                .all(|g| g.len() == w_vectors.len() * S::F32_LANES + w_tail.len())
+        );
         let lanes = |v| Lanes(simd, v);
         let rows_vector = simd.splat_f32s(rows as f32);
         let mut nan_if_not_finite = simd.splat_f32s(0.0);
         let vectors = w_vectors.iter_mut().zip(m_vectors).zip(v_vectors);
         for (i, ((w, m), v)) in vectors.enumerate() {
-            let g = parts[1..]
-                .iter()
-                .fold(parts[0].0[i], |g, part| simd.add_f32s(g, part.0[i]));
-            let mean = simd.div_f32s(g, rows_vector);
+            let mean = simd.div_f32s(chunk_sum_vector(simd, gradients, i), rows_vector);
             let (new_w, new_m, new_v) = rule.step(lanes(*w), lanes(mean), lanes(*m), lanes(*v));
             (*w, *m, *v) = (new_w.1, new_m.1, new_v.1);
             nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*w, *w));
         }
-        let offset = parts[0].0.len() * S::F32_LANES;
+        let offset = w_vectors.len() * S::F32_LANES;
         let mut tail_finite = true;
         let tail = w_tail.iter_mut().zip(m_tail).zip(v_tail);
         for (j, ((w, m), v)) in tail.enumerate() {
-            let g = gradients[1..]
-                .iter()
-                .fold(gradients[0][offset + j], |g, part| g + part[offset + j]);
-            rule.apply(w, g / rows as f32, m, v);
+            rule.apply(w, chunk_sum(gradients, offset + j) / rows as f32, m, v);
             tail_finite &= w.is_finite();
         }
         simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail_finite
     }
+}
+
+/// The chunks' gradient vectors `i` added in chunk order.
+#[inline(always)]
+fn chunk_sum_vector<S: pulp::Simd>(simd: S, gradients: &[&[f32]], i: usize) -> S::f32s {
+    let vector = |g: &[f32]| S::as_simd_f32s(g).0[i];
+    gradients[1..]
+        .iter()
+        .fold(vector(gradients[0]), |sum, g| simd.add_f32s(sum, vector(g)))
+}
+
+/// The chunks' gradients at `j` added in chunk order.
+#[inline(always)]
+fn chunk_sum(gradients: &[&[f32]], j: usize) -> f32 {
+    gradients[1..]
+        .iter()
+        .fold(gradients[0][j], |sum, g| sum + g[j])
 }
 
 /// A non-finite loss at step `step` (0-based) as a divergence.
