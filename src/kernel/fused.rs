@@ -19,19 +19,20 @@ fn wide<S: Simd>() -> bool {
     S::REGISTER_COUNT >= 32
 }
 
-/// One training chunk: the rows `order`, then `ahead`, the rows the same
-/// thread computes next (only prefetched).
-pub(super) struct StepOp<'a> {
-    pub weights: &'a Weights,
+/// One training chunk for one or more models of the same shape: the rows
+/// `order`, then `ahead`, the rows the same thread computes next (only
+/// prefetched). `sums[i]` receives model `weights[i]`'s sums.
+pub(super) struct StepOp<'a, 's> {
+    pub weights: &'a [&'a Weights],
     pub rows: AnyRows<'a>,
     pub labels: &'a [u8],
     pub order: &'a [usize],
     pub ahead: &'a [usize],
-    pub sums: &'a mut ChunkSums,
+    pub sums: &'a mut [&'s mut ChunkSums],
     pub scratch: &'a mut Scratch,
 }
 
-impl WithSimd for StepOp<'_> {
+impl WithSimd for StepOp<'_, '_> {
     type Output = ();
 
     #[inline(always)]
@@ -43,7 +44,7 @@ impl WithSimd for StepOp<'_> {
     }
 }
 
-impl StepOp<'_> {
+impl StepOp<'_, '_> {
     /// The chunk on rows of pixel type `P`, with the tiles of the instruction
     /// set's register file.
     #[inline(always)]
@@ -83,18 +84,23 @@ impl StepOp<'_> {
             scratch,
             rows: _,
         } = self;
-        let classes = weights.classes();
-        assert_eq!(
-            S::F32_LANES,
-            weights.packed.lanes(),
-            "weights packed for this ISA"
-        );
-        sums.loss_sum = 0.0;
-        sums.correct = 0;
-        sums.grad_bias.fill(0.0);
-        if order.is_empty() {
-            sums.grad_weights.fill(0.0);
+        assert_eq!(weights.len(), sums.len(), "one set of sums per model");
+        let Some(classes) = weights.first().map(|w| w.classes()) else {
             return;
+        };
+        for (w, s) in weights.iter().zip(sums.iter_mut()) {
+            assert_eq!(
+                S::F32_LANES,
+                w.packed.lanes(),
+                "weights packed for this ISA"
+            );
+            assert_eq!(w.classes(), classes, "models of one shape");
+            s.loss_sum = 0.0;
+            s.correct = 0;
+            s.grad_bias.fill(0.0);
+            if order.is_empty() {
+                s.grad_weights.fill(0.0);
+            }
         }
         let upcoming = |i: usize| order.get(i).or_else(|| ahead.get(i - order.len())).copied();
         for (b, block) in order.chunks(BLOCK_ROWS).enumerate() {
@@ -103,32 +109,46 @@ impl StepOp<'_> {
                 *xk = rows.row(r);
             }
             let x = &x[..block.len()];
-            let prefetch =
-                |k: usize| rows.row_or_empty(upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS));
-            let logits = &mut scratch.logits[..block.len() * classes];
-            forward_block::<S, P, R, C>(simd, weights, x, prefetch, &mut scratch.lane_sums, logits);
-            let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
-            let mut block_labels = block.iter().map(|&r| usize::from(labels[r]));
-            softmax::cross_entropy_block(
-                simd,
-                logits,
-                classes,
-                block_labels.clone(),
-                &mut scratch.exps,
-                Some(&mut scratch.grad_logits),
-                |loss, argmax| {
-                    *loss_sum += f64::from(loss);
-                    *correct += usize::from(Some(argmax) == block_labels.next());
-                },
-            );
-            let g = &scratch.grad_logits[..block.len() * classes];
-            for g in g.chunks_exact(classes) {
-                for (db, &g) in sums.grad_bias.iter_mut().zip(g) {
-                    *db += g;
+            // The block's rows stay in cache while every model reads them;
+            // each model's forward pass prefetches the next rows (a prefetch of
+            // a line already in cache costs next to nothing).
+            for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
+                let prefetch = |k: usize| {
+                    let next = upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS);
+                    rows.row_or_empty(next)
+                };
+                let logits = &mut scratch.logits[..block.len() * classes];
+                forward_block::<S, P, R, C>(
+                    simd,
+                    weights,
+                    x,
+                    prefetch,
+                    &mut scratch.lane_sums,
+                    logits,
+                );
+                let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
+                let mut block_labels = block.iter().map(|&r| usize::from(labels[r]));
+                softmax::cross_entropy_block(
+                    simd,
+                    logits,
+                    classes,
+                    block_labels.clone(),
+                    &mut scratch.exps,
+                    Some(&mut scratch.grad_logits),
+                    |loss, argmax| {
+                        *loss_sum += f64::from(loss);
+                        *correct += usize::from(Some(argmax) == block_labels.next());
+                    },
+                );
+                let g = &scratch.grad_logits[..block.len() * classes];
+                for g in g.chunks_exact(classes) {
+                    for (db, &g) in sums.grad_bias.iter_mut().zip(g) {
+                        *db += g;
+                    }
                 }
+                let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
+                backward_block::<S, P, M, N>(simd, x, g, dw, classes, b == 0);
             }
-            let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
-            backward_block::<S, P, M, N>(simd, x, g, dw, classes, b == 0);
         }
     }
 }

@@ -246,11 +246,42 @@ pub fn step(
     sums: &mut ChunkSums,
     scratch: &mut Scratch,
 ) {
-    assert_eq!(images.features(), weights.features());
-    assert_eq!(sums.grad_weights.len(), weights.packed.values().len());
-    assert_eq!(sums.grad_bias.len(), weights.classes());
-    assert_eq!(scratch.logits.len(), BLOCK_ROWS * weights.classes());
-    weights.isa.dispatch(StepOp {
+    step_models(
+        &[weights],
+        images,
+        labels,
+        (rows, ahead),
+        &mut [sums],
+        scratch,
+    );
+}
+
+/// [`step`] for several models of the same shape in one pass over the rows
+/// (`chunk` is `(rows, ahead)`): each block of rows is read from memory once
+/// and stays in cache while every model computes on it. `sums[i]` receives
+/// what [`step`] would give `weights[i]` alone, bit for bit.
+///
+/// # Panics
+/// As [`step`], or if `sums` and `weights` differ in length or the models in
+/// shape.
+pub fn step_models(
+    weights: &[&Weights],
+    images: &Images,
+    labels: &[u8],
+    (rows, ahead): (&[usize], &[usize]),
+    sums: &mut [&mut ChunkSums],
+    scratch: &mut Scratch,
+) {
+    let Some(first) = weights.first() else {
+        return;
+    };
+    for (w, s) in weights.iter().zip(sums.iter()) {
+        assert_eq!(images.features(), w.features());
+        assert_eq!(s.grad_weights.len(), w.packed.values().len());
+        assert_eq!(s.grad_bias.len(), w.classes());
+    }
+    assert_eq!(scratch.logits.len(), BLOCK_ROWS * first.classes());
+    first.isa.dispatch(StepOp {
         weights,
         rows: gather::rows(images),
         labels,

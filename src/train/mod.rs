@@ -14,6 +14,7 @@ mod team;
 
 pub use optimizer::Optimizer;
 
+use std::slice::from_mut;
 use std::time::Instant;
 
 use thiserror::Error;
@@ -241,7 +242,7 @@ fn train_on_pool(
     let mut model = Model::init(train.images.features(), data.classes, &mut rng);
     // A minibatch never holds more rows than the training set: buffers are
     // sized by what the data can use, not by the flag.
-    let mut shared = team::SharedSums::new(&model, config.batch_size.min(trained_on));
+    let mut shared = team::SharedSums::new(&model, 1, config.batch_size.min(trained_on));
     let mut order: Vec<usize> = (0..trained_on).collect();
     let mut epochs = Vec::new();
     // The optimizer's buffers, row-major like the model between epochs; any
@@ -264,8 +265,7 @@ fn train_on_pool(
             train,
             order: &order,
             batch_size,
-            lr,
-            optimizer: config.optimizer,
+            settings: &[(config.optimizer, lr)],
             steps_before,
             oversubscribe: config.oversubscribe,
         };
@@ -276,7 +276,7 @@ fn train_on_pool(
                     weights: pack(&model),
                     moments: moments.as_ref().map(|[a, b]| [pack(a), pack(b)]),
                 };
-                let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
+                let sums = shared.run_epoch(&team::Fused, &run, from_mut(&mut params), &progress);
                 model = params.weights.to_model();
                 moments = params.moments.map(|[a, b]| [a.to_model(), b.to_model()]);
                 sums
@@ -286,22 +286,33 @@ fn train_on_pool(
                     weights: model,
                     moments: moments.take(),
                 };
-                let sums = shared.run_epoch(&team::Gemm(Isa::best()), &run, &mut params, &progress);
+                let gemm = team::Gemm(Isa::best());
+                let sums = shared.run_epoch(&gemm, &run, from_mut(&mut params), &progress);
                 (model, moments) = (params.weights, params.moments);
                 sums
             }
             Kernel::Reference => {
                 let run = (&order[..], batch_size, lr, config.optimizer, steps_before);
-                reference_epoch(&mut model, moments.as_mut(), train, run, &progress)
+                vec![reference_epoch(
+                    &mut model,
+                    moments.as_mut(),
+                    train,
+                    run,
+                    &progress,
+                )]
             }
         };
         steps_before += order.len().div_ceil(batch_size) as u64;
-        let (loss_sum, correct) = sums.map_err(|d| TrainError::Diverged {
-            epoch,
-            step: d.step,
-            what: d.what,
-            value: d.value,
-        })?;
+        let (loss_sum, correct) =
+            sums.into_iter()
+                .next()
+                .expect("one model")
+                .map_err(|d| TrainError::Diverged {
+                    epoch,
+                    step: d.step,
+                    what: d.what,
+                    value: d.value,
+                })?;
         let train_seconds = start.elapsed().as_secs_f64();
         let test = config.kernel.evaluate(&model, &data.test);
         let validation = (config.validation > 0).then(|| {

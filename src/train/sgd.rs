@@ -5,8 +5,6 @@
 //! applying [`reduce_and_apply`] to its own copy of the weights computes the
 //! same bits.
 
-use std::sync::RwLock;
-
 use super::optimizer::{Lanes, Optimizer, StepRule};
 use super::team::ChunkKernel;
 use crate::kernel::ChunkSums;
@@ -30,6 +28,7 @@ pub(super) struct Update {
 }
 
 /// Where an epoch stopped: the 1-based step and the first non-finite value.
+#[derive(Debug, Clone)]
 pub(super) struct Divergence {
     /// The 1-based step of the epoch.
     pub step: usize,
@@ -48,15 +47,11 @@ pub(super) type EpochSums = Result<(f64, usize), Divergence>;
 pub(super) fn reduce_and_apply<K: ChunkKernel>(
     kernel: &K,
     params: &mut Params<K::Weights>,
-    chunks: &[RwLock<ChunkSums>],
+    chunks: &[&ChunkSums],
     rows: usize,
     update: Update,
     step: usize,
 ) -> Result<(f64, usize), Divergence> {
-    let chunks: Vec<_> = chunks
-        .iter()
-        .map(|p| p.read().expect("no thread panics in a kernel"))
-        .collect();
     let loss_sum = chunks.iter().map(|p| p.loss_sum).sum();
     let correct = chunks.iter().map(|p| p.correct).sum();
     check_loss(loss_sum, step)?;

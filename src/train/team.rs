@@ -42,9 +42,8 @@ pub(super) struct EpochRun<'a> {
     pub train: &'a Split,
     pub order: &'a [usize],
     pub batch_size: usize,
-    pub lr: f32,
-    /// How the mean gradient becomes a step.
-    pub optimizer: Optimizer,
+    /// Each model's optimizer and learning rate.
+    pub settings: &'a [(Optimizer, f32)],
     /// Steps taken in the run before this epoch.
     pub steps_before: u64,
     /// Whether pool threads beyond one per core take part too.
@@ -63,14 +62,14 @@ pub(super) trait ChunkKernel: Sync {
     /// Working space for `weights`' shape.
     fn scratch(&self, weights: &Self::Weights) -> Self::Scratch;
 
-    /// The sums of the chunk `rows` into `sums`, prefetching `ahead`
-    /// (`chunk` is `(rows, ahead)`).
+    /// The sums of the chunk `rows` for each model `weights[i]` into
+    /// `sums[i]`, prefetching `ahead` (`chunk` is `(rows, ahead)`).
     fn step(
         &self,
-        weights: &Self::Weights,
+        weights: &[&Self::Weights],
         train: &Split,
         chunk: (&[usize], &[usize]),
-        sums: &mut ChunkSums,
+        sums: &mut [&mut ChunkSums],
         scratch: &mut Self::Scratch,
     );
 
@@ -94,13 +93,13 @@ impl ChunkKernel for Fused {
 
     fn step(
         &self,
-        w: &Weights,
+        w: &[&Weights],
         train: &Split,
-        (rows, ahead): (&[usize], &[usize]),
-        sums: &mut ChunkSums,
+        chunk: (&[usize], &[usize]),
+        sums: &mut [&mut ChunkSums],
         scratch: &mut Scratch,
     ) {
-        kernel::step(w, &train.images, &train.labels, rows, ahead, sums, scratch);
+        kernel::step_models(w, &train.images, &train.labels, chunk, sums, scratch);
     }
 
     fn params(weights: &mut Weights) -> (&mut [f32], &mut [f32]) {
@@ -124,15 +123,19 @@ impl ChunkKernel for Gemm {
         GemmScratch::new(model.features, model.classes, CHUNK_ROWS)
     }
 
+    /// One model after another: the baseline has no shared pass.
     fn step(
         &self,
-        m: &Model,
+        models: &[&Model],
         train: &Split,
         (rows, _): (&[usize], &[usize]),
-        sums: &mut ChunkSums,
+        sums: &mut [&mut ChunkSums],
         scratch: &mut GemmScratch,
     ) {
-        kernel::gemm::step(self.0, m, &train.images, &train.labels, rows, sums, scratch);
+        let (images, labels) = (&train.images, &train.labels[..]);
+        for (m, sums) in models.iter().zip(sums) {
+            kernel::gemm::step(self.0, m, images, labels, rows, sums, scratch);
+        }
     }
 
     fn params(model: &mut Model) -> (&mut [f32], &mut [f32]) {
@@ -145,18 +148,22 @@ impl ChunkKernel for Gemm {
 }
 
 /// The chunk sums every thread of the team reads, allocated once for the
-/// whole run: two sets (this step's and the next's) of one [`ChunkSums`] per
-/// chunk of the largest minibatch.
+/// whole run: two sets (this step's and the next's) of, per chunk of the
+/// largest minibatch, one [`ChunkSums`] per model.
 pub(super) struct SharedSums {
-    sets: [Vec<RwLock<ChunkSums>>; 2],
+    sets: [Vec<RwLock<Vec<ChunkSums>>>; 2],
 }
 
 impl SharedSums {
-    pub fn new(model: &Model, batch_size: usize) -> Self {
+    /// Sums for `models` models of `model`'s shape.
+    pub fn new(model: &Model, models: usize, batch_size: usize) -> Self {
         let chunks = batch_size.div_ceil(CHUNK_ROWS);
         let set = || {
             (0..chunks)
-                .map(|_| RwLock::new(ChunkSums::new(model.features, model.classes)))
+                .map(|_| {
+                    let sums = ChunkSums::new(model.features, model.classes);
+                    RwLock::new(vec![sums; models])
+                })
                 .collect()
         };
         Self {
@@ -164,36 +171,47 @@ impl SharedSums {
         }
     }
 
-    /// One epoch of SGD with `kernel` on the threads of the current rayon pool:
-    /// at most one thread per chunk of a minibatch and, unless
-    /// `run.oversubscribe`, one per core take part (any other pool threads sit
-    /// this out, since spinning threads beyond the core count only steal time
-    /// from working ones). They stay in one rayon
-    /// broadcast for the whole epoch, rather than being forked and joined (and
-    /// put to sleep and woken) for every minibatch.
+    /// One epoch of SGD with `kernel` for every model of `models` (each with
+    /// its own `run.settings`), in one pass over the data, on the threads of
+    /// the current rayon pool: at most one thread per chunk of a minibatch
+    /// and, unless `run.oversubscribe`, one per core take part (any other pool
+    /// threads sit this out, since spinning threads beyond the core count only
+    /// steal time from working ones). They stay in one rayon broadcast for the
+    /// whole epoch, rather than being forked and joined (and put to sleep and
+    /// woken) for every minibatch.
+    ///
+    /// Returns each model's sums; a model that diverges stops there (its
+    /// weights stay as they were before the step that diverged) while the
+    /// others go on.
     pub fn run_epoch<K: ChunkKernel>(
         &mut self,
         kernel: &K,
         run: &EpochRun<'_>,
-        params: &mut Params<K::Weights>,
+        models: &mut [Params<K::Weights>],
         progress: &(impl Fn(usize) + Sync),
-    ) -> EpochSums {
+    ) -> Vec<EpochSums> {
         let EpochRun {
             train,
             order,
             batch_size,
-            lr,
-            optimizer,
+            settings,
             steps_before,
             oversubscribe,
         } = *run;
+        assert_eq!(settings.len(), models.len(), "settings for every model");
+        assert!(
+            self.sets[0]
+                .iter()
+                .all(|c| { c.read().is_ok_and(|sums| sums.len() >= models.len()) })
+        );
         let sets = &self.sets;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cap = if oversubscribe { usize::MAX } else { cores };
         let team = rayon::current_num_threads().min(sets[0].len()).min(cap);
         let barrier = SpinBarrier::new(team);
-        let start = &*params;
-        let finished: Mutex<Option<(Params<K::Weights>, EpochSums)>> = Mutex::new(None);
+        let start = &*models;
+        type Finished<W> = (Vec<Params<W>>, Vec<EpochSums>);
+        let finished: Mutex<Option<Finished<K::Weights>>> = Mutex::new(None);
         let steps = order.len().div_ceil(batch_size);
         let batch =
             |step: usize| &order[step * batch_size..((step + 1) * batch_size).min(order.len())];
@@ -202,10 +220,9 @@ impl SharedSums {
             if me >= team {
                 return;
             }
-            let mut params = start.clone();
-            let mut scratch = kernel.scratch(&params.weights);
-            let (mut loss_sum, mut correct) = (0.0, 0);
-            let mut outcome = Ok(());
+            let mut models = start.to_vec();
+            let mut scratch = kernel.scratch(&models[0].weights);
+            let mut outcomes: Vec<EpochSums> = vec![Ok((0.0, 0)); models.len()];
             for step in 0..steps {
                 let rows = batch(step);
                 let chunks = rows.len().div_ceil(CHUNK_ROWS);
@@ -224,45 +241,57 @@ impl SharedSums {
                         &[]
                     };
                     let mut sums = set[c].write().expect("no thread panics in a kernel");
-                    kernel.step(
-                        &params.weights,
-                        train,
-                        (chunk, ahead),
-                        &mut sums,
-                        &mut scratch,
-                    );
+                    // Only the models still training: every thread computes the
+                    // same outcomes, so they agree on which those are.
+                    let (weights, mut sums): (Vec<_>, Vec<_>) = models
+                        .iter()
+                        .zip(sums.iter_mut())
+                        .zip(&outcomes)
+                        .filter(|(_, outcome)| outcome.is_ok())
+                        .map(|((params, sums), _)| (&params.weights, sums))
+                        .unzip();
+                    kernel.step(&weights, train, (chunk, ahead), &mut sums, &mut scratch);
                 }
                 barrier.wait();
-                let used = &set[..chunks];
-                let update = Update {
-                    optimizer,
-                    lr,
-                    t: steps_before + step as u64 + 1,
-                };
-                match reduce_and_apply(kernel, &mut params, used, rows.len(), update, step) {
-                    Ok((l, c)) => {
-                        loss_sum += l;
-                        correct += c;
-                        if me == 0 {
-                            progress((step * batch_size + rows.len()).min(order.len()));
+                let used: Vec<_> = set[..chunks]
+                    .iter()
+                    .map(|c| c.read().expect("no thread panics in a kernel"))
+                    .collect();
+                let t = steps_before + step as u64 + 1;
+                for (m, (params, outcome)) in models.iter_mut().zip(&mut outcomes).enumerate() {
+                    let Ok((loss_sum, correct)) = outcome else {
+                        continue;
+                    };
+                    let chunk_sums: Vec<&ChunkSums> = used.iter().map(|c| &c[m]).collect();
+                    let (optimizer, lr) = settings[m];
+                    let update = Update { optimizer, lr, t };
+                    match reduce_and_apply(kernel, params, &chunk_sums, rows.len(), update, step) {
+                        Ok((l, c)) => {
+                            *loss_sum += l;
+                            *correct += c;
                         }
+                        Err(divergence) => *outcome = Err(divergence),
                     }
-                    Err(divergence) => {
-                        outcome = Err(divergence);
-                        break;
-                    }
+                }
+                drop(used);
+                if me == 0 {
+                    progress((step * batch_size + rows.len()).min(order.len()));
+                }
+                if outcomes.iter().all(|o| o.is_err()) {
+                    break;
                 }
             }
             if me == 0 {
-                let sums = outcome.map(|()| (loss_sum, correct));
-                *finished.lock().expect("only thread 0 finishes") = Some((params, sums));
+                *finished.lock().expect("only thread 0 finishes") = Some((models, outcomes));
             }
         });
         let (trained, sums) = finished
             .into_inner()
             .expect("no thread panics holding the result")
             .expect("thread 0 always takes part");
-        *params = trained;
+        for (model, trained) in models.iter_mut().zip(trained) {
+            *model = trained;
+        }
         sums
     }
 }
