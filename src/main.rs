@@ -8,15 +8,20 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use softreg::app::bench::{self, BenchConfig};
+use softreg::app::figures::sweep as sweep_figure;
 use softreg::app::figures::{curves, predictions};
 use softreg::app::report::{self, printable};
+use softreg::app::sweep_report;
 use softreg::app::{info, user_image};
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{self, Dataset, PixelFormat, fashion_mnist};
 use softreg::eval::{self, Metrics};
 use softreg::kernel::Kernel;
 use softreg::output;
-use softreg::train::{MAX_EPOCHS, Optimizer, TrainConfig, pool_size, train_with_progress};
+use softreg::train::{
+    Grid, MAX_EPOCHS, MAX_SWEEP_MODELS, Optimizer, SweepConfig, TrainConfig, pool_size, sweep,
+    train_with_progress,
+};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -40,6 +45,122 @@ enum Command {
     Predict(PredictArgs),
     /// Describe a data directory: files, checksums, counts, shape, class histogram.
     Info(InfoArgs),
+    /// Train every combination of the listed settings at once, in one pass
+    /// over the data, and rank them by validation accuracy.
+    Sweep(SweepArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Learning rates, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.1", value_parser = positive_finite, allow_negative_numbers = true)]
+    lr: Vec<f32>,
+    /// Optimizers: sgd, adam or both (Adam takes no momentum).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sgd")]
+    optimizer: Vec<OptimizerArg>,
+    /// SGD momentum factors.
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
+    momentum: Vec<f32>,
+    /// Nesterov momentum for the SGD models with momentum.
+    #[arg(long)]
+    nesterov: bool,
+    /// L2 weight decays.
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
+    weight_decay: Vec<f32>,
+    /// Seeds of the initial weights: values and ranges, `0-3` or `0,5,7-9`.
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = seed_range)]
+    seeds: Vec<(u64, u64)>,
+    /// Seed of the shuffles every model shares.
+    #[arg(long, default_value_t = 0)]
+    data_seed: u64,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 5, value_parser = epoch_count)]
+    epochs: usize,
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    batch_size: usize,
+    /// Hold out the last N training images to rank the models by.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+    validation: usize,
+    /// Worker threads [default: one per core].
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    data: PathBuf,
+    /// Print one JSON object per model and a summary object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Draw the best configurations' validation curves and the learning rate x
+    /// weight decay map into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write the model with the best validation accuracy to this safetensors
+    /// file, its settings in the metadata.
+    #[arg(long)]
+    save_best: Option<PathBuf>,
+}
+
+impl SweepArgs {
+    /// The grid the flags describe; a value listed twice is refused.
+    fn grid(&self) -> Result<Grid, String> {
+        let seeds: Vec<u64> = self.seeds.iter().flat_map(|&(a, b)| a..=b).collect();
+        no_repeats("--lr", &self.lr)?;
+        no_repeats("--momentum", &self.momentum)?;
+        no_repeats("--weight-decay", &self.weight_decay)?;
+        no_repeats("--seeds", &seeds)?;
+        no_repeats("--optimizer", &self.optimizer)?;
+        if self.nesterov && !self.momentum.iter().any(|&m| m > 0.0) {
+            return Err("--nesterov needs a --momentum above 0".into());
+        }
+        Ok(Grid {
+            adam: self
+                .optimizer
+                .iter()
+                .map(|&o| o == OptimizerArg::Adam)
+                .collect(),
+            learning_rates: self.lr.clone(),
+            momenta: self.momentum.clone(),
+            nesterov: self.nesterov,
+            weight_decays: self.weight_decay.clone(),
+            seeds,
+        })
+    }
+}
+
+/// Refuses a list naming a value twice (the same model trained twice).
+fn no_repeats<T: PartialEq + std::fmt::Debug>(flag: &str, values: &[T]) -> Result<(), String> {
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(format!("{flag} lists {v:?} twice"));
+        }
+    }
+    Ok(())
+}
+
+/// A seed or an inclusive range of seeds, `7` or `0-3`, of at most
+/// [`MAX_SWEEP_MODELS`] seeds.
+fn seed_range(s: &str) -> Result<(u64, u64), String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("not a seed or a range of seeds like 0-3: {e}"))
+    };
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => (number(s)?, number(s)?),
+    };
+    if a > b {
+        return Err(format!(
+            "the range {s} is empty: write the smaller seed first"
+        ));
+    }
+    if b - a >= MAX_SWEEP_MODELS as u64 {
+        return Err(format!(
+            "{s} is more than the {MAX_SWEEP_MODELS} models one sweep trains"
+        ));
+    }
+    Ok((a, b))
 }
 
 #[derive(clap::Args)]
@@ -165,7 +286,7 @@ struct TrainArgs {
 }
 
 /// `--optimizer` values.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OptimizerArg {
     /// Stochastic gradient descent, with optional momentum and weight decay.
     Sgd,
@@ -321,26 +442,52 @@ impl Stdout {
     }
 }
 
+/// Checks a command's output files before any work: none may be one of the
+/// data files in `data`, and each must be writable. Returns the paths to write.
+fn prepare_outputs<const N: usize>(
+    outputs: [(&str, Option<&Path>); N],
+    data: &Path,
+) -> Result<[Option<PathBuf>; N], String> {
+    let named: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| Some((flag, path?)))
+        .collect();
+    let inputs = data::files_of(data);
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|p| ("data file", p.as_path())).collect();
+    output::refuse_collisions(&named, &inputs)?;
+    let mut prepared = [const { None }; N];
+    for (slot, (flag, path)) in prepared.iter_mut().zip(outputs) {
+        *slot = path.map(|path| output::prepare(path, flag)).transpose()?;
+    }
+    Ok(prepared)
+}
+
+/// A bar over `samples` training samples on stderr, only for a person
+/// watching a terminal: hidden when piped, and drawn aside while a line is
+/// printed.
+fn progress_bar(samples: usize) -> ProgressBar {
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::new(samples as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} samples, {eta} left")
+            .expect("the template is valid"),
+    );
+    progress
+}
+
 fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut out = Stdout::default();
-    let outputs: Vec<(&str, &Path)> = [("--save", &args.save), ("--plot", &args.plot)]
-        .into_iter()
-        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
-        .collect();
-    let inputs = data::files_of(&args.data);
-    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|p| ("data file", p.as_path())).collect();
-    output::refuse_collisions(&outputs, &inputs)?;
-    let save = args
-        .save
-        .as_deref()
-        .map(|path| output::prepare(path, "--save"))
-        .transpose()?;
-    let plot_path = args
-        .plot
-        .as_deref()
-        .map(|path| output::prepare(path, "--plot"))
-        .transpose()?;
+    let [save, plot_path] = prepare_outputs(
+        [
+            ("--save", args.save.as_deref()),
+            ("--plot", args.plot.as_deref()),
+        ],
+        &args.data,
+    )?;
     let data = Dataset::load_as(&args.data, fashion_mnist::CLASSES, args.pixels.into())?;
     let config = TrainConfig {
         epochs: args.epochs,
@@ -353,23 +500,15 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         kernel: args.kernel.into(),
         ..TrainConfig::default()
     };
+    config.check(&data)?;
     let (height, width) = data.train.images.shape();
     let kernel_name = config.kernel.describe();
     if !args.json {
         out.println(report::run_header(&args.data, &data, &config));
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
-    // Progress on stderr only for a person watching a terminal: hidden when
-    // piped, and drawn aside while an epoch line is printed.
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new(config.epochs.saturating_mul(data.train.len()) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} samples, {eta} left")
-            .expect("the template is valid"),
-    );
+    let trained_on = data.train.len() - config.validation;
+    let progress = progress_bar(config.epochs.saturating_mul(trained_on));
     let trained = train_with_progress(
         &data,
         &config,
@@ -415,6 +554,106 @@ fn run_train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         out.println(report::summary_line(&trained.epochs, total));
         if let Some(path) = &args.save {
             out.println(format_args!("model saved to {}", path.display()));
+        }
+    }
+    Ok(out.finish()?)
+}
+
+fn run_sweep(args: SweepArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let mut out = Stdout::default();
+    let grid = args.grid()?;
+    let count = grid.count();
+    if count > MAX_SWEEP_MODELS {
+        return Err(format!(
+            "the listed values make {count} models, more than the {MAX_SWEEP_MODELS} one sweep trains: list fewer"
+        )
+        .into());
+    }
+    let [save, plot_path] = prepare_outputs(
+        [
+            ("--save-best", args.save_best.as_deref()),
+            ("--plot", args.plot.as_deref()),
+        ],
+        &args.data,
+    )?;
+    let data = Dataset::load(&args.data, fashion_mnist::CLASSES)?;
+    let config = SweepConfig {
+        settings: grid.settings(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        data_seed: args.data_seed,
+        validation: args.validation,
+        threads: args.threads,
+        oversubscribe: false,
+    };
+    config.check(&data)?;
+    if !args.json {
+        out.println(sweep_report::header(&args.data, &data, &config, &grid));
+    }
+    let trained_on = data.train.len() - config.validation;
+    let progress = progress_bar(config.epochs.saturating_mul(trained_on));
+    let swept = sweep(
+        &data,
+        &config,
+        |epoch, models| {
+            if !args.json {
+                progress.suspend(|| out.println(sweep_report::epoch_line(epoch, models)));
+            }
+        },
+        |samples| progress.set_position(samples as u64),
+    );
+    progress.finish_and_clear();
+    let swept = swept?;
+    if swept.best().is_none() {
+        if !args.json {
+            out.print(&sweep_report::table(&swept));
+        }
+        return Err(
+            "every model diverged, so nothing is written; lower the learning rates (--lr)".into(),
+        );
+    }
+    if let (Some(path), Some(best)) = (&save, swept.best()) {
+        let (height, width) = data.train.images.shape();
+        let mut info = ModelInfo::fashion_mnist((height, width));
+        info.test_accuracy = best.test.map(|t| t.accuracy);
+        info.training = [
+            ("data", args.data.display().to_string()),
+            ("epochs", config.epochs.to_string()),
+            ("batch_size", config.batch_size.to_string()),
+            ("lr", best.setting.learning_rate.to_string()),
+            ("seed", best.setting.seed.to_string()),
+            ("data_seed", config.data_seed.to_string()),
+            ("validation", config.validation.to_string()),
+            ("val_acc", best.val_acc().unwrap_or(f64::NAN).to_string()),
+            (
+                "selected_by",
+                format!("best val acc of a {}-model sweep", swept.models.len()),
+            ),
+        ]
+        .into_iter()
+        .chain(best.setting.optimizer.settings())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        checkpoint::save(path, &best.model, &info)?;
+    }
+    if let Some(path) = &plot_path {
+        sweep_figure::draw(&swept)
+            .save_png(path)
+            .map_err(|e| format!("--plot {}: {e}", path.display()))?;
+    }
+    let total = start.elapsed().as_secs_f64();
+    let flop = report::flop_per_sample(data.train.images.features(), data.classes);
+    if args.json {
+        for model in &swept.models {
+            out.println(sweep_report::model_json(model));
+        }
+        out.println(sweep_report::summary_json(&swept, total));
+    } else {
+        out.print(&sweep_report::table(&swept));
+        out.println(sweep_report::summary_line(&swept, flop, total));
+        if let Some(path) = &args.save_best {
+            out.println(format_args!("best model saved to {}", path.display()));
         }
     }
     Ok(out.finish()?)
@@ -506,6 +745,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_eval(args),
         Command::Predict(args) => run_predict(args),
         Command::Info(args) => run_info(args),
+        Command::Sweep(args) => run_sweep(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

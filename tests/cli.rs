@@ -411,3 +411,131 @@ fn validation_is_reported_in_text_and_json_only_when_asked_for() {
         assert_eq!(epoch.get("val_loss").is_some(), expect_val, "{first}");
     }
 }
+
+#[test]
+fn sweep_prints_a_ranked_table_draws_and_saves_the_best_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plot, best) = (dir.path().join("sweep.png"), dir.path().join("best.st"));
+    let data = common::fashion_mnist_dir();
+    let output = softreg(&[
+        "sweep",
+        "--data",
+        data.to_str().unwrap(),
+        "--lr",
+        "0.03,0.3",
+        "--momentum",
+        "0,0.5",
+        "--seeds",
+        "4-5",
+        "--epochs",
+        "2",
+        "--plot",
+        plot.to_str().unwrap(),
+        "--save-best",
+        best.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].contains("50000 train + 10000 validation")
+            && lines[0].contains("8 models (2 lr x 2 momentum x 1 wd x 2 seeds)"),
+        "{stdout}"
+    );
+    assert!(lines[1].starts_with("epoch 1: 8 models, 0 diverged; best val acc "));
+    assert!(lines[2].starts_with("epoch 2: "));
+    assert!(lines[3].starts_with("8 models, 4 configurations ranked by validation accuracy"));
+    assert!(lines[4].starts_with("rank  optimizer"));
+    let val_acc = |row: &str| {
+        row.split_whitespace()
+            .nth(5)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let ranked: Vec<f64> = lines[5..9].iter().map(|row| val_acc(row)).collect();
+    assert!(ranked.windows(2).all(|w| w[0] >= w[1]), "{stdout}");
+    assert!(
+        lines[5..9].iter().all(|row| row.ends_with("0/2")),
+        "{stdout}"
+    );
+    assert!(lines[9].starts_with("best: sgd lr "), "{stdout}");
+    assert!(lines[10].starts_with("trained 8 models in "), "{stdout}");
+    assert!(fs::metadata(&plot).unwrap().len() > 1000);
+    let (model, info) = softreg::checkpoint::load(&best).unwrap();
+    assert!(model.is_finite());
+    let setting = |key: &str| {
+        info.training
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert!(setting("selected_by").unwrap().contains("8-model sweep"));
+    assert!(["0.03", "0.3"].contains(&setting("lr").unwrap().as_str()));
+    assert!(["4", "5"].contains(&setting("seed").unwrap().as_str()));
+    assert_eq!(setting("optimizer").as_deref(), Some("sgd"));
+}
+
+#[test]
+fn sweep_json_prints_one_object_per_model_and_a_summary_naming_the_best() {
+    let data = common::fashion_mnist_dir();
+    let output = softreg(&[
+        "sweep",
+        "--data",
+        data.to_str().unwrap(),
+        "--optimizer",
+        "sgd,adam",
+        "--lr",
+        "0.01,1e30",
+        "--weight-decay",
+        "0,0.001",
+        "--epochs",
+        "1",
+        "--validation",
+        "5000",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8 + 1);
+    let (models, summary) = (&lines[..8], &lines[8]);
+    for m in models {
+        for key in [
+            "optimizer",
+            "lr",
+            "momentum",
+            "nesterov",
+            "weight_decay",
+            "seed",
+            "loss",
+            "val_acc",
+            "test_acc",
+            "test_loss",
+            "diverged",
+        ] {
+            assert!(m.get(key).is_some(), "{key} in {m}");
+        }
+        let diverged = m["diverged"].as_bool().unwrap();
+        assert_eq!(diverged, m["val_acc"].is_null(), "{m}");
+        if m["lr"] == 0.01 {
+            assert!(!diverged, "{m}");
+            assert!(m["test_acc"].as_f64().unwrap() > 0.6, "{m}");
+        }
+    }
+    assert_eq!(models[0]["lr"], 0.01);
+    assert_eq!(models[1]["weight_decay"], 0.001);
+    assert!(models[4]["momentum"].is_null(), "Adam has no momentum");
+    assert_eq!(summary["summary"], true);
+    assert_eq!(summary["models"], 8);
+    assert!(summary["seconds"].as_f64().unwrap() > 0.0);
+    assert!(summary["model_samples_per_s"].as_f64().unwrap() > 0.0);
+    let top = models
+        .iter()
+        .filter_map(|m| m["val_acc"].as_f64())
+        .fold(0.0, f64::max);
+    assert_eq!(summary["best"]["val_acc"].as_f64(), Some(top));
+}

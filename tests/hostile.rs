@@ -615,6 +615,30 @@ fn nonsense_flags_exit_non_zero_naming_the_flag() {
         (&["train", "--threads", "0"][..], "--threads"),
         (&["train", "--epochs", "many"][..], "--epochs"),
         (&["train", "--bogus"][..], "--bogus"),
+        (&["sweep", "--lr", "0.1,-1"][..], "--lr"),
+        (&["sweep", "--lr", "0.1,0.1"][..], "--lr"),
+        (&["sweep", "--seeds", "3-1"][..], "--seeds"),
+        (&["sweep", "--seeds", "0-99999999999"][..], "--seeds"),
+        (&["sweep", "--seeds", "x"][..], "--seeds"),
+        (
+            &["sweep", "--momentum", "0", "--nesterov"][..],
+            "--nesterov",
+        ),
+        (&["sweep", "--optimizer", "sgd,lbfgs"][..], "--optimizer"),
+        (&["sweep", "--validation", "0"][..], "--validation"),
+        (&["sweep", "--validation", "60000"][..], "--validation"),
+        (
+            &["sweep", "--seeds", "0-999", "--lr", "0.1,0.2"][..],
+            "list fewer",
+        ),
+        (
+            &[
+                "sweep",
+                "--save-best",
+                "data/fashion-mnist/t10k-images-idx3-ubyte.gz",
+            ][..],
+            "--save-best",
+        ),
     ] {
         let output = softreg(args);
         assert!(!output.status.success(), "{args:?} succeeded");
@@ -687,6 +711,40 @@ fn a_diverging_run_exits_non_zero_and_writes_nothing() {
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("lr 3e38"),
         "the header shows the learning rate readably"
+    );
+    assert!(common::listing(out.path()).is_empty(), "no model, no plot");
+}
+
+#[test]
+fn a_sweep_whose_every_model_diverges_exits_non_zero_and_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(data.path(), false);
+    let out = tempfile::tempdir().unwrap();
+    let model = out.path().join("best.safetensors");
+    let plot = out.path().join("sweep.png");
+    let output = softreg(&[
+        "sweep",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--lr",
+        "1e38,3e38",
+        "--batch-size",
+        "1",
+        "--validation",
+        "1",
+        "--save-best",
+        model.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("every model diverged"), "{message}");
+    assert!(message.contains("lower the learning rates"), "{message}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1e38") && stdout.contains("1/1"),
+        "{stdout}"
     );
     assert!(common::listing(out.path()).is_empty(), "no model, no plot");
 }

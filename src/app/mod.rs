@@ -1,5 +1,5 @@
 //! What only the command line needs: the text and JSON it prints
-//! ([`report`]), the figures it draws ([`figures`]), classifying a user's own
+//! ([`report`], [`sweep_report`]), the figures it draws ([`figures`]), classifying a user's own
 //! pictures ([`user_image`]), describing a data directory ([`info`]) and
 //! measuring the machine ([`bench`](mod@bench), [`peak`]). Nothing below `app` imports
 //! from it.
@@ -9,4 +9,5 @@ pub mod figures;
 pub mod info;
 pub mod peak;
 pub mod report;
+pub mod sweep_report;
 pub mod user_image;

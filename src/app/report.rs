@@ -46,14 +46,19 @@ pub fn flop_per_sample(features: usize, classes: usize) -> f64 {
     4.0 * (features * classes) as f64
 }
 
-/// The first line of a training run: the data, the settings and what runs.
-pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
-    let (height, width) = data.train.images.shape();
-    let threads = match config.threads {
+/// A requested thread count as run: `2 (all cores)`, `8 (capped from 100)`.
+pub fn threads(requested: Option<usize>) -> String {
+    match requested {
         None => format!("{} (all cores)", pool_size(None)),
         Some(t) if t > pool_size(Some(t)) => format!("{} (capped from {t})", pool_size(Some(t))),
         Some(t) => t.to_string(),
-    };
+    }
+}
+
+/// The first line of a training run: the data, the settings and what runs.
+pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
+    let (height, width) = data.train.images.shape();
+    let threads = threads(config.threads);
     let validation = if config.validation > 0 {
         format!(" + {} validation", config.validation)
     } else {

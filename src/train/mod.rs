@@ -10,9 +10,13 @@
 
 mod optimizer;
 mod sgd;
+mod sweep;
 mod team;
 
 pub use optimizer::Optimizer;
+pub use sweep::{
+    Diverged, Grid, MAX_SWEEP_MODELS, ModelEpoch, Setting, SweepConfig, Swept, SweptModel, sweep,
+};
 
 use std::slice::from_mut;
 use std::time::Instant;
@@ -59,6 +63,54 @@ pub struct TrainConfig {
     pub oversubscribe: bool,
 }
 
+impl TrainConfig {
+    /// Refuses settings that cannot train on `data`, naming the setting.
+    pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
+        check_run(
+            data,
+            (self.batch_size, self.threads, self.epochs),
+            self.validation,
+        )?;
+        check_step(self.learning_rate, &self.optimizer)
+    }
+}
+
+/// Refuses a run (batch size, threads, epochs) that cannot train on `data`
+/// holding out `validation` images.
+fn check_run(
+    data: &Dataset,
+    (batch_size, threads, epochs): (usize, Option<usize>, usize),
+    validation: usize,
+) -> Result<(), TrainError> {
+    if batch_size == 0 {
+        return Err(TrainError::BatchSize);
+    }
+    if threads == Some(0) {
+        return Err(TrainError::Threads);
+    }
+    if epochs > MAX_EPOCHS {
+        return Err(TrainError::Epochs(epochs));
+    }
+    if data.train.is_empty() {
+        return Err(TrainError::EmptyTrainingSet);
+    }
+    if validation >= data.train.len() {
+        return Err(TrainError::Validation {
+            held_out: validation,
+            images: data.train.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a learning rate or optimizer settings that cannot step.
+fn check_step(learning_rate: f32, optimizer: &Optimizer) -> Result<(), TrainError> {
+    if !(learning_rate.is_finite() && learning_rate > 0.0) {
+        return Err(TrainError::LearningRate(learning_rate));
+    }
+    optimizer.check().map_err(TrainError::Optimizer)
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -90,6 +142,9 @@ pub enum TrainError {
     /// Optimizer settings PyTorch would refuse.
     #[error("{0}")]
     Optimizer(String),
+    /// A sweep that cannot run as asked.
+    #[error("{0}")]
+    Sweep(String),
     /// More epochs than any run could finish.
     #[error("epochs must be at most {MAX_EPOCHS}, got {0}")]
     Epochs(usize),
@@ -200,28 +255,7 @@ pub fn train_with_progress(
     on_epoch: impl FnMut(&EpochReport) + Send,
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Trained, TrainError> {
-    if config.batch_size == 0 {
-        return Err(TrainError::BatchSize);
-    }
-    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-        return Err(TrainError::LearningRate(config.learning_rate));
-    }
-    if data.train.is_empty() {
-        return Err(TrainError::EmptyTrainingSet);
-    }
-    if config.validation >= data.train.len() {
-        return Err(TrainError::Validation {
-            held_out: config.validation,
-            images: data.train.len(),
-        });
-    }
-    if config.threads == Some(0) {
-        return Err(TrainError::Threads);
-    }
-    if config.epochs > MAX_EPOCHS {
-        return Err(TrainError::Epochs(config.epochs));
-    }
-    config.optimizer.check().map_err(TrainError::Optimizer)?;
+    config.check(data)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(pool_size(config.threads))
         .build()?

@@ -13,14 +13,19 @@ pub const TEST_ACC: Colour = [44, 160, 44];
 /// Validation accuracy colour.
 pub const VAL_ACC: Colour = [148, 103, 189];
 
-const PANEL: (u32, u32) = (420, 320);
-const MARGIN: (u32, u32) = (56, 40);
+/// A panel's size in pixels, without its margins.
+pub const PANEL: (u32, u32) = (420, 320);
+/// Space around a panel for ticks, labels and the title.
+pub const MARGIN: (u32, u32) = (56, 40);
 
 /// One line of a panel.
-struct Series<'a> {
-    name: &'a str,
-    colour: Colour,
-    values: Vec<f64>,
+pub struct Series<'a> {
+    /// Its name in the legend.
+    pub name: &'a str,
+    /// Its colour.
+    pub colour: Colour,
+    /// One value per epoch.
+    pub values: Vec<f64>,
 }
 
 /// The curves of `epochs`: a loss panel and an accuracy panel side by side.
@@ -55,8 +60,9 @@ pub fn draw(epochs: &[EpochReport]) -> Canvas {
                 .collect(),
         });
     }
-    panel(&mut canvas, MARGIN.0, "loss", &[loss]);
-    panel(&mut canvas, 2 * MARGIN.0 + PANEL.0, "accuracy", &accuracies);
+    panel(&mut canvas, (MARGIN.0, MARGIN.1), "loss", &[loss]);
+    let right = 2 * MARGIN.0 + PANEL.0;
+    panel(&mut canvas, (right, MARGIN.1), "accuracy", &accuracies);
     canvas
 }
 
@@ -83,8 +89,11 @@ fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
     (low, high, step)
 }
 
-fn panel(canvas: &mut Canvas, left: u32, title: &str, series: &[Series<'_>]) {
-    let (x0, y0) = (i64::from(left), i64::from(MARGIN.1));
+/// A [`PANEL`]-sized plot of `series` per epoch with its top left corner at
+/// `(left, top)`: grid, ticks, axis label, `title` above, and a legend above
+/// on the right (one row per series: leave room for it in `top`).
+pub fn panel(canvas: &mut Canvas, (left, top): (u32, u32), title: &str, series: &[Series<'_>]) {
+    let (x0, y0) = (i64::from(left), i64::from(top));
     let (w, h) = (i64::from(PANEL.0), i64::from(PANEL.1));
     let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
     let (lo, hi, step) = y_range(series.iter().flat_map(|s| s.values.iter().copied()));
@@ -121,8 +130,15 @@ fn panel(canvas: &mut Canvas, left: u32, title: &str, series: &[Series<'_>]) {
     let axis = "epoch";
     let ax = x0 + w / 2 - i64::from(Canvas::text_width(axis, 1) / 2);
     canvas.text(ax, y0 + h + 8 + i64::from(GLYPH) + 4, axis, BLACK, 1);
+    // Beside a legend of up to three rows; above a longer one.
+    let above_legend = if series.len() > 3 {
+        series.len() as i64 * i64::from(GLYPH + 3)
+    } else {
+        0
+    };
     let tx = x0 + w / 2 - i64::from(Canvas::text_width(title, 2) / 2);
-    canvas.text(tx, y0 - 2 * i64::from(GLYPH) - 8, title, BLACK, 2);
+    let ty = y0 - 2 * i64::from(GLYPH) - 8 - above_legend;
+    canvas.text(tx, ty, title, BLACK, 2);
 
     // The lines, with a dot at every epoch.
     for s in series {

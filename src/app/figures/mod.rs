@@ -1,7 +1,9 @@
 //! PNG figures drawn without system fonts: a pixel [`canvas`] with an embedded
-//! bitmap font, the training [`curves`], and test images with their true and
-//! predicted labels ([`predictions`], also as terminal art).
+//! bitmap font, the training [`curves`], test images with their true and
+//! predicted labels ([`predictions`], also as terminal art), and a [`sweep`]'s
+//! best configurations.
 
 pub mod canvas;
 pub mod curves;
 pub mod predictions;
+pub mod sweep;

@@ -1,0 +1,165 @@
+//! A sweep as a PNG: on the left, validation accuracy per epoch of the best
+//! configurations (mean over seeds); on the right, the best mean validation
+//! accuracy of every learning rate × weight decay pair, as a heat map.
+
+use super::canvas::{BLACK, Canvas, Colour, GLYPH, WHITE};
+use super::curves::{MARGIN, PANEL, Series, panel};
+use crate::app::sweep_report::{Configuration, describe, number, ranked};
+use crate::train::{Optimizer, Swept};
+
+/// The colours of the best configurations' lines, best first.
+const LINES: [Colour; 5] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+];
+
+/// Rows of legend above the curves panel, and so room left for it.
+const LEGEND_ROWS: u32 = LINES.len() as u32;
+
+/// The sweep's figure: the curves of its best configurations and the
+/// learning rate × weight decay map.
+pub fn draw(swept: &Swept) -> Canvas {
+    let top = MARGIN.1 + LEGEND_ROWS * (GLYPH + 3);
+    let width = 2 * (PANEL.0 + MARGIN.0) + 2 * MARGIN.0;
+    let height = top + PANEL.1 + MARGIN.1 + GLYPH;
+    let mut canvas = Canvas::new(width, height, WHITE);
+    let configurations = ranked(swept);
+    let best: Vec<&Configuration> = configurations
+        .iter()
+        .filter(|c| c.val_acc().is_some())
+        .take(LINES.len())
+        .collect();
+    let names: Vec<String> = best.iter().map(|c| describe(&c.setting)).collect();
+    let series: Vec<Series> = best
+        .iter()
+        .zip(&names)
+        .zip(LINES)
+        .map(|((c, name), colour)| Series {
+            name,
+            colour,
+            values: mean_val_acc_per_epoch(c),
+        })
+        .collect();
+    panel(&mut canvas, (MARGIN.0, top), "val acc", &series);
+    heat_map(
+        &mut canvas,
+        (2 * MARGIN.0 + PANEL.0 + MARGIN.0, top),
+        &configurations,
+    );
+    canvas
+}
+
+/// The mean validation accuracy per epoch over a configuration's seeds that
+/// did not diverge.
+fn mean_val_acc_per_epoch(c: &Configuration) -> Vec<f64> {
+    let finished: Vec<_> = c.models.iter().filter(|m| m.diverged.is_none()).collect();
+    let epochs = finished.iter().map(|m| m.epochs.len()).min().unwrap_or(0);
+    (0..epochs)
+        .map(|e| {
+            let sum: f64 = finished
+                .iter()
+                .map(|m| m.epochs[e].validation.accuracy)
+                .sum();
+            sum / finished.len() as f64
+        })
+        .collect()
+}
+
+fn weight_decay(optimizer: Optimizer) -> f32 {
+    match optimizer {
+        Optimizer::Sgd { weight_decay, .. } | Optimizer::Adam { weight_decay, .. } => weight_decay,
+    }
+}
+
+/// One cell per (learning rate, weight decay): the best mean validation
+/// accuracy of the configurations with them, shaded from white (the lowest
+/// cell) to blue (the highest), `-` where every model diverged.
+fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Configuration]) {
+    let mut lrs: Vec<f32> = configurations
+        .iter()
+        .map(|c| c.setting.learning_rate)
+        .collect();
+    let mut wds: Vec<f32> = configurations
+        .iter()
+        .map(|c| weight_decay(c.setting.optimizer))
+        .collect();
+    for values in [&mut lrs, &mut wds] {
+        values.sort_by(f32::total_cmp);
+        values.dedup();
+    }
+    let cell = |lr: f32, wd: f32| {
+        configurations
+            .iter()
+            .filter(|c| c.setting.learning_rate == lr && weight_decay(c.setting.optimizer) == wd)
+            .filter_map(|c| c.val_acc().map(|(mean, _)| mean))
+            .fold(None, |best: Option<f64>, v| {
+                Some(best.map_or(v, |b| b.max(v)))
+            })
+    };
+    let values: Vec<Vec<Option<f64>>> = wds
+        .iter()
+        .map(|&wd| lrs.iter().map(|&lr| cell(lr, wd)).collect())
+        .collect();
+    let (lo, hi) = values
+        .iter()
+        .flatten()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let (x0, y0) = (i64::from(left), i64::from(top));
+    let (cw, ch) = (PANEL.0 / lrs.len() as u32, PANEL.1 / wds.len() as u32);
+    for (row, wd_values) in values.iter().enumerate() {
+        // The largest weight decay at the top.
+        let y = y0 + ((wds.len() - 1 - row) as u32 * ch) as i64;
+        for (col, value) in wd_values.iter().enumerate() {
+            let x = x0 + i64::from(col as u32 * cw);
+            let (colour, label) = match value {
+                Some(v) => {
+                    let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
+                    (shade(t), format!("{v:.3}"))
+                }
+                None => ([230, 230, 230], "-".to_string()),
+            };
+            canvas.fill_rect(x, y, cw - 2, ch - 2, colour);
+            let ink = if value.is_some_and(|v| hi > lo && (v - lo) / (hi - lo) > 0.6) {
+                WHITE
+            } else {
+                BLACK
+            };
+            let tx = x + i64::from(cw / 2) - i64::from(Canvas::text_width(&label, 1) / 2);
+            canvas.text(tx, y + i64::from(ch / 2) - 4, &label, ink, 1);
+        }
+        let label = number(wds[row]);
+        let lx = x0 - 6 - i64::from(Canvas::text_width(&label, 1));
+        canvas.text(lx, y + i64::from(ch / 2) - 4, &label, BLACK, 1);
+    }
+    let bottom = y0 + i64::from(ch * wds.len() as u32);
+    for (col, lr) in lrs.iter().enumerate() {
+        let label = number(*lr);
+        let x = x0 + i64::from(col as u32 * cw + cw / 2);
+        canvas.text(
+            x - i64::from(Canvas::text_width(&label, 1) / 2),
+            bottom + 6,
+            &label,
+            BLACK,
+            1,
+        );
+    }
+    let axis = "learning rate (rows: weight decay)";
+    let ax = x0 + i64::from(PANEL.0 / 2) - i64::from(Canvas::text_width(axis, 1) / 2);
+    canvas.text(ax, bottom + 10 + i64::from(GLYPH), axis, BLACK, 1);
+    let title = "best val acc";
+    let tx = x0 + i64::from(PANEL.0 / 2) - i64::from(Canvas::text_width(title, 2) / 2);
+    canvas.text(tx, y0 - 2 * i64::from(GLYPH) - 8, title, BLACK, 2);
+}
+
+/// White at 0 to a strong blue at 1.
+fn shade(t: f64) -> Colour {
+    let t = t.clamp(0.0, 1.0);
+    let mix = |from: f64, to: f64| (from + (to - from) * t).round() as u8;
+    [mix(240.0, 8.0), mix(244.0, 69.0), mix(250.0, 148.0)]
+}

@@ -1,0 +1,414 @@
+//! Many models trained in one pass over the data: every combination of a few
+//! optimizer settings and seeds, side by side in the fused kernel.
+//!
+//! ```no_run
+//! use softreg::{data::Dataset, train::{Grid, SweepConfig, sweep}};
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
+//! let grid = Grid { learning_rates: vec![0.03, 0.1, 0.3], seeds: vec![0, 1], ..Grid::default() };
+//! let config = SweepConfig { settings: grid.settings(), ..SweepConfig::default() };
+//! let swept = sweep(&data, &config, |_, _| {}, |_| {})?;
+//! let best = swept.best().expect("a model that did not diverge");
+//! println!("lr {} val acc {:?}", best.setting.learning_rate, best.val_acc());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The models share the data's order: one shuffle per epoch from
+//! [`SweepConfig::data_seed`], drawn after the initial weights of a model of
+//! that seed, exactly as [`super::train`] draws them, while each model's weights
+//! start from its own seed. A model whose seed is the data seed therefore
+//! trains bit for bit as `train` would train it alone.
+
+use std::time::Instant;
+
+use super::optimizer::Optimizer;
+use super::sgd::Params;
+use super::team::{self, EpochRun, SharedSums};
+use super::{RUNAWAY_FACTOR, TrainError, pool_size};
+use crate::data::Dataset;
+use crate::kernel::{Evaluation, Isa, Kernel, Weights};
+use crate::model::Model;
+use crate::random::SeededRng;
+
+/// The most models one sweep trains together.
+pub const MAX_SWEEP_MODELS: usize = 1024;
+
+/// One model's settings in a sweep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    /// The optimizer and its settings.
+    pub optimizer: Optimizer,
+    /// The learning rate.
+    pub learning_rate: f32,
+    /// The seed of the model's initial weights.
+    pub seed: u64,
+}
+
+/// The values to combine: every combination is one model. Momentum and
+/// Nesterov apply to SGD only; Adam takes its default betas and epsilon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// `sgd`, `adam` or both.
+    pub adam: Vec<bool>,
+    /// Learning rates.
+    pub learning_rates: Vec<f32>,
+    /// SGD momentum factors.
+    pub momenta: Vec<f32>,
+    /// Nesterov momentum for every SGD model with momentum.
+    pub nesterov: bool,
+    /// L2 weight decays.
+    pub weight_decays: Vec<f32>,
+    /// Seeds of the initial weights.
+    pub seeds: Vec<u64>,
+}
+
+impl Default for Grid {
+    /// The tutorial's one model: SGD, lr 0.1, seed 0.
+    fn default() -> Self {
+        Self {
+            adam: vec![false],
+            learning_rates: vec![0.1],
+            momenta: vec![0.0],
+            nesterov: false,
+            weight_decays: vec![0.0],
+            seeds: vec![0],
+        }
+    }
+}
+
+impl Grid {
+    /// How many models [`Grid::settings`] makes (saturating: it is checked
+    /// against [`MAX_SWEEP_MODELS`] before they are made).
+    pub fn count(&self) -> usize {
+        self.adam
+            .iter()
+            .map(|&adam| if adam { 1 } else { self.momenta.len() })
+            .fold(0usize, |n, momenta| {
+                n.saturating_add(
+                    momenta
+                        .saturating_mul(self.learning_rates.len())
+                        .saturating_mul(self.weight_decays.len())
+                        .saturating_mul(self.seeds.len()),
+                )
+            })
+    }
+
+    /// Every combination, optimizer outermost and seed innermost (so the seeds
+    /// of one configuration are neighbours).
+    pub fn settings(&self) -> Vec<Setting> {
+        let mut settings = Vec::new();
+        for &adam in &self.adam {
+            let momenta: &[f32] = if adam { &[0.0] } else { &self.momenta };
+            for &learning_rate in &self.learning_rates {
+                for &momentum in momenta {
+                    for &weight_decay in &self.weight_decays {
+                        let optimizer = if adam {
+                            Optimizer::Adam {
+                                beta1: 0.9,
+                                beta2: 0.999,
+                                eps: 1e-8,
+                                weight_decay,
+                            }
+                        } else {
+                            Optimizer::Sgd {
+                                momentum,
+                                nesterov: self.nesterov && momentum > 0.0,
+                                weight_decay,
+                            }
+                        };
+                        for &seed in &self.seeds {
+                            settings.push(Setting {
+                                optimizer,
+                                learning_rate,
+                                seed,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        settings
+    }
+}
+
+/// A sweep's models and what they share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepConfig {
+    /// One entry per model.
+    pub settings: Vec<Setting>,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per minibatch, the same for every model.
+    pub batch_size: usize,
+    /// Seeds the per-epoch shuffles every model shares.
+    pub data_seed: u64,
+    /// The last `validation` training images are held out and score every
+    /// model after every epoch; models are ranked by it.
+    pub validation: usize,
+    /// Worker threads; `None` means one per core.
+    pub threads: Option<usize>,
+    /// Let every pool thread join the team even beyond one per core (tests).
+    pub oversubscribe: bool,
+}
+
+impl SweepConfig {
+    /// Refuses a sweep that cannot run on `data`, naming the setting.
+    pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
+        if self.settings.is_empty() {
+            return Err(TrainError::Sweep("a sweep needs at least one model".into()));
+        }
+        if self.settings.len() > MAX_SWEEP_MODELS {
+            return Err(TrainError::Sweep(format!(
+                "{} models are more than the {MAX_SWEEP_MODELS} one sweep trains: list fewer values",
+                self.settings.len()
+            )));
+        }
+        if self.validation == 0 {
+            return Err(TrainError::Sweep(
+                "a sweep ranks models by validation accuracy: --validation must be at least 1"
+                    .into(),
+            ));
+        }
+        let run = (self.batch_size, self.threads, self.epochs);
+        super::check_run(data, run, self.validation)?;
+        for s in &self.settings {
+            super::check_step(s.learning_rate, &s.optimizer)?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            settings: Grid::default().settings(),
+            epochs: 5,
+            batch_size: 256,
+            data_seed: 0,
+            validation: 10_000,
+            threads: None,
+            oversubscribe: false,
+        }
+    }
+}
+
+/// One epoch of one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEpoch {
+    /// Mean training loss over the epoch's minibatches (before each update).
+    pub loss: f64,
+    /// Training accuracy accumulated over the epoch's minibatches.
+    pub train_acc: f64,
+    /// Loss and accuracy on the held-out validation images after the epoch.
+    pub validation: Evaluation,
+}
+
+/// Where a model stopped: its epoch (1-based) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diverged {
+    /// The epoch it diverged in.
+    pub epoch: usize,
+    /// What went wrong, for people.
+    pub reason: String,
+}
+
+/// A trained (or diverged) model of a sweep.
+#[derive(Debug, Clone)]
+pub struct SweptModel {
+    /// Its settings.
+    pub setting: Setting,
+    /// Its weights after the last epoch, or where it diverged.
+    pub model: Model,
+    /// One entry per epoch it completed.
+    pub epochs: Vec<ModelEpoch>,
+    /// Loss and accuracy on the test set after the last epoch; `None` for a
+    /// model that diverged.
+    pub test: Option<Evaluation>,
+    /// Set if the model diverged.
+    pub diverged: Option<Diverged>,
+}
+
+impl SweptModel {
+    /// Validation accuracy after the last epoch, unless the model diverged.
+    pub fn val_acc(&self) -> Option<f64> {
+        self.finished().map(|e| e.validation.accuracy)
+    }
+
+    /// The last epoch, unless the model diverged.
+    pub fn finished(&self) -> Option<&ModelEpoch> {
+        match self.diverged {
+            Some(_) => None,
+            None => self.epochs.last(),
+        }
+    }
+}
+
+/// The outcome of a sweep.
+#[derive(Debug, Clone)]
+pub struct Swept {
+    /// One entry per setting, in the order of [`SweepConfig::settings`].
+    pub models: Vec<SweptModel>,
+    /// Wall time of the training steps, evaluation excluded.
+    pub train_seconds: f64,
+    /// Training samples computed, summed over models (a model trained on
+    /// 50,000 samples for 5 epochs adds 250,000).
+    pub model_samples: usize,
+}
+
+impl Swept {
+    /// The model with the highest final validation accuracy (the first of
+    /// equals), among those that did not diverge.
+    pub fn best(&self) -> Option<&SweptModel> {
+        self.models
+            .iter()
+            .filter_map(|m| Some((m, m.val_acc()?)))
+            .fold(
+                None,
+                |best: Option<(&SweptModel, f64)>, (m, acc)| match best {
+                    Some((_, top)) if top >= acc => best,
+                    _ => Some((m, acc)),
+                },
+            )
+            .map(|(m, _)| m)
+    }
+
+    /// Training throughput summed over models.
+    pub fn model_samples_per_second(&self) -> f64 {
+        self.model_samples as f64 / self.train_seconds
+    }
+}
+
+/// Trains every model of `config` on `data.train` in one pass over the data
+/// per step, holding out the last `config.validation` images and scoring every
+/// model on them after each epoch (`on_epoch(epoch, models)`), and on
+/// `data.test` at the end. `on_step(samples)` follows the training samples of
+/// the run, as in [`super::train_with_progress`].
+pub fn sweep(
+    data: &Dataset,
+    config: &SweepConfig,
+    on_epoch: impl FnMut(usize, &[SweptModel]) + Send,
+    on_step: impl Fn(usize) + Sync,
+) -> Result<Swept, TrainError> {
+    config.check(data)?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(pool_size(config.threads))
+        .build()?
+        .install(|| Ok(sweep_on_pool(data, config, on_epoch, &on_step)))
+}
+
+/// A model still training: its index in the sweep and its parameters.
+type Live = (usize, Params<Weights>);
+
+fn sweep_on_pool(
+    data: &Dataset,
+    config: &SweepConfig,
+    mut on_epoch: impl FnMut(usize, &[SweptModel]) + Send,
+    on_step: &(impl Fn(usize) + Sync),
+) -> Swept {
+    let train = &data.train;
+    let (features, classes) = (train.images.features(), data.classes);
+    let trained_on = train.len() - config.validation;
+    let held_out = trained_on..train.len();
+    // The data's generator first draws a model's initial weights, as `train`
+    // does, so that the shuffles after it are `train`'s.
+    let mut data_rng = SeededRng::new(config.data_seed);
+    let shape = Model::init(features, classes, &mut data_rng);
+    let isa = Isa::best();
+    let mut models: Vec<SweptModel> = config
+        .settings
+        .iter()
+        .map(|&setting| SweptModel {
+            setting,
+            model: Model::init(features, classes, &mut SeededRng::new(setting.seed)),
+            epochs: Vec::new(),
+            test: None,
+            diverged: None,
+        })
+        .collect();
+    let mut live: Vec<Live> = models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let weights = Weights::new(isa, &m.model);
+            let zero = Model {
+                weights: vec![0.0; features * classes],
+                bias: vec![0.0; classes],
+                ..m.model.clone()
+            };
+            let zeros = || Weights::new(isa, &zero);
+            let moments = (!m.setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
+            (i, Params { weights, moments })
+        })
+        .collect();
+    let batch_size = config.batch_size.min(trained_on);
+    let mut shared = SharedSums::new(&shape, models.len(), batch_size);
+    let mut order: Vec<usize> = (0..trained_on).collect();
+    let uniform_guess = (classes as f64).ln().max(f64::MIN_POSITIVE);
+    let (mut train_seconds, mut model_samples, mut steps_before) = (0.0, 0, 0u64);
+    for epoch in 1..=config.epochs {
+        data_rng.shuffle(&mut order);
+        if live.is_empty() {
+            continue;
+        }
+        let start = Instant::now();
+        let (indices, mut params): (Vec<usize>, Vec<_>) = live.drain(..).unzip();
+        let settings: Vec<_> = indices
+            .iter()
+            .map(|&i| (models[i].setting.optimizer, models[i].setting.learning_rate))
+            .collect();
+        let run = EpochRun {
+            train,
+            order: &order,
+            batch_size: config.batch_size,
+            settings: &settings,
+            steps_before,
+            oversubscribe: config.oversubscribe,
+        };
+        let done_before = (epoch - 1).saturating_mul(trained_on);
+        let progress = |samples: usize| on_step(done_before + samples);
+        let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
+        train_seconds += start.elapsed().as_secs_f64();
+        model_samples += indices.len() * trained_on;
+        steps_before += order.len().div_ceil(config.batch_size) as u64;
+        for ((i, params), sums) in indices.into_iter().zip(params).zip(sums) {
+            let swept = &mut models[i];
+            swept.model = params.weights.to_model();
+            let reason = match sums {
+                Err(d) => Some(format!(
+                    "step {}: the {} is {}",
+                    d.step,
+                    d.what,
+                    super::format_loss(d.value)
+                )),
+                Ok((loss_sum, correct)) => {
+                    let loss = loss_sum / trained_on as f64;
+                    let validation =
+                        Kernel::Fused.evaluate_rows(&swept.model, train, held_out.clone());
+                    swept.epochs.push(ModelEpoch {
+                        loss,
+                        train_acc: correct as f64 / trained_on as f64,
+                        validation,
+                    });
+                    (loss > RUNAWAY_FACTOR * uniform_guess).then(|| {
+                        format!(
+                            "the mean loss {} is more than {RUNAWAY_FACTOR} times that of a uniform guess",
+                            super::format_loss(loss)
+                        )
+                    })
+                }
+            };
+            match reason {
+                Some(reason) => swept.diverged = Some(Diverged { epoch, reason }),
+                None => live.push((i, params)),
+            }
+        }
+        on_epoch(epoch, &models);
+    }
+    for swept in models.iter_mut().filter(|m| m.diverged.is_none()) {
+        swept.test = Some(Kernel::Fused.evaluate(&swept.model, &data.test));
+    }
+    Swept {
+        models,
+        train_seconds,
+        model_samples,
+    }
+}

@@ -1,0 +1,191 @@
+//! `sweep`: many models trained in one pass, each exactly as `train` would
+//! train it alone.
+
+mod common;
+
+use softreg::data::{Dataset, PixelFormat};
+use softreg::train::{
+    Grid, MAX_SWEEP_MODELS, Optimizer, Setting, SweepConfig, TrainConfig, TrainError, sweep, train,
+};
+
+fn fashion_mnist() -> Dataset {
+    Dataset::load_as(&common::fashion_mnist_dir(), 10, PixelFormat::U8).unwrap()
+}
+
+fn sgd(momentum: f32, nesterov: bool, weight_decay: f32) -> Optimizer {
+    Optimizer::Sgd {
+        momentum,
+        nesterov,
+        weight_decay,
+    }
+}
+
+/// Every model whose seed is the data seed gets `train`'s weights and
+/// figures bit for bit, whatever trains beside it, including a model that
+/// diverges in the first epoch and one of another seed.
+#[test]
+fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
+    let data = fashion_mnist();
+    let adam = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 1e-4,
+    };
+    let setting = |optimizer, learning_rate, seed| Setting {
+        optimizer,
+        learning_rate,
+        seed,
+    };
+    let settings = vec![
+        setting(sgd(0.0, false, 0.0), 0.1, 3),
+        setting(sgd(0.0, false, 0.0), 0.1, 3),
+        setting(sgd(0.0, false, 0.0), f32::MAX, 3),
+        setting(sgd(0.9, true, 1e-4), 0.05, 3),
+        setting(adam, 0.01, 3),
+        setting(sgd(0.0, false, 0.0), 0.1, 4),
+    ];
+    let config = SweepConfig {
+        settings: settings.clone(),
+        epochs: 2,
+        batch_size: 200,
+        data_seed: 3,
+        validation: 5_000,
+        threads: Some(3),
+        oversubscribe: true,
+    };
+    let mut epochs_seen = Vec::new();
+    let swept = sweep(&data, &config, |e, _| epochs_seen.push(e), |_| {}).unwrap();
+    assert_eq!(epochs_seen, [1, 2]);
+    assert_eq!(swept.models.len(), settings.len());
+    assert_eq!(swept.model_samples, 55_000 * (6 + 5));
+    let diverged = &swept.models[2];
+    assert_eq!(diverged.diverged.as_ref().map(|d| d.epoch), Some(1));
+    assert!(diverged.test.is_none() && diverged.val_acc().is_none());
+    assert_eq!(swept.models[0].model, swept.models[1].model);
+    assert_ne!(swept.models[0].model, swept.models[5].model);
+    for (i, swept) in swept.models.iter().enumerate().filter(|(i, _)| *i != 2) {
+        let s = swept.setting;
+        assert_eq!(s, settings[i]);
+        let alone = TrainConfig {
+            epochs: 2,
+            batch_size: 200,
+            learning_rate: s.learning_rate,
+            optimizer: s.optimizer,
+            seed: s.seed,
+            validation: 5_000,
+            threads: Some(1),
+            ..TrainConfig::default()
+        };
+        if s.seed != config.data_seed {
+            continue;
+        }
+        let trained = train(&data, &alone, |_| {}).unwrap();
+        assert_eq!(swept.model, trained.model, "model {i}: {s:?}");
+        assert!(swept.diverged.is_none());
+        for (got, want) in swept.epochs.iter().zip(&trained.epochs) {
+            assert_eq!(got.loss, want.loss, "model {i}");
+            assert_eq!(got.train_acc, want.train_acc, "model {i}");
+            assert_eq!(Some(got.validation), want.validation, "model {i}");
+        }
+        let last = trained.epochs.last().unwrap();
+        let test = swept.test.unwrap();
+        assert_eq!((test.loss, test.accuracy), (last.test_loss, last.test_acc));
+    }
+    let best = swept.best().unwrap();
+    let top = swept
+        .models
+        .iter()
+        .filter_map(|m| m.val_acc())
+        .fold(0.0, f64::max);
+    assert_eq!(best.val_acc(), Some(top));
+}
+
+#[test]
+fn a_sweep_does_not_depend_on_the_thread_count() {
+    let data = fashion_mnist();
+    let grid = Grid {
+        learning_rates: vec![0.05, 0.5],
+        momenta: vec![0.0, 0.9],
+        seeds: vec![7, 8],
+        ..Grid::default()
+    };
+    let run = |threads| {
+        let config = SweepConfig {
+            settings: grid.settings(),
+            epochs: 1,
+            validation: 1_000,
+            threads: Some(threads),
+            oversubscribe: true,
+            ..SweepConfig::default()
+        };
+        sweep(&data, &config, |_, _| {}, |_| {}).unwrap()
+    };
+    let (one, four) = (run(1), run(4));
+    for (a, b) in one.models.iter().zip(&four.models) {
+        assert_eq!(a.model, b.model);
+        assert_eq!(a.epochs, b.epochs);
+    }
+}
+
+#[test]
+fn the_grid_is_every_combination_and_adam_takes_no_momentum() {
+    let grid = Grid {
+        adam: vec![false, true],
+        learning_rates: vec![0.01, 0.03, 0.1, 0.3, 1.0],
+        momenta: vec![0.0, 0.9],
+        nesterov: true,
+        weight_decays: vec![0.0, 1e-4],
+        seeds: (0..4).collect(),
+    };
+    let settings = grid.settings();
+    assert_eq!(settings.len(), 5 * 2 * 2 * 4 + 5 * 2 * 4);
+    let sgd_models: Vec<_> = settings
+        .iter()
+        .filter(|s| matches!(s.optimizer, Optimizer::Sgd { .. }))
+        .collect();
+    assert_eq!(sgd_models.len(), 80);
+    assert_eq!(settings[0].seed, 0);
+    assert_eq!(settings[3].seed, 3);
+    assert_eq!(settings[4].optimizer, sgd(0.0, false, 1e-4));
+    assert_eq!(settings[8].optimizer, sgd(0.9, true, 0.0));
+    for (i, a) in settings.iter().enumerate() {
+        assert!(settings[i + 1..].iter().all(|b| a != b), "{a:?} twice");
+    }
+}
+
+#[test]
+fn impossible_sweeps_are_refused() {
+    let data = fashion_mnist();
+    let refused =
+        |config: SweepConfig| sweep(&data, &config, |_, _| {}, |_| {}).expect_err("refused");
+    let err = refused(SweepConfig {
+        settings: vec![],
+        ..SweepConfig::default()
+    });
+    assert!(err.to_string().contains("at least one model"), "{err}");
+    let err = refused(SweepConfig {
+        validation: 0,
+        ..SweepConfig::default()
+    });
+    assert!(err.to_string().contains("--validation"), "{err}");
+    let one = SweepConfig::default().settings[0];
+    let err = refused(SweepConfig {
+        settings: vec![one; MAX_SWEEP_MODELS + 1],
+        ..SweepConfig::default()
+    });
+    assert!(err.to_string().contains("list fewer values"), "{err}");
+    let err = refused(SweepConfig {
+        settings: vec![Setting {
+            learning_rate: -1.0,
+            ..one
+        }],
+        ..SweepConfig::default()
+    });
+    assert!(matches!(err, TrainError::LearningRate(_)), "{err}");
+    let err = refused(SweepConfig {
+        validation: 60_000,
+        ..SweepConfig::default()
+    });
+    assert!(matches!(err, TrainError::Validation { .. }), "{err}");
+}
