@@ -577,7 +577,7 @@ fn run_sweep(args: SweepArgs) -> Result<(), Box<dyn std::error::Error>> {
         ],
         &args.data,
     )?;
-    let data = Dataset::load(&args.data, fashion_mnist::CLASSES)?;
+    let data = Dataset::load_as(&args.data, fashion_mnist::CLASSES, PixelFormat::U8)?;
     let config = SweepConfig {
         settings: grid.settings(),
         epochs: args.epochs,

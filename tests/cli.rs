@@ -118,6 +118,16 @@ fn bench_prints_peak_and_a_row_per_kernel() {
         assert!(samples_per_s.is_finite() && percent.is_finite(), "{row}");
     }
     assert!(stdout.contains("fused / gemm: "), "{stdout}");
+    assert!(stdout.contains("sweep, u8 pixels, 1 threads"), "{stdout}");
+    for models in ["1", "8", "40"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(models))
+            .unwrap_or_else(|| panic!("no sweep row for {models} models: {stdout}"));
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert!(fields[1].parse::<f64>().unwrap().is_finite(), "{row}");
+        assert!(fields[4].ends_with('%'), "{row}");
+    }
     assert!(
         stdout.contains("fused kernel alone (f32 rows in cache"),
         "{stdout}"

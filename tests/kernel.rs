@@ -373,3 +373,64 @@ fn label_free_probabilities_match_the_reference() {
         assert!((p.iter().sum::<f64>() - 1.0).abs() <= 1e-12);
     }
 }
+
+/// Several models in one pass over the rows (byte rows widened once per block
+/// for all of them, f32 rows read as they are) get, each, the sums the fused
+/// kernel gives it alone, bit for bit, on every instruction set: including a
+/// chunk that ends in a partial block and features past the last whole vector.
+#[test]
+fn models_in_one_pass_get_the_sums_each_gets_alone() {
+    for isa in Isa::available() {
+        for &(chunk, features) in &[(64, 784), (37, 13)] {
+            let mut rng = SeededRng::new(chunk as u64 + 1);
+            let count = chunk + 5;
+            let bytes: Vec<u8> = (0..count * features)
+                .map(|_| rng.below(256) as u8)
+                .collect();
+            let floats: Vec<f32> = bytes
+                .iter()
+                .map(|&p| softreg::data::pixel_to_f32(p))
+                .collect();
+            let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
+            let mut rows: Vec<usize> = (0..count).collect();
+            rng.shuffle(&mut rows);
+            let (rows, ahead) = rows.split_at(chunk);
+            let models: Vec<Weights> = (0..3)
+                .map(|_| Weights::new(isa, &Model::init(features, 10, &mut rng)))
+                .collect();
+            for images in [
+                Images::from_u8(1, features, &bytes),
+                Images::from_f32(1, features, &floats),
+            ] {
+                let mut scratch = Scratch::new(10);
+                let alone: Vec<ChunkSums> = models
+                    .iter()
+                    .map(|w| {
+                        let mut sums = ChunkSums::new(features, 10);
+                        kernel::step(w, &images, &labels, rows, ahead, &mut sums, &mut scratch);
+                        sums
+                    })
+                    .collect();
+                let mut together = vec![ChunkSums::new(features, 10); models.len()];
+                let weights: Vec<&Weights> = models.iter().collect();
+                let mut sums: Vec<&mut ChunkSums> = together.iter_mut().collect();
+                let chunk_rows = (rows, ahead);
+                kernel::step_models(
+                    &weights,
+                    &images,
+                    &labels,
+                    chunk_rows,
+                    &mut sums,
+                    &mut scratch,
+                );
+                for (m, (a, b)) in alone.iter().zip(&together).enumerate() {
+                    let what = format!("{} {:?} model {m}", isa.name(), images.format());
+                    assert_eq!(a.loss_sum.to_bits(), b.loss_sum.to_bits(), "{what}");
+                    assert_eq!(a.correct, b.correct, "{what}");
+                    assert_eq!(a.grad_weights, b.grad_weights, "{what}");
+                    assert_eq!(a.grad_bias, b.grad_bias, "{what}");
+                }
+            }
+        }
+    }
+}

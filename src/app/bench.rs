@@ -20,7 +20,7 @@ use crate::data::{Dataset, PixelFormat, Split};
 use crate::kernel::{self, ChunkSums, Isa, Kernel, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
-use crate::train::{CHUNK_ROWS, TrainConfig, TrainError, train};
+use crate::train::{CHUNK_ROWS, Grid, Setting, SweepConfig, TrainConfig, TrainError, sweep, train};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -87,6 +87,32 @@ pub struct BenchReport {
     pub hot_rows_samples_per_second: f64,
     /// One row per kernel, pixel format and thread count.
     pub rows: Vec<BenchRow>,
+    /// `sweep` on `threads` threads, u8 pixels: (models, median epoch
+    /// model-samples/s) for each model count of [`SWEEP_MODELS`].
+    pub sweeps: Vec<(usize, f64)>,
+}
+
+/// The model counts the sweep rows train together.
+pub const SWEEP_MODELS: [usize; 3] = [1, 8, 40];
+
+/// `models` settings in the spirit of a user's first sweep: learning rates
+/// 0.01 to 1, with and without momentum 0.9, then more seeds.
+fn sweep_settings(models: usize) -> Vec<Setting> {
+    let grid = Grid {
+        learning_rates: vec![0.01, 0.03, 0.1, 0.3, 1.0],
+        momenta: vec![0.0, 0.9],
+        seeds: (0..models.div_ceil(10) as u64).collect(),
+        ..Grid::default()
+    };
+    let mut settings = grid.settings();
+    // Spread a smaller count over the grid rather than taking its first corner.
+    let stride = settings.len() / models.min(settings.len()).max(1);
+    settings = settings
+        .into_iter()
+        .step_by(stride.max(1))
+        .take(models)
+        .collect();
+    settings
 }
 
 /// Errors of a benchmark run.
@@ -153,6 +179,24 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
             });
         }
     }
+    let mut sweeps = Vec::new();
+    // A sixth held out, as `sweep`'s default does of Fashion-MNIST.
+    let validation = (u8_data.train.len() / 6).max(1);
+    for models in SWEEP_MODELS
+        .into_iter()
+        .filter(|_| validation < u8_data.train.len())
+    {
+        let sweep_config = SweepConfig {
+            settings: sweep_settings(models),
+            epochs: config.epochs,
+            batch_size: config.batch_size,
+            threads: Some(config.threads),
+            validation,
+            ..SweepConfig::default()
+        };
+        let swept = sweep(&u8_data, &sweep_config, |_, _| {}, |_| {})?;
+        sweeps.push((models, median(swept.epoch_rates())));
+    }
     let pixels = f32_data.train.images.f32_pixels().expect("loaded as f32");
     Ok(BenchReport {
         isa: isa.name(),
@@ -165,6 +209,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         read_all_threads: peak::read_gbps(pixels, config.threads, 3),
         hot_rows_samples_per_second: hot_rows(&f32_data, config.batch_size),
         rows,
+        sweeps,
     })
 }
 
@@ -306,8 +351,29 @@ impl BenchReport {
                 fused / reference
             );
         }
-        let hot = self.hot_rows_samples_per_second;
         let flop = self.flop_per_sample;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ceiling = self.peak_one_core * self.threads.min(cores) as f64;
+        let _ = writeln!(
+            out,
+            "sweep, u8 pixels, {} threads (median epoch, summed over models; of peak as above):",
+            self.threads
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:>16} {:>10} {:>9}",
+            "models", "model-samples/s", "GFLOP/s", "of peak"
+        );
+        for &(models, rate) in &self.sweeps {
+            let gflops = rate * flop / 1e9;
+            let _ = writeln!(
+                out,
+                "{models:>6} {:>14.3} M {gflops:>10.1} {:>8.1}%",
+                rate / 1e6,
+                100.0 * gflops / ceiling
+            );
+        }
+        let hot = self.hot_rows_samples_per_second;
         let _ = writeln!(
             out,
             "fused kernel alone (f32 rows in cache, 1 thread): {:.3} M samples/s, {:.1} GFLOP/s, {:.1}% of one core",

@@ -8,7 +8,7 @@ use pulp::{Simd, WithSimd};
 use super::backward;
 use super::blocking::{BLOCK_ROWS, BLOCK_VECTORS, MAX_LANES, NARROW, PREFETCH_ROWS, WIDE};
 use super::forward;
-use super::gather::{AnyRows, Pixel, Rows};
+use super::gather::{AnyRows, Pixel, Rows, per_line, prefetch};
 use super::softmax;
 use super::{ChunkSums, Scratch, Weights};
 
@@ -103,53 +103,147 @@ impl StepOp<'_, '_> {
             }
         }
         let upcoming = |i: usize| order.get(i).or_else(|| ahead.get(i - order.len())).copied();
+        let Scratch {
+            logits,
+            grad_logits,
+            exps,
+            lane_sums,
+            widened,
+        } = scratch;
+        let mut work = BlockScratch {
+            logits,
+            grad_logits,
+            exps,
+            lane_sums,
+        };
+        // Byte rows read by several models are widened to f32 once per block
+        // rather than once per model and pass (the same values, bit for bit).
+        let features = rows.features();
+        let widen = size_of::<P>() == 1 && weights.len() > 1;
+        if widen {
+            widened.resize(BLOCK_ROWS * features, 0.0);
+        }
         for (b, block) in order.chunks(BLOCK_ROWS).enumerate() {
             let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
             for (xk, &r) in x.iter_mut().zip(block) {
                 *xk = rows.row(r);
             }
             let x = &x[..block.len()];
-            // The block's rows stay in cache while every model reads them;
-            // each model's forward pass prefetches the next rows (a prefetch of
-            // a line already in cache costs next to nothing).
-            for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
-                let prefetch = |k: usize| {
-                    let next = upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS);
-                    rows.row_or_empty(next)
-                };
-                let logits = &mut scratch.logits[..block.len() * classes];
-                forward_block::<S, P, R, C>(
-                    simd,
-                    weights,
-                    x,
-                    prefetch,
-                    &mut scratch.lane_sums,
-                    logits,
-                );
-                let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
-                let mut block_labels = block.iter().map(|&r| usize::from(labels[r]));
-                softmax::cross_entropy_block(
-                    simd,
-                    logits,
-                    classes,
-                    block_labels.clone(),
-                    &mut scratch.exps,
-                    Some(&mut scratch.grad_logits),
-                    |loss, argmax| {
-                        *loss_sum += f64::from(loss);
-                        *correct += usize::from(Some(argmax) == block_labels.next());
-                    },
-                );
-                let g = &scratch.grad_logits[..block.len() * classes];
-                for g in g.chunks_exact(classes) {
-                    for (db, &g) in sums.grad_bias.iter_mut().zip(g) {
-                        *db += g;
-                    }
+            let labels = || block.iter().map(|&r| usize::from(labels[r]));
+            let ahead = |k: usize| rows.row_or_empty(upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS));
+            let first = b == 0;
+            if widen {
+                for (k, (row, out)) in x.iter().zip(widened.chunks_exact_mut(features)).enumerate()
+                {
+                    widen_row(simd, row, out);
+                    prefetch_row(ahead(k));
                 }
-                let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
-                backward_block::<S, P, M, N>(simd, x, g, dw, classes, b == 0);
+                let mut wide: [&[f32]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
+                for (xk, row) in wide.iter_mut().zip(widened.chunks_exact(features)) {
+                    *xk = row;
+                }
+                let x = &wide[..block.len()];
+                for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
+                    let ahead = |_| -> &[f32] { &[] };
+                    let model = (*weights, &mut **sums);
+                    model_block::<S, f32, R, C, M, N>(
+                        simd,
+                        model,
+                        (x, ahead, labels(), first),
+                        &mut work,
+                    );
+                }
+            } else {
+                // Each model's forward pass prefetches the next rows (a
+                // prefetch of a line already in cache costs next to nothing).
+                for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
+                    let model = (*weights, &mut **sums);
+                    model_block::<S, P, R, C, M, N>(
+                        simd,
+                        model,
+                        (x, ahead, labels(), first),
+                        &mut work,
+                    );
+                }
             }
         }
+    }
+}
+
+/// The per-block working space of [`model_block`], borrowed from [`Scratch`].
+struct BlockScratch<'a> {
+    logits: &'a mut [f32],
+    grad_logits: &'a mut [f32],
+    exps: &'a mut [f32],
+    lane_sums: &'a mut [f32],
+}
+
+/// One model (its weights and its sums) on one block of rows: forward,
+/// softmax and backward. `block` is the rows, the rows each forward row
+/// prefetches, their labels, and whether the block is the chunk's first (whose
+/// backward pass overwrites the weight gradient rather than adding to it).
+#[inline(always)]
+fn model_block<'a, S, P, const R: usize, const C: usize, const M: usize, const N: usize>(
+    simd: S,
+    (weights, sums): (&Weights, &mut ChunkSums),
+    (x, ahead, labels, first): (
+        &[&[P]],
+        impl Fn(usize) -> &'a [P],
+        impl Iterator<Item = usize> + Clone,
+        bool,
+    ),
+    work: &mut BlockScratch<'_>,
+) where
+    S: Simd,
+    P: Pixel + 'a,
+{
+    let classes = weights.classes();
+    let logits = &mut work.logits[..x.len() * classes];
+    forward_block::<S, P, R, C>(simd, weights, x, ahead, work.lane_sums, logits);
+    let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
+    let mut expected = labels.clone();
+    softmax::cross_entropy_block(
+        simd,
+        logits,
+        classes,
+        labels,
+        work.exps,
+        Some(&mut *work.grad_logits),
+        |loss, argmax| {
+            *loss_sum += f64::from(loss);
+            *correct += usize::from(Some(argmax) == expected.next());
+        },
+    );
+    let g = &work.grad_logits[..x.len() * classes];
+    for g in g.chunks_exact(classes) {
+        for (db, &g) in sums.grad_bias.iter_mut().zip(g) {
+            *db += g;
+        }
+    }
+    let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
+    backward_block::<S, P, M, N>(simd, x, g, dw, classes, first);
+}
+
+/// `out = row` as f32, vector by vector as the kernels widen pixels in
+/// registers ([`Pixel::load`]), so the values are the same bits.
+#[inline(always)]
+fn widen_row<S: Simd, P: Pixel>(simd: S, row: &[P], out: &mut [f32]) {
+    let lanes = S::F32_LANES;
+    let (vectors, tail) = S::as_mut_simd_f32s(out);
+    for (v, pixels) in vectors.iter_mut().zip(row.chunks_exact(lanes)) {
+        *v = P::load(simd, pixels);
+    }
+    let offset = vectors.len() * lanes;
+    for (o, &p) in tail.iter_mut().zip(&row[offset..]) {
+        *o = p.to_f32();
+    }
+}
+
+/// Prefetches every cache line of `row`.
+#[inline(always)]
+fn prefetch_row<P>(row: &[P]) {
+    for element in (0..row.len()).step_by(per_line::<P>()) {
+        prefetch(row, element);
     }
 }
 

@@ -59,6 +59,12 @@ pub(super) struct Rows<'a, P> {
 }
 
 impl<'a, P: Pixel> Rows<'a, P> {
+    /// Pixels per row.
+    #[inline(always)]
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
     /// Image `i`.
     #[inline(always)]
     pub fn row(&self, i: usize) -> &'a [P] {

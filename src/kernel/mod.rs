@@ -215,6 +215,8 @@ pub struct Scratch {
     grad_logits: Vec<f32>,
     exps: Vec<f32>,
     lane_sums: Vec<f32>,
+    /// A block of byte rows widened to f32, for several models at once.
+    widened: Vec<f32>,
 }
 
 impl Scratch {
@@ -225,6 +227,7 @@ impl Scratch {
             grad_logits: vec![0.0; BLOCK_ROWS * classes],
             exps: vec![0.0; fused::exps_len(classes)],
             lane_sums: vec![0.0; fused::lane_sums_len(classes)],
+            widened: Vec::new(),
         }
     }
 }

@@ -252,6 +252,8 @@ pub struct Swept {
     /// Training samples computed, summed over models (a model trained on
     /// 50,000 samples for 5 epochs adds 250,000).
     pub model_samples: usize,
+    /// Each epoch's training time and model-samples, in the same terms.
+    pub epoch_times: Vec<(f64, usize)>,
 }
 
 impl Swept {
@@ -274,6 +276,14 @@ impl Swept {
     /// Training throughput summed over models.
     pub fn model_samples_per_second(&self) -> f64 {
         self.model_samples as f64 / self.train_seconds
+    }
+
+    /// Each epoch's training throughput summed over models.
+    pub fn epoch_rates(&self) -> Vec<f64> {
+        self.epoch_times
+            .iter()
+            .map(|&(seconds, samples)| samples as f64 / seconds)
+            .collect()
     }
 }
 
@@ -343,7 +353,7 @@ fn sweep_on_pool(
     let mut shared = SharedSums::new(&shape, models.len(), batch_size);
     let mut order: Vec<usize> = (0..trained_on).collect();
     let uniform_guess = (classes as f64).ln().max(f64::MIN_POSITIVE);
-    let (mut train_seconds, mut model_samples, mut steps_before) = (0.0, 0, 0u64);
+    let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
     for epoch in 1..=config.epochs {
         data_rng.shuffle(&mut order);
         if live.is_empty() {
@@ -366,8 +376,7 @@ fn sweep_on_pool(
         let done_before = (epoch - 1).saturating_mul(trained_on);
         let progress = |samples: usize| on_step(done_before + samples);
         let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
-        train_seconds += start.elapsed().as_secs_f64();
-        model_samples += indices.len() * trained_on;
+        epoch_times.push((start.elapsed().as_secs_f64(), indices.len() * trained_on));
         steps_before += order.len().div_ceil(config.batch_size) as u64;
         for ((i, params), sums) in indices.into_iter().zip(params).zip(sums) {
             let swept = &mut models[i];
@@ -408,7 +417,8 @@ fn sweep_on_pool(
     }
     Swept {
         models,
-        train_seconds,
-        model_samples,
+        train_seconds: epoch_times.iter().map(|&(seconds, _)| seconds).sum(),
+        model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
+        epoch_times,
     }
 }
