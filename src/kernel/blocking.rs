@@ -42,6 +42,11 @@ pub struct Tiles {
     pub forward_rows: usize,
     /// Classes per forward tile: each loaded pixel vector feeds this many FMAs.
     pub forward_classes: usize,
+    /// Rows per forward tile on byte rows widened to f32 once for several
+    /// models (no widening per load).
+    pub widened_forward_rows: usize,
+    /// Classes per forward tile on widened rows.
+    pub widened_forward_classes: usize,
     /// Classes per backward panel.
     pub backward_classes: usize,
     /// Feature vectors per backward panel: each broadcast gradient value feeds
@@ -55,10 +60,15 @@ pub struct Tiles {
 /// one-off comparisons on the Zen 2 development machine, a 10 x 1 backward
 /// panel was slower (`perf annotate` showed the compiler moving its
 /// accumulators between registers and the stack every row), and so was a
-/// 2 x 5 forward tile.
+/// 2 x 5 forward tile on byte rows (each widened row vector costs a multiply
+/// on the FMA pipes). On rows already widened for several models, 2 x 5 is the
+/// faster one (+4 % in sweep epochs there): 1 x 10 loads 11 vectors per 10
+/// FMAs, more than two loads a cycle keep up with, 2 x 5 loads 7.
 pub const NARROW: Tiles = Tiles {
     forward_rows: 1,
     forward_classes: 10,
+    widened_forward_rows: 2,
+    widened_forward_classes: 5,
     backward_classes: 5,
     backward_vectors: 2,
 };
@@ -68,6 +78,8 @@ pub const NARROW: Tiles = Tiles {
 pub const WIDE: Tiles = Tiles {
     forward_rows: 2,
     forward_classes: 10,
+    widened_forward_rows: 2,
+    widened_forward_classes: 10,
     backward_classes: 10,
     backward_vectors: 2,
 };
@@ -76,8 +88,10 @@ pub const WIDE: Tiles = Tiles {
 /// registers.
 const fn fits(tiles: Tiles, registers: usize) -> bool {
     let forward = tiles.forward_rows * tiles.forward_classes + tiles.forward_rows + 1;
+    let widened =
+        tiles.widened_forward_rows * tiles.widened_forward_classes + tiles.widened_forward_rows + 1;
     let backward = tiles.backward_classes * tiles.backward_vectors + tiles.backward_vectors + 1;
-    forward <= registers && backward <= registers
+    forward <= registers && widened <= registers && backward <= registers
 }
 
 const _: () = assert!(fits(NARROW, 16) && fits(WIDE, 32));
@@ -86,5 +100,7 @@ const _: () = assert!(
     "a chunk is whole row blocks"
 );
 const _: () = assert!(BLOCK_ROWS.is_multiple_of(WIDE.forward_rows));
+const _: () = assert!(BLOCK_ROWS.is_multiple_of(WIDE.widened_forward_rows));
+const _: () = assert!(BLOCK_ROWS.is_multiple_of(NARROW.widened_forward_rows));
 const _: () = assert!(EVAL_CHUNK_ROWS.is_multiple_of(BLOCK_ROWS));
 const _: () = assert!(PREFETCH_ROWS > 0 && BLOCK_VECTORS > 0);

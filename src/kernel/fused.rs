@@ -49,28 +49,42 @@ impl StepOp<'_, '_> {
     /// set's register file.
     #[inline(always)]
     fn tiles<S: Simd, P: Pixel>(self, simd: S, rows: Rows<'_, P>) {
-        const W: (usize, usize, usize, usize) = (
+        const W: [usize; 6] = [
             WIDE.forward_rows,
             WIDE.forward_classes,
+            WIDE.widened_forward_rows,
+            WIDE.widened_forward_classes,
             WIDE.backward_classes,
             WIDE.backward_vectors,
-        );
-        const N: (usize, usize, usize, usize) = (
+        ];
+        const N: [usize; 6] = [
             NARROW.forward_rows,
             NARROW.forward_classes,
+            NARROW.widened_forward_rows,
+            NARROW.widened_forward_classes,
             NARROW.backward_classes,
             NARROW.backward_vectors,
-        );
+        ];
         if wide::<S>() {
-            self.run::<S, P, { W.0 }, { W.1 }, { W.2 }, { W.3 }>(simd, rows)
+            self.run::<S, P, { W[0] }, { W[1] }, { W[2] }, { W[3] }, { W[4] }, { W[5] }>(simd, rows)
         } else {
-            self.run::<S, P, { N.0 }, { N.1 }, { N.2 }, { N.3 }>(simd, rows)
+            self.run::<S, P, { N[0] }, { N[1] }, { N[2] }, { N[3] }, { N[4] }, { N[5] }>(simd, rows)
         }
     }
 
-    /// The chunk with `R x C` forward tiles and `M x N` backward panels.
+    /// The chunk with `R x C` forward tiles (`WR x WC` on widened rows) and
+    /// `M x N` backward panels.
     #[inline(always)]
-    fn run<S: Simd, P: Pixel, const R: usize, const C: usize, const M: usize, const N: usize>(
+    fn run<
+        S: Simd,
+        P: Pixel,
+        const R: usize,
+        const C: usize,
+        const WR: usize,
+        const WC: usize,
+        const M: usize,
+        const N: usize,
+    >(
         self,
         simd: S,
         rows: Rows<'_, P>,
@@ -146,7 +160,7 @@ impl StepOp<'_, '_> {
                 for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
                     let ahead = |_| -> &[f32] { &[] };
                     let model = (*weights, &mut **sums);
-                    model_block::<S, f32, R, C, M, N>(
+                    model_block::<S, f32, WR, WC, M, N>(
                         simd,
                         model,
                         (x, ahead, labels(), first),
