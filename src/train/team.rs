@@ -180,9 +180,16 @@ impl SharedSums {
     /// whole epoch, rather than being forked and joined (and put to sleep and
     /// woken) for every minibatch.
     ///
-    /// Returns each model's sums; a model that diverges stops there (its
-    /// weights stay as they were before the step that diverged) while the
-    /// others go on.
+    /// One model: every thread applies the update to its own copy of the
+    /// weights, and the threads meet once per minibatch. Several: the models
+    /// are shared, each thread updates its share of them, and the threads meet
+    /// again before the next minibatch reads them (one update of each model
+    /// in all, rather than one per thread). Either way each model's update
+    /// reads the same sums in the same order, so the weights do not depend on
+    /// the team.
+    ///
+    /// Returns each model's sums; a model that diverges stops updating there
+    /// while the others go on.
     pub fn run_epoch<K: ChunkKernel>(
         &mut self,
         kernel: &K,
@@ -209,56 +216,77 @@ impl SharedSums {
         let cap = if oversubscribe { usize::MAX } else { cores };
         let team = rayon::current_num_threads().min(sets[0].len()).min(cap);
         let barrier = SpinBarrier::new(team);
+        let member = |params: &Params<K::Weights>| RwLock::new((params.clone(), Ok((0.0, 0))));
+        let split = models.len() > 1;
+        let shared: Vec<Member<K::Weights>> = if split {
+            models.iter().map(member).collect()
+        } else {
+            Vec::new()
+        };
         let start = &*models;
-        type Finished<W> = (Vec<Params<W>>, Vec<EpochSums>);
-        let finished: Mutex<Option<Finished<K::Weights>>> = Mutex::new(None);
+        let finished: Mutex<Option<Vec<Member<K::Weights>>>> = Mutex::new(None);
         let steps = order.len().div_ceil(batch_size);
         let batch =
             |step: usize| &order[step * batch_size..((step + 1) * batch_size).min(order.len())];
+        let poisoned = "no thread panics in a kernel";
         rayon::broadcast(|thread| {
             let me = thread.index();
             if me >= team {
                 return;
             }
-            let mut models = start.to_vec();
-            let mut scratch = kernel.scratch(&models[0].weights);
-            let mut outcomes: Vec<EpochSums> = vec![Ok((0.0, 0)); models.len()];
+            let local: Vec<Member<K::Weights>> = if split {
+                Vec::new()
+            } else {
+                start.iter().map(member).collect()
+            };
+            let members = if split { &shared[..] } else { &local[..] };
+            let updates = if split {
+                share(me, team, members.len())
+            } else {
+                0..members.len()
+            };
+            let mut scratch = kernel.scratch(&members[0].read().expect(poisoned).0.weights);
             for step in 0..steps {
                 let rows = batch(step);
                 let chunks = rows.len().div_ceil(CHUNK_ROWS);
                 let set = &sets[step % 2];
                 let mine = share(me, team, chunks);
-                for c in mine.clone() {
-                    let chunk = &rows[c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(rows.len())];
-                    let ahead = if c + 1 < mine.end {
-                        &rows[(c + 1) * CHUNK_ROWS..((c + 2) * CHUNK_ROWS).min(rows.len())]
-                    } else if step + 1 < steps {
-                        let next = batch(step + 1);
-                        let first = share(me, team, next.len().div_ceil(CHUNK_ROWS)).start;
-                        &next[(first * CHUNK_ROWS).min(next.len())
-                            ..((first + 1) * CHUNK_ROWS).min(next.len())]
-                    } else {
-                        &[]
-                    };
-                    let mut sums = set[c].write().expect("no thread panics in a kernel");
-                    // Only the models still training: every thread computes the
-                    // same outcomes, so they agree on which those are.
-                    let (weights, mut sums): (Vec<_>, Vec<_>) = models
-                        .iter()
-                        .zip(sums.iter_mut())
-                        .zip(&outcomes)
-                        .filter(|(_, outcome)| outcome.is_ok())
-                        .map(|((params, sums), _)| (&params.weights, sums))
-                        .unzip();
-                    kernel.step(&weights, train, (chunk, ahead), &mut sums, &mut scratch);
+                {
+                    let reading: Vec<_> =
+                        members.iter().map(|m| m.read().expect(poisoned)).collect();
+                    for c in mine.clone() {
+                        let chunk = &rows[c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(rows.len())];
+                        let ahead = if c + 1 < mine.end {
+                            &rows[(c + 1) * CHUNK_ROWS..((c + 2) * CHUNK_ROWS).min(rows.len())]
+                        } else if step + 1 < steps {
+                            let next = batch(step + 1);
+                            let first = share(me, team, next.len().div_ceil(CHUNK_ROWS)).start;
+                            &next[(first * CHUNK_ROWS).min(next.len())
+                                ..((first + 1) * CHUNK_ROWS).min(next.len())]
+                        } else {
+                            &[]
+                        };
+                        let mut sums = set[c].write().expect(poisoned);
+                        // Only the models still training: every thread sees the
+                        // same outcomes, so they agree on which those are.
+                        let (weights, mut sums): (Vec<_>, Vec<_>) = reading
+                            .iter()
+                            .zip(sums.iter_mut())
+                            .filter(|(m, _)| m.1.is_ok())
+                            .map(|(m, sums)| (&m.0.weights, sums))
+                            .unzip();
+                        kernel.step(&weights, train, (chunk, ahead), &mut sums, &mut scratch);
+                    }
                 }
                 barrier.wait();
                 let used: Vec<_> = set[..chunks]
                     .iter()
-                    .map(|c| c.read().expect("no thread panics in a kernel"))
+                    .map(|c| c.read().expect(poisoned))
                     .collect();
                 let t = steps_before + step as u64 + 1;
-                for (m, (params, outcome)) in models.iter_mut().zip(&mut outcomes).enumerate() {
+                for m in updates.clone() {
+                    let mut member = members[m].write().expect(poisoned);
+                    let (params, outcome) = &mut *member;
                     let Ok((loss_sum, correct)) = outcome else {
                         continue;
                     };
@@ -274,27 +302,40 @@ impl SharedSums {
                     }
                 }
                 drop(used);
+                if split {
+                    // The next minibatch reads every model's new weights.
+                    barrier.wait();
+                }
                 if me == 0 {
                     progress((step * batch_size + rows.len()).min(order.len()));
                 }
-                if outcomes.iter().all(|o| o.is_err()) {
+                if members.iter().all(|m| m.read().expect(poisoned).1.is_err()) {
                     break;
                 }
             }
             if me == 0 {
-                *finished.lock().expect("only thread 0 finishes") = Some((models, outcomes));
+                let result = if split { Vec::new() } else { local };
+                *finished.lock().expect("only thread 0 finishes") = Some(result);
             }
         });
-        let (trained, sums) = finished
+        let local = finished
             .into_inner()
             .expect("no thread panics holding the result")
             .expect("thread 0 always takes part");
-        for (model, trained) in models.iter_mut().zip(trained) {
+        let members = if split { shared } else { local };
+        let mut sums = Vec::with_capacity(members.len());
+        for (model, member) in models.iter_mut().zip(members) {
+            let (trained, outcome) = member.into_inner().expect(poisoned);
             *model = trained;
+            sums.push(outcome);
         }
         sums
     }
 }
+
+/// A model as the team holds it: its parameters and its sums so far (or
+/// where it diverged).
+type Member<W> = RwLock<(Params<W>, EpochSums)>;
 
 /// The chunks thread `me` of a team of `team` computes out of `chunks`.
 fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
