@@ -375,9 +375,10 @@ fn label_free_probabilities_match_the_reference() {
 }
 
 /// Several models in one pass over the rows (byte rows widened once per block
-/// for all of them, f32 rows read as they are) get, each, the sums the fused
-/// kernel gives it alone, bit for bit, on every instruction set: including a
-/// chunk that ends in a partial block and features past the last whole vector.
+/// for all of them, f32 rows read as they are) get, each, the sums and the
+/// evaluation the fused kernel gives it alone, bit for bit, on every
+/// instruction set: including a chunk that ends in a partial block and
+/// features past the last whole vector.
 #[test]
 fn models_in_one_pass_get_the_sums_each_gets_alone() {
     for isa in Isa::available() {
@@ -423,12 +424,17 @@ fn models_in_one_pass_get_the_sums_each_gets_alone() {
                     &mut sums,
                     &mut scratch,
                 );
+                let scored = kernel::models_loss_and_correct(&weights, &images, &labels, 0..count);
                 for (m, (a, b)) in alone.iter().zip(&together).enumerate() {
                     let what = format!("{} {:?} model {m}", isa.name(), images.format());
                     assert_eq!(a.loss_sum.to_bits(), b.loss_sum.to_bits(), "{what}");
                     assert_eq!(a.correct, b.correct, "{what}");
                     assert_eq!(a.grad_weights, b.grad_weights, "{what}");
                     assert_eq!(a.grad_bias, b.grad_bias, "{what}");
+                    let (loss, correct) =
+                        kernel::loss_and_correct(&models[m], &images, &labels, 0..count);
+                    assert_eq!(scored[m].0.to_bits(), loss.to_bits(), "{what}: evaluation");
+                    assert_eq!(scored[m].1, correct, "{what}: evaluation");
                 }
             }
         }

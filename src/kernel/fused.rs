@@ -261,10 +261,11 @@ fn prefetch_row<P>(row: &[P]) {
     }
 }
 
-/// Forward only over the consecutive rows `range`: the summed loss and
-/// correct count, and each row's argmax into `predictions` if given.
+/// Forward only over the consecutive rows `range`, for one or more models of
+/// the same shape: each model's summed loss and correct count, and (one model
+/// only) each row's argmax into `predictions` if given.
 pub(super) struct EvalOp<'a> {
-    pub weights: &'a Weights,
+    pub weights: &'a [&'a Weights],
     pub rows: AnyRows<'a>,
     pub labels: &'a [u8],
     pub range: Range<usize>,
@@ -272,10 +273,10 @@ pub(super) struct EvalOp<'a> {
 }
 
 impl WithSimd for EvalOp<'_> {
-    type Output = (f64, usize);
+    type Output = Vec<(f64, usize)>;
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) -> (f64, usize) {
+    fn with_simd<S: Simd>(self, simd: S) -> Vec<(f64, usize)> {
         match self.rows {
             AnyRows::F32(rows) => self.tiles(simd, rows),
             AnyRows::U8(rows) => self.tiles(simd, rows),
@@ -287,20 +288,33 @@ impl EvalOp<'_> {
     /// The rows of pixel type `P`, with the forward tiles of the instruction
     /// set's register file.
     #[inline(always)]
-    fn tiles<S: Simd, P: Pixel>(self, simd: S, rows: Rows<'_, P>) -> (f64, usize) {
+    fn tiles<S: Simd, P: Pixel>(self, simd: S, rows: Rows<'_, P>) -> Vec<(f64, usize)> {
+        const W: [usize; 4] = [
+            WIDE.forward_rows,
+            WIDE.forward_classes,
+            WIDE.widened_forward_rows,
+            WIDE.widened_forward_classes,
+        ];
+        const N: [usize; 4] = [
+            NARROW.forward_rows,
+            NARROW.forward_classes,
+            NARROW.widened_forward_rows,
+            NARROW.widened_forward_classes,
+        ];
         if wide::<S>() {
-            self.run::<S, P, { WIDE.forward_rows }, { WIDE.forward_classes }>(simd, rows)
+            self.run::<S, P, { W[0] }, { W[1] }, { W[2] }, { W[3] }>(simd, rows)
         } else {
-            self.run::<S, P, { NARROW.forward_rows }, { NARROW.forward_classes }>(simd, rows)
+            self.run::<S, P, { N[0] }, { N[1] }, { N[2] }, { N[3] }>(simd, rows)
         }
     }
 
+    /// With `R x C` forward tiles, `WR x WC` on rows widened for several models.
     #[inline(always)]
-    fn run<S: Simd, P: Pixel, const R: usize, const C: usize>(
+    fn run<S: Simd, P: Pixel, const R: usize, const C: usize, const WR: usize, const WC: usize>(
         self,
         simd: S,
         rows: Rows<'_, P>,
-    ) -> (f64, usize) {
+    ) -> Vec<(f64, usize)> {
         let Self {
             weights,
             labels,
@@ -308,11 +322,20 @@ impl EvalOp<'_> {
             mut predictions,
             rows: _,
         } = self;
-        let classes = weights.classes();
+        assert!(
+            predictions.is_none() || weights.len() == 1,
+            "predictions of one model"
+        );
+        let Some(classes) = weights.first().map(|w| w.classes()) else {
+            return Vec::new();
+        };
+        let features = rows.features();
         let mut logits = vec![0.0; BLOCK_ROWS * classes];
         let mut exps = vec![0.0; exps_len(classes)];
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
-        let (mut loss_sum, mut correct) = (0.0, 0);
+        let widen = size_of::<P>() == 1 && weights.len() > 1;
+        let mut widened = vec![0.0; if widen { BLOCK_ROWS * features } else { 0 }];
+        let mut sums = vec![(0.0, 0); weights.len()];
         for start in range.clone().step_by(BLOCK_ROWS) {
             let block = start..(start + BLOCK_ROWS).min(range.end);
             let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
@@ -320,27 +343,50 @@ impl EvalOp<'_> {
                 *xk = rows.row(r);
             }
             let x = &x[..block.len()];
-            let logits = &mut logits[..block.len() * classes];
-            forward_block::<S, P, R, C>(simd, weights, x, |_| &[], &mut lane_sums, logits);
-            let mut block_rows = block.clone();
-            softmax::cross_entropy_block(
-                simd,
-                logits,
-                classes,
-                block.map(|r| usize::from(labels[r])),
-                &mut exps,
-                None,
-                |loss, argmax| {
-                    let r = block_rows.next().expect("one call per row");
-                    loss_sum += f64::from(loss);
-                    correct += usize::from(argmax == usize::from(labels[r]));
-                    if let Some(out) = predictions.as_deref_mut() {
-                        out[r - range.start] = argmax;
-                    }
-                },
-            );
+            let mut wide: [&[f32]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
+            if widen {
+                for (row, out) in x.iter().zip(widened.chunks_exact_mut(features)) {
+                    widen_row(simd, row, out);
+                }
+                for (xk, row) in wide.iter_mut().zip(widened.chunks_exact(features)) {
+                    *xk = row;
+                }
+            }
+            let wide = &wide[..block.len()];
+            for (weights, (loss_sum, correct)) in weights.iter().zip(&mut sums) {
+                let logits = &mut logits[..block.len() * classes];
+                if widen {
+                    forward_block::<S, f32, WR, WC>(
+                        simd,
+                        weights,
+                        wide,
+                        |_| &[],
+                        &mut lane_sums,
+                        logits,
+                    );
+                } else {
+                    forward_block::<S, P, R, C>(simd, weights, x, |_| &[], &mut lane_sums, logits);
+                }
+                let mut block_rows = block.clone();
+                softmax::cross_entropy_block(
+                    simd,
+                    logits,
+                    classes,
+                    block.clone().map(|r| usize::from(labels[r])),
+                    &mut exps,
+                    None,
+                    |loss, argmax| {
+                        let r = block_rows.next().expect("one call per row");
+                        *loss_sum += f64::from(loss);
+                        *correct += usize::from(argmax == usize::from(labels[r]));
+                        if let Some(out) = predictions.as_deref_mut() {
+                            out[r - range.start] = argmax;
+                        }
+                    },
+                );
+            }
         }
-        (loss_sum, correct)
+        sums
     }
 }
 

@@ -347,10 +347,69 @@ fn evaluate(
 ) -> (f64, usize) {
     assert_eq!(images.features(), weights.features());
     weights.isa.dispatch(EvalOp {
-        weights,
+        weights: &[weights],
         rows: gather::rows(images),
         labels,
         range,
         predictions,
+    })[0]
+}
+
+/// [`loss_and_correct`] of several models of the same shape in one pass over
+/// the rows: each model's figures, bit for bit what it gets alone.
+///
+/// # Panics
+/// If the models differ in shape or instruction set from each other or the
+/// images.
+pub fn models_loss_and_correct(
+    weights: &[&Weights],
+    images: &Images,
+    labels: &[u8],
+    range: Range<usize>,
+) -> Vec<(f64, usize)> {
+    let Some(first) = weights.first() else {
+        return Vec::new();
+    };
+    for w in weights {
+        assert_eq!(images.features(), w.features());
+        assert_eq!(
+            (w.isa.name(), w.classes()),
+            (first.isa.name(), first.classes())
+        );
+    }
+    first.isa.dispatch(EvalOp {
+        weights,
+        rows: gather::rows(images),
+        labels,
+        range,
+        predictions: None,
     })
+}
+
+/// Loss and accuracy of each model on the images `range` of `split`, in
+/// parallel on the current rayon pool over [`EVAL_CHUNK_ROWS`]-row chunks, one
+/// pass over the rows for all models; each figure is bit for bit what
+/// [`Kernel::Fused`]'s `evaluate_rows` gives the model alone.
+pub fn evaluate_models(
+    weights: &[&Weights],
+    split: &Split,
+    range: Range<usize>,
+) -> Vec<Evaluation> {
+    let (n, first) = (range.len(), range.start);
+    let (images, labels) = (&split.images, split.labels.as_slice());
+    let chunks = map_eval_chunks(n, |rows| {
+        let rows = first + rows.start..first + rows.end;
+        models_loss_and_correct(weights, images, labels, rows)
+    });
+    (0..weights.len())
+        .map(|m| {
+            let (loss_sum, correct) = chunks
+                .iter()
+                .fold((0.0, 0), |(l, c), chunk| (l + chunk[m].0, c + chunk[m].1));
+            Evaluation {
+                loss: loss_sum / n as f64,
+                accuracy: correct as f64 / n as f64,
+            }
+        })
+        .collect()
 }

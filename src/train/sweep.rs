@@ -25,7 +25,7 @@ use super::sgd::Params;
 use super::team::{self, EpochRun, SharedSums};
 use super::{RUNAWAY_FACTOR, TrainError, pool_size};
 use crate::data::Dataset;
-use crate::kernel::{Evaluation, Isa, Kernel, Weights};
+use crate::kernel::{Evaluation, Isa, Weights, evaluate_models};
 use crate::model::Model;
 use crate::random::SeededRng;
 
@@ -378,6 +378,15 @@ fn sweep_on_pool(
         let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
         epoch_times.push((start.elapsed().as_secs_f64(), indices.len() * trained_on));
         steps_before += order.len().div_ceil(config.batch_size) as u64;
+        // Every model that finished the epoch, scored in one pass over the
+        // held-out rows.
+        let finished: Vec<&Weights> = params
+            .iter()
+            .zip(&sums)
+            .filter(|(_, sums)| sums.is_ok())
+            .map(|(p, _)| &p.weights)
+            .collect();
+        let mut validations = evaluate_models(&finished, train, held_out.clone()).into_iter();
         for ((i, params), sums) in indices.into_iter().zip(params).zip(sums) {
             let swept = &mut models[i];
             swept.model = params.weights.to_model();
@@ -390,8 +399,7 @@ fn sweep_on_pool(
                 )),
                 Ok((loss_sum, correct)) => {
                     let loss = loss_sum / trained_on as f64;
-                    let validation =
-                        Kernel::Fused.evaluate_rows(&swept.model, train, held_out.clone());
+                    let validation = validations.next().expect("one per finished model");
                     swept.epochs.push(ModelEpoch {
                         loss,
                         train_acc: correct as f64 / trained_on as f64,
@@ -412,8 +420,10 @@ fn sweep_on_pool(
         }
         on_epoch(epoch, &models);
     }
-    for swept in models.iter_mut().filter(|m| m.diverged.is_none()) {
-        swept.test = Some(Kernel::Fused.evaluate(&swept.model, &data.test));
+    let weights: Vec<&Weights> = live.iter().map(|(_, p)| &p.weights).collect();
+    let tests = evaluate_models(&weights, &data.test, 0..data.test.len());
+    for (&(i, _), test) in live.iter().zip(tests) {
+        models[i].test = Some(test);
     }
     Swept {
         models,
