@@ -469,7 +469,7 @@ fn sweep_prints_a_ranked_table_draws_and_saves_the_best_model() {
         lines[5..9].iter().all(|row| row.ends_with("0/2")),
         "{stdout}"
     );
-    assert!(lines[9].starts_with("best: sgd lr "), "{stdout}");
+    assert!(lines[9].starts_with("best model: sgd lr "), "{stdout}");
     assert!(lines[10].starts_with("trained 8 models in "), "{stdout}");
     assert!(fs::metadata(&plot).unwrap().len() > 1000);
     let (model, info) = softreg::checkpoint::load(&best).unwrap();

@@ -162,3 +162,58 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.png"));
 }
+
+/// The sweep figure: the best configuration's curve in the first line colour,
+/// and the heat map's cells shaded from the lowest (white) to the highest
+/// (strong blue) validation accuracy.
+#[test]
+fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
+    use softreg::app::figures::sweep::{LINES, draw, shade};
+    use softreg::kernel::Evaluation;
+    use softreg::model::Model;
+    use softreg::random::SeededRng;
+    use softreg::train::{Grid, ModelEpoch, Swept, SweptModel};
+    let grid = Grid {
+        learning_rates: vec![0.1, 1.0],
+        weight_decays: vec![0.0, 1e-4],
+        ..Grid::default()
+    };
+    let models: Vec<SweptModel> = grid
+        .settings()
+        .into_iter()
+        .enumerate()
+        .map(|(i, setting)| SweptModel {
+            setting,
+            model: Model::init(4, 10, &mut SeededRng::new(0)),
+            epochs: (0..3)
+                .map(|e| ModelEpoch {
+                    loss: 1.0,
+                    train_acc: 0.5,
+                    validation: Evaluation {
+                        loss: 1.0,
+                        accuracy: 0.5 + 0.05 * (i + e) as f64,
+                    },
+                })
+                .collect(),
+            test: None,
+            diverged: None,
+        })
+        .collect();
+    let swept = Swept {
+        models,
+        train_seconds: 1.0,
+        model_samples: 1,
+        epoch_times: vec![],
+    };
+    let image = draw(&swept).image().clone();
+    let whole = (0, 0, image.width(), image.height());
+    assert!(count_colour(&image, whole, LINES[0]) > 50, "the best curve");
+    assert!(
+        count_colour(&image, whole, shade(1.0)) > 1000,
+        "the best cell"
+    );
+    assert!(
+        count_colour(&image, whole, shade(0.0)) > 1000,
+        "the worst cell"
+    );
+}

@@ -247,14 +247,14 @@ pub fn table(swept: &Swept) -> String {
     match swept.best() {
         Some(best) => {
             out += &format!(
-                "best: {} seed {}: val acc {:.4}, test acc {:.4}\n",
+                "best model: {} seed {}: val acc {:.4}, test acc {:.4}\n",
                 describe(&best.setting),
                 best.setting.seed,
                 best.val_acc().unwrap_or(f64::NAN),
                 best.test.map_or(f64::NAN, |t| t.accuracy),
             );
         }
-        None => out += "best: none, every model diverged; lower the learning rates\n",
+        None => out += "best model: none, every model diverged; lower the learning rates\n",
     }
     out
 }

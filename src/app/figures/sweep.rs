@@ -8,7 +8,7 @@ use crate::app::sweep_report::{Configuration, describe, number, ranked};
 use crate::train::{Optimizer, Swept};
 
 /// The colours of the best configurations' lines, best first.
-const LINES: [Colour; 5] = [
+pub const LINES: [Colour; 5] = [
     [31, 119, 180],
     [255, 127, 14],
     [44, 160, 44],
@@ -43,7 +43,7 @@ pub fn draw(swept: &Swept) -> Canvas {
             values: mean_val_acc_per_epoch(c),
         })
         .collect();
-    panel(&mut canvas, (MARGIN.0, top), "val acc", &series);
+    panel(&mut canvas, (MARGIN.0, top), "val acc, top 5", &series);
     heat_map(
         &mut canvas,
         (2 * MARGIN.0 + PANEL.0 + MARGIN.0, top),
@@ -152,13 +152,14 @@ fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Conf
     let axis = "learning rate (rows: weight decay)";
     let ax = x0 + i64::from(PANEL.0 / 2) - i64::from(Canvas::text_width(axis, 1) / 2);
     canvas.text(ax, bottom + 10 + i64::from(GLYPH), axis, BLACK, 1);
-    let title = "best val acc";
+    let title = "val acc by lr, wd";
     let tx = x0 + i64::from(PANEL.0 / 2) - i64::from(Canvas::text_width(title, 2) / 2);
     canvas.text(tx, y0 - 2 * i64::from(GLYPH) - 8, title, BLACK, 2);
 }
 
-/// White at 0 to a strong blue at 1.
-fn shade(t: f64) -> Colour {
+/// The heat map's colour of a cell `t` of the way from the lowest cell (0) to
+/// the highest (1): white to a strong blue.
+pub fn shade(t: f64) -> Colour {
     let t = t.clamp(0.0, 1.0);
     let mix = |from: f64, to: f64| (from + (to - from) * t).round() as u8;
     [mix(240.0, 8.0), mix(244.0, 69.0), mix(250.0, 148.0)]
