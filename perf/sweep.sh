@@ -24,9 +24,17 @@ $bin train --threads $threads --validation 10000 --lr \$lr --momentum \$m --seed
 done; done; done"
 $sweep
 echo
-hyperfine --runs "$runs" --warmup 1 \
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+hyperfine --runs "$runs" --warmup 1 --export-json "$json" \
     --command-name "softreg sweep (40 models at once)" "$sweep" \
     --command-name "softreg train x 40 (one after another)" "$one_by_one"
+python3 - "$json" <<'PY'
+import json, sys
+sweep, one_by_one = json.load(open(sys.argv[1]))["results"]
+print(f"medians: sweep {sweep['median']:.3f} s, 40 x train {one_by_one['median']:.3f} s: "
+      f"sweep {one_by_one['median'] / sweep['median']:.2f}x faster")
+PY
 if python3 -c "import torch" 2>/dev/null; then
     echo
     python3 perf/pytorch_sweep.py --threads "$threads" | tail -2

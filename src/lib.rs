@@ -18,10 +18,11 @@
 //! matrix and bias, initialised from [`random`]; [`kernel`] computes a chunk
 //! of a minibatch's loss and gradient in one fused pass (or with the GEMM
 //! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);
-//! [`train`] runs the epochs of minibatch SGD on a team of threads; [`eval`]
+//! [`train`] runs the epochs of minibatch SGD on a team of threads, for one
+//! model or a [`train::sweep`] of many in one pass over the data; [`eval`]
 //! scores a model on the test split; [`checkpoint`] saves and loads models as
 //! safetensors; [`app`] is what only the command line needs (reports,
-//! figures, user pictures, `info`, `bench`). [`input`] and [`output`] open
+//! figures, user pictures, `info`, `bench`, the sweep's table). [`input`] and [`output`] open
 //! inputs and write outputs safely for all of them. Each module imports only
 //! from the ones before it in this list.
 //!
