@@ -19,8 +19,8 @@ use softreg::eval::{self, Metrics};
 use softreg::kernel::Kernel;
 use softreg::output;
 use softreg::train::{
-    Grid, MAX_EPOCHS, MAX_SWEEP_MODELS, Optimizer, SweepConfig, TrainConfig, pool_size, sweep,
-    train_with_progress,
+    Grid, MAX_EPOCHS, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, SweepConfig, TrainConfig,
+    pool_size, sweep, train_with_progress,
 };
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
@@ -114,10 +114,13 @@ impl SweepArgs {
             return Err("--nesterov needs a --momentum above 0".into());
         }
         Ok(Grid {
-            adam: self
+            optimizers: self
                 .optimizer
                 .iter()
-                .map(|&o| o == OptimizerArg::Adam)
+                .map(|&o| match o {
+                    OptimizerArg::Sgd => OptimizerKind::Sgd,
+                    OptimizerArg::Adam => OptimizerKind::Adam,
+                })
                 .collect(),
             learning_rates: self.lr.clone(),
             momenta: self.momentum.clone(),

@@ -5,24 +5,24 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::kernel::Kernel;
-use crate::train::{Grid, Optimizer, Setting, SweepConfig, Swept, SweptModel, format_loss};
+use crate::train::{
+    Grid, Optimizer, OptimizerKind, Setting, SweepConfig, Swept, SweptModel, format_loss,
+};
 
 use super::report::{format_duration, threads};
 
 /// The first line of a sweep: the data, the grid and what runs.
 pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> String {
     let (height, width) = data.train.images.shape();
-    let momenta = if grid.adam.contains(&false) {
+    let momenta = if grid.optimizers.contains(&OptimizerKind::Sgd) {
         format!(" x {} momentum", grid.momenta.len())
     } else {
         String::new()
     };
-    let optimizers = if grid.adam.len() > 1 {
-        "sgd and adam, ".to_string()
-    } else if grid.adam == [true] {
-        "adam, ".to_string()
-    } else {
-        String::new()
+    let optimizers = match grid.optimizers[..] {
+        [OptimizerKind::Sgd] => String::new(),
+        [OptimizerKind::Adam] => "adam, ".to_string(),
+        _ => "sgd and adam, ".to_string(),
     };
     format!(
         "{}: {} train + {} validation / {} test images of {height}x{width}, {} classes; \
@@ -200,7 +200,11 @@ pub fn describe(setting: &Setting) -> String {
     text
 }
 
-/// The ranked table, one row per configuration, then the best model:
+/// Diverged models the table lists by name, the rest counted.
+const MAX_DIVERGED_LINES: usize = 10;
+
+/// The ranked table, one row per configuration, the models that diverged and
+/// why, then the best model:
 ///
 /// ```text
 /// rank  optimizer  lr     momentum  wd      val acc         test acc        loss            diverged
@@ -242,6 +246,27 @@ pub fn table(swept: &Swept) -> String {
             stat(c.loss(), 4),
             c.diverged(),
             c.models.len(),
+        );
+    }
+    let diverged: Vec<&SweptModel> = swept
+        .models
+        .iter()
+        .filter(|m| m.diverged.is_some())
+        .collect();
+    for m in diverged.iter().take(MAX_DIVERGED_LINES) {
+        let d = m.diverged.as_ref().expect("filtered on it");
+        out += &format!(
+            "diverged: {} seed {} in epoch {} ({})\n",
+            describe(&m.setting),
+            m.setting.seed,
+            d.epoch,
+            d.reason
+        );
+    }
+    if diverged.len() > MAX_DIVERGED_LINES {
+        out += &format!(
+            "diverged: {} more (see --json)\n",
+            diverged.len() - MAX_DIVERGED_LINES
         );
     }
     match swept.best() {

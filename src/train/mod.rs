@@ -15,7 +15,8 @@ mod team;
 
 pub use optimizer::Optimizer;
 pub use sweep::{
-    Diverged, Grid, MAX_SWEEP_MODELS, ModelEpoch, Setting, SweepConfig, Swept, SweptModel, sweep,
+    Diverged, Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, Setting, SweepConfig, Swept,
+    SweptModel, sweep,
 };
 
 use std::slice::from_mut;

@@ -21,7 +21,7 @@
 use std::time::Instant;
 
 use super::optimizer::Optimizer;
-use super::sgd::Params;
+use super::sgd::{EpochSums, Params};
 use super::team::{self, EpochRun, SharedSums};
 use super::{RUNAWAY_FACTOR, TrainError, pool_size};
 use crate::data::Dataset;
@@ -43,12 +43,21 @@ pub struct Setting {
     pub seed: u64,
 }
 
+/// Which optimizer a sweep's models use; a sweep may list both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// `torch.optim.SGD`, with the grid's momenta.
+    Sgd,
+    /// `torch.optim.Adam` with its default betas and epsilon.
+    Adam,
+}
+
 /// The values to combine: every combination is one model. Momentum and
 /// Nesterov apply to SGD only; Adam takes its default betas and epsilon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
-    /// `sgd`, `adam` or both.
-    pub adam: Vec<bool>,
+    /// SGD, Adam or both.
+    pub optimizers: Vec<OptimizerKind>,
     /// Learning rates.
     pub learning_rates: Vec<f32>,
     /// SGD momentum factors.
@@ -65,7 +74,7 @@ impl Default for Grid {
     /// The tutorial's one model: SGD, lr 0.1, seed 0.
     fn default() -> Self {
         Self {
-            adam: vec![false],
+            optimizers: vec![OptimizerKind::Sgd],
             learning_rates: vec![0.1],
             momenta: vec![0.0],
             nesterov: false,
@@ -79,9 +88,12 @@ impl Grid {
     /// How many models [`Grid::settings`] makes (saturating: it is checked
     /// against [`MAX_SWEEP_MODELS`] before they are made).
     pub fn count(&self) -> usize {
-        self.adam
+        self.optimizers
             .iter()
-            .map(|&adam| if adam { 1 } else { self.momenta.len() })
+            .map(|&kind| match kind {
+                OptimizerKind::Sgd => self.momenta.len(),
+                OptimizerKind::Adam => 1,
+            })
             .fold(0usize, |n, momenta| {
                 n.saturating_add(
                     momenta
@@ -96,24 +108,26 @@ impl Grid {
     /// of one configuration are neighbours).
     pub fn settings(&self) -> Vec<Setting> {
         let mut settings = Vec::new();
-        for &adam in &self.adam {
-            let momenta: &[f32] = if adam { &[0.0] } else { &self.momenta };
+        for &kind in &self.optimizers {
+            let momenta: &[f32] = match kind {
+                OptimizerKind::Sgd => &self.momenta,
+                OptimizerKind::Adam => &[0.0],
+            };
             for &learning_rate in &self.learning_rates {
                 for &momentum in momenta {
                     for &weight_decay in &self.weight_decays {
-                        let optimizer = if adam {
-                            Optimizer::Adam {
+                        let optimizer = match kind {
+                            OptimizerKind::Sgd => Optimizer::Sgd {
+                                momentum,
+                                nesterov: self.nesterov && momentum > 0.0,
+                                weight_decay,
+                            },
+                            OptimizerKind::Adam => Optimizer::Adam {
                                 beta1: 0.9,
                                 beta2: 0.999,
                                 eps: 1e-8,
                                 weight_decay,
-                            }
-                        } else {
-                            Optimizer::Sgd {
-                                momentum,
-                                nesterov: self.nesterov && momentum > 0.0,
-                                weight_decay,
-                            }
+                            },
                         };
                         for &seed in &self.seeds {
                             settings.push(Setting {
@@ -250,7 +264,8 @@ pub struct Swept {
     /// Wall time of the training steps, evaluation excluded.
     pub train_seconds: f64,
     /// Training samples computed, summed over models (a model trained on
-    /// 50,000 samples for 5 epochs adds 250,000).
+    /// 50,000 samples for 5 epochs adds 250,000; one that diverged, the
+    /// samples up to the minibatch it diverged at).
     pub model_samples: usize,
     /// Each epoch's training time and model-samples, in the same terms.
     pub epoch_times: Vec<(f64, usize)>,
@@ -376,7 +391,14 @@ fn sweep_on_pool(
         let done_before = (epoch - 1).saturating_mul(trained_on);
         let progress = |samples: usize| on_step(done_before + samples);
         let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
-        epoch_times.push((start.elapsed().as_secs_f64(), indices.len() * trained_on));
+        let seconds = start.elapsed().as_secs_f64();
+        // A model that diverged computed the minibatches up to the one it
+        // diverged at.
+        let computed = |sums: &EpochSums| match sums {
+            Ok(_) => trained_on,
+            Err(d) => d.step.saturating_mul(config.batch_size).min(trained_on),
+        };
+        epoch_times.push((seconds, sums.iter().map(computed).sum()));
         steps_before += order.len().div_ceil(config.batch_size) as u64;
         // Every model that finished the epoch, scored in one pass over the
         // held-out rows.
