@@ -255,17 +255,8 @@ impl SharedSums {
                     let reading: Vec<_> =
                         members.iter().map(|m| m.read().expect(poisoned)).collect();
                     for c in mine.clone() {
-                        let chunk = &rows[c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(rows.len())];
-                        let ahead = if c + 1 < mine.end {
-                            &rows[(c + 1) * CHUNK_ROWS..((c + 2) * CHUNK_ROWS).min(rows.len())]
-                        } else if step + 1 < steps {
-                            let next = batch(step + 1);
-                            let first = share(me, team, next.len().div_ceil(CHUNK_ROWS)).start;
-                            &next[(first * CHUNK_ROWS).min(next.len())
-                                ..((first + 1) * CHUNK_ROWS).min(next.len())]
-                        } else {
-                            &[]
-                        };
+                        let next = (step + 1 < steps).then(|| batch(step + 1));
+                        let (chunk, ahead) = chunk_and_ahead(rows, c, mine.end, next, (me, team));
                         let mut sums = set[c].write().expect(poisoned);
                         // Only the models still training: every thread sees the
                         // same outcomes, so they agree on which those are.
@@ -285,21 +276,11 @@ impl SharedSums {
                     .collect();
                 let t = steps_before + step as u64 + 1;
                 for m in updates.clone() {
-                    let mut member = members[m].write().expect(poisoned);
-                    let (params, outcome) = &mut *member;
-                    let Ok((loss_sum, correct)) = outcome else {
-                        continue;
-                    };
-                    let chunk_sums: Vec<&ChunkSums> = used.iter().map(|c| &c[m]).collect();
                     let (optimizer, lr) = settings[m];
                     let update = Update { optimizer, lr, t };
-                    match reduce_and_apply(kernel, params, &chunk_sums, rows.len(), update, step) {
-                        Ok((l, c)) => {
-                            *loss_sum += l;
-                            *correct += c;
-                        }
-                        Err(divergence) => *outcome = Err(divergence),
-                    }
+                    let chunk_sums: Vec<&ChunkSums> = used.iter().map(|c| &c[m]).collect();
+                    let mut member = members[m].write().expect(poisoned);
+                    apply(kernel, &mut member, &chunk_sums, (rows.len(), update, step));
                 }
                 drop(used);
                 if split {
@@ -336,6 +317,49 @@ impl SharedSums {
 /// A model as the team holds it: its parameters and its sums so far (or
 /// where it diverged).
 type Member<W> = RwLock<(Params<W>, EpochSums)>;
+
+/// Chunk `c` of the minibatch `rows`, and the chunk the same thread computes
+/// after it (to prefetch): its next chunk `c + 1` if it has one before `end`,
+/// else its first chunk of the `next` minibatch (thread `me` of `team`), else
+/// none.
+fn chunk_and_ahead<'a>(
+    rows: &'a [usize],
+    c: usize,
+    end: usize,
+    next: Option<&'a [usize]>,
+    (me, team): (usize, usize),
+) -> (&'a [usize], &'a [usize]) {
+    let chunk = |rows: &'a [usize], c: usize| {
+        &rows[(c * CHUNK_ROWS).min(rows.len())..((c + 1) * CHUNK_ROWS).min(rows.len())]
+    };
+    let ahead = match next {
+        _ if c + 1 < end => chunk(rows, c + 1),
+        Some(next) => chunk(next, share(me, team, next.len().div_ceil(CHUNK_ROWS)).start),
+        None => &[],
+    };
+    (chunk(rows, c), ahead)
+}
+
+/// One model's update from the chunks' sums (`step` is `(rows, update,
+/// 0-based step)`): its sums grow by the minibatch's, or it is marked
+/// diverged; a model already diverged is left alone.
+fn apply<K: ChunkKernel>(
+    kernel: &K,
+    (params, outcome): &mut (Params<K::Weights>, EpochSums),
+    chunk_sums: &[&ChunkSums],
+    (rows, update, step): (usize, Update, usize),
+) {
+    let Ok((loss_sum, correct)) = outcome else {
+        return;
+    };
+    match reduce_and_apply(kernel, params, chunk_sums, rows, update, step) {
+        Ok((l, c)) => {
+            *loss_sum += l;
+            *correct += c;
+        }
+        Err(divergence) => *outcome = Err(divergence),
+    }
+}
 
 /// The chunks thread `me` of a team of `team` computes out of `chunks`.
 fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
