@@ -626,6 +626,7 @@ fn nonsense_flags_exit_non_zero_naming_the_flag() {
         ),
         (&["sweep", "--optimizer", "sgd,lbfgs"][..], "--optimizer"),
         (&["sweep", "--validation", "0"][..], "--validation"),
+        (&["sweep", "--epochs", "0"][..], "--epochs"),
         (&["sweep", "--validation", "60000"][..], "--validation"),
         (
             &["sweep", "--seeds", "0-999", "--lr", "0.1,0.2"][..],

@@ -176,6 +176,11 @@ impl SweepConfig {
                 self.settings.len()
             )));
         }
+        if self.epochs == 0 {
+            return Err(TrainError::Sweep(
+                "a sweep ranks models after training them: --epochs must be at least 1".into(),
+            ));
+        }
         if self.validation == 0 {
             return Err(TrainError::Sweep(
                 "a sweep ranks models by validation accuracy: --validation must be at least 1"
