@@ -196,3 +196,28 @@ fn impossible_sweeps_are_refused() {
     });
     assert!(matches!(err, TrainError::Validation { .. }), "{err}");
 }
+
+/// A sweep whose gradient sums would not fit in memory is refused before any
+/// allocation, with the figure and what to change.
+#[test]
+fn a_sweep_too_large_for_memory_is_refused() {
+    let data = fashion_mnist();
+    let one = SweepConfig::default().settings[0];
+    let config = SweepConfig {
+        settings: vec![one; MAX_SWEEP_MODELS],
+        batch_size: 50_000,
+        ..SweepConfig::default()
+    };
+    // 7,850 parameters; 782 chunks of 64 rows in a minibatch of 50,000.
+    let per_model = 7_850 * 4 * (4 + 2 * 782);
+    assert_eq!(config.memory_needed(&data), 1024 * per_model as u64);
+    let available = softreg::input::available_memory();
+    if available.is_some_and(|a| a < config.memory_needed(&data)) {
+        let err = config.check(&data).expect_err("too large");
+        let message = err.to_string();
+        assert!(
+            message.contains("50.4 GB") && message.contains("--batch-size"),
+            "{message}"
+        );
+    }
+}

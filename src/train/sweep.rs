@@ -23,8 +23,9 @@ use std::time::Instant;
 use super::optimizer::Optimizer;
 use super::sgd::{EpochSums, Params};
 use super::team::{self, EpochRun, SharedSums};
-use super::{RUNAWAY_FACTOR, TrainError, pool_size};
+use super::{CHUNK_ROWS, RUNAWAY_FACTOR, TrainError, pool_size};
 use crate::data::Dataset;
+use crate::input::human_bytes;
 use crate::kernel::{Evaluation, Isa, Weights, evaluate_models};
 use crate::model::Model;
 use crate::random::SeededRng;
@@ -189,10 +190,36 @@ impl SweepConfig {
         }
         let run = (self.batch_size, self.threads, self.epochs);
         super::check_run(data, run, self.validation)?;
+        let needed = self.memory_needed(data);
+        if let Some(available) = crate::input::available_memory().filter(|&a| needed > a) {
+            return Err(TrainError::Sweep(format!(
+                "{} models with batches of {} need {} of memory for their weights and gradients, \
+                 more than the {} available: list fewer values or lower --batch-size",
+                self.settings.len(),
+                self.batch_size,
+                human_bytes(needed),
+                human_bytes(available)
+            )));
+        }
         for s in &self.settings {
             super::check_step(s.learning_rate, &s.optimizer)?;
         }
         Ok(())
+    }
+}
+
+impl SweepConfig {
+    /// Bytes the sweep holds beyond the data: per model, its weights, two
+    /// optimizer buffers and a row-major copy, and its gradient sums for every
+    /// chunk of two minibatches.
+    pub fn memory_needed(&self, data: &Dataset) -> u64 {
+        let parameters = (data.train.images.features() + 1) * data.classes;
+        let trained_on = data.train.len().saturating_sub(self.validation);
+        let chunks = self.batch_size.min(trained_on).div_ceil(CHUNK_ROWS);
+        let copies = 4 + 2 * chunks;
+        (parameters as u64)
+            .saturating_mul(4 * copies as u64)
+            .saturating_mul(self.settings.len() as u64)
     }
 }
 
