@@ -28,15 +28,17 @@ pub fn cross_entropy_block<S: Simd>(
     let mut argmaxes = [0usize; super::blocking::BLOCK_ROWS];
     for k in 0..rows {
         let z = &logits[k * classes..(k + 1) * classes];
-        let mut best = 0;
-        for (c, &v) in z.iter().enumerate() {
-            if v > z[best] {
-                best = c;
-            }
+        // Selects rather than branches: which logit is largest is data the
+        // branch predictor cannot learn.
+        let (mut best, mut max) = (0, z[0]);
+        for (c, &v) in z.iter().enumerate().skip(1) {
+            let larger = v > max;
+            best = if larger { c } else { best };
+            max = if larger { v } else { max };
         }
-        maxima[k] = z[best];
+        maxima[k] = max;
         argmaxes[k] = best;
-        poisoned[k] = z.iter().any(|v| v.is_nan());
+        poisoned[k] = z.iter().fold(false, |nan, v| nan | v.is_nan());
         for (s, &v) in scratch[k * classes..].iter_mut().zip(z) {
             *s = v - maxima[k];
         }
