@@ -13,6 +13,16 @@ use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
 
+/// `n` random byte pixels and the same pixels as f32.
+fn random_pixels(rng: &mut SeededRng, n: usize) -> (Vec<u8>, Vec<f32>) {
+    let bytes: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+    let floats = bytes
+        .iter()
+        .map(|&p| softreg::data::pixel_to_f32(p))
+        .collect();
+    (bytes, floats)
+}
+
 /// A fast path under test.
 #[derive(Debug, Clone, Copy)]
 enum FastPath {
@@ -314,13 +324,7 @@ fn byte_pixels_match_f32_pixels_bit_for_bit() {
         for &(batch, features) in &[(256, 784), (37, 13), (5, 100)] {
             let mut rng = SeededRng::new(batch as u64);
             let count = batch + 3;
-            let bytes: Vec<u8> = (0..count * features)
-                .map(|_| rng.below(256) as u8)
-                .collect();
-            let floats: Vec<f32> = bytes
-                .iter()
-                .map(|&p| softreg::data::pixel_to_f32(p))
-                .collect();
+            let (bytes, floats) = random_pixels(&mut rng, count * features);
             let model = Model::init(features, 10, &mut rng);
             let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
             let mut rows: Vec<usize> = (0..count).collect();
@@ -385,13 +389,7 @@ fn models_in_one_pass_get_the_sums_each_gets_alone() {
         for &(chunk, features) in &[(64, 784), (37, 13)] {
             let mut rng = SeededRng::new(chunk as u64 + 1);
             let count = chunk + 5;
-            let bytes: Vec<u8> = (0..count * features)
-                .map(|_| rng.below(256) as u8)
-                .collect();
-            let floats: Vec<f32> = bytes
-                .iter()
-                .map(|&p| softreg::data::pixel_to_f32(p))
-                .collect();
+            let (bytes, floats) = random_pixels(&mut rng, count * features);
             let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
             let mut rows: Vec<usize> = (0..count).collect();
             rng.shuffle(&mut rows);
