@@ -170,6 +170,17 @@ impl StepRule {
         }
     }
 
+    /// Whether the rule reads and changes its first and its second buffer:
+    /// both for Adam, the first (momentum) for SGD with momentum, none for
+    /// SGD without. An unused buffer passes through [`StepRule::step`]
+    /// unchanged and does not affect the new value.
+    pub fn buffers_used(&self) -> (bool, bool) {
+        match self.optimizer {
+            Optimizer::Sgd { momentum, .. } => (momentum != 0.0, false),
+            Optimizer::Adam { .. } => (true, true),
+        }
+    }
+
     /// Updates one value `w` with its mean gradient `g` and its buffers, as
     /// PyTorch's single-tensor implementations do.
     #[inline(always)]

@@ -172,11 +172,24 @@ impl pulp::WithSimd for OptimizerUpdate<'_> {
         let lanes = |v| Lanes(simd, v);
         let rows_vector = simd.splat_f32s(rows as f32);
         let mut nan_if_not_finite = simd.splat_f32s(0.0);
+        // A buffer the rule neither reads nor changes (SGD's second; its first
+        // without momentum) is neither loaded nor stored: the update is
+        // memory-bound when many models train together.
+        let (first_used, second_used) = rule.buffers_used();
+        let unused = simd.splat_f32s(0.0);
         let vectors = w_vectors.iter_mut().zip(m_vectors).zip(v_vectors);
         for (i, ((w, m), v)) in vectors.enumerate() {
             let mean = simd.div_f32s(chunk_sum_vector(simd, gradients, i), rows_vector);
-            let (new_w, new_m, new_v) = rule.step(lanes(*w), lanes(mean), lanes(*m), lanes(*v));
-            (*w, *m, *v) = (new_w.1, new_m.1, new_v.1);
+            let m_in = if first_used { *m } else { unused };
+            let v_in = if second_used { *v } else { unused };
+            let (new_w, new_m, new_v) = rule.step(lanes(*w), lanes(mean), lanes(m_in), lanes(v_in));
+            *w = new_w.1;
+            if first_used {
+                *m = new_m.1;
+            }
+            if second_used {
+                *v = new_v.1;
+            }
             nan_if_not_finite = simd.add_f32s(nan_if_not_finite, simd.sub_f32s(*w, *w));
         }
         let offset = w_vectors.len() * S::F32_LANES;
