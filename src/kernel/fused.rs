@@ -138,24 +138,13 @@ impl StepOp<'_, '_> {
             widened.resize(BLOCK_ROWS * features, 0.0);
         }
         for (b, block) in order.chunks(BLOCK_ROWS).enumerate() {
-            let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
-            for (xk, &r) in x.iter_mut().zip(block) {
-                *xk = rows.row(r);
-            }
+            let x = row_block(block.iter().map(|&r| rows.row(r)));
             let x = &x[..block.len()];
             let labels = || block.iter().map(|&r| usize::from(labels[r]));
             let ahead = |k: usize| rows.row_or_empty(upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS));
             let first = b == 0;
             if widen {
-                for (k, (row, out)) in x.iter().zip(widened.chunks_exact_mut(features)).enumerate()
-                {
-                    widen_row(simd, row, out);
-                    prefetch_row(ahead(k));
-                }
-                let mut wide: [&[f32]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
-                for (xk, row) in wide.iter_mut().zip(widened.chunks_exact(features)) {
-                    *xk = row;
-                }
+                let wide = widen_block(simd, x, widened, ahead);
                 let x = &wide[..block.len()];
                 for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
                     let ahead = |_| -> &[f32] { &[] };
@@ -236,6 +225,34 @@ fn model_block<'a, S, P, const R: usize, const C: usize, const M: usize, const N
     }
     let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
     backward_block::<S, P, M, N>(simd, x, g, dw, classes, first);
+}
+
+/// Up to [`BLOCK_ROWS`] rows as an array of row slices (empty past the last).
+#[inline(always)]
+fn row_block<'a, T>(rows: impl Iterator<Item = &'a [T]>) -> [&'a [T]; BLOCK_ROWS] {
+    let mut block: [&[T]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
+    for (slot, row) in block.iter_mut().zip(rows) {
+        *slot = row;
+    }
+    block
+}
+
+/// The rows `x` widened to f32 into `widened` (room for a block of them), as
+/// row slices; meanwhile every line of row `k`'s successor `ahead(k)` is
+/// prefetched.
+#[inline(always)]
+fn widen_block<'w, 'a, S: Simd, P: Pixel + 'a>(
+    simd: S,
+    x: &[&[P]],
+    widened: &'w mut [f32],
+    ahead: impl Fn(usize) -> &'a [P],
+) -> [&'w [f32]; BLOCK_ROWS] {
+    let features = widened.len() / BLOCK_ROWS;
+    for (k, (row, out)) in x.iter().zip(widened.chunks_exact_mut(features)).enumerate() {
+        widen_row(simd, row, out);
+        prefetch_row(ahead(k));
+    }
+    row_block(widened.chunks_exact(features))
 }
 
 /// `out = row` as f32, vector by vector as the kernels widen pixels in
@@ -338,20 +355,13 @@ impl EvalOp<'_> {
         let mut sums = vec![(0.0, 0); weights.len()];
         for start in range.clone().step_by(BLOCK_ROWS) {
             let block = start..(start + BLOCK_ROWS).min(range.end);
-            let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
-            for (xk, r) in x.iter_mut().zip(block.clone()) {
-                *xk = rows.row(r);
-            }
+            let x = row_block(block.clone().map(|r| rows.row(r)));
             let x = &x[..block.len()];
-            let mut wide: [&[f32]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
-            if widen {
-                for (row, out) in x.iter().zip(widened.chunks_exact_mut(features)) {
-                    widen_row(simd, row, out);
-                }
-                for (xk, row) in wide.iter_mut().zip(widened.chunks_exact(features)) {
-                    *xk = row;
-                }
-            }
+            let wide = if widen {
+                widen_block(simd, x, &mut widened, |_| &[])
+            } else {
+                [&[][..]; BLOCK_ROWS]
+            };
             let wide = &wide[..block.len()];
             for (weights, (loss_sum, correct)) in weights.iter().zip(&mut sums) {
                 let logits = &mut logits[..block.len() * classes];
@@ -424,10 +434,7 @@ impl LogitsOp<'_> {
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
         for (b, start) in range.clone().step_by(BLOCK_ROWS).enumerate() {
             let block = start..(start + BLOCK_ROWS).min(range.end);
-            let mut x: [&[P]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
-            for (xk, r) in x.iter_mut().zip(block.clone()) {
-                *xk = rows.row(r);
-            }
+            let x = row_block(block.clone().map(|r| rows.row(r)));
             let x = &x[..block.len()];
             let out = &mut logits[b * BLOCK_ROWS * classes..][..block.len() * classes];
             forward_block::<S, P, 1, 1>(simd, weights, x, |_| &[], &mut lane_sums, out);

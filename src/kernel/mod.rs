@@ -165,10 +165,7 @@ impl Kernel {
         let shift = |rows: Range<usize>| first + rows.start..first + rows.end;
         let chunks = match self {
             Kernel::Fused => {
-                let weights = Weights::new(isa, model);
-                map_eval_chunks(n, |rows| {
-                    loss_and_correct(&weights, images, labels, shift(rows))
-                })
+                return evaluate_models(&[&Weights::new(isa, model)], split, range)[0];
             }
             Kernel::Gemm => map_eval_chunks(n, |rows| {
                 gemm::loss_and_correct(isa, model, images, labels, shift(rows))
@@ -177,13 +174,7 @@ impl Kernel {
                 crate::reference::loss_and_correct(model, images, labels, shift(rows))
             }),
         };
-        let (loss_sum, correct) = chunks
-            .iter()
-            .fold((0.0, 0), |(l, c), &(pl, pc)| (l + pl, c + pc));
-        Evaluation {
-            loss: loss_sum / n as f64,
-            accuracy: correct as f64 / n as f64,
-        }
+        Evaluation::of_sums(chunks.into_iter(), n)
     }
 }
 
@@ -194,6 +185,18 @@ pub struct Evaluation {
     pub loss: f64,
     /// Fraction classified correctly.
     pub accuracy: f64,
+}
+
+impl Evaluation {
+    /// The figures of `n` rows from their chunks' summed losses and correct
+    /// counts, added in chunk order.
+    fn of_sums(chunks: impl Iterator<Item = (f64, usize)>, n: usize) -> Self {
+        let (loss_sum, correct) = chunks.fold((0.0, 0), |(l, c), (pl, pc)| (l + pl, c + pc));
+        Evaluation {
+            loss: loss_sum / n as f64,
+            accuracy: correct as f64 / n as f64,
+        }
+    }
 }
 
 /// `f` on each [`EVAL_CHUNK_ROWS`]-row range of `0..n`, the ranges in parallel on
@@ -302,7 +305,7 @@ pub fn loss_and_correct(
     labels: &[u8],
     rows: Range<usize>,
 ) -> (f64, usize) {
-    evaluate(weights, images, labels, rows, None)
+    models_loss_and_correct(&[weights], images, labels, rows)[0]
 }
 
 /// The logits of the rows `rows`, no labels needed: `rows.len()` rows of
@@ -335,23 +338,13 @@ pub fn loss_correct_and_predictions(
     predictions: &mut [usize],
 ) -> (f64, usize) {
     assert_eq!(predictions.len(), rows.len());
-    evaluate(weights, images, labels, rows, Some(predictions))
-}
-
-fn evaluate(
-    weights: &Weights,
-    images: &Images,
-    labels: &[u8],
-    range: Range<usize>,
-    predictions: Option<&mut [usize]>,
-) -> (f64, usize) {
     assert_eq!(images.features(), weights.features());
     weights.isa.dispatch(EvalOp {
         weights: &[weights],
         rows: gather::rows(images),
         labels,
-        range,
-        predictions,
+        range: rows,
+        predictions: Some(predictions),
     })[0]
 }
 
@@ -402,14 +395,6 @@ pub fn evaluate_models(
         models_loss_and_correct(weights, images, labels, rows)
     });
     (0..weights.len())
-        .map(|m| {
-            let (loss_sum, correct) = chunks
-                .iter()
-                .fold((0.0, 0), |(l, c), chunk| (l + chunk[m].0, c + chunk[m].1));
-            Evaluation {
-                loss: loss_sum / n as f64,
-                accuracy: correct as f64 / n as f64,
-            }
-        })
+        .map(|m| Evaluation::of_sums(chunks.iter().map(|chunk| chunk[m]), n))
         .collect()
 }
