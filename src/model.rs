@@ -44,6 +44,17 @@ impl Model {
         }
     }
 
+    /// A model of this shape with every weight and bias 0 (an optimizer's
+    /// buffers start so).
+    pub fn zeros(features: usize, classes: usize) -> Self {
+        Self {
+            features,
+            classes,
+            weights: vec![0.0; features * classes],
+            bias: vec![0.0; classes],
+        }
+    }
+
     /// The weights of class `c`, one per feature.
     pub fn class_weights(&self, c: usize) -> &[f32] {
         &self.weights[c * self.features..(c + 1) * self.features]

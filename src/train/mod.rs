@@ -282,12 +282,8 @@ fn train_on_pool(
     let mut epochs = Vec::new();
     // The optimizer's buffers, row-major like the model between epochs; any
     // optimizer but plain SGD takes the general update, which carries them.
-    let zeros = Model {
-        weights: vec![0.0; model.weights.len()],
-        bias: vec![0.0; model.bias.len()],
-        ..model.clone()
-    };
-    let mut moments = (!config.optimizer.is_plain_sgd()).then(|| [zeros.clone(), zeros]);
+    let zeros = || Model::zeros(model.features, model.classes);
+    let mut moments = (!config.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
     let mut steps_before = 0u64;
     let uniform_guess = (data.classes as f64).ln().max(f64::MIN_POSITIVE);
     for epoch in 1..=config.epochs {

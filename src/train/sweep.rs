@@ -386,12 +386,7 @@ fn sweep_on_pool(
         .enumerate()
         .map(|(i, m)| {
             let weights = Weights::new(isa, &m.model);
-            let zero = Model {
-                weights: vec![0.0; features * classes],
-                bias: vec![0.0; classes],
-                ..m.model.clone()
-            };
-            let zeros = || Weights::new(isa, &zero);
+            let zeros = || Weights::new(isa, &Model::zeros(features, classes));
             let moments = (!m.setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
             (i, Params { weights, moments })
         })
