@@ -133,7 +133,7 @@ impl StepOp<'_, '_> {
         // Byte rows read by several models are widened to f32 once per block
         // rather than once per model and pass (the same values, bit for bit).
         let features = rows.features();
-        let widen = size_of::<P>() == 1 && weights.len() > 1;
+        let widen = P::CONVERTS && weights.len() > 1;
         if widen {
             widened.resize(BLOCK_ROWS * features, 0.0);
         }
@@ -350,7 +350,7 @@ impl EvalOp<'_> {
         let mut logits = vec![0.0; BLOCK_ROWS * classes];
         let mut exps = vec![0.0; exps_len(classes)];
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
-        let widen = size_of::<P>() == 1 && weights.len() > 1;
+        let widen = P::CONVERTS && weights.len() > 1;
         let mut widened = vec![0.0; if widen { BLOCK_ROWS * features } else { 0 }];
         let mut sums = vec![(0.0, 0); weights.len()];
         for start in range.clone().step_by(BLOCK_ROWS) {

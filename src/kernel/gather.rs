@@ -10,6 +10,10 @@ use crate::data::{Images, PIXEL_SCALE, pixel_to_f32};
 /// A pixel type the kernels read rows of: f32, or bytes scaled by
 /// [`PIXEL_SCALE`]. Both give bit-identical f32 values for the same image.
 pub(super) trait Pixel: Copy + Send + Sync + 'static {
+    /// Whether [`Pixel::load`] converts (so that rows several models read
+    /// are better widened once, into f32 rows).
+    const CONVERTS: bool;
+
     /// The pixel as the f32 the kernels compute with.
     fn to_f32(self) -> f32;
 
@@ -18,6 +22,8 @@ pub(super) trait Pixel: Copy + Send + Sync + 'static {
 }
 
 impl Pixel for f32 {
+    const CONVERTS: bool = false;
+
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -30,6 +36,8 @@ impl Pixel for f32 {
 }
 
 impl Pixel for u8 {
+    const CONVERTS: bool = true;
+
     #[inline(always)]
     fn to_f32(self) -> f32 {
         pixel_to_f32(self)
