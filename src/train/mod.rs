@@ -257,10 +257,20 @@ pub fn train_with_progress(
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Trained, TrainError> {
     config.check(data)?;
+    on_pool(config.threads, || {
+        train_on_pool(data, config, on_epoch, &on_step)
+    })
+}
+
+/// `run` on a pool of [`pool_size`]`(threads)` workers.
+fn on_pool<T: Send>(
+    threads: Option<usize>,
+    run: impl FnOnce() -> Result<T, TrainError> + Send,
+) -> Result<T, TrainError> {
     rayon::ThreadPoolBuilder::new()
-        .num_threads(pool_size(config.threads))
+        .num_threads(pool_size(threads))
         .build()?
-        .install(|| train_on_pool(data, config, on_epoch, &on_step))
+        .install(run)
 }
 
 fn train_on_pool(

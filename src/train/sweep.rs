@@ -23,7 +23,7 @@ use std::time::Instant;
 use super::optimizer::Optimizer;
 use super::sgd::{EpochSums, Params};
 use super::team::{self, EpochRun, SharedSums};
-use super::{CHUNK_ROWS, RUNAWAY_FACTOR, TrainError, pool_size};
+use super::{CHUNK_ROWS, RUNAWAY_FACTOR, TrainError};
 use crate::data::Dataset;
 use crate::input::human_bytes;
 use crate::kernel::{Evaluation, Isa, Weights, evaluate_models};
@@ -346,10 +346,9 @@ pub fn sweep(
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Swept, TrainError> {
     config.check(data)?;
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(pool_size(config.threads))
-        .build()?
-        .install(|| Ok(sweep_on_pool(data, config, on_epoch, &on_step)))
+    super::on_pool(config.threads, || {
+        Ok(sweep_on_pool(data, config, on_epoch, &on_step))
+    })
 }
 
 /// A model still training: its index in the sweep and its parameters.
