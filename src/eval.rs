@@ -121,7 +121,7 @@ pub enum ScoringError {
     /// A test label has no class in the model.
     #[error(
         "{} has {classes} classes, but {} labels image {index} as class {label}: the model was \
-         trained for other data (pass the --data directory it was trained on)",
+         trained for other data",
         model.display(),
         labels.display()
     )]

@@ -96,7 +96,9 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
     let data = dir.path().to_str().unwrap();
-    let output = softreg(&["bench", "--data", data, "--epochs", "1", "--threads", "1"]);
+    let bench = ["bench", "--data", data, "--epochs", "1", "--threads", "1"];
+    let tiny_peak = ["--peak-lane-fmas", "1000000"];
+    let output = softreg(&[&bench[..], &tiny_peak].concat());
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("f32 FMA peak ("), "{stdout}");
@@ -118,7 +120,7 @@ fn bench_prints_peak_and_a_row_per_kernel() {
         assert!(samples_per_s.is_finite() && percent.is_finite(), "{row}");
     }
     assert!(stdout.contains("fused / gemm: "), "{stdout}");
-    assert!(stdout.contains("sweep, u8 pixels, 1 threads"), "{stdout}");
+    assert!(stdout.contains("sweep, u8 pixels, 1 thread ("), "{stdout}");
     for models in ["1", "8", "40"] {
         let row = stdout
             .lines()
@@ -132,6 +134,15 @@ fn bench_prints_peak_and_a_row_per_kernel() {
         stdout.contains("fused kernel alone (f32 rows in cache"),
         "{stdout}"
     );
+
+    let output = softreg(&[&bench[..], &tiny_peak, &["--json"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["threads"], 1);
+    assert_eq!(json["training"].as_array().unwrap().len(), 4, "{json}");
+    assert_eq!(json["training"][3]["kernel"], "reference", "{json}");
+    assert!(json["training"][0]["of_peak"].is_f64(), "{json}");
+    assert_eq!(json["sweep"][2]["models"], 40, "{json}");
 }
 
 #[test]
@@ -227,6 +238,12 @@ fn info_recognises_the_bundled_files_and_not_others() {
         .unwrap();
     assert!(boots.ends_with("6000 /   1000"), "{report}");
     assert!(report.contains("Fashion-MNIST: yes"), "{report}");
+    let output = softreg(&["info", "--data", bundled.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["fashion_mnist"], true, "{json}");
+    assert_eq!(json["train"]["images"], 60_000, "{json}");
+    assert_eq!(json["test"]["class_counts"][9], 1_000, "{json}");
+    assert_eq!(json["files"].as_array().unwrap().len(), 4, "{json}");
 
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), true);
@@ -377,7 +394,7 @@ fn optimizer_settings_are_saved_and_zero_epochs_save_the_initial_model() {
         let mut args = vec!["train", "--data", data];
         args.extend_from_slice(flags);
         let output = softreg(&args);
-        assert_eq!(output.status.code(), Some(1), "{flags:?}");
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
         let err = stderr(&output);
         assert!(
             err.contains("--") || err.contains("momentum"),

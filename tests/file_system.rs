@@ -127,7 +127,7 @@ fn a_picture_write_that_fails_midway_leaves_the_previous_picture_intact() {
             data_arg,
             "--count",
             count,
-            "--out",
+            "--plot",
             picture.to_str().unwrap(),
         ]
     };

@@ -37,10 +37,11 @@ fn flags_at_their_limits_behave_as_documented() {
         softreg(&args)
     };
 
-    // Far more threads than cores: capped at 4 per core, and said so.
+    // Far more threads than cores: one per core works, and the header says so.
     let output = run(&["--threads", "10000", "--epochs", "1"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("(capped from 10000)"));
+    let header = String::from_utf8_lossy(&output.stdout);
+    assert!(header.contains(" (10000 asked, "), "{header}");
 
     // Batch size 1 and a batch larger than the training set both train.
     for batch in ["1", "1000"] {
@@ -299,7 +300,7 @@ fn outputs_that_collide_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     write_valid_dataset(dir.path(), false);
     let data = dir.path().to_str().unwrap();
-    let same = dir.path().join("same.out");
+    let same = dir.path().join("same.png");
     let same = same.to_str().unwrap();
     let output = softreg(&["train", "--data", data, "--save", same, "--plot", same]);
     assert_eq!(output.status.code(), Some(1));
@@ -309,7 +310,7 @@ fn outputs_that_collide_are_refused_before_any_work() {
     let model = small_model(dir.path(), 3, &[]);
     let before = fs::read(&model).unwrap();
     let m = model.to_str().unwrap();
-    let output = softreg(&["predict", "--model", m, "--data", data, "--out", m]);
+    let output = softreg(&["predict", "--model", m, "--data", data, "--plot", m]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("same file"), "{}", stderr(&output));
     assert_eq!(fs::read(&model).unwrap(), before, "the model is untouched");
@@ -386,23 +387,48 @@ fn a_closed_stdout_ends_output_quietly_and_the_model_is_still_saved() {
     let dir = tempfile::tempdir().unwrap();
     write_valid_dataset(dir.path(), false);
     let model = dir.path().join("model.safetensors");
+    let data = dir.path().to_str().unwrap();
+    let save = model.to_str().unwrap();
+    let output = reading_one_byte(&["train", "--epochs", "3000", "--data", data, "--save", save]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert!(checkpoint::load(&model).is_ok());
+}
+
+#[test]
+fn a_closed_stdout_with_nothing_to_save_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    for command in ["train", "sweep"] {
+        // A million epochs would take minutes: stopping is what ends it.
+        let args = [
+            command,
+            "--epochs",
+            "1000000",
+            "--validation",
+            "1",
+            "--data",
+            data,
+        ];
+        let output = reading_one_byte(&args);
+        assert!(output.status.success(), "{command}: {}", stderr(&output));
+    }
+}
+
+/// Runs softreg with `args`, reads one byte of its standard output and closes
+/// the pipe, as `| head -c 1` does; waits for it to end.
+fn reading_one_byte(args: &[&str]) -> std::process::Output {
+    use std::io::Read;
     let mut child = Command::new(env!("CARGO_BIN_EXE_softreg"))
-        .args(["train", "--epochs", "3000", "--data"])
-        .arg(dir.path())
-        .arg("--save")
-        .arg(&model)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = [0u8; 1];
-    use std::io::Read;
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
-    // The pipe's reading end is now closed, as after `| head -c 1`.
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
-    assert!(checkpoint::load(&model).is_ok());
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -627,6 +653,10 @@ fn nonsense_flags_exit_non_zero_naming_the_flag() {
         (&["sweep", "--optimizer", "sgd,lbfgs"][..], "--optimizer"),
         (&["sweep", "--validation", "0"][..], "--validation"),
         (&["sweep", "--epochs", "0"][..], "--epochs"),
+        (&["train", "--nesterov"][..], "--nesterov"),
+        (&["train", "--beta1", "0.9"][..], "--beta1"),
+        (&["train", "--validation", "60000"][..], "--validation"),
+        (&["train", "--plot", "curves.gif"][..], "--plot"),
         (&["sweep", "--validation", "60000"][..], "--validation"),
         (
             &["sweep", "--seeds", "0-999", "--lr", "0.1,0.2"][..],
@@ -642,8 +672,11 @@ fn nonsense_flags_exit_non_zero_naming_the_flag() {
         ),
     ] {
         let output = softreg(args);
-        assert!(!output.status.success(), "{args:?} succeeded");
+        // A flag at fault exits 2, as clap's own refusals do; an output that
+        // would replace an input is a file's fault (1).
+        let expected = if flag == "--save-best" { 1 } else { 2 };
         let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(expected), "{args:?}: {message}");
         assert!(message.contains(flag), "{args:?}: {message}");
         assert!(!message.contains("panicked"), "{args:?}: {message}");
     }

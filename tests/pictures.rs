@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::fs;
+
 use common::softreg;
 
 use softreg::app::figures::predictions::{self, CORRECT, GridLayout, WRONG};
@@ -57,13 +59,17 @@ fn wrong_predictions_are_drawn_in_the_wrong_colour() {
             );
         }
     }
-    let text = predictions::terminal(&split, &predicted, &names());
+    let text = predictions::terminal(&split, &predicted, &names(), true);
     assert_eq!(
         text.matches('\u{2580}').count(),
         4 * 14 * 28,
         "two pixels per half block"
     );
     assert!(text.contains("Ankle boot") && text.contains("Sneaker"));
+    let plain = predictions::terminal(&split, &predicted, &names(), false);
+    assert!(!plain.contains('\u{1b}'), "no escapes without colour");
+    assert_eq!(plain.matches("x ").count(), 2, "the two wrong ones marked");
+    assert!(plain.contains("Ankle boot") && plain.contains("Sneaker"));
 }
 
 /// A model trained for one epoch on the bundled data, saved in `dir`.
@@ -94,7 +100,7 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
         model,
         "--data",
         data_arg,
-        "--out",
+        "--plot",
         out.to_str().unwrap(),
     ]);
     assert!(
@@ -157,6 +163,42 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert!(stdout.contains("(inverted)"), "{stdout}");
     }
+
+    // The same predictions as JSON, one object per image; a JPEG figure is
+    // JPEG bytes under its JPEG name.
+    let jpeg = dir.path().join("predictions.jpg");
+    let output = softreg(&[
+        "predict",
+        "--model",
+        model,
+        "--data",
+        data_arg,
+        "--count",
+        "3",
+        "--json",
+        "--plot",
+        jpeg.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (k, line) in lines.iter().enumerate() {
+        assert_eq!(line["predicted"], expected[k], "{line}");
+        assert_eq!(line["label"], data.test.labels[k], "{line}");
+    }
+    assert_eq!(
+        &fs::read(&jpeg).unwrap()[..2],
+        [0xff, 0xd8],
+        "a JPEG's first bytes"
+    );
 
     let output = softreg(&["predict", "--model", model, "--image", "/nonexistent.png"]);
     assert_eq!(output.status.code(), Some(1));

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::ops::ControlFlow;
+
 use softreg::data::{Dataset, Images, PixelFormat};
 use softreg::kernel::Kernel;
 use softreg::model::Model;
@@ -154,6 +156,31 @@ fn same_seed_same_model_other_seed_other_model() {
     let a = train(&data, &config(1), |_| {}).unwrap().model;
     assert_eq!(a, train(&data, &config(1), |_| {}).unwrap().model);
     assert_ne!(a, train(&data, &config(2), |_| {}).unwrap().model);
+}
+
+#[test]
+fn an_epoch_callback_can_stop_the_run_keeping_what_it_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = Dataset::load(dir.path(), 10).unwrap();
+    let config = |epochs| TrainConfig {
+        epochs,
+        batch_size: 2,
+        ..TrainConfig::default()
+    };
+    let stopped = train(&data, &config(10), |e| {
+        if e.epoch == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!(stopped.epochs.len(), 2);
+    assert_eq!(
+        stopped.model,
+        train(&data, &config(2), |_| {}).unwrap().model
+    );
 }
 
 #[test]

@@ -14,13 +14,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::app::peak;
-use crate::app::report::flop_per_sample;
+use crate::app::report::{count, flop_per_sample};
 use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
 use crate::kernel::{self, ChunkSums, Isa, Kernel, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
-use crate::train::{CHUNK_ROWS, Grid, Setting, SweepConfig, TrainConfig, TrainError, sweep, train};
+use crate::train::{
+    CHUNK_ROWS, Grid, Setting, SweepConfig, TrainConfig, TrainError, cores, sweep, train,
+};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -33,15 +35,19 @@ pub struct BenchConfig {
     pub batch_size: usize,
     /// Timed epochs per fused configuration; the median is reported.
     pub epochs: usize,
+    /// Lane-FMAs per peak measurement (the default is a few seconds of work
+    /// on one AVX2 core).
+    pub peak_lane_fmas: u64,
 }
 
 impl Default for BenchConfig {
     fn default() -> Self {
         Self {
             data: PathBuf::from("data/fashion-mnist"),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: cores(),
             batch_size: 256,
             epochs: 5,
+            peak_lane_fmas: 20_000_000_000,
         }
     }
 }
@@ -120,18 +126,15 @@ pub enum BenchError {
     Train(#[from] TrainError),
 }
 
-/// Lane-FMAs per peak measurement: about a second of work on one AVX2 core.
-const PEAK_LANE_FMAS: u64 = 20_000_000_000;
-
 /// Measures the FMA peak and read bandwidth, then, on one thread and on
 /// `config.threads`, trains with the fused kernel (u8 and f32 pixels) and the
 /// GEMM baseline, and once with the reference, and reports the median epoch
 /// throughput of each; last, the fused kernel alone on rows in cache.
 pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let isa = Isa::best();
-    let peak_one_core = peak::fma_gflops(isa, PEAK_LANE_FMAS);
-    let peak_all_threads = peak::fma_gflops_threads(isa, PEAK_LANE_FMAS, config.threads);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let peak_one_core = peak::fma_gflops(isa, config.peak_lane_fmas);
+    let peak_all_threads = peak::fma_gflops_threads(isa, config.peak_lane_fmas, config.threads);
+    let cores = cores();
     let u8_data = Dataset::load_as(&config.data, fashion_mnist::CLASSES, PixelFormat::U8)?;
     let f32_data = Dataset::load_as(&config.data, fashion_mnist::CLASSES, PixelFormat::F32)?;
     let flop = flop_per_sample(f32_data.train.images.features(), f32_data.classes);
@@ -280,18 +283,76 @@ fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
 }
 
 impl BenchReport {
+    /// The report as one JSON object: the peaks and bandwidths, and a row per
+    /// measured configuration with its fraction of the peak of the cores used.
+    pub fn json(&self) -> serde_json::Value {
+        let cores = cores();
+        let rows: Vec<_> = self
+            .rows
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "kernel": row.kernel.name(),
+                    "pixels": row.pixels.name(),
+                    "threads": row.threads,
+                    "samples_per_s": row.samples_per_second,
+                    "gflops": row.gflops,
+                    "of_peak": row.gflops / row.ceiling,
+                })
+            })
+            .collect();
+        let ceiling = self.peak_one_core * self.threads.min(cores) as f64;
+        let sweeps: Vec<_> = self
+            .sweeps
+            .iter()
+            .map(|&(models, rate)| {
+                let gflops = rate * self.flop_per_sample / 1e9;
+                serde_json::json!({
+                    "models": models,
+                    "threads": self.threads,
+                    "model_samples_per_s": rate,
+                    "gflops": gflops,
+                    "of_peak": gflops / ceiling,
+                })
+            })
+            .collect();
+        let hot_gflops = self.hot_rows_samples_per_second * self.flop_per_sample / 1e9;
+        serde_json::json!({
+            "isa": self.isa,
+            "threads": self.threads,
+            "batch_size": self.batch_size,
+            "flop_per_sample": self.flop_per_sample,
+            "peak_gflops_one_core": self.peak_one_core,
+            "peak_gflops_all_threads": self.peak_all_threads,
+            "read_gbps_one_thread": self.read_one_thread,
+            "read_gbps_all_threads": self.read_all_threads,
+            "training": rows,
+            "sweep": sweeps,
+            "fused_kernel_alone": {
+                "samples_per_s": self.hot_rows_samples_per_second,
+                "gflops": hot_gflops,
+                "of_peak": hot_gflops / self.peak_one_core,
+            },
+        })
+    }
+
     /// The report as a plain-text table.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "f32 FMA peak ({}): {:.1} GFLOP/s on one core, {:.1} GFLOP/s measured on {} threads",
-            self.isa, self.peak_one_core, self.peak_all_threads, self.threads
+            "f32 FMA peak ({}): {:.1} GFLOP/s on one core, {:.1} GFLOP/s measured on {}",
+            self.isa,
+            self.peak_one_core,
+            self.peak_all_threads,
+            count(self.threads, "thread")
         );
         let _ = writeln!(
             out,
-            "read bandwidth (training pixels as f32): {:.1} GB/s on one thread, {:.1} GB/s on {} threads",
-            self.read_one_thread, self.read_all_threads, self.threads
+            "read bandwidth (training pixels as f32): {:.1} GB/s on one thread, {:.1} GB/s on {}",
+            self.read_one_thread,
+            self.read_all_threads,
+            count(self.threads, "thread")
         );
         let _ = writeln!(
             out,
@@ -328,8 +389,8 @@ impl BenchReport {
         ) {
             let _ = writeln!(
                 out,
-                "fused u8, {} threads / 1 thread: {:.2}x",
-                self.threads,
+                "fused u8, {} / 1 thread: {:.2}x",
+                count(self.threads, "thread"),
                 all / one
             );
         }
@@ -346,12 +407,12 @@ impl BenchReport {
             );
         }
         let flop = self.flop_per_sample;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = cores();
         let ceiling = self.peak_one_core * self.threads.min(cores) as f64;
         let _ = writeln!(
             out,
-            "sweep, u8 pixels, {} threads (median epoch, summed over models; of peak as above):",
-            self.threads
+            "sweep, u8 pixels, {} (median epoch, summed over models; of peak as above):",
+            count(self.threads, "thread")
         );
         let _ = writeln!(
             out,

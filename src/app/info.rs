@@ -48,6 +48,40 @@ impl DataInfo {
         counts
     }
 
+    /// The summary as one JSON object: `files` (path, bytes, sha256,
+    /// canonical), `train` and `test` (images and the count of each class),
+    /// `shape`, `classes`, `fashion_mnist`.
+    pub fn json(&self) -> serde_json::Value {
+        let data = &self.dataset;
+        let files: Vec<_> = self
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path.display().to_string(),
+                    "bytes": f.bytes,
+                    "sha256": f.sha256,
+                    "canonical": f.canonical,
+                })
+            })
+            .collect();
+        let split = |labels: &[u8]| {
+            serde_json::json!({
+                "images": labels.len(),
+                "class_counts": Self::histogram(labels, data.classes),
+            })
+        };
+        let (height, width) = data.train.images.shape();
+        serde_json::json!({
+            "files": files,
+            "train": split(&data.train.labels),
+            "test": split(&data.test.labels),
+            "shape": [height, width],
+            "classes": data.classes,
+            "fashion_mnist": self.is_fashion_mnist(),
+        })
+    }
+
     /// The summary as text.
     pub fn report(&self) -> String {
         let mut out = String::new();

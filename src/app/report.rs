@@ -12,8 +12,9 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::eval::Metrics;
+use crate::kernel::Kernel;
 use crate::train::EpochReport;
-use crate::train::{TrainConfig, pool_size};
+use crate::train::{CHUNK_ROWS, TrainConfig, cores, pool_size, team_size};
 
 /// The most classes whose confusion matrix the text report prints (a wider
 /// one does not fit a terminal; the JSON report always has it).
@@ -46,19 +47,69 @@ pub fn flop_per_sample(features: usize, classes: usize) -> f64 {
     4.0 * (features * classes) as f64
 }
 
-/// A requested thread count as run: `2 (all cores)`, `8 (capped from 100)`.
-pub fn threads(requested: Option<usize>) -> String {
+/// `n` things, singular or plural: `1 thread`, `2 threads`.
+///
+/// ```
+/// use softreg::app::report::count;
+/// assert_eq!(count(1, "thread"), "1 thread");
+/// assert_eq!(count(8, "thread"), "8 threads");
+/// ```
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The threads that train, for a requested count (`None`: all cores) and
+/// minibatches of `batch_rows` rows, and why they differ from the request:
+/// `2 threads (all cores)`, `2 threads (8 asked, 2 cores)`, `1 thread`.
+pub fn threads(requested: Option<usize>, batch_rows: usize) -> String {
+    let (pool, cores) = (pool_size(requested), cores());
+    let team = team_size(pool, batch_rows.div_ceil(CHUNK_ROWS), false);
+    let working = count(team, "thread");
     match requested {
-        None => format!("{} (all cores)", pool_size(None)),
-        Some(t) if t > pool_size(Some(t)) => format!("{} (capped from {t})", pool_size(Some(t))),
-        Some(t) => t.to_string(),
+        Some(asked) if asked == team => working,
+        None if team == cores => format!("{working} (all cores)"),
+        _ => {
+            let asked = requested.map_or_else(|| "all cores".to_string(), |t| format!("{t} asked"));
+            let why = if team < pool.min(cores) {
+                format!("one per {CHUNK_ROWS}-row chunk of a minibatch")
+            } else {
+                count(cores, "core")
+            };
+            format!("{working} ({asked}, {why})")
+        }
+    }
+}
+
+/// A setting's value as a person writes it: `0.1`, `0.0001`, `1e6`, `3e38`
+/// (not `1000000.0` or 39 digits).
+///
+/// ```
+/// use softreg::app::report::number;
+/// assert_eq!(number(0.1), "0.1");
+/// assert_eq!(number(1e6), "1e6");
+/// assert_eq!(number(0.0), "0");
+/// ```
+pub fn number(value: f32) -> String {
+    if value != 0.0 && !(1e-4..1e4).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        value.to_string()
     }
 }
 
 /// The first line of a training run: the data, the settings and what runs.
 pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     let (height, width) = data.train.images.shape();
-    let threads = threads(config.threads);
+    let trained_on = data.train.len() - config.validation;
+    let batch = config.batch_size.min(trained_on);
+    let threads = match config.kernel {
+        Kernel::Reference => count(1, "thread"),
+        Kernel::Fused | Kernel::Gemm => threads(config.threads, batch),
+    };
     let validation = if config.validation > 0 {
         format!(" + {} validation", config.validation)
     } else {
@@ -76,13 +127,11 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         format!(", {}", settings.join(" "))
     };
     format!(
-        "{}: {} train{validation} / {} test images of {height}x{width}, {} classes; batch {}, lr {:?}{optimizer}, seed {}, {threads} threads, {} kernel",
+        "{}: {trained_on} train{validation} / {} test images of {height}x{width}, {} classes; batch {batch}, lr {}{optimizer}, seed {}, {threads}, {} kernel",
         dir.display(),
-        data.train.len() - config.validation,
         data.test.len(),
         data.classes,
-        config.batch_size.min(data.train.len() - config.validation),
-        config.learning_rate,
+        number(config.learning_rate),
         config.seed,
         config.kernel.describe(),
     )

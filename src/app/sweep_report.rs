@@ -9,11 +9,12 @@ use crate::train::{
     Grid, Optimizer, OptimizerKind, Setting, SweepConfig, Swept, SweptModel, format_loss,
 };
 
-use super::report::{format_duration, threads};
+use super::report::{format_duration, number, threads};
 
 /// The first line of a sweep: the data, the grid and what runs.
 pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> String {
     let (height, width) = data.train.images.shape();
+    let batch = config.batch_size.min(data.train.len() - config.validation);
     let momenta = if grid.optimizers.contains(&OptimizerKind::Sgd) {
         format!(" x {} momentum", grid.momenta.len())
     } else {
@@ -26,7 +27,7 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
     };
     format!(
         "{}: {} train + {} validation / {} test images of {height}x{width}, {} classes; \
-         {} models ({optimizers}{} lr{momenta} x {} wd x {} seeds), batch {}, {} epochs, data seed {}, {} threads, {} kernel",
+         {} models ({optimizers}{} lr{momenta} x {} wd x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
         dir.display(),
         data.train.len() - config.validation,
         config.validation,
@@ -36,10 +37,9 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         grid.learning_rates.len(),
         grid.weight_decays.len(),
         grid.seeds.len(),
-        config.batch_size.min(data.train.len() - config.validation),
         config.epochs,
         config.data_seed,
-        threads(config.threads),
+        threads(config.threads, batch),
         Kernel::Fused.describe(),
     )
 }
@@ -171,15 +171,6 @@ fn optimizer_columns(optimizer: Optimizer) -> (&'static str, Option<f32>, bool, 
             weight_decay,
         } => ("sgd", Some(momentum), nesterov, weight_decay),
         Optimizer::Adam { weight_decay, .. } => ("adam", None, false, weight_decay),
-    }
-}
-
-/// A setting's value for people: `0.1`, `0.0001`, `1e30` (not 31 digits).
-pub fn number(value: f32) -> String {
-    if value != 0.0 && !(1e-4..1e4).contains(&value.abs()) {
-        format!("{value:e}")
-    } else {
-        value.to_string()
     }
 }
 

@@ -13,18 +13,20 @@ mod sgd;
 mod sweep;
 mod team;
 
-pub use optimizer::Optimizer;
+pub use optimizer::{Optimizer, OptimizerError};
 pub use sweep::{
     Diverged, Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, Setting, SweepConfig, Swept,
     SweptModel, sweep,
 };
 
+use std::ops::ControlFlow;
 use std::slice::from_mut;
 use std::time::Instant;
 
 use thiserror::Error;
 
 use crate::data::{Dataset, Split};
+use crate::input::human_bytes;
 use crate::kernel::{Evaluation, Isa, Kernel, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
@@ -32,7 +34,7 @@ use crate::reference;
 use optimizer::StepRule;
 use sgd::{EpochSums, Params, check_loss, check_weights, sgd_step};
 
-pub use team::{MAX_THREADS_PER_CORE, pool_size};
+pub use team::{MAX_THREADS_PER_CORE, cores, pool_size, team_size};
 
 pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK_ROWS};
 
@@ -109,7 +111,7 @@ fn check_step(learning_rate: f32, optimizer: &Optimizer) -> Result<(), TrainErro
     if !(learning_rate.is_finite() && learning_rate > 0.0) {
         return Err(TrainError::LearningRate(learning_rate));
     }
-    optimizer.check().map_err(TrainError::Optimizer)
+    Ok(optimizer.check()?)
 }
 
 impl Default for TrainConfig {
@@ -141,11 +143,33 @@ pub enum TrainError {
     #[error("thread count must be at least 1")]
     Threads,
     /// Optimizer settings PyTorch would refuse.
-    #[error("{0}")]
-    Optimizer(String),
-    /// A sweep that cannot run as asked.
-    #[error("{0}")]
-    Sweep(String),
+    #[error(transparent)]
+    Optimizer(#[from] OptimizerError),
+    /// A sweep with no model.
+    #[error("a sweep needs at least one model")]
+    NoModels,
+    /// More models than one sweep trains.
+    #[error("{0} models are more than the {MAX_SWEEP_MODELS} one sweep trains")]
+    TooManyModels(usize),
+    /// A sweep of no epochs, so no model to rank.
+    #[error("a sweep ranks models after training them: it needs at least one epoch")]
+    NothingToRank,
+    /// A sweep with no validation image to rank its models by.
+    #[error("a sweep ranks models by validation accuracy: it needs at least one validation image")]
+    NoValidation,
+    /// A sweep whose weights and gradient sums would not fit in memory.
+    #[error(
+        "{models} models with batches of {batch_size} need {} of memory for their weights and \
+         gradients, more than the {} available",
+        human_bytes(*.needed),
+        human_bytes(*.available)
+    )]
+    OutOfMemory {
+        models: usize,
+        batch_size: usize,
+        needed: u64,
+        available: u64,
+    },
     /// More epochs than any run could finish.
     #[error("epochs must be at most {MAX_EPOCHS}, got {0}")]
     Epochs(usize),
@@ -153,7 +177,9 @@ pub enum TrainError {
     #[error("the training set is empty")]
     EmptyTrainingSet,
     /// The validation split would take every training image.
-    #[error("--validation {held_out} leaves no image to train on: the training set has {images}")]
+    #[error(
+        "holding out {held_out} images for validation leaves none to train on: the training set has {images}"
+    )]
     Validation { held_out: usize, images: usize },
     /// The thread pool could not be started.
     #[error("cannot start the thread pool: {0}")]
@@ -171,7 +197,7 @@ pub enum TrainError {
     /// The loss stayed finite but grew far beyond where training starts.
     #[error(
         "training diverged: the mean loss of epoch {epoch} is {}, more than {RUNAWAY_FACTOR} times \
-         the {start:.3} of a uniform guess; lower the learning rate (--lr); no model is written",
+         the {start:.3} of a uniform guess; lower the learning rate",
         format_loss(*.loss)
     )]
     RunAway { epoch: usize, loss: f64, start: f64 },
@@ -190,6 +216,26 @@ pub fn format_loss(loss: f64) -> String {
         format!("{loss:.4}")
     } else {
         format!("{loss:.4e}")
+    }
+}
+
+/// What an epoch callback returns: `()` to go on, or a [`ControlFlow`] whose
+/// `Break` ends the run after that epoch (a caller with nowhere left to report
+/// to, say), keeping what it trained so far.
+pub trait EpochControl {
+    /// Whether the run stops after this epoch.
+    fn stops(self) -> bool;
+}
+
+impl EpochControl for () {
+    fn stops(self) -> bool {
+        false
+    }
+}
+
+impl EpochControl for ControlFlow<()> {
+    fn stops(self) -> bool {
+        self.is_break()
     }
 }
 
@@ -239,21 +285,22 @@ pub struct Trained {
 }
 
 /// Trains a model on `data.train`, evaluating on `data.test` after every epoch
-/// and passing each epoch's report to `on_epoch` as soon as it is known.
-pub fn train(
+/// and passing each epoch's report to `on_epoch` as soon as it is known (which
+/// may stop the run there: [`EpochControl`]).
+pub fn train<C: EpochControl>(
     data: &Dataset,
     config: &TrainConfig,
-    on_epoch: impl FnMut(&EpochReport) + Send,
+    on_epoch: impl FnMut(&EpochReport) -> C + Send,
 ) -> Result<Trained, TrainError> {
     train_with_progress(data, config, on_epoch, |_| {})
 }
 
 /// [`train`] that also calls `on_step(samples)` after every minibatch with the
 /// number of training samples processed so far in the run (for a progress bar).
-pub fn train_with_progress(
+pub fn train_with_progress<C: EpochControl>(
     data: &Dataset,
     config: &TrainConfig,
-    on_epoch: impl FnMut(&EpochReport) + Send,
+    on_epoch: impl FnMut(&EpochReport) -> C + Send,
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Trained, TrainError> {
     config.check(data)?;
@@ -273,10 +320,10 @@ fn on_pool<T: Send>(
         .install(run)
 }
 
-fn train_on_pool(
+fn train_on_pool<C: EpochControl>(
     data: &Dataset,
     config: &TrainConfig,
-    mut on_epoch: impl FnMut(&EpochReport) + Send,
+    mut on_epoch: impl FnMut(&EpochReport) -> C + Send,
     on_step: &(impl Fn(usize) + Sync),
 ) -> Result<Trained, TrainError> {
     let train = &data.train;
@@ -371,7 +418,7 @@ fn train_on_pool(
             samples: trained_on,
             train_seconds,
         };
-        on_epoch(&report);
+        let stop = on_epoch(&report).stops();
         if report.loss > RUNAWAY_FACTOR * uniform_guess {
             return Err(TrainError::RunAway {
                 epoch,
@@ -380,6 +427,9 @@ fn train_on_pool(
             });
         }
         epochs.push(report);
+        if stop {
+            break;
+        }
     }
     Ok(Trained { model, epochs })
 }

@@ -5,10 +5,26 @@
 //!
 //! ```
 //! use softreg::train::Optimizer;
-//! let adam = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
-//! assert_eq!(adam.buffers(), 2);
+//! let adam = Optimizer::adam(0.0);
+//! assert_eq!(adam, Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 });
 //! assert!(Optimizer::default().is_plain_sgd());
 //! ```
+
+use thiserror::Error;
+
+/// Optimizer settings PyTorch would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Error)]
+pub enum OptimizerError {
+    /// A momentum, epsilon or weight decay below 0 or not finite.
+    #[error("{setting} must be a finite number >= 0, got {value}")]
+    Negative { setting: &'static str, value: f32 },
+    /// Nesterov momentum asked for with no momentum.
+    #[error("Nesterov momentum needs a momentum above 0")]
+    NesterovWithoutMomentum,
+    /// A moment decay outside `[0, 1)`.
+    #[error("{setting} must be in [0, 1), got {value}")]
+    Beta { setting: &'static str, value: f32 },
+}
 
 /// An optimizer and its settings; the learning rate is the run's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,23 +77,28 @@ impl Optimizer {
         )
     }
 
-    /// How many values of state each weight carries: 0 for plain SGD, 1 (the
-    /// momentum buffer) with momentum, 2 (first and second moments) for Adam.
-    pub fn buffers(&self) -> usize {
-        match *self {
-            Optimizer::Sgd { momentum, .. } if momentum != 0.0 => 1,
-            Optimizer::Sgd { .. } => 0,
-            Optimizer::Adam { .. } => 2,
+    /// PyTorch's defaults for Adam's moment decays and epsilon: `(beta1,
+    /// beta2, eps)`.
+    pub const ADAM_DEFAULTS: (f32, f32, f32) = (0.9, 0.999, 1e-8);
+
+    /// `torch.optim.Adam` with its default betas and epsilon.
+    pub fn adam(weight_decay: f32) -> Self {
+        let (beta1, beta2, eps) = Self::ADAM_DEFAULTS;
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
         }
     }
 
     /// Refuses settings PyTorch refuses, naming the setting.
-    pub fn check(&self) -> Result<(), String> {
-        let finite_at_least_zero = |name: &str, v: f32| {
-            if v.is_finite() && v >= 0.0 {
+    pub fn check(&self) -> Result<(), OptimizerError> {
+        let finite_at_least_zero = |setting: &'static str, value: f32| {
+            if value.is_finite() && value >= 0.0 {
                 Ok(())
             } else {
-                Err(format!("{name} must be a finite number >= 0, got {v}"))
+                Err(OptimizerError::Negative { setting, value })
             }
         };
         match *self {
@@ -89,7 +110,7 @@ impl Optimizer {
                 finite_at_least_zero("momentum", momentum)?;
                 finite_at_least_zero("weight decay", weight_decay)?;
                 if nesterov && momentum == 0.0 {
-                    return Err("Nesterov momentum needs a momentum above 0".into());
+                    return Err(OptimizerError::NesterovWithoutMomentum);
                 }
                 Ok(())
             }
@@ -99,9 +120,9 @@ impl Optimizer {
                 eps,
                 weight_decay,
             } => {
-                for (name, beta) in [("beta1", beta1), ("beta2", beta2)] {
-                    if !(0.0..1.0).contains(&beta) {
-                        return Err(format!("{name} must be in [0, 1), got {beta}"));
+                for (setting, value) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&value) {
+                        return Err(OptimizerError::Beta { setting, value });
                     }
                 }
                 finite_at_least_zero("eps", eps)?;

@@ -23,9 +23,8 @@ use std::time::Instant;
 use super::optimizer::Optimizer;
 use super::sgd::{EpochSums, Params};
 use super::team::{self, EpochRun, SharedSums};
-use super::{CHUNK_ROWS, RUNAWAY_FACTOR, TrainError};
+use super::{CHUNK_ROWS, EpochControl, RUNAWAY_FACTOR, TrainError};
 use crate::data::Dataset;
-use crate::input::human_bytes;
 use crate::kernel::{Evaluation, Isa, Weights, evaluate_models};
 use crate::model::Model;
 use crate::random::SeededRng;
@@ -123,12 +122,7 @@ impl Grid {
                                 nesterov: self.nesterov && momentum > 0.0,
                                 weight_decay,
                             },
-                            OptimizerKind::Adam => Optimizer::Adam {
-                                beta1: 0.9,
-                                beta2: 0.999,
-                                eps: 1e-8,
-                                weight_decay,
-                            },
+                            OptimizerKind::Adam => Optimizer::adam(weight_decay),
                         };
                         for &seed in &self.seeds {
                             settings.push(Setting {
@@ -169,37 +163,27 @@ impl SweepConfig {
     /// Refuses a sweep that cannot run on `data`, naming the setting.
     pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
         if self.settings.is_empty() {
-            return Err(TrainError::Sweep("a sweep needs at least one model".into()));
+            return Err(TrainError::NoModels);
         }
         if self.settings.len() > MAX_SWEEP_MODELS {
-            return Err(TrainError::Sweep(format!(
-                "{} models are more than the {MAX_SWEEP_MODELS} one sweep trains: list fewer values",
-                self.settings.len()
-            )));
+            return Err(TrainError::TooManyModels(self.settings.len()));
         }
         if self.epochs == 0 {
-            return Err(TrainError::Sweep(
-                "a sweep ranks models after training them: --epochs must be at least 1".into(),
-            ));
+            return Err(TrainError::NothingToRank);
         }
         if self.validation == 0 {
-            return Err(TrainError::Sweep(
-                "a sweep ranks models by validation accuracy: --validation must be at least 1"
-                    .into(),
-            ));
+            return Err(TrainError::NoValidation);
         }
         let run = (self.batch_size, self.threads, self.epochs);
         super::check_run(data, run, self.validation)?;
         let needed = self.memory_needed(data);
         if let Some(available) = crate::input::available_memory().filter(|&a| needed > a) {
-            return Err(TrainError::Sweep(format!(
-                "{} models with batches of {} need {} of memory for their weights and gradients, \
-                 more than the {} available: list fewer values or lower --batch-size",
-                self.settings.len(),
-                self.batch_size,
-                human_bytes(needed),
-                human_bytes(available)
-            )));
+            return Err(TrainError::OutOfMemory {
+                models: self.settings.len(),
+                batch_size: self.batch_size,
+                needed,
+                available,
+            });
         }
         for s in &self.settings {
             super::check_step(s.learning_rate, &s.optimizer)?;
@@ -337,12 +321,13 @@ impl Swept {
 /// Trains every model of `config` on `data.train` in one pass over the data
 /// per step, holding out the last `config.validation` images and scoring every
 /// model on them after each epoch (`on_epoch(epoch, models)`), and on
-/// `data.test` at the end. `on_step(samples)` follows the training samples of
-/// the run, as in [`super::train_with_progress`].
-pub fn sweep(
+/// `data.test` at the end; `on_epoch` may end the run early
+/// ([`EpochControl`]). `on_step(samples)` follows the training samples of the
+/// run, as in [`super::train_with_progress`].
+pub fn sweep<C: EpochControl>(
     data: &Dataset,
     config: &SweepConfig,
-    on_epoch: impl FnMut(usize, &[SweptModel]) + Send,
+    on_epoch: impl FnMut(usize, &[SweptModel]) -> C + Send,
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Swept, TrainError> {
     config.check(data)?;
@@ -354,10 +339,10 @@ pub fn sweep(
 /// A model still training: its index in the sweep and its parameters.
 type Live = (usize, Params<Weights>);
 
-fn sweep_on_pool(
+fn sweep_on_pool<C: EpochControl>(
     data: &Dataset,
     config: &SweepConfig,
-    mut on_epoch: impl FnMut(usize, &[SweptModel]) + Send,
+    mut on_epoch: impl FnMut(usize, &[SweptModel]) -> C + Send,
     on_step: &(impl Fn(usize) + Sync),
 ) -> Swept {
     let train = &data.train;
@@ -466,7 +451,9 @@ fn sweep_on_pool(
                 None => live.push((i, params)),
             }
         }
-        on_epoch(epoch, &models);
+        if on_epoch(epoch, &models).stops() {
+            break;
+        }
     }
     let weights: Vec<&Weights> = live.iter().map(|(_, p)| &p.weights).collect();
     let tests = evaluate_models(&weights, &data.test, 0..data.test.len());

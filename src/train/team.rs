@@ -27,13 +27,27 @@ use crate::model::Model;
 /// starve the working ones, so larger requests are capped.
 pub const MAX_THREADS_PER_CORE: usize = 4;
 
+/// The cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The size of the worker pool for a requested thread count (`None`: one per
 /// core), at most [`MAX_THREADS_PER_CORE`] per core.
 pub fn pool_size(requested: Option<usize>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cores();
     requested
         .unwrap_or(cores)
         .clamp(1, cores * MAX_THREADS_PER_CORE)
+}
+
+/// The threads of a pool of `pool` that compute an epoch whose minibatches
+/// have `chunks` chunks: at most one per chunk, and at most one per core
+/// unless `oversubscribe` (a thread beyond the cores only steals time from a
+/// working one).
+pub fn team_size(pool: usize, chunks: usize, oversubscribe: bool) -> usize {
+    let cap = if oversubscribe { usize::MAX } else { cores() };
+    pool.min(chunks).min(cap).max(1)
 }
 
 /// What one epoch of a chunked kernel runs on.
@@ -212,9 +226,7 @@ impl SharedSums {
                 .all(|c| { c.read().is_ok_and(|sums| sums.len() >= models.len()) })
         );
         let sets = &self.sets;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cap = if oversubscribe { usize::MAX } else { cores };
-        let team = rayon::current_num_threads().min(sets[0].len()).min(cap);
+        let team = team_size(rayon::current_num_threads(), sets[0].len(), oversubscribe);
         let barrier = SpinBarrier::new(team);
         let member = |params: &Params<K::Weights>| RwLock::new((params.clone(), Ok((0.0, 0))));
         let split = models.len() > 1;

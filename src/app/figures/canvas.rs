@@ -1,5 +1,6 @@
 //! Pictures without system fonts: an RGB canvas with lines, rectangles, grey
-//! images and text in an embedded 8x8 bitmap font (font8x8), saved as PNG.
+//! images and text in an embedded 8x8 bitmap font (font8x8), saved as PNG or
+//! JPEG.
 //!
 //! ```
 //! use softreg::app::figures::canvas::{Canvas, BLACK, WHITE};
@@ -127,12 +128,37 @@ impl Canvas {
         }
     }
 
-    /// Encodes the canvas as PNG and writes it atomically to `path`.
-    pub fn save_png(&self, path: &Path) -> std::io::Result<()> {
+    /// Encodes the canvas in the format its name asks for ([`picture_format`])
+    /// and writes it atomically to `path`.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let format = picture_format(path).map_err(std::io::Error::other)?;
         let mut bytes = Cursor::new(Vec::new());
         self.image
-            .write_to(&mut bytes, ImageFormat::Png)
+            .write_to(&mut bytes, format)
             .map_err(std::io::Error::other)?;
         write_atomically(path, bytes.get_ref())
+    }
+}
+
+/// The picture format a file name asks for: PNG for `.png`, JPEG for `.jpg`
+/// or `.jpeg` (any case); any other name is refused rather than given bytes
+/// its extension does not promise.
+///
+/// ```
+/// use image::ImageFormat;
+/// use softreg::app::figures::canvas::picture_format;
+/// assert_eq!(picture_format("a.PNG".as_ref()), Ok(ImageFormat::Png));
+/// assert_eq!(picture_format("a.jpeg".as_ref()), Ok(ImageFormat::Jpeg));
+/// assert!(picture_format("a.gif".as_ref()).is_err());
+/// ```
+pub fn picture_format(path: &Path) -> Result<ImageFormat, String> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match extension.to_ascii_lowercase().as_str() {
+        "png" => Ok(ImageFormat::Png),
+        "jpg" | "jpeg" => Ok(ImageFormat::Jpeg),
+        _ => Err(format!(
+            "{}: pictures are written as PNG (.png) or JPEG (.jpg, .jpeg); name the file with one of these",
+            path.display()
+        )),
     }
 }

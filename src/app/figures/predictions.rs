@@ -105,9 +105,20 @@ pub fn figure(split: &Split, predicted: &[usize], class_names: &[String]) -> (Ca
     (canvas, layout)
 }
 
-/// The same figure for a terminal: each image in Unicode half blocks (two
-/// pixels per character, 24-bit colour), labels beneath.
-pub fn terminal(split: &Split, predicted: &[usize], class_names: &[String]) -> String {
+/// Grey levels from dark to light, for a terminal without colour.
+const RAMP: &[u8] = b" .:-=+*#%@";
+
+/// The same figure for a terminal, labels beneath each image. With `colour`,
+/// each image in Unicode half blocks (two pixels per character, 24-bit
+/// colour) and the predicted label green when right, red when wrong; without,
+/// each pixel pair as a character of a grey ramp and a wrong prediction marked
+/// `x` (for a pipe, a file or `NO_COLOR`).
+pub fn terminal(
+    split: &Split,
+    predicted: &[usize],
+    class_names: &[String],
+    colour: bool,
+) -> String {
     let (height, width) = split.images.shape();
     let columns = GridLayout::new(predicted.len(), (height, width), 1).columns;
     let cell = width.max(12) + 2;
@@ -127,12 +138,20 @@ pub fn terminal(split: &Split, predicted: &[usize], class_names: &[String]) -> S
                         (v.clamp(0.0, 1.0) * 255.0).round() as u8
                     };
                     let (top, bottom) = (level(2 * line), level(2 * line + 1));
-                    let _ = write!(
-                        out,
-                        "\x1b[38;2;{top};{top};{top}m\x1b[48;2;{bottom};{bottom};{bottom}m\u{2580}"
-                    );
+                    if colour {
+                        let _ = write!(
+                            out,
+                            "\x1b[38;2;{top};{top};{top}m\x1b[48;2;{bottom};{bottom};{bottom}m\u{2580}"
+                        );
+                    } else {
+                        let mean = (usize::from(top) + usize::from(bottom)) / 2;
+                        out.push(char::from(RAMP[mean * RAMP.len() / 256]));
+                    }
                 }
-                let _ = write!(out, "\x1b[0m{:1$}", "", cell - width);
+                if colour {
+                    out.push_str("\x1b[0m");
+                }
+                let _ = write!(out, "{:1$}", "", cell - width);
             }
             out.push('\n');
         }
@@ -142,14 +161,15 @@ pub fn terminal(split: &Split, predicted: &[usize], class_names: &[String]) -> S
         }
         out.push('\n');
         for &k in row {
-            let truth = usize::from(split.labels[k]);
-            let [r, g, b] = if predicted[k] == truth {
-                CORRECT
-            } else {
-                WRONG
-            };
+            let right = predicted[k] == usize::from(split.labels[k]);
             let name = crate::app::report::printable(&class_names[predicted[k]]);
-            let _ = write!(out, "\x1b[38;2;{r};{g};{b}m{name:<cell$}\x1b[0m");
+            if colour {
+                let [r, g, b] = if right { CORRECT } else { WRONG };
+                let _ = write!(out, "\x1b[38;2;{r};{g};{b}m{name:<cell$}\x1b[0m");
+            } else {
+                let name = if right { name } else { format!("x {name}") };
+                let _ = write!(out, "{name:<cell$}");
+            }
         }
         out.push_str("\n\n");
     }

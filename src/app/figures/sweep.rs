@@ -4,7 +4,8 @@
 
 use super::canvas::{BLACK, Canvas, Colour, GLYPH, WHITE};
 use super::curves::{MARGIN, PANEL, Series, panel};
-use crate::app::sweep_report::{Configuration, describe, number, ranked};
+use crate::app::report::number;
+use crate::app::sweep_report::{Configuration, describe, ranked};
 use crate::train::{Optimizer, Swept};
 
 /// The colours of the best configurations' lines, best first.

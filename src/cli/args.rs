@@ -1,0 +1,324 @@
+//! The flags of every command, as clap parses them; flags several commands
+//! share are declared once and flattened in.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use softreg::train::{MAX_EPOCHS, MAX_SWEEP_MODELS};
+
+/// Softmax regression on Fashion-MNIST, trained on the CPU.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train on the training set, printing loss and accuracy after every epoch.
+    Train(TrainArgs),
+    /// Train every combination of the listed settings at once, in one pass
+    /// over the data, and rank them by validation accuracy.
+    Sweep(SweepArgs),
+    /// Score a saved model on the test set: loss, accuracy, per-class accuracy,
+    /// confusion matrix.
+    Eval(EvalArgs),
+    /// Show test images with their true and predicted labels (a picture or the
+    /// terminal), or classify your own pictures with --image.
+    Predict(PredictArgs),
+    /// Measure training throughput of each kernel against this machine's FMA peak.
+    Bench(BenchArgs),
+    /// Describe a data directory: files, checksums, counts, shape, class histogram.
+    Info(InfoArgs),
+}
+
+/// `--data`.
+#[derive(clap::Args)]
+pub struct DataArgs {
+    /// Directory with the four idx files, raw or .gz.
+    #[arg(long, default_value = "data/fashion-mnist")]
+    pub data: PathBuf,
+}
+
+/// `--threads`.
+#[derive(clap::Args)]
+pub struct ThreadArgs {
+    /// Worker threads [default: one per core; at most 4 per core].
+    #[arg(long, value_parser = at_least_one)]
+    pub threads: Option<usize>,
+}
+
+/// `--json`.
+#[derive(clap::Args)]
+pub struct JsonArg {
+    /// Print JSON, one object per line, instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--epochs` and `--batch-size`, as every training command takes them.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 5, value_parser = epoch_count)]
+    pub epochs: usize,
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    pub batch_size: usize,
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.1, value_parser = positive_finite, allow_negative_numbers = true)]
+    pub lr: f32,
+    /// sgd (torch.optim.SGD) or adam (torch.optim.Adam), PyTorch's semantics.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    pub optimizer: OptimizerArg,
+    /// SGD momentum factor (0: none).
+    #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true)]
+    pub momentum: f32,
+    /// Nesterov momentum (SGD; needs --momentum above 0).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// L2 weight decay added to the gradient, for weight and bias (SGD and Adam).
+    #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true)]
+    pub weight_decay: f32,
+    /// Adam's first-moment decay [default: 0.9].
+    #[arg(long, value_parser = below_one, allow_negative_numbers = true)]
+    pub beta1: Option<f32>,
+    /// Adam's second-moment decay [default: 0.999].
+    #[arg(long, value_parser = below_one, allow_negative_numbers = true)]
+    pub beta2: Option<f32>,
+    /// Adam's epsilon [default: 1e-8].
+    #[arg(long, value_parser = at_least_zero, allow_negative_numbers = true)]
+    pub eps: Option<f32>,
+    /// Hold out the last N training images for validation: never trained on,
+    /// scored after every epoch (val acc).
+    #[arg(long, default_value_t = 0)]
+    pub validation: usize,
+    /// Seed of the weight initialisation and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The implementation of the loss and gradient.
+    #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
+    pub kernel: KernelArg,
+    /// How pixels are held in memory: u8 (the file's bytes, widened to f32 in
+    /// registers by the kernel as it reads them: a quarter of the memory
+    /// traffic) or f32 (converted once at load); the weights are bit-identical.
+    #[arg(long, value_enum, default_value_t = PixelsArg::U8)]
+    pub pixels: PixelsArg,
+    /// Write the trained model to this safetensors file (PyTorch nn.Linear layout).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// Draw the loss and accuracy curves into this picture (.png or .jpg).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// Learning rates, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.1", value_parser = positive_finite, allow_negative_numbers = true)]
+    pub lr: Vec<f32>,
+    /// Optimizers: sgd, adam or both (Adam takes no momentum).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sgd")]
+    pub optimizer: Vec<OptimizerArg>,
+    /// SGD momentum factors.
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
+    pub momentum: Vec<f32>,
+    /// Nesterov momentum for the SGD models with momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// L2 weight decays.
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
+    pub weight_decay: Vec<f32>,
+    /// Seeds of the initial weights: values and ranges, `0-3` or `0,5,7-9`.
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = seed_range)]
+    pub seeds: Vec<(u64, u64)>,
+    /// Seed of the shuffles every model shares.
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Hold out the last N training images to rank the models by.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+    pub validation: usize,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// Draw the best configurations' validation curves and the learning rate x
+    /// weight decay map into this picture (.png or .jpg).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write the model with the best validation accuracy to this safetensors
+    /// file, its settings in the metadata.
+    #[arg(long)]
+    pub save_best: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The model file, as written by `train --save`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// The model file, as written by `train --save`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// How many test images to show.
+    #[arg(long, default_value_t = 9, value_parser = at_least_one)]
+    pub count: usize,
+    /// Draw the figure into this picture (.png or .jpg) instead of printing it.
+    #[arg(long, alias = "out")]
+    pub plot: Option<PathBuf>,
+    /// Classify these pictures (PNG or JPEG, any size or colour) instead.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["plot", "count"])]
+    pub image: Vec<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    pub batch_size: usize,
+    /// Timed epochs per fused configuration (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    pub epochs: usize,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// Lane-FMAs per peak measurement (tests measure a tiny peak).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub peak_lane_fmas: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// `--optimizer` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Stochastic gradient descent, with optional momentum and weight decay.
+    Sgd,
+    /// Adam, bias-corrected.
+    Adam,
+}
+
+/// `--pixels` values.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PixelsArg {
+    /// 4-byte floats in [0, 1].
+    F32,
+    /// 1-byte pixels.
+    U8,
+}
+
+/// `--kernel` values.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KernelArg {
+    /// The fused SIMD kernel, parallel over fixed chunks of each minibatch.
+    Fused,
+    /// The unfused baseline: logits GEMM, softmax pass, gradient GEMM (matrixmultiply).
+    Gemm,
+    /// The naive f64 reference, single-threaded per minibatch.
+    Reference,
+}
+
+/// A seed or an inclusive range of seeds, `7` or `0-3`, of at most
+/// [`MAX_SWEEP_MODELS`] seeds.
+fn seed_range(s: &str) -> Result<(u64, u64), String> {
+    let seed = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("not a seed or a range of seeds like 0-3: {e}"))
+    };
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (seed(a)?, seed(b)?),
+        None => (seed(s)?, seed(s)?),
+    };
+    if a > b {
+        return Err(format!(
+            "the range {s} is empty: write the smaller seed first"
+        ));
+    }
+    if b - a >= MAX_SWEEP_MODELS as u64 {
+        return Err(format!(
+            "{s} is more than the {MAX_SWEEP_MODELS} models one sweep trains"
+        ));
+    }
+    Ok((a, b))
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn epoch_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > MAX_EPOCHS => Err(format!("must be at most {MAX_EPOCHS}")),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn at_least_zero(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a finite number >= 0, got {x}")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+fn below_one(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("must be in [0, 1), got {x}")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+fn positive_finite(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!("must be a positive finite number, got {x}")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}

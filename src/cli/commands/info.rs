@@ -1,0 +1,18 @@
+//! `softreg info`.
+
+use softreg::app::info;
+use softreg::data::fashion_mnist;
+
+use super::Outcome;
+use crate::cli::args::InfoArgs;
+use crate::cli::stdout::Stdout;
+
+pub fn run(args: InfoArgs, out: &mut Stdout) -> Outcome {
+    let described = info::inspect(&args.data.data, fashion_mnist::CLASSES)?;
+    if args.json.json {
+        out.println(described.json());
+    } else {
+        out.print(&described.report());
+    }
+    Ok(())
+}

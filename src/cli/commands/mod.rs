@@ -1,0 +1,100 @@
+//! One `run` per command, and what train and sweep share when they save.
+
+mod bench;
+mod eval;
+mod info;
+mod predict;
+mod sweep;
+mod train;
+
+use std::error::Error;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use softreg::app::figures::canvas::Canvas;
+use softreg::checkpoint::{self, ModelInfo};
+use softreg::data::{self, Dataset};
+use softreg::model::Model;
+use softreg::train::Optimizer;
+
+use super::args::Command;
+use super::stdout::{Output, Stdout, prepare_outputs};
+
+/// What a command returns: nothing, or an error for `main` to print.
+pub type Outcome = Result<(), Box<dyn Error>>;
+
+/// Runs `command`, printing to `out`.
+pub fn run(command: Command, out: &mut Stdout) -> Outcome {
+    match command {
+        Command::Train(args) => train::run(args, out),
+        Command::Sweep(args) => sweep::run(args, out),
+        Command::Eval(args) => eval::run(args, out),
+        Command::Predict(args) => predict::run(args, out),
+        Command::Bench(args) => bench::run(args, out),
+        Command::Info(args) => info::run(args, out),
+    }
+}
+
+/// Saves a trained `model` to `path` with its data directory, the run's
+/// settings (`settings`, then the optimizer's) and its test accuracy.
+fn save_model(
+    path: &Path,
+    model: &Model,
+    (dir, data): (&Path, &Dataset),
+    settings: Vec<(&str, String)>,
+    optimizer: &Optimizer,
+    test_accuracy: Option<f64>,
+) -> Outcome {
+    let mut info = ModelInfo::fashion_mnist(data.train.images.shape());
+    info.test_accuracy = test_accuracy;
+    info.training = [("data", dir.display().to_string())]
+        .into_iter()
+        .chain(settings)
+        .chain(optimizer.settings())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    Ok(checkpoint::save(path, model, &info)?)
+}
+
+/// Writes a figure to the picture `path` named by `flag`.
+fn save_picture(canvas: &Canvas, (flag, path): (&str, &Path)) -> Outcome {
+    canvas
+        .save(path)
+        .map_err(|e| format!("{flag} {}: {e}", path.display()).into())
+}
+
+/// The outputs of a training command, a model (`--save` or `--save-best`) and
+/// a picture (`--plot`), checked against the data files of `dir` before any
+/// work.
+fn training_outputs(
+    (model_flag, model): (&'static str, Option<&Path>),
+    plot: Option<&Path>,
+    dir: &Path,
+) -> Result<[Option<PathBuf>; 2], Box<dyn Error>> {
+    let data_files = data::files_of(dir);
+    let inputs: Vec<_> = data_files
+        .iter()
+        .map(|p| ("data file", p.as_path()))
+        .collect();
+    let model = Output {
+        flag: model_flag,
+        path: model,
+        picture: false,
+    };
+    let plot = Output {
+        flag: "--plot",
+        path: plot,
+        picture: true,
+    };
+    prepare_outputs([model, plot], &inputs)
+}
+
+/// After an epoch: stop when the reader has gone and there is no file to
+/// write (`softreg train | head -1`), else go on.
+fn go_on(out: &Stdout, files_to_write: bool) -> ControlFlow<()> {
+    if out.closed() && !files_to_write {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
+    }
+}

@@ -1,0 +1,91 @@
+//! `softreg sweep`.
+
+use std::time::Instant;
+
+use softreg::app::figures::sweep as sweep_figure;
+use softreg::app::{report, sweep_report};
+use softreg::data::{Dataset, PixelFormat, fashion_mnist};
+use softreg::train::sweep;
+
+use super::{Outcome, go_on, save_model, save_picture, training_outputs};
+use crate::cli::args::SweepArgs;
+use crate::cli::convert;
+use crate::cli::stdout::{Stdout, progress_bar};
+
+pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
+    let start = Instant::now();
+    let (grid, config) = convert::sweep_config(&args)?;
+    let dir = &args.data.data;
+    let [save, plot] = training_outputs(
+        ("--save-best", args.save_best.as_deref()),
+        args.plot.as_deref(),
+        dir,
+    )?;
+    let data = Dataset::load_as(dir, fashion_mnist::CLASSES, PixelFormat::U8)?;
+    config.check(&data)?;
+    let json = args.json.json;
+    if !json {
+        out.println(sweep_report::header(dir, &data, &config, &grid));
+    }
+    let trained_on = data.train.len() - config.validation;
+    let progress = progress_bar(config.epochs.saturating_mul(trained_on));
+    let files_to_write = save.is_some() || plot.is_some();
+    let swept = sweep(
+        &data,
+        &config,
+        |epoch, models| {
+            if !json {
+                progress.suspend(|| out.println(sweep_report::epoch_line(epoch, models)));
+            }
+            go_on(out, files_to_write)
+        },
+        |samples| progress.set_position(samples as u64),
+    );
+    progress.finish_and_clear();
+    let swept = swept?;
+    let Some(best) = swept.best() else {
+        if !json {
+            out.print(&sweep_report::table(&swept));
+        }
+        return Err(
+            "every model diverged, so nothing is written; lower the learning rates (--lr)".into(),
+        );
+    };
+    if let Some(path) = &save {
+        let settings = vec![
+            ("epochs", config.epochs.to_string()),
+            ("batch_size", config.batch_size.to_string()),
+            ("lr", best.setting.learning_rate.to_string()),
+            ("seed", best.setting.seed.to_string()),
+            ("data_seed", config.data_seed.to_string()),
+            ("validation", config.validation.to_string()),
+            ("val_acc", best.val_acc().unwrap_or(f64::NAN).to_string()),
+            (
+                "selected_by",
+                format!("best val acc of a {}-model sweep", swept.models.len()),
+            ),
+        ];
+        let test_accuracy = best.test.map(|t| t.accuracy);
+        let data = (dir.as_path(), &data);
+        let optimizer = &best.setting.optimizer;
+        save_model(path, &best.model, data, settings, optimizer, test_accuracy)?;
+    }
+    if let Some(path) = &plot {
+        save_picture(&sweep_figure::draw(&swept), ("--plot", path))?;
+    }
+    let total = start.elapsed().as_secs_f64();
+    if json {
+        for model in &swept.models {
+            out.println(sweep_report::model_json(model));
+        }
+        out.println(sweep_report::summary_json(&swept, total));
+    } else {
+        let flop = report::flop_per_sample(data.train.images.features(), data.classes);
+        out.print(&sweep_report::table(&swept));
+        out.println(sweep_report::summary_line(&swept, flop, total));
+        if let Some(path) = &args.save_best {
+            out.println(format_args!("best model saved to {}", path.display()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `softreg train`.
+
+use std::time::Instant;
+
+use softreg::app::figures::curves;
+use softreg::app::report;
+use softreg::data::{Dataset, fashion_mnist};
+use softreg::train::train_with_progress;
+
+use super::{Outcome, go_on, save_model, save_picture, training_outputs};
+use crate::cli::args::TrainArgs;
+use crate::cli::convert;
+use crate::cli::stdout::{Stdout, progress_bar};
+
+pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
+    let start = Instant::now();
+    let config = convert::train_config(&args)?;
+    let dir = &args.data.data;
+    let [save, plot] =
+        training_outputs(("--save", args.save.as_deref()), args.plot.as_deref(), dir)?;
+    let data = Dataset::load_as(dir, fashion_mnist::CLASSES, convert::pixels(args.pixels))?;
+    config.check(&data)?;
+    let json = args.json.json;
+    if !json {
+        out.println(report::run_header(dir, &data, &config));
+    }
+    let flop = report::flop_per_sample(data.train.images.features(), data.classes);
+    let trained_on = data.train.len() - config.validation;
+    let progress = progress_bar(config.epochs.saturating_mul(trained_on));
+    let files_to_write = save.is_some() || plot.is_some();
+    let trained = train_with_progress(
+        &data,
+        &config,
+        |epoch| {
+            progress.suspend(|| {
+                if json {
+                    out.println(report::epoch_json(epoch));
+                } else {
+                    out.println(report::epoch_line(epoch, flop));
+                }
+            });
+            go_on(out, files_to_write)
+        },
+        |samples| progress.set_position(samples as u64),
+    );
+    progress.finish_and_clear();
+    let trained = trained?;
+    if let Some(path) = &save {
+        let settings = vec![
+            ("epochs", config.epochs.to_string()),
+            ("batch_size", config.batch_size.to_string()),
+            ("lr", config.learning_rate.to_string()),
+            ("seed", config.seed.to_string()),
+            ("kernel", config.kernel.describe()),
+        ];
+        let test_accuracy = trained.epochs.last().map(|e| e.test_acc);
+        let data = (dir.as_path(), &data);
+        save_model(
+            path,
+            &trained.model,
+            data,
+            settings,
+            &config.optimizer,
+            test_accuracy,
+        )?;
+    }
+    if let Some(path) = &plot {
+        save_picture(&curves::draw(&trained.epochs), ("--plot", path))?;
+    }
+    let total = start.elapsed().as_secs_f64();
+    if json {
+        out.println(report::summary_json(&trained.epochs, total));
+    } else {
+        out.println(report::summary_line(&trained.epochs, total));
+        if let Some(path) = &args.save {
+            out.println(format_args!("model saved to {}", path.display()));
+        }
+    }
+    Ok(())
+}

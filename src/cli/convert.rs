@@ -1,0 +1,149 @@
+//! Flags become the library's settings (ripgrep's low-level arguments to
+//! high-level ones): defaults come from the library's `Default`s, and
+//! combinations no single flag's parser can see are refused here as usage
+//! errors.
+
+use softreg::data::PixelFormat;
+use softreg::kernel::Kernel;
+use softreg::train::{Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, SweepConfig, TrainConfig};
+
+use super::args::{KernelArg, OptimizerArg, PixelsArg, SweepArgs, TrainArgs};
+
+/// Flags that cannot be used together, or a list the command cannot take:
+/// exit status 2, as for a flag clap refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The training run `train`'s flags describe; flags of the other optimizer
+/// are refused.
+pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
+    Ok(TrainConfig {
+        epochs: args.run.epochs,
+        batch_size: args.run.batch_size,
+        learning_rate: args.lr,
+        optimizer: optimizer(args)?,
+        validation: args.validation,
+        seed: args.seed,
+        threads: args.threads.threads,
+        kernel: kernel(args.kernel),
+        ..TrainConfig::default()
+    })
+}
+
+fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
+    match args.optimizer {
+        OptimizerArg::Sgd => {
+            if args.beta1.is_some() || args.beta2.is_some() || args.eps.is_some() {
+                return Err(UsageError(
+                    "--beta1, --beta2 and --eps are Adam's: add --optimizer adam".into(),
+                ));
+            }
+            if args.nesterov && args.momentum == 0.0 {
+                return Err(UsageError("--nesterov needs a --momentum above 0".into()));
+            }
+            Ok(Optimizer::Sgd {
+                momentum: args.momentum,
+                nesterov: args.nesterov,
+                weight_decay: args.weight_decay,
+            })
+        }
+        OptimizerArg::Adam => {
+            if args.momentum != 0.0 || args.nesterov {
+                return Err(UsageError(
+                    "--momentum and --nesterov are SGD's; Adam has --beta1".into(),
+                ));
+            }
+            let (beta1, beta2, eps) = Optimizer::ADAM_DEFAULTS;
+            Ok(Optimizer::Adam {
+                beta1: args.beta1.unwrap_or(beta1),
+                beta2: args.beta2.unwrap_or(beta2),
+                eps: args.eps.unwrap_or(eps),
+                weight_decay: args.weight_decay,
+            })
+        }
+    }
+}
+
+fn kernel(arg: KernelArg) -> Kernel {
+    match arg {
+        KernelArg::Fused => Kernel::Fused,
+        KernelArg::Gemm => Kernel::Gemm,
+        KernelArg::Reference => Kernel::Reference,
+    }
+}
+
+/// The pixel format `--pixels` names.
+pub fn pixels(arg: PixelsArg) -> PixelFormat {
+    match arg {
+        PixelsArg::F32 => PixelFormat::F32,
+        PixelsArg::U8 => PixelFormat::U8,
+    }
+}
+
+/// The grid `sweep`'s flags describe and the sweep of its models. The model
+/// count is checked first (cheap, whatever the lists' lengths), then a value
+/// listed twice is refused.
+pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError> {
+    let seeds = args
+        .seeds
+        .iter()
+        .fold(0u64, |n, &(a, b)| n.saturating_add(b - a + 1));
+    let grid = Grid {
+        optimizers: args
+            .optimizer
+            .iter()
+            .map(|&o| match o {
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+                OptimizerArg::Adam => OptimizerKind::Adam,
+            })
+            .collect(),
+        learning_rates: args.lr.clone(),
+        momenta: args.momentum.clone(),
+        nesterov: args.nesterov,
+        weight_decays: args.weight_decay.clone(),
+        seeds: Vec::new(),
+    };
+    let count = Grid {
+        seeds: vec![0],
+        ..grid.clone()
+    }
+    .count()
+    .saturating_mul(usize::try_from(seeds).unwrap_or(usize::MAX));
+    if count > MAX_SWEEP_MODELS {
+        return Err(UsageError(format!(
+            "the listed values make {count} models, more than the {MAX_SWEEP_MODELS} one sweep \
+             trains: list fewer"
+        )));
+    }
+    let seeds: Vec<u64> = args.seeds.iter().flat_map(|&(a, b)| a..=b).collect();
+    no_repeats("--lr", &args.lr)?;
+    no_repeats("--momentum", &args.momentum)?;
+    no_repeats("--weight-decay", &args.weight_decay)?;
+    no_repeats("--seeds", &seeds)?;
+    no_repeats("--optimizer", &args.optimizer)?;
+    if args.nesterov && !args.momentum.iter().any(|&m| m > 0.0) {
+        return Err(UsageError("--nesterov needs a --momentum above 0".into()));
+    }
+    let grid = Grid { seeds, ..grid };
+    let config = SweepConfig {
+        settings: grid.settings(),
+        epochs: args.run.epochs,
+        batch_size: args.run.batch_size,
+        data_seed: args.data_seed,
+        validation: args.validation,
+        threads: args.threads.threads,
+        ..SweepConfig::default()
+    };
+    Ok((grid, config))
+}
+
+/// Refuses a list naming a value twice (the same model trained twice).
+fn no_repeats<T: PartialEq + std::fmt::Debug>(flag: &str, values: &[T]) -> Result<(), UsageError> {
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(UsageError(format!("{flag} lists {v:?} twice")));
+        }
+    }
+    Ok(())
+}
