@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softreg::data::{Dataset, PixelFormat};
+use softreg::eval::evaluate;
 use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
@@ -52,7 +53,18 @@ fn epoch(c: &mut Criterion) {
             .unwrap();
         group.bench_function(
             BenchmarkId::new("fused-f32", format!("{threads}-threads")),
-            |b| b.iter(|| pool.install(|| black_box(Kernel::Fused.evaluate(&model, &data.test)))),
+            |b| {
+                b.iter(|| {
+                    pool.install(|| {
+                        black_box(evaluate(
+                            Kernel::Fused,
+                            &model,
+                            &data.test,
+                            0..data.test.len(),
+                        ))
+                    })
+                })
+            },
         );
     }
     group.finish();

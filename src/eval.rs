@@ -1,4 +1,7 @@
-//! Scoring a model on a labelled split: loss, accuracy, per-class accuracy and the confusion matrix.
+//! Scoring a model on a labelled split: loss and accuracy with any kernel
+//! ([`evaluate`]), of many models in one pass ([`evaluate_models`]), per-class
+//! accuracy and the confusion matrix ([`Metrics`]), and label-free
+//! probabilities.
 //!
 //! ```no_run
 //! use softreg::{checkpoint, data::Dataset, eval::Metrics};
@@ -15,8 +18,84 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::data::{self, DataError, FILE_STEMS, Images, PixelFormat, Split};
-use crate::kernel::{self, Isa, Weights, map_eval_chunks};
+use crate::kernel::blocking::EVAL_CHUNK_ROWS;
+use crate::kernel::{self, Isa, Kernel, Weights, gemm};
 use crate::model::Model;
+use crate::reference;
+
+/// Loss and accuracy of a model on a labelled split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy loss.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+}
+
+impl Evaluation {
+    /// The figures of `n` rows from their chunks' summed losses and correct
+    /// counts, added in chunk order.
+    fn of_sums(chunks: impl Iterator<Item = (f64, usize)>, n: usize) -> Self {
+        let (loss_sum, correct) = chunks.fold((0.0, 0), |(l, c), (pl, pc)| (l + pl, c + pc));
+        Evaluation {
+            loss: loss_sum / n as f64,
+            accuracy: correct as f64 / n as f64,
+        }
+    }
+}
+
+/// The loss and accuracy of `model` on the consecutive images `range` of
+/// `split`, computed by `kernel` in parallel on the current rayon pool, in
+/// [`EVAL_CHUNK_ROWS`]-row chunks whose sums are added in order (so the
+/// figures do not depend on the thread count).
+pub fn evaluate(kernel: Kernel, model: &Model, split: &Split, range: Range<usize>) -> Evaluation {
+    let (n, first) = (range.len(), range.start);
+    let isa = Isa::best();
+    let (images, labels) = (&split.images, split.labels.as_slice());
+    let shift = |rows: Range<usize>| first + rows.start..first + rows.end;
+    let chunks = match kernel {
+        Kernel::Fused => {
+            return evaluate_models(&[&Weights::new(isa, model)], split, range)[0];
+        }
+        Kernel::Gemm => map_eval_chunks(n, |rows| {
+            gemm::loss_and_correct(isa, model, images, labels, shift(rows))
+        }),
+        Kernel::Reference => map_eval_chunks(n, |rows| {
+            reference::loss_and_correct(model, images, labels, shift(rows))
+        }),
+    };
+    Evaluation::of_sums(chunks.into_iter(), n)
+}
+
+/// Loss and accuracy of each model on the images `range` of `split`, in
+/// parallel on the current rayon pool over [`EVAL_CHUNK_ROWS`]-row chunks, one
+/// pass over the rows for all models; each figure is bit for bit what
+/// [`evaluate`] with [`Kernel::Fused`] gives the model alone.
+pub fn evaluate_models(
+    weights: &[&Weights],
+    split: &Split,
+    range: Range<usize>,
+) -> Vec<Evaluation> {
+    let (n, first) = (range.len(), range.start);
+    let (images, labels) = (&split.images, split.labels.as_slice());
+    let chunks = map_eval_chunks(n, |rows| {
+        let rows = first + rows.start..first + rows.end;
+        kernel::models_loss_and_correct(weights, images, labels, rows)
+    });
+    (0..weights.len())
+        .map(|m| Evaluation::of_sums(chunks.iter().map(|chunk| chunk[m]), n))
+        .collect()
+}
+
+/// `f` on each [`EVAL_CHUNK_ROWS`]-row range of `0..n`, the ranges in parallel on
+/// the current rayon pool, the results in row order.
+pub fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    (0..n.div_ceil(EVAL_CHUNK_ROWS))
+        .into_par_iter()
+        .map(|chunk| f(chunk * EVAL_CHUNK_ROWS..((chunk + 1) * EVAL_CHUNK_ROWS).min(n)))
+        .collect()
+}
 
 /// A model's loss and predictions on a labelled split.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,7 +176,8 @@ impl Metrics {
 }
 
 /// Each class's probability for every image of `rows`, no labels needed: the
-/// fused kernel's logits with a softmax in f64. One vector of `classes`
+/// fused kernel's logits with a softmax in f64 (these figures are for people,
+/// so they are computed in f64 rather than with training's f32 softmax). One vector of `classes`
 /// probabilities per image.
 pub fn probabilities(model: &Model, images: &Images, rows: Range<usize>) -> Vec<Vec<f64>> {
     let logits = kernel::logits(&Weights::new(Isa::best(), model), images, rows);

@@ -18,9 +18,9 @@
 //! matrix and bias, initialised from [`random`]; [`kernel`] computes a chunk
 //! of a minibatch's loss and gradient in one fused pass (or with the GEMM
 //! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);
-//! [`train`] runs the epochs of minibatch SGD on a team of threads, for one
-//! model or a [`train::sweep`] of many in one pass over the data; [`eval`]
-//! scores a model on the test split; [`checkpoint`] saves and loads models as
+//! [`eval`] scores models on a split with any kernel; [`train`] runs the
+//! epochs of minibatch SGD on a team of threads, for one model or a
+//! [`train::sweep`] of many in one pass over the data; [`checkpoint`] saves and loads models as
 //! safetensors; [`app`] is what only the command line needs (reports,
 //! figures, user pictures, `info`, `bench`, the sweep's table). [`input`] and [`output`] open
 //! inputs and write outputs safely for all of them. Each module imports only
@@ -28,7 +28,7 @@
 //!
 //! Modules, bottom up: [`input`], [`output`], [`data`] (with [`data::idx`],
 //! [`data::buffer`], [`data::fashion_mnist`]), [`random`], [`model`],
-//! [`reference`](mod@reference), [`kernel`], [`train`], [`eval`], [`checkpoint`], [`app`].
+//! [`reference`](mod@reference), [`kernel`], [`eval`], [`train`], [`checkpoint`], [`app`].
 
 // The docs are read with `--document-private-items` (CI builds them so): the
 // kernel's overview links to its private passes.

@@ -211,7 +211,7 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
 #[test]
 fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
     use softreg::app::figures::sweep::{LINES, draw, shade};
-    use softreg::kernel::Evaluation;
+    use softreg::eval::Evaluation;
     use softreg::model::Model;
     use softreg::random::SeededRng;
     use softreg::train::{Grid, ModelEpoch, Swept, SweptModel};

@@ -463,7 +463,12 @@ fn a_validation_split_is_held_out_and_scored() {
         let v = report.validation.expect("scored every epoch");
         assert!((0.0..=1.0).contains(&v.accuracy) && v.loss.is_finite());
         if epoch == 1 {
-            let expected = Kernel::Fused.evaluate(&with_validation.model, &held);
+            let expected = softreg::eval::evaluate(
+                Kernel::Fused,
+                &with_validation.model,
+                &held,
+                0..held.len(),
+            );
             assert_eq!(v, expected);
         }
     }

@@ -6,6 +6,11 @@
 //! register file, or the compiler spills them to the stack inside the hottest
 //! loop.
 
+use pulp::Simd;
+
+use super::backward::BackwardPanel;
+use super::forward::ForwardTile;
+
 /// Rows a minibatch chunk is cut into: each chunk's sums are computed by one
 /// thread and added in chunk order, so the cuts (and the results) do not depend
 /// on the thread count.
@@ -31,30 +36,44 @@ pub const PREFETCH_ROWS: usize = 16;
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 pub const EVAL_CHUNK_ROWS: usize = 1024;
 
+/// Rows per GEMM call of the unfused baseline ([`super::gemm`]): enough for
+/// matrixmultiply's packing to pay off.
+pub const GEMM_ROWS: usize = 64;
+
+/// Floats of forward accumulator space for a row block: one vector of the
+/// widest instruction set per (row, class).
+pub(super) fn lane_sums_len(classes: usize) -> usize {
+    BLOCK_ROWS * classes * MAX_LANES
+}
+
+/// Floats of exponential scratch for a row block: its logits, rounded up to
+/// whole vectors of the widest instruction set.
+pub(super) fn exps_len(classes: usize) -> usize {
+    (BLOCK_ROWS * classes).next_multiple_of(MAX_LANES)
+}
+
 /// The widest vector of any instruction set, in f32 lanes (AVX-512): scratch
 /// that holds vectors is sized for it.
 pub const MAX_LANES: usize = 16;
 
-/// A register tile shape for one register-file size.
-#[derive(Debug, Clone, Copy)]
-pub struct Tiles {
-    /// Rows per forward tile (each with [`Tiles::forward_classes`] accumulators).
-    pub forward_rows: usize,
-    /// Classes per forward tile: each loaded pixel vector feeds this many FMAs.
-    pub forward_classes: usize,
-    /// Rows per forward tile on byte rows widened to f32 once for several
-    /// models (no widening per load).
-    pub widened_forward_rows: usize,
-    /// Classes per forward tile on widened rows.
-    pub widened_forward_classes: usize,
-    /// Classes per backward panel.
-    pub backward_classes: usize,
-    /// Feature vectors per backward panel: each broadcast gradient value feeds
-    /// this many FMAs.
-    pub backward_vectors: usize,
+/// The register tiles of one register-file size: a type per shape, so that
+/// every op selects its tiles in one place ([`wide_tiles`]) and a test can run
+/// any shape on any instruction set.
+pub(super) trait TileShape {
+    /// The forward tile on rows as they are stored (bytes widened per load).
+    type Forward: ForwardTile;
+    /// The forward tile on byte rows widened to f32 once for several models
+    /// (no widening per load).
+    type WidenedForward: ForwardTile;
+    /// The backward panel.
+    type Backward: BackwardPanel;
 }
 
-/// 16 vector registers (AVX2, NEON, scalar): forward 1 row x 10 classes (10
+/// A register tile or panel of `A x B` accumulators: rows by classes forward
+/// ([`ForwardTile`]), classes by feature vectors backward ([`BackwardPanel`]).
+pub(super) struct Tile<const A: usize, const B: usize>;
+
+/// 16 vector registers (AVX2, scalar): forward 1 row x 10 classes (10
 /// accumulators, the weights read straight from L1 by the FMAs), backward 5
 /// classes x 2 vectors (10 accumulators, 2 pixel vectors, 1 broadcast). In
 /// one-off comparisons on the Zen 2 development machine, a 10 x 1 backward
@@ -64,43 +83,46 @@ pub struct Tiles {
 /// on the FMA pipes). On rows already widened for several models, 2 x 5 is the
 /// faster one (+4 % in sweep epochs there): 1 x 10 loads 11 vectors per 10
 /// FMAs, more than two loads a cycle keep up with, 2 x 5 loads 7.
-pub const NARROW: Tiles = Tiles {
-    forward_rows: 1,
-    forward_classes: 10,
-    widened_forward_rows: 2,
-    widened_forward_classes: 5,
-    backward_classes: 5,
-    backward_vectors: 2,
-};
+pub(super) struct Narrow;
 
-/// 32 vector registers (AVX-512): forward 2 rows x 10 classes, backward 10
-/// classes x 2 vectors.
-pub const WIDE: Tiles = Tiles {
-    forward_rows: 2,
-    forward_classes: 10,
-    widened_forward_rows: 2,
-    widened_forward_classes: 10,
-    backward_classes: 10,
-    backward_vectors: 2,
-};
-
-/// Whether a tile shape's accumulators and operands fit `registers` vector
-/// registers.
-const fn fits(tiles: Tiles, registers: usize) -> bool {
-    let forward = tiles.forward_rows * tiles.forward_classes + tiles.forward_rows + 1;
-    let widened =
-        tiles.widened_forward_rows * tiles.widened_forward_classes + tiles.widened_forward_rows + 1;
-    let backward = tiles.backward_classes * tiles.backward_vectors + tiles.backward_vectors + 1;
-    forward <= registers && widened <= registers && backward <= registers
+impl TileShape for Narrow {
+    type Forward = Tile<1, 10>;
+    type WidenedForward = Tile<2, 5>;
+    type Backward = Tile<5, 2>;
 }
 
-const _: () = assert!(fits(NARROW, 16) && fits(WIDE, 32));
+/// 32 vector registers (AVX-512, and NEON, where these tiles have not been
+/// measured): forward 2 rows x 10 classes, backward 10 classes x 2 vectors.
+pub(super) struct Wide;
+
+impl TileShape for Wide {
+    type Forward = Tile<2, 10>;
+    type WidenedForward = Tile<2, 10>;
+    type Backward = Tile<10, 2>;
+}
+
+/// Whether the instruction set `S` takes the [`Wide`] tiles (32 vector
+/// registers) rather than the [`Narrow`] ones (16).
+#[inline(always)]
+pub(super) fn wide_tiles<S: Simd>() -> bool {
+    S::REGISTER_COUNT >= 32
+}
+
+/// Whether a tile shape's accumulators and operands fit `registers` vector
+/// registers (an accumulator per tile element, a vector per row or feature
+/// vector loaded, one temporary), and its forward tiles divide a row block.
+const fn fits<T: TileShape>(registers: usize) -> bool {
+    const fn forward<F: ForwardTile>(registers: usize) -> bool {
+        F::ROWS * F::CLASSES + F::ROWS < registers && BLOCK_ROWS.is_multiple_of(F::ROWS)
+    }
+    let backward = T::Backward::CLASSES * T::Backward::VECTORS + T::Backward::VECTORS < registers;
+    forward::<T::Forward>(registers) && forward::<T::WidenedForward>(registers) && backward
+}
+
+const _: () = assert!(fits::<Narrow>(16) && fits::<Wide>(32));
 const _: () = assert!(
     CHUNK_ROWS.is_multiple_of(BLOCK_ROWS),
     "a chunk is whole row blocks"
 );
-const _: () = assert!(BLOCK_ROWS.is_multiple_of(WIDE.forward_rows));
-const _: () = assert!(BLOCK_ROWS.is_multiple_of(WIDE.widened_forward_rows));
-const _: () = assert!(BLOCK_ROWS.is_multiple_of(NARROW.widened_forward_rows));
 const _: () = assert!(EVAL_CHUNK_ROWS.is_multiple_of(BLOCK_ROWS));
 const _: () = assert!(PREFETCH_ROWS > 0 && BLOCK_VECTORS > 0);

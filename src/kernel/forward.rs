@@ -1,11 +1,134 @@
-//! The forward micro-kernel: partial dot products of a few rows with a tile of
-//! classes' packed weights over a block of feature vectors.
+//! The forward pass: a row block's logits ([`block`], the driver), feature
+//! block by feature block, in register tiles of rows by classes
+//! ([`accumulate`], the micro-kernel).
 
 use std::ops::Range;
 
 use pulp::Simd;
 
+use super::Weights;
+use super::blocking::{BLOCK_VECTORS, Tile};
 use super::gather::{Pixel, per_line, prefetch};
+
+/// A forward register tile of `ROWS` rows by `CLASSES` classes, and the
+/// forward pass of a row block in such tiles.
+pub(super) trait ForwardTile {
+    /// Rows per tile: each weight vector loaded feeds this many FMAs.
+    const ROWS: usize;
+    /// Classes per tile: each pixel vector loaded feeds this many FMAs.
+    const CLASSES: usize;
+
+    /// [`block`] in tiles of this shape.
+    fn block<'a, S: Simd, P: Pixel + 'a>(
+        simd: S,
+        weights: &Weights,
+        x: &[&[P]],
+        ahead: impl Fn(usize) -> &'a [P],
+        lane_sums: &mut [f32],
+        logits: &mut [f32],
+    );
+}
+
+impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
+    const ROWS: usize = R;
+    const CLASSES: usize = C;
+
+    #[inline(always)]
+    fn block<'a, S: Simd, P: Pixel + 'a>(
+        simd: S,
+        weights: &Weights,
+        x: &[&[P]],
+        ahead: impl Fn(usize) -> &'a [P],
+        lane_sums: &mut [f32],
+        logits: &mut [f32],
+    ) {
+        block::<S, P, R, C>(simd, weights, x, ahead, lane_sums, logits);
+    }
+}
+
+/// `logits[k][c] = x[k] · W[c] + b[c]` for the rows of a block, feature block
+/// by feature block (so that the block of every class's weights stays in L1
+/// while every row tile reuses it), in tiles of `R` rows by `C`
+/// classes (rows and classes left over in tiles of one); row `k` prefetches
+/// `ahead(k)`.
+///
+/// The vector accumulators of every (row, class) pair live in `lane_sums`
+/// between feature blocks and are summed across lanes at the end. Each
+/// accumulator adds its products in feature order whatever the tile shape, so
+/// every shape gives the same bits.
+#[inline(always)]
+pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
+    simd: S,
+    weights: &Weights,
+    x: &[&[P]],
+    ahead: impl Fn(usize) -> &'a [P],
+    lane_sums: &mut [f32],
+    logits: &mut [f32],
+) {
+    let (rows, classes) = (x.len(), weights.classes());
+    let (w, w_tail) = weights.packed.parts();
+    let w = S::as_simd_f32s(w).0;
+    let vectors = w.len() / classes.max(1);
+    let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * classes];
+    acc.fill(simd.splat_f32s(0.0));
+    for v0 in (0..vectors).step_by(BLOCK_VECTORS) {
+        let block = v0..(v0 + BLOCK_VECTORS).min(vectors);
+        let mut k = 0;
+        while k < rows {
+            let acc = &mut acc[k * classes..];
+            if k + R <= rows {
+                let mut tile: [&[P]; R] = [&[]; R];
+                let mut prefetch: [&[P]; R] = [&[]; R];
+                for r in 0..R {
+                    tile[r] = x[k + r];
+                    prefetch[r] = ahead(k + r);
+                }
+                class_tiles::<S, P, R, C>(simd, w, classes, tile, prefetch, block.clone(), acc);
+                k += R;
+            } else {
+                class_tiles::<S, P, 1, C>(simd, w, classes, [x[k]], [ahead(k)], block.clone(), acc);
+                k += 1;
+            }
+        }
+    }
+    let tail = w_tail.len() / classes.max(1);
+    for (k, row) in x.iter().enumerate() {
+        for c in 0..classes {
+            let rest = scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
+            let dot = simd.reduce_sum_f32s(acc[k * classes + c]) + rest;
+            logits[k * classes + c] = dot + weights.bias[c];
+        }
+    }
+}
+
+/// Every class tile of `R` rows over one feature block; the first tile
+/// prefetches.
+#[inline(always)]
+fn class_tiles<S: Simd, P: Pixel, const R: usize, const C: usize>(
+    simd: S,
+    w: &[S::f32s],
+    classes: usize,
+    x: [&[P]; R],
+    ahead: [&[P]; R],
+    vectors: Range<usize>,
+    acc: &mut [S::f32s],
+) {
+    let mut prefetch = ahead;
+    let mut c0 = 0;
+    while c0 < classes {
+        let v = vectors.clone();
+        if c0 + C <= classes {
+            let acc = &mut acc[c0..];
+            accumulate::<S, P, R, C>(simd, x, w, (classes, c0), v, prefetch, acc, classes);
+            c0 += C;
+        } else {
+            let acc = &mut acc[c0..];
+            accumulate::<S, P, R, 1>(simd, x, w, (classes, c0), v, prefetch, acc, classes);
+            c0 += 1;
+        }
+        prefetch = [&[]; R];
+    }
+}
 
 /// `acc[r][c] += x[r] · W[c0 + c]`, lane-wise, over the feature vectors
 /// `vectors`, for `R` rows and `C` classes; `acc[r][c]` is `acc[r * stride + c]`
@@ -73,7 +196,7 @@ pub(super) fn accumulate<S: Simd, P: Pixel, const R: usize, const C: usize>(
 /// `x · w` for the features past the last whole vector (`x` the whole row,
 /// `w` one class's part of the packed tail), in scalar code.
 #[inline(always)]
-pub(super) fn scalar_tail<P: Pixel>(x: &[P], w: &[f32]) -> f32 {
+fn scalar_tail<P: Pixel>(x: &[P], w: &[f32]) -> f32 {
     x[x.len() - w.len()..]
         .iter()
         .zip(w)
@@ -83,10 +206,96 @@ pub(super) fn scalar_tail<P: Pixel>(x: &[P], w: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use std::marker::PhantomData;
+
     use pulp::{Simd, WithSimd};
 
-    use super::accumulate;
-    use crate::kernel::{Isa, Packed};
+    use super::{ForwardTile, accumulate};
+    use crate::kernel::blocking::{BLOCK_ROWS, MAX_LANES, Narrow, TileShape, Wide};
+    use crate::kernel::gather::Pixel;
+    use crate::kernel::{Isa, Packed, Weights};
+    use crate::model::Model;
+    use crate::random::SeededRng;
+
+    /// A row block's logits computed with the forward tile `F`.
+    struct Block<'a, F, P>(&'a Weights, &'a [Vec<P>], PhantomData<F>);
+
+    impl<F: ForwardTile, P: Pixel> WithSimd for Block<'_, F, P> {
+        type Output = Vec<f32>;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) -> Vec<f32> {
+            let Block(weights, rows, _) = self;
+            let x: Vec<&[P]> = rows.iter().map(|r| &r[..]).collect();
+            let classes = weights.classes();
+            let mut lane_sums = vec![0.0; BLOCK_ROWS * classes * MAX_LANES];
+            let mut logits = vec![0.0; rows.len() * classes];
+            let ahead = |k: usize| x.get(k + 1).copied().unwrap_or(&[]);
+            F::block::<S, P>(simd, weights, &x, ahead, &mut lane_sums, &mut logits);
+            logits
+        }
+    }
+
+    /// Every forward tile a tile shape ships, on rows of pixel type `P`.
+    fn shipped<T: TileShape, P: Pixel>(
+        isa: Isa,
+        weights: &Weights,
+        rows: &[Vec<P>],
+    ) -> [Vec<f32>; 2] {
+        [
+            isa.dispatch(Block::<T::Forward, P>(weights, rows, PhantomData)),
+            isa.dispatch(Block::<T::WidenedForward, P>(weights, rows, PhantomData)),
+        ]
+    }
+
+    /// Every shipped forward tile, narrow and wide, on every instruction set
+    /// (the wide ones on a 16-register machine too), on byte and f32 rows, a
+    /// block with a row left over past the tiles, ten classes and a feature
+    /// tail: each logit is the f64 dot product plus bias within 1e-5, and
+    /// every tile gives the same bits.
+    #[test]
+    fn every_shipped_tile_computes_the_same_logits_on_every_instruction_set() {
+        let (features, classes) = (3 * 16 + 5, 10);
+        let model = Model::init(features, classes, &mut SeededRng::new(5));
+        let bytes: Vec<Vec<u8>> = (0..BLOCK_ROWS - 1)
+            .map(|k| {
+                (0..features)
+                    .map(|f| ((k * 37 + f * 11) % 256) as u8)
+                    .collect()
+            })
+            .collect();
+        let floats: Vec<Vec<f32>> = bytes
+            .iter()
+            .map(|r| r.iter().map(|&p| p.to_f32()).collect())
+            .collect();
+        for isa in Isa::available() {
+            let weights = Weights::new(isa, &model);
+            let mut all = Vec::new();
+            all.extend(shipped::<Narrow, u8>(isa, &weights, &bytes));
+            all.extend(shipped::<Wide, u8>(isa, &weights, &bytes));
+            all.extend(shipped::<Narrow, f32>(isa, &weights, &floats));
+            all.extend(shipped::<Wide, f32>(isa, &weights, &floats));
+            for logits in &all {
+                assert_eq!(logits, &all[0], "{}: every tile, the same bits", isa.name());
+            }
+            for (k, row) in floats.iter().enumerate() {
+                for c in 0..classes {
+                    let w = &model.weights[c * features..(c + 1) * features];
+                    let exact: f64 = row
+                        .iter()
+                        .zip(w)
+                        .map(|(&x, &w)| f64::from(x) * f64::from(w))
+                        .sum::<f64>()
+                        + f64::from(model.bias[c]);
+                    let got = f64::from(all[0][k * classes + c]);
+                    assert!(
+                        (got - exact).abs() <= 1e-5 * exact.abs().max(1.0),
+                        "{}: row {k} class {c}: {got} vs {exact}",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
 
     /// A 2-row x 3-class tile starting at class 1 of 5, over all feature
     /// vectors, on every instruction set: each accumulator's lanes sum to the

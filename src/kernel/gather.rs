@@ -1,10 +1,11 @@
 //! Reading pixel rows into vector registers: f32 rows as they are, byte rows
-//! widened and scaled to f32 in registers (never through a buffer), and the
-//! software prefetch of the rows a kernel reads next.
+//! widened and scaled to f32 in registers (or, for several models, once per
+//! row block into f32 rows), the row blocks the passes take, and the software
+//! prefetch of the rows a kernel reads next.
 
 use pulp::Simd;
 
-use super::blocking::MAX_LANES;
+use super::blocking::{BLOCK_ROWS, MAX_LANES};
 use crate::data::{Images, PIXEL_SCALE, pixel_to_f32};
 
 /// A pixel type the kernels read rows of: f32, or bytes scaled by
@@ -127,4 +128,55 @@ pub(super) fn prefetch<P>(row: &[P], element: usize) {
 pub(super) const fn per_line<P>() -> usize {
     let n = 64 / size_of::<P>();
     if n == 0 { 1 } else { n }
+}
+
+/// Up to [`BLOCK_ROWS`] rows as an array of row slices (empty past the last).
+#[inline(always)]
+pub(super) fn row_block<'a, T>(rows: impl Iterator<Item = &'a [T]>) -> [&'a [T]; BLOCK_ROWS] {
+    let mut block: [&[T]; BLOCK_ROWS] = [&[]; BLOCK_ROWS];
+    for (slot, row) in block.iter_mut().zip(rows) {
+        *slot = row;
+    }
+    block
+}
+
+/// The rows `x` widened to f32 into `widened` (room for a block of them), as
+/// row slices; meanwhile every line of row `k`'s successor `ahead(k)` is
+/// prefetched.
+#[inline(always)]
+pub(super) fn widen_block<'w, 'a, S: Simd, P: Pixel + 'a>(
+    simd: S,
+    x: &[&[P]],
+    widened: &'w mut [f32],
+    ahead: impl Fn(usize) -> &'a [P],
+) -> [&'w [f32]; BLOCK_ROWS] {
+    let features = widened.len() / BLOCK_ROWS;
+    for (k, (row, out)) in x.iter().zip(widened.chunks_exact_mut(features)).enumerate() {
+        widen_row(simd, row, out);
+        prefetch_row(ahead(k));
+    }
+    row_block(widened.chunks_exact(features))
+}
+
+/// `out = row` as f32, vector by vector as the kernels widen pixels in
+/// registers ([`Pixel::load`]), so the values are the same bits.
+#[inline(always)]
+fn widen_row<S: Simd, P: Pixel>(simd: S, row: &[P], out: &mut [f32]) {
+    let lanes = S::F32_LANES;
+    let (vectors, tail) = S::as_mut_simd_f32s(out);
+    for (v, pixels) in vectors.iter_mut().zip(row.chunks_exact(lanes)) {
+        *v = P::load(simd, pixels);
+    }
+    let offset = vectors.len() * lanes;
+    for (o, &p) in tail.iter_mut().zip(&row[offset..]) {
+        *o = p.to_f32();
+    }
+}
+
+/// Prefetches every cache line of `row`.
+#[inline(always)]
+fn prefetch_row<P>(row: &[P]) {
+    for element in (0..row.len()).step_by(per_line::<P>()) {
+        prefetch(row, element);
+    }
 }

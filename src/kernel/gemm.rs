@@ -13,13 +13,10 @@ use std::ops::Range;
 use matrixmultiply::sgemm;
 use pulp::{Simd, WithSimd};
 
-use super::blocking::BLOCK_ROWS;
+use super::blocking::{BLOCK_ROWS, GEMM_ROWS, exps_len};
 use super::{ChunkSums, Isa, softmax};
 use crate::data::Images;
 use crate::model::Model;
-
-/// Rows per GEMM: enough for matrixmultiply's packing to pay off.
-pub const GEMM_ROWS: usize = 64;
 
 /// The GEMM baseline's working space for one thread: a block's rows as f32,
 /// their logits and gradient, the softmax's exponentials.
@@ -40,7 +37,7 @@ impl GemmScratch {
             rows_f32: vec![0.0; rows * features],
             logits: vec![0.0; rows * classes],
             grad_logits: vec![0.0; rows * classes],
-            exps: vec![0.0; super::fused::exps_len(classes)],
+            exps: vec![0.0; exps_len(classes)],
         }
     }
 }

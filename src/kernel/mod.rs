@@ -1,29 +1,36 @@
 //! The fused minibatch kernel: logits, log-softmax, loss, accuracy and gradient
 //! in one pass over the rows.
 //!
+//! Why it can fuse: the gradient of the loss with respect to a row's logits,
+//! `softmax(z) - onehot(label)`, depends on that row's own logits and label
+//! only, so the backward pass of a block of rows can start as soon as their
+//! forward pass ends, while the rows are still in cache, and no minibatch-wide
+//! intermediate is ever written.
+//!
 //! A minibatch is cut into chunks of [`blocking::CHUNK_ROWS`] rows (the unit a
 //! thread computes) and a chunk into blocks of [`blocking::BLOCK_ROWS`] rows. For
-//! each block:
+//! each block ([`fused`] drives the three passes):
 //!
 //! 1. **forward** ([`forward`]): each row's logits, feature block by feature
 //!    block ([`blocking::BLOCK_VECTORS`] vectors, so that the block of packed
 //!    weights ([`packing`]) stays in L1 while every row of the block reuses it),
-//!    in register tiles of rows by ten classes: each pixel vector is loaded once
-//!    per ten FMAs; byte pixels are widened to f32 in registers ([`gather`]),
-//!    and one cache line of a row [`blocking::PREFETCH_ROWS`] ahead is
-//!    prefetched per line read;
+//!    in register tiles of rows by classes: with the ten classes the tiles are
+//!    tuned for, each pixel vector is loaded once per ten FMAs; byte pixels are
+//!    widened to f32 in registers ([`gather`]), and one cache line of a row
+//!    [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read;
 //! 2. **softmax** ([`softmax`]): a numerically stable log-softmax per row with a
 //!    vectorised `exp`, giving the loss, the argmax and the gradient of the loss
-//!    with respect to the logits, `softmax(z) - onehot(label)`;
+//!    with respect to the logits;
 //! 3. **backward** ([`backward`]): `dW += Gᵀ X` into the packed gradient, on
 //!    panels of classes by two feature vectors, re-reading the block's rows from
-//!    cache.
+//!    cache, and the bias gradient.
 //!
 //! Each row is thus read from memory once per step, and costs 2 x 7,840 FMAs
 //! (31,360 FLOP) for 784 features and 10 classes. All kernels are generic over
 //! [`pulp::Simd`] and run with the instruction set an [`Isa`] names (AVX-512,
-//! AVX2+FMA, NEON or scalar); the tile sizes follow the register count
-//! ([`blocking`]).
+//! AVX2+FMA, NEON or scalar); the tile shapes follow the register count
+//! ([`blocking`]). Other class counts run the same code, with leftover classes
+//! in tiles of one (not tuned).
 
 mod backward;
 pub mod blocking;
@@ -42,9 +49,9 @@ pub use isa::Isa;
 pub use packing::Packed;
 pub use sums::ChunkSums;
 
-use crate::data::{Images, Split};
+use crate::data::Images;
 use crate::model::Model;
-use blocking::{BLOCK_ROWS, EVAL_CHUNK_ROWS};
+use blocking::BLOCK_ROWS;
 use fused::{EvalOp, LogitsOp, StepOp};
 
 /// A model's weights in the layout the fused kernel reads ([`packing`]),
@@ -149,64 +156,6 @@ impl Kernel {
             Kernel::Reference => "reference".to_string(),
         }
     }
-
-    /// The loss and accuracy of `model` on `split`, in parallel on the current
-    /// rayon pool, in [`EVAL_CHUNK_ROWS`]-row chunks whose sums are added in order
-    /// (so the figures do not depend on the thread count).
-    pub fn evaluate(self, model: &Model, split: &Split) -> Evaluation {
-        self.evaluate_rows(model, split, 0..split.len())
-    }
-
-    /// [`Kernel::evaluate`] on the consecutive images `range` of `split` only.
-    pub fn evaluate_rows(self, model: &Model, split: &Split, range: Range<usize>) -> Evaluation {
-        let (n, first) = (range.len(), range.start);
-        let isa = Isa::best();
-        let (images, labels) = (&split.images, split.labels.as_slice());
-        let shift = |rows: Range<usize>| first + rows.start..first + rows.end;
-        let chunks = match self {
-            Kernel::Fused => {
-                return evaluate_models(&[&Weights::new(isa, model)], split, range)[0];
-            }
-            Kernel::Gemm => map_eval_chunks(n, |rows| {
-                gemm::loss_and_correct(isa, model, images, labels, shift(rows))
-            }),
-            Kernel::Reference => map_eval_chunks(n, |rows| {
-                crate::reference::loss_and_correct(model, images, labels, shift(rows))
-            }),
-        };
-        Evaluation::of_sums(chunks.into_iter(), n)
-    }
-}
-
-/// Loss and accuracy of a model on a labelled split.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluation {
-    /// Mean cross-entropy loss.
-    pub loss: f64,
-    /// Fraction classified correctly.
-    pub accuracy: f64,
-}
-
-impl Evaluation {
-    /// The figures of `n` rows from their chunks' summed losses and correct
-    /// counts, added in chunk order.
-    fn of_sums(chunks: impl Iterator<Item = (f64, usize)>, n: usize) -> Self {
-        let (loss_sum, correct) = chunks.fold((0.0, 0), |(l, c), (pl, pc)| (l + pl, c + pc));
-        Evaluation {
-            loss: loss_sum / n as f64,
-            accuracy: correct as f64 / n as f64,
-        }
-    }
-}
-
-/// `f` on each [`EVAL_CHUNK_ROWS`]-row range of `0..n`, the ranges in parallel on
-/// the current rayon pool, the results in row order.
-pub fn map_eval_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-    use rayon::prelude::*;
-    (0..n.div_ceil(EVAL_CHUNK_ROWS))
-        .into_par_iter()
-        .map(|chunk| f(chunk * EVAL_CHUNK_ROWS..((chunk + 1) * EVAL_CHUNK_ROWS).min(n)))
-        .collect()
 }
 
 /// The fused kernel's working space for one thread: a row block's logits,
@@ -228,8 +177,8 @@ impl Scratch {
         Self {
             logits: vec![0.0; BLOCK_ROWS * classes],
             grad_logits: vec![0.0; BLOCK_ROWS * classes],
-            exps: vec![0.0; fused::exps_len(classes)],
-            lane_sums: vec![0.0; fused::lane_sums_len(classes)],
+            exps: vec![0.0; blocking::exps_len(classes)],
+            lane_sums: vec![0.0; blocking::lane_sums_len(classes)],
             widened: Vec::new(),
         }
     }
@@ -287,15 +236,18 @@ pub fn step_models(
         assert_eq!(s.grad_bias.len(), w.classes());
     }
     assert_eq!(scratch.logits.len(), BLOCK_ROWS * first.classes());
-    first.isa.dispatch(StepOp {
-        weights,
-        rows: gather::rows(images),
-        labels,
-        order: rows,
-        ahead,
-        sums,
-        scratch,
-    });
+    fused::run(
+        first.isa,
+        StepOp {
+            weights,
+            pixels: gather::rows(images),
+            labels,
+            rows,
+            ahead,
+            sums,
+            scratch,
+        },
+    );
 }
 
 /// The summed loss and the correct count over the samples `rows`, forward only.
@@ -316,12 +268,15 @@ pub fn loss_and_correct(
 pub fn logits(weights: &Weights, images: &Images, rows: Range<usize>) -> Vec<f32> {
     assert_eq!(images.features(), weights.features());
     let mut logits = vec![0.0; rows.len() * weights.classes()];
-    weights.isa.dispatch(LogitsOp {
-        weights,
-        rows: gather::rows(images),
-        range: rows,
-        logits: &mut logits,
-    });
+    fused::run(
+        weights.isa,
+        LogitsOp {
+            weights,
+            pixels: gather::rows(images),
+            range: rows,
+            logits: &mut logits,
+        },
+    );
     logits
 }
 
@@ -339,13 +294,16 @@ pub fn loss_correct_and_predictions(
 ) -> (f64, usize) {
     assert_eq!(predictions.len(), rows.len());
     assert_eq!(images.features(), weights.features());
-    weights.isa.dispatch(EvalOp {
-        weights: &[weights],
-        rows: gather::rows(images),
-        labels,
-        range: rows,
-        predictions: Some(predictions),
-    })[0]
+    fused::run(
+        weights.isa,
+        EvalOp {
+            weights: &[weights],
+            pixels: gather::rows(images),
+            labels,
+            range: rows,
+            predictions: Some(predictions),
+        },
+    )[0]
 }
 
 /// [`loss_and_correct`] of several models of the same shape in one pass over
@@ -370,31 +328,14 @@ pub fn models_loss_and_correct(
             (first.isa.name(), first.classes())
         );
     }
-    first.isa.dispatch(EvalOp {
-        weights,
-        rows: gather::rows(images),
-        labels,
-        range,
-        predictions: None,
-    })
-}
-
-/// Loss and accuracy of each model on the images `range` of `split`, in
-/// parallel on the current rayon pool over [`EVAL_CHUNK_ROWS`]-row chunks, one
-/// pass over the rows for all models; each figure is bit for bit what
-/// [`Kernel::Fused`]'s `evaluate_rows` gives the model alone.
-pub fn evaluate_models(
-    weights: &[&Weights],
-    split: &Split,
-    range: Range<usize>,
-) -> Vec<Evaluation> {
-    let (n, first) = (range.len(), range.start);
-    let (images, labels) = (&split.images, split.labels.as_slice());
-    let chunks = map_eval_chunks(n, |rows| {
-        let rows = first + rows.start..first + rows.end;
-        models_loss_and_correct(weights, images, labels, rows)
-    });
-    (0..weights.len())
-        .map(|m| Evaluation::of_sums(chunks.iter().map(|chunk| chunk[m]), n))
-        .collect()
+    fused::run(
+        first.isa,
+        EvalOp {
+            weights,
+            pixels: gather::rows(images),
+            labels,
+            range,
+            predictions: None,
+        },
+    )
 }

@@ -26,8 +26,9 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::data::{Dataset, Split};
+use crate::eval::{Evaluation, evaluate};
 use crate::input::human_bytes;
-use crate::kernel::{Evaluation, Isa, Kernel, Weights};
+use crate::kernel::{Isa, Kernel, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::reference;
@@ -402,12 +403,9 @@ fn train_on_pool<C: EpochControl>(
                     value: d.value,
                 })?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let test = config.kernel.evaluate(&model, &data.test);
-        let validation = (config.validation > 0).then(|| {
-            config
-                .kernel
-                .evaluate_rows(&model, train, trained_on..train.len())
-        });
+        let test = evaluate(config.kernel, &model, &data.test, 0..data.test.len());
+        let validation = (config.validation > 0)
+            .then(|| evaluate(config.kernel, &model, train, trained_on..train.len()));
         let report = EpochReport {
             epoch,
             loss: loss_sum / trained_on as f64,

@@ -25,7 +25,8 @@ use super::sgd::{EpochSums, Params};
 use super::team::{self, EpochRun, SharedSums};
 use super::{CHUNK_ROWS, EpochControl, RUNAWAY_FACTOR, TrainError};
 use crate::data::Dataset;
-use crate::kernel::{Evaluation, Isa, Weights, evaluate_models};
+use crate::eval::{Evaluation, evaluate_models};
+use crate::kernel::{Isa, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 
