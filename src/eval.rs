@@ -19,9 +19,8 @@ use thiserror::Error;
 
 use crate::data::{self, DataError, FILE_STEMS, Images, PixelFormat, Split};
 use crate::kernel::blocking::EVAL_CHUNK_ROWS;
-use crate::kernel::{self, Isa, Kernel, Weights, gemm};
+use crate::kernel::{self, Engine, Fused, Gemm, Isa, Kernel, Reference, Weights};
 use crate::model::Model;
-use crate::reference;
 
 /// Loss and accuracy of a model on a labelled split.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,30 +48,28 @@ impl Evaluation {
 /// [`EVAL_CHUNK_ROWS`]-row chunks whose sums are added in order (so the
 /// figures do not depend on the thread count).
 pub fn evaluate(kernel: Kernel, model: &Model, split: &Split, range: Range<usize>) -> Evaluation {
-    let (n, first) = (range.len(), range.start);
-    let isa = Isa::best();
-    let (images, labels) = (&split.images, split.labels.as_slice());
-    let shift = |rows: Range<usize>| first + rows.start..first + rows.end;
-    let chunks = match kernel {
-        Kernel::Fused => {
-            return evaluate_models(&[&Weights::new(isa, model)], split, range)[0];
-        }
-        Kernel::Gemm => map_eval_chunks(n, |rows| {
-            gemm::loss_and_correct(isa, model, images, labels, shift(rows))
-        }),
-        Kernel::Reference => map_eval_chunks(n, |rows| {
-            reference::loss_and_correct(model, images, labels, shift(rows))
-        }),
-    };
-    Evaluation::of_sums(chunks.into_iter(), n)
+    fn alone<E: Engine>(
+        engine: E,
+        model: &Model,
+        split: &Split,
+        range: Range<usize>,
+    ) -> Evaluation {
+        evaluate_models(&engine, &[&engine.weights(model)], split, range)[0]
+    }
+    match kernel {
+        Kernel::Fused => alone(Fused(Isa::best()), model, split, range),
+        Kernel::Gemm => alone(Gemm(Isa::best()), model, split, range),
+        Kernel::Reference => alone(Reference, model, split, range),
+    }
 }
 
-/// Loss and accuracy of each model on the images `range` of `split`, in
-/// parallel on the current rayon pool over [`EVAL_CHUNK_ROWS`]-row chunks, one
-/// pass over the rows for all models; each figure is bit for bit what
-/// [`evaluate`] with [`Kernel::Fused`] gives the model alone.
-pub fn evaluate_models(
-    weights: &[&Weights],
+/// Loss and accuracy of each model (`weights`, in `engine`'s layout) on the
+/// images `range` of `split`, in parallel on the current rayon pool over
+/// [`EVAL_CHUNK_ROWS`]-row chunks; the fused engine scores all models in one
+/// pass over the rows, each figure bit for bit what the model gets alone.
+pub fn evaluate_models<E: Engine>(
+    engine: &E,
+    weights: &[&E::Weights],
     split: &Split,
     range: Range<usize>,
 ) -> Vec<Evaluation> {
@@ -80,7 +77,7 @@ pub fn evaluate_models(
     let (images, labels) = (&split.images, split.labels.as_slice());
     let chunks = map_eval_chunks(n, |rows| {
         let rows = first + rows.start..first + rows.end;
-        kernel::models_loss_and_correct(weights, images, labels, rows)
+        engine.loss_and_correct(weights, images, labels, rows)
     });
     (0..weights.len())
         .map(|m| Evaluation::of_sums(chunks.iter().map(|chunk| chunk[m]), n))

@@ -35,6 +35,13 @@ impl SeededRng {
         mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Moves the stream past `n` draws of [`SeededRng::normal`] without
+    /// computing them (each takes two 64-bit words of the stream).
+    pub fn skip_normals(&mut self, n: u64) {
+        let words = u128::from(n) * 4;
+        self.0.set_word_pos(self.0.get_word_pos() + words);
+    }
+
     /// A uniform integer in `0..n`, without modulo bias. `n` must be positive.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "below(0) has no value");

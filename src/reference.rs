@@ -63,32 +63,60 @@ pub struct Step {
     pub grad_bias: Vec<f64>,
 }
 
-/// Forward and backward over the samples `rows` of `images`/`labels`.
-pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Step {
+/// The summed loss, correct count and gradient over some samples, in f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sums {
+    /// Summed cross-entropy loss.
+    pub loss_sum: f64,
+    /// How many samples the model classifies correctly.
+    pub correct: usize,
+    /// Summed gradient of the loss with respect to the weights, `classes x
+    /// features`.
+    pub grad_weights: Vec<f64>,
+    /// Summed gradient of the loss with respect to the bias.
+    pub grad_bias: Vec<f64>,
+}
+
+/// Forward and backward over the samples `rows` of `images`/`labels`, summed.
+pub fn sums(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Sums {
     let (classes, features) = (model.classes, model.features);
-    let mut loss_sum = 0.0;
-    let mut correct = 0;
-    let mut grad_weights = vec![0.0; classes * features];
-    let mut grad_bias = vec![0.0; classes];
+    let mut sums = Sums {
+        loss_sum: 0.0,
+        correct: 0,
+        grad_weights: vec![0.0; classes * features],
+        grad_bias: vec![0.0; classes],
+    };
     for &r in rows {
         let x = images.row_f32(r);
         let y = usize::from(labels[r]);
         let z = logits(model, &x);
         let log_p = log_softmax(&z);
-        loss_sum -= log_p[y];
+        sums.loss_sum -= log_p[y];
         if argmax(&z) == y {
-            correct += 1;
+            sums.correct += 1;
         }
-        for c in 0..classes {
+        for (c, &log_p) in log_p.iter().enumerate() {
             let target = if c == y { 1.0 } else { 0.0 };
-            let g = log_p[c].exp() - target;
-            grad_bias[c] += g;
-            let grad_row = &mut grad_weights[c * features..(c + 1) * features];
+            let g = log_p.exp() - target;
+            sums.grad_bias[c] += g;
+            let grad_row = &mut sums.grad_weights[c * features..(c + 1) * features];
             for (gw, &xf) in grad_row.iter_mut().zip(x.iter()) {
                 *gw += g * f64::from(xf);
             }
         }
     }
+    sums
+}
+
+/// Forward and backward over the samples `rows` of `images`/`labels`: the
+/// mean loss and gradient.
+pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Step {
+    let Sums {
+        loss_sum,
+        correct,
+        mut grad_weights,
+        mut grad_bias,
+    } = sums(model, images, labels, rows);
     let n = rows.len() as f64;
     for g in grad_weights.iter_mut().chain(grad_bias.iter_mut()) {
         *g /= n;

@@ -546,8 +546,13 @@ fn sweep_json_prints_one_object_per_model_and_a_summary_naming_the_best() {
         ] {
             assert!(m.get(key).is_some(), "{key} in {m}");
         }
-        let diverged = m["diverged"].as_bool().unwrap();
+        let diverged = !m["diverged"].is_null();
         assert_eq!(diverged, m["val_acc"].is_null(), "{m}");
+        if diverged {
+            assert_eq!(m["diverged"]["epoch"], 1, "{m}");
+            let cause = m["diverged"]["cause"].as_str().unwrap();
+            assert!(["loss", "weight", "run-away loss"].contains(&cause), "{m}");
+        }
         if m["lr"] == 0.01 {
             assert!(!diverged, "{m}");
             assert!(m["test_acc"].as_f64().unwrap() > 0.6, "{m}");

@@ -231,10 +231,11 @@ fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
                 .map(|e| ModelEpoch {
                     loss: 1.0,
                     train_acc: 0.5,
-                    validation: Evaluation {
+                    validation: Some(Evaluation {
                         loss: 1.0,
                         accuracy: 0.5 + 0.05 * (i + e) as f64,
-                    },
+                    }),
+                    test: None,
                 })
                 .collect(),
             test: None,

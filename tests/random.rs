@@ -62,3 +62,19 @@ fn normal_samples_have_the_requested_moments() {
     assert!(mean.abs() < 1e-4, "mean {mean}");
     assert!((var.sqrt() - 0.01).abs() < 1e-4, "std {}", var.sqrt());
 }
+
+/// Skipping normals leaves the stream where drawing them does, whatever the
+/// count (across ChaCha's 64-byte blocks too).
+#[test]
+fn skipping_normals_is_drawing_them() {
+    for n in [0, 1, 7, 8, 31, 7_840] {
+        let mut drawn = SeededRng::new(3);
+        for _ in 0..n {
+            drawn.normal(0.0, 1.0);
+        }
+        let mut skipped = SeededRng::new(3);
+        skipped.skip_normals(n);
+        let after = |rng: &mut SeededRng| (0..5).map(|_| rng.below(1 << 40)).collect::<Vec<_>>();
+        assert_eq!(after(&mut skipped), after(&mut drawn), "{n} normals");
+    }
+}

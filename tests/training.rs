@@ -9,7 +9,7 @@ use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
-use softreg::train::{TrainConfig, TrainError, train};
+use softreg::train::{Cause, Divergence, TrainConfig, TrainError, train};
 
 fn fashion_mnist(format: PixelFormat) -> Dataset {
     Dataset::load_as(&common::fashion_mnist_dir(), 10, format).unwrap()
@@ -197,7 +197,7 @@ fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
             panic!("{kernel:?}: training with lr {} succeeded", f32::MAX);
         };
         assert!(
-            matches!(err, TrainError::Diverged { epoch: 1, .. }),
+            matches!(err, TrainError::Diverged(Divergence { epoch: 1, .. })),
             "{kernel:?}: {err:?}"
         );
         assert!(err.to_string().contains("lower the learning rate"), "{err}");
@@ -221,12 +221,10 @@ fn a_nan_pixel_stops_training_with_an_error() {
         assert!(
             matches!(
                 err,
-                TrainError::Diverged {
+                TrainError::Diverged(Divergence {
                     epoch: 1,
-                    step: 1,
-                    what: "loss",
-                    ..
-                }
+                    cause: Cause::NonFiniteLoss { step: 1, .. },
+                })
             ),
             "{kernel:?}: {err:?}"
         );

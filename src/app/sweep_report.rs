@@ -51,7 +51,7 @@ pub fn epoch_line(epoch: usize, models: &[SweptModel]) -> String {
     let best = models
         .iter()
         .filter(|m| m.diverged.is_none())
-        .filter_map(|m| Some((m, m.epochs.get(epoch - 1)?.validation.accuracy)))
+        .filter_map(|m| Some((m, m.epochs.get(epoch - 1)?.validation?.accuracy)))
         .fold(
             None,
             |best: Option<(&SweptModel, f64)>, (m, acc)| match best {
@@ -251,7 +251,7 @@ pub fn table(swept: &Swept) -> String {
             describe(&m.setting),
             m.setting.seed,
             d.epoch,
-            d.reason
+            d.cause
         );
     }
     if diverged.len() > MAX_DIVERGED_LINES {
@@ -286,7 +286,10 @@ fn decimal(value: f32) -> serde_json::Value {
 
 /// One model as a JSON object: `optimizer`, `lr`, `momentum` (null for Adam),
 /// `nesterov`, `weight_decay`, `seed`, `loss`, `val_acc`, `test_acc`,
-/// `test_loss` (null for a model that diverged), `diverged`.
+/// `test_loss` (null for a model that diverged), `diverged` (null, or the
+/// `epoch`, the `step` (null for a run-away loss), the `cause` (`loss`,
+/// `weight` or `run-away loss`) and the `value`, as text since it may not be
+/// finite).
 pub fn model_json(model: &SweptModel) -> serde_json::Value {
     let s = &model.setting;
     let (name, momentum, nesterov, weight_decay) = optimizer_columns(s.optimizer);
@@ -299,10 +302,15 @@ pub fn model_json(model: &SweptModel) -> serde_json::Value {
         "weight_decay": decimal(weight_decay),
         "seed": s.seed,
         "loss": last.map(|e| e.loss),
-        "val_acc": last.map(|e| e.validation.accuracy),
+        "val_acc": model.val_acc(),
         "test_acc": model.test.map(|t| t.accuracy),
         "test_loss": model.test.map(|t| t.loss),
-        "diverged": model.diverged.is_some(),
+        "diverged": model.diverged.map(|d| serde_json::json!({
+            "epoch": d.epoch,
+            "step": d.cause.step(),
+            "cause": d.cause.name(),
+            "value": d.cause.value().to_string(),
+        })),
     })
 }
 

@@ -47,9 +47,7 @@ pub fn hint(error: &(dyn Error + 'static)) -> Option<&'static str> {
             TrainError::NoValidation => Some("pass --validation 1 or more"),
             TrainError::Validation { .. } => Some("lower --validation"),
             TrainError::OutOfMemory { .. } => Some("list fewer values or lower --batch-size"),
-            TrainError::Diverged { .. } | TrainError::RunAway { .. } => {
-                Some("--lr sets the learning rate; nothing is written")
-            }
+            TrainError::Diverged(_) => Some("--lr sets the learning rate; nothing is written"),
             TrainError::Optimizer(_) | TrainError::EmptyTrainingSet | TrainError::ThreadPool(_) => {
                 None
             }

@@ -34,6 +34,7 @@
 
 mod backward;
 pub mod blocking;
+mod engine;
 mod forward;
 mod fused;
 mod gather;
@@ -45,6 +46,7 @@ mod sums;
 
 use std::ops::Range;
 
+pub use engine::{Engine, Fused, Gemm, Reference};
 pub use isa::Isa;
 pub use packing::Packed;
 pub use sums::ChunkSums;
@@ -123,8 +125,8 @@ impl Weights {
 }
 
 /// Which implementation computes the loss and gradient: the choice `train`,
-/// `bench` and the tests make, decided here once (every use is an exhaustive
-/// `match`).
+/// `bench` and the tests make, named here once; each is an [`Engine`], and
+/// running one is an exhaustive `match` over this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
     /// The fused SIMD kernel of this module, parallel over fixed chunks.

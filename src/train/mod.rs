@@ -1,4 +1,7 @@
-//! The training loop: minibatch SGD with a reshuffle every epoch.
+//! Training: minibatch SGD (or Adam) with a reshuffle every epoch, for one
+//! model ([`train`]) or many in one pass over the data ([`sweep()`]), both
+//! through one epoch loop (`run.rs`) on a team of threads (`team.rs`) with
+//! any [`Engine`](crate::kernel::Engine).
 //!
 //! ```no_run
 //! use softreg::{data::Dataset, train::{train, TrainConfig}};
@@ -8,36 +11,45 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod barrier;
+mod divergence;
 mod optimizer;
-mod sgd;
+mod run;
 mod sweep;
 mod team;
+mod update;
 
+pub use divergence::{Cause, Divergence, RUNAWAY_FACTOR};
 pub use optimizer::{Optimizer, OptimizerError};
+pub use run::DataOrder;
 pub use sweep::{
-    Diverged, Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, Setting, SweepConfig, Swept,
-    SweptModel, sweep,
+    Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, SweepConfig, Swept, SweptModel, sweep,
 };
+pub use team::{MAX_THREADS_PER_CORE, cores, pool_size, team_size};
 
 use std::ops::ControlFlow;
-use std::slice::from_mut;
-use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::data::{Dataset, Split};
-use crate::eval::{Evaluation, evaluate};
+use crate::data::Dataset;
+use crate::eval::Evaluation;
 use crate::input::human_bytes;
-use crate::kernel::{Isa, Kernel, Weights};
+use crate::kernel::{Fused, Gemm, Isa, Kernel, Reference};
 use crate::model::Model;
-use crate::random::SeededRng;
-use crate::reference;
-use optimizer::StepRule;
-use sgd::{EpochSums, Params, check_loss, check_weights, sgd_step};
-
-pub use team::{MAX_THREADS_PER_CORE, cores, pool_size, team_size};
+use run::{Policy, Run};
 
 pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK_ROWS};
+
+/// One model's settings: the unit `train` trains one of and `sweep` many.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    /// The optimizer and its settings.
+    pub optimizer: Optimizer,
+    /// The learning rate.
+    pub learning_rate: f32,
+    /// The seed of the model's initial weights.
+    pub seed: u64,
+}
 
 /// Settings of one training run; the default is the tutorial's.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +80,15 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The one model's settings.
+    pub fn setting(&self) -> Setting {
+        Setting {
+            optimizer: self.optimizer,
+            learning_rate: self.learning_rate,
+            seed: self.seed,
+        }
+    }
+
     /// Refuses settings that cannot train on `data`, naming the setting.
     pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
         check_run(
@@ -185,23 +206,9 @@ pub enum TrainError {
     /// The thread pool could not be started.
     #[error("cannot start the thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
-    /// The loss or a weight stopped being finite.
-    #[error(
-        "training diverged at epoch {epoch}, step {step}: the {what} is {value}; lower the learning rate (or check the data for NaN or infinite values)"
-    )]
-    Diverged {
-        epoch: usize,
-        step: usize,
-        what: &'static str,
-        value: f64,
-    },
-    /// The loss stayed finite but grew far beyond where training starts.
-    #[error(
-        "training diverged: the mean loss of epoch {epoch} is {}, more than {RUNAWAY_FACTOR} times \
-         the {start:.3} of a uniform guess; lower the learning rate",
-        format_loss(*.loss)
-    )]
-    RunAway { epoch: usize, loss: f64, start: f64 },
+    /// The loss or a weight stopped being finite, or the loss ran away.
+    #[error("{0}")]
+    Diverged(Divergence),
 }
 
 /// A loss for people: 4 decimals, or scientific notation when it is too large
@@ -242,10 +249,6 @@ impl EpochControl for ControlFlow<()> {
 
 /// The most epochs a run may ask for.
 pub const MAX_EPOCHS: usize = 1_000_000;
-
-/// How many times the loss of a uniform guess (`ln(classes)`, where training
-/// starts) an epoch's mean loss may reach before the run counts as diverged.
-pub const RUNAWAY_FACTOR: f64 = 100.0;
 
 /// What one epoch achieved and how long it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -305,8 +308,47 @@ pub fn train_with_progress<C: EpochControl>(
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Trained, TrainError> {
     config.check(data)?;
-    on_pool(config.threads, || {
-        train_on_pool(data, config, on_epoch, &on_step)
+    let run = Run {
+        data,
+        settings: &[config.setting()],
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        validation: config.validation,
+        data_seed: config.seed,
+        oversubscribe: config.oversubscribe,
+        policy: Policy {
+            stop_on_divergence: true,
+            test_every_epoch: true,
+        },
+    };
+    let trained_on = data.train.len() - config.validation;
+    let (mut on_epoch, mut reports) = (on_epoch, Vec::new());
+    let report = |epoch: usize, models: &[SweptModel], seconds: f64| {
+        let last = models[0].epochs.last().expect("an epoch trained");
+        let test = last.test.expect("scored every epoch");
+        let report = EpochReport {
+            epoch,
+            loss: last.loss,
+            train_acc: last.train_acc,
+            test_loss: test.loss,
+            test_acc: test.accuracy,
+            validation: last.validation,
+            samples: trained_on,
+            train_seconds: seconds,
+        };
+        let control = on_epoch(&report);
+        reports.push(report);
+        control
+    };
+    let swept = on_pool(config.threads, || match config.kernel {
+        Kernel::Fused => run::models(&Fused(Isa::best()), &run, report, &on_step),
+        Kernel::Gemm => run::models(&Gemm(Isa::best()), &run, report, &on_step),
+        Kernel::Reference => run::models(&Reference, &run, report, &on_step),
+    })?;
+    let model = swept.models.into_iter().next().expect("one model").model;
+    Ok(Trained {
+        model,
+        epochs: reports,
     })
 }
 
@@ -319,156 +361,4 @@ fn on_pool<T: Send>(
         .num_threads(pool_size(threads))
         .build()?
         .install(run)
-}
-
-fn train_on_pool<C: EpochControl>(
-    data: &Dataset,
-    config: &TrainConfig,
-    mut on_epoch: impl FnMut(&EpochReport) -> C + Send,
-    on_step: &(impl Fn(usize) + Sync),
-) -> Result<Trained, TrainError> {
-    let train = &data.train;
-    // The last `validation` images are held out: only the others are shuffled
-    // into minibatches.
-    let trained_on = train.len() - config.validation;
-    let mut rng = SeededRng::new(config.seed);
-    let mut model = Model::init(train.images.features(), data.classes, &mut rng);
-    // A minibatch never holds more rows than the training set: buffers are
-    // sized by what the data can use, not by the flag.
-    let mut shared = team::SharedSums::new(&model, 1, config.batch_size.min(trained_on));
-    let mut order: Vec<usize> = (0..trained_on).collect();
-    let mut epochs = Vec::new();
-    // The optimizer's buffers, row-major like the model between epochs; any
-    // optimizer but plain SGD takes the general update, which carries them.
-    let zeros = || Model::zeros(model.features, model.classes);
-    let mut moments = (!config.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
-    let mut steps_before = 0u64;
-    let uniform_guess = (data.classes as f64).ln().max(f64::MIN_POSITIVE);
-    for epoch in 1..=config.epochs {
-        rng.shuffle(&mut order);
-        let start = Instant::now();
-        let (batch_size, lr) = (config.batch_size, config.learning_rate);
-        let done_before = (epoch - 1).saturating_mul(trained_on);
-        let progress = |samples: usize| on_step(done_before + samples);
-        let run = team::EpochRun {
-            train,
-            order: &order,
-            batch_size,
-            settings: &[(config.optimizer, lr)],
-            steps_before,
-            oversubscribe: config.oversubscribe,
-        };
-        let sums = match config.kernel {
-            Kernel::Fused => {
-                let pack = |m: &Model| Weights::new(Isa::best(), m);
-                let mut params = Params {
-                    weights: pack(&model),
-                    moments: moments.as_ref().map(|[a, b]| [pack(a), pack(b)]),
-                };
-                let sums = shared.run_epoch(&team::Fused, &run, from_mut(&mut params), &progress);
-                model = params.weights.to_model();
-                moments = params.moments.map(|[a, b]| [a.to_model(), b.to_model()]);
-                sums
-            }
-            Kernel::Gemm => {
-                let mut params = Params {
-                    weights: model,
-                    moments: moments.take(),
-                };
-                let gemm = team::Gemm(Isa::best());
-                let sums = shared.run_epoch(&gemm, &run, from_mut(&mut params), &progress);
-                (model, moments) = (params.weights, params.moments);
-                sums
-            }
-            Kernel::Reference => {
-                let run = (&order[..], batch_size, lr, config.optimizer, steps_before);
-                vec![reference_epoch(
-                    &mut model,
-                    moments.as_mut(),
-                    train,
-                    run,
-                    &progress,
-                )]
-            }
-        };
-        steps_before += order.len().div_ceil(batch_size) as u64;
-        let (loss_sum, correct) =
-            sums.into_iter()
-                .next()
-                .expect("one model")
-                .map_err(|d| TrainError::Diverged {
-                    epoch,
-                    step: d.step,
-                    what: d.what,
-                    value: d.value,
-                })?;
-        let train_seconds = start.elapsed().as_secs_f64();
-        let test = evaluate(config.kernel, &model, &data.test, 0..data.test.len());
-        let validation = (config.validation > 0)
-            .then(|| evaluate(config.kernel, &model, train, trained_on..train.len()));
-        let report = EpochReport {
-            epoch,
-            loss: loss_sum / trained_on as f64,
-            train_acc: correct as f64 / trained_on as f64,
-            test_loss: test.loss,
-            test_acc: test.accuracy,
-            validation,
-            samples: trained_on,
-            train_seconds,
-        };
-        let stop = on_epoch(&report).stops();
-        if report.loss > RUNAWAY_FACTOR * uniform_guess {
-            return Err(TrainError::RunAway {
-                epoch,
-                loss: report.loss,
-                start: uniform_guess,
-            });
-        }
-        epochs.push(report);
-        if stop {
-            break;
-        }
-    }
-    Ok(Trained { model, epochs })
-}
-
-/// One epoch of SGD with the naive reference, one minibatch at a time.
-/// `run` is the epoch's order, batch size, learning rate, optimizer and the
-/// steps taken before it; `moments` the optimizer's buffers, if it has any.
-fn reference_epoch(
-    model: &mut Model,
-    mut moments: Option<&mut [Model; 2]>,
-    train: &Split,
-    (order, batch_size, lr, optimizer, steps_before): (&[usize], usize, f32, Optimizer, u64),
-    progress: &impl Fn(usize),
-) -> EpochSums {
-    let (mut loss_sum, mut correct) = (0.0, 0);
-    for (step, rows) in order.chunks(batch_size).enumerate() {
-        let result = reference::step(model, &train.images, &train.labels, rows);
-        let batch_loss = result.loss * rows.len() as f64;
-        check_loss(batch_loss, step)?;
-        match moments.as_deref_mut() {
-            None => {
-                let params = (&mut model.weights[..], &mut model.bias[..]);
-                sgd_step(params, &result.grad_weights, &result.grad_bias, |g| {
-                    lr * g as f32
-                });
-            }
-            Some([first, second]) => {
-                let rule = StepRule::new(optimizer, lr, steps_before + step as u64 + 1);
-                let values = model.weights.iter_mut().chain(&mut model.bias);
-                let grads = result.grad_weights.iter().chain(&result.grad_bias);
-                let firsts = first.weights.iter_mut().chain(&mut first.bias);
-                let seconds = second.weights.iter_mut().chain(&mut second.bias);
-                for (((w, &g), m), v) in values.zip(grads).zip(firsts).zip(seconds) {
-                    rule.apply(w, g as f32, m, v);
-                }
-            }
-        }
-        check_weights(&model.weights, &model.bias, step)?;
-        loss_sum += batch_loss;
-        correct += result.correct;
-        progress((step * batch_size + rows.len()).min(order.len()));
-    }
-    Ok((loss_sum, correct))
 }

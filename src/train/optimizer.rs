@@ -202,10 +202,20 @@ impl StepRule {
         }
     }
 
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    /// Whether the rule is plain SGD, which needs no buffers.
+    pub fn is_plain_sgd(&self) -> bool {
+        self.optimizer.is_plain_sgd()
+    }
+
     /// Updates one value `w` with its mean gradient `g` and its buffers, as
     /// PyTorch's single-tensor implementations do.
     #[inline(always)]
-    pub fn apply(&self, w: &mut f32, g: f32, first: &mut f32, second: &mut f32) {
+    pub fn step_in_place(&self, w: &mut f32, g: f32, first: &mut f32, second: &mut f32) {
         (*w, *first, *second) = self.step(*w, g, *first, *second);
     }
 

@@ -12,37 +12,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The models share the data's order: one shuffle per epoch from
-//! [`SweepConfig::data_seed`], drawn after the initial weights of a model of
-//! that seed, exactly as [`super::train`] draws them, while each model's weights
-//! start from its own seed. A model whose seed is the data seed therefore
-//! trains bit for bit as `train` would train it alone.
-
-use std::time::Instant;
+//! The models share the data's order ([`super::DataOrder`] of
+//! [`SweepConfig::data_seed`]), while each model's weights start from its own
+//! seed; `train` is the same run of one model whose seed is the data's, so a
+//! model seeded like the data trains bit for bit as `train` trains it alone.
+//! A sweep is the epoch loop of `train` with two other policies: a model that
+//! diverges is dropped while the others go on, and the test split is scored
+//! once, at the end.
 
 use super::optimizer::Optimizer;
-use super::sgd::{EpochSums, Params};
-use super::team::{self, EpochRun, SharedSums};
-use super::{CHUNK_ROWS, EpochControl, RUNAWAY_FACTOR, TrainError};
+use super::run::{self, Policy, Run};
+use super::{CHUNK_ROWS, Divergence, EpochControl, Setting, TrainError};
 use crate::data::Dataset;
-use crate::eval::{Evaluation, evaluate_models};
-use crate::kernel::{Isa, Weights};
+use crate::eval::Evaluation;
+use crate::kernel::{Fused, Isa};
 use crate::model::Model;
-use crate::random::SeededRng;
 
 /// The most models one sweep trains together.
 pub const MAX_SWEEP_MODELS: usize = 1024;
-
-/// One model's settings in a sweep.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Setting {
-    /// The optimizer and its settings.
-    pub optimizer: Optimizer,
-    /// The learning rate.
-    pub learning_rate: f32,
-    /// The seed of the model's initial weights.
-    pub seed: u64,
-}
 
 /// Which optimizer a sweep's models use; a sweep may list both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,12 +183,12 @@ impl SweepConfig {
 impl SweepConfig {
     /// Bytes the sweep holds beyond the data: per model, its weights, two
     /// optimizer buffers and a row-major copy, and its gradient sums for every
-    /// chunk of two minibatches.
+    /// chunk of a minibatch.
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
         let parameters = (data.train.images.features() + 1) * data.classes;
         let trained_on = data.train.len().saturating_sub(self.validation);
         let chunks = self.batch_size.min(trained_on).div_ceil(CHUNK_ROWS);
-        let copies = 4 + 2 * chunks;
+        let copies = 4 + chunks;
         (parameters as u64)
             .saturating_mul(4 * copies as u64)
             .saturating_mul(self.settings.len() as u64)
@@ -229,17 +216,12 @@ pub struct ModelEpoch {
     pub loss: f64,
     /// Training accuracy accumulated over the epoch's minibatches.
     pub train_acc: f64,
-    /// Loss and accuracy on the held-out validation images after the epoch.
-    pub validation: Evaluation,
-}
-
-/// Where a model stopped: its epoch (1-based) and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diverged {
-    /// The epoch it diverged in.
-    pub epoch: usize,
-    /// What went wrong, for people.
-    pub reason: String,
+    /// Loss and accuracy on the held-out validation images after the epoch,
+    /// when some are held out (a sweep always holds some out).
+    pub validation: Option<Evaluation>,
+    /// Loss and accuracy on the test set after the epoch, when the run scores
+    /// it every epoch (`train` does, a sweep only at the end).
+    pub test: Option<Evaluation>,
 }
 
 /// A trained (or diverged) model of a sweep.
@@ -254,14 +236,14 @@ pub struct SweptModel {
     /// Loss and accuracy on the test set after the last epoch; `None` for a
     /// model that diverged.
     pub test: Option<Evaluation>,
-    /// Set if the model diverged.
-    pub diverged: Option<Diverged>,
+    /// Where and why the model diverged, if it did.
+    pub diverged: Option<Divergence>,
 }
 
 impl SweptModel {
     /// Validation accuracy after the last epoch, unless the model diverged.
     pub fn val_acc(&self) -> Option<f64> {
-        self.finished().map(|e| e.validation.accuracy)
+        Some(self.finished()?.validation?.accuracy)
     }
 
     /// The last epoch, unless the model diverged.
@@ -332,139 +314,22 @@ pub fn sweep<C: EpochControl>(
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Swept, TrainError> {
     config.check(data)?;
+    let run = Run {
+        data,
+        settings: &config.settings,
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        validation: config.validation,
+        data_seed: config.data_seed,
+        oversubscribe: config.oversubscribe,
+        policy: Policy {
+            stop_on_divergence: false,
+            test_every_epoch: false,
+        },
+    };
+    let mut on_epoch = on_epoch;
+    let report = |epoch: usize, models: &[SweptModel], _| on_epoch(epoch, models);
     super::on_pool(config.threads, || {
-        Ok(sweep_on_pool(data, config, on_epoch, &on_step))
+        run::models(&Fused(Isa::best()), &run, report, &on_step)
     })
-}
-
-/// A model still training: its index in the sweep and its parameters.
-type Live = (usize, Params<Weights>);
-
-fn sweep_on_pool<C: EpochControl>(
-    data: &Dataset,
-    config: &SweepConfig,
-    mut on_epoch: impl FnMut(usize, &[SweptModel]) -> C + Send,
-    on_step: &(impl Fn(usize) + Sync),
-) -> Swept {
-    let train = &data.train;
-    let (features, classes) = (train.images.features(), data.classes);
-    let trained_on = train.len() - config.validation;
-    let held_out = trained_on..train.len();
-    // The data's generator first draws a model's initial weights, as `train`
-    // does, so that the shuffles after it are `train`'s.
-    let mut data_rng = SeededRng::new(config.data_seed);
-    let shape = Model::init(features, classes, &mut data_rng);
-    let isa = Isa::best();
-    let mut models: Vec<SweptModel> = config
-        .settings
-        .iter()
-        .map(|&setting| SweptModel {
-            setting,
-            model: Model::init(features, classes, &mut SeededRng::new(setting.seed)),
-            epochs: Vec::new(),
-            test: None,
-            diverged: None,
-        })
-        .collect();
-    let mut live: Vec<Live> = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let weights = Weights::new(isa, &m.model);
-            let zeros = || Weights::new(isa, &Model::zeros(features, classes));
-            let moments = (!m.setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
-            (i, Params { weights, moments })
-        })
-        .collect();
-    let batch_size = config.batch_size.min(trained_on);
-    let mut shared = SharedSums::new(&shape, models.len(), batch_size);
-    let mut order: Vec<usize> = (0..trained_on).collect();
-    let uniform_guess = (classes as f64).ln().max(f64::MIN_POSITIVE);
-    let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
-    for epoch in 1..=config.epochs {
-        data_rng.shuffle(&mut order);
-        if live.is_empty() {
-            continue;
-        }
-        let start = Instant::now();
-        let (indices, mut params): (Vec<usize>, Vec<_>) = live.drain(..).unzip();
-        let settings: Vec<_> = indices
-            .iter()
-            .map(|&i| (models[i].setting.optimizer, models[i].setting.learning_rate))
-            .collect();
-        let run = EpochRun {
-            train,
-            order: &order,
-            batch_size: config.batch_size,
-            settings: &settings,
-            steps_before,
-            oversubscribe: config.oversubscribe,
-        };
-        let done_before = (epoch - 1).saturating_mul(trained_on);
-        let progress = |samples: usize| on_step(done_before + samples);
-        let sums = shared.run_epoch(&team::Fused, &run, &mut params, &progress);
-        let seconds = start.elapsed().as_secs_f64();
-        // A model that diverged computed the minibatches up to the one it
-        // diverged at.
-        let computed = |sums: &EpochSums| match sums {
-            Ok(_) => trained_on,
-            Err(d) => d.step.saturating_mul(config.batch_size).min(trained_on),
-        };
-        epoch_times.push((seconds, sums.iter().map(computed).sum()));
-        steps_before += order.len().div_ceil(config.batch_size) as u64;
-        // Every model that finished the epoch, scored in one pass over the
-        // held-out rows.
-        let finished: Vec<&Weights> = params
-            .iter()
-            .zip(&sums)
-            .filter(|(_, sums)| sums.is_ok())
-            .map(|(p, _)| &p.weights)
-            .collect();
-        let mut validations = evaluate_models(&finished, train, held_out.clone()).into_iter();
-        for ((i, params), sums) in indices.into_iter().zip(params).zip(sums) {
-            let swept = &mut models[i];
-            swept.model = params.weights.to_model();
-            let reason = match sums {
-                Err(d) => Some(format!(
-                    "step {}: the {} is {}",
-                    d.step,
-                    d.what,
-                    super::format_loss(d.value)
-                )),
-                Ok((loss_sum, correct)) => {
-                    let loss = loss_sum / trained_on as f64;
-                    let validation = validations.next().expect("one per finished model");
-                    swept.epochs.push(ModelEpoch {
-                        loss,
-                        train_acc: correct as f64 / trained_on as f64,
-                        validation,
-                    });
-                    (loss > RUNAWAY_FACTOR * uniform_guess).then(|| {
-                        format!(
-                            "the mean loss {} is more than {RUNAWAY_FACTOR} times that of a uniform guess",
-                            super::format_loss(loss)
-                        )
-                    })
-                }
-            };
-            match reason {
-                Some(reason) => swept.diverged = Some(Diverged { epoch, reason }),
-                None => live.push((i, params)),
-            }
-        }
-        if on_epoch(epoch, &models).stops() {
-            break;
-        }
-    }
-    let weights: Vec<&Weights> = live.iter().map(|(_, p)| &p.weights).collect();
-    let tests = evaluate_models(&weights, &data.test, 0..data.test.len());
-    for (&(i, _), test) in live.iter().zip(tests) {
-        models[i].test = Some(test);
-    }
-    Swept {
-        models,
-        train_seconds: epoch_times.iter().map(|&(seconds, _)| seconds).sum(),
-        model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
-        epoch_times,
-    }
 }

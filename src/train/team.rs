@@ -1,26 +1,28 @@
-//! The thread team that computes an epoch's minibatches together, and its
-//! barrier.
+//! The thread team that computes an epoch's minibatches together, for one
+//! model or many.
 //!
-//! A minibatch is cut into fixed chunks of [`CHUNK_ROWS`] rows; thread `t` of a
-//! team of `T` computes a contiguous run of them (chunks `t * n / T` to
-//! `(t + 1) * n / T`), and every thread then adds all chunks' sums in chunk
-//! order and applies the same update to its own copy of the weights. The
-//! chunks, the order of the sums and the update do not depend on the team's
-//! size, so the copies stay bit-identical to each other and to a one-thread
-//! run. The threads meet once per minibatch: the chunk sums are double
-//! buffered on the global step number, so a thread can start the next step's
-//! chunks while another still reads this step's sums.
+//! A minibatch is cut into fixed chunks of [`CHUNK_ROWS`] rows. Each step,
+//! thread `t` of a team of `T` computes a contiguous run of the chunks
+//! (`t * n / T` to `(t + 1) * n / T`) for every model still training; the team
+//! meets; thread `t` then updates its share of the models, adding each model's
+//! chunk sums in chunk order; the team meets again before the next minibatch
+//! reads the new weights. The chunks, the order of the sums and the update do
+//! not depend on the team's size, so the weights are bit-identical for any
+//! thread count. The threads stay in one rayon broadcast for the whole epoch
+//! rather than being forked and joined (and put to sleep and woken) for every
+//! minibatch.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::ops::Range;
+use std::sync::RwLock;
 
-use super::CHUNK_ROWS;
-use super::optimizer::Optimizer;
-use super::sgd::{EpochSums, Params, Update, reduce_and_apply};
+use super::Setting;
+use super::barrier::SpinBarrier;
+use super::divergence::Cause;
+use super::optimizer::StepRule;
+use super::update::{Params, reduce_and_apply};
 use crate::data::Split;
-use crate::kernel::gemm::GemmScratch;
-use crate::kernel::{self, ChunkSums, Isa, Scratch, Weights};
-use crate::model::Model;
+use crate::kernel::blocking::CHUNK_ROWS;
+use crate::kernel::{ChunkSums, Engine};
 
 /// The most worker threads per core a training pool gets. Threads beyond the
 /// cores only add overhead, and thousands of idle rayon workers looking for work
@@ -50,285 +52,214 @@ pub fn team_size(pool: usize, chunks: usize, oversubscribe: bool) -> usize {
     pool.min(chunks).min(cap).max(1)
 }
 
-/// What one epoch of a chunked kernel runs on.
-#[derive(Clone, Copy)]
-pub(super) struct EpochRun<'a> {
+/// An epoch's summed loss and correct count, or why the model diverged.
+pub(super) type EpochSums = Result<(f64, usize), Cause>;
+
+/// What one epoch trains on.
+pub(super) struct Epoch<'a> {
     pub train: &'a Split,
+    /// The training samples in this epoch's order.
     pub order: &'a [usize],
     pub batch_size: usize,
-    /// Each model's optimizer and learning rate.
-    pub settings: &'a [(Optimizer, f32)],
+    /// Each model's settings.
+    pub settings: &'a [Setting],
     /// Steps taken in the run before this epoch.
     pub steps_before: u64,
     /// Whether pool threads beyond one per core take part too.
     pub oversubscribe: bool,
 }
 
-/// A kernel the team can run on chunks: the weights it reads, and how it
-/// computes a chunk's sums (gradient in the weights' own layout).
-pub(super) trait ChunkKernel: Sync {
-    /// The weights in the layout this kernel reads.
-    type Weights: Clone + Send + Sync;
+/// A model as the team holds it: its parameters and its sums so far (or
+/// where it diverged).
+type Member<W> = RwLock<(Params<W>, EpochSums)>;
 
-    /// The working space one thread reuses for every chunk it computes.
-    type Scratch;
-
-    /// Working space for `weights`' shape.
-    fn scratch(&self, weights: &Self::Weights) -> Self::Scratch;
-
-    /// The sums of the chunk `rows` for each model `weights[i]` into
-    /// `sums[i]`, prefetching `ahead` (`chunk` is `(rows, ahead)`).
-    fn step(
-        &self,
-        weights: &[&Self::Weights],
-        train: &Split,
-        chunk: (&[usize], &[usize]),
-        sums: &mut [&mut ChunkSums],
-        scratch: &mut Self::Scratch,
-    );
-
-    /// The weights and the bias as flat slices, in the layout of the gradient.
-    fn params(weights: &mut Self::Weights) -> (&mut [f32], &mut [f32]);
-
-    /// The instruction set the update runs with.
-    fn isa(&self, weights: &Self::Weights) -> Isa;
+/// The chunk sums of one minibatch, allocated once for the whole run: per
+/// chunk, one [`ChunkSums`] per model.
+pub(super) struct Team {
+    sums: Vec<RwLock<Vec<ChunkSums>>>,
 }
 
-/// The fused kernel on packed weights.
-pub(super) struct Fused;
-
-impl ChunkKernel for Fused {
-    type Weights = Weights;
-    type Scratch = Scratch;
-
-    fn scratch(&self, weights: &Weights) -> Scratch {
-        Scratch::new(weights.classes())
+impl Team {
+    /// Sums for `models` models of `features` x `classes` and minibatches of
+    /// at most `batch_rows` rows.
+    pub fn new((features, classes): (usize, usize), models: usize, batch_rows: usize) -> Self {
+        let chunks = batch_rows.div_ceil(CHUNK_ROWS);
+        let sums = (0..chunks)
+            .map(|_| RwLock::new(vec![ChunkSums::new(features, classes); models]))
+            .collect();
+        Self { sums }
     }
 
-    fn step(
-        &self,
-        w: &[&Weights],
-        train: &Split,
-        chunk: (&[usize], &[usize]),
-        sums: &mut [&mut ChunkSums],
-        scratch: &mut Scratch,
-    ) {
-        kernel::step_models(w, &train.images, &train.labels, chunk, sums, scratch);
-    }
-
-    fn params(weights: &mut Weights) -> (&mut [f32], &mut [f32]) {
-        (weights.packed.values_mut(), &mut weights.bias)
-    }
-
-    fn isa(&self, weights: &Weights) -> Isa {
-        weights.isa()
-    }
-}
-
-/// The GEMM baseline on row-major weights, its softmax pass compiled for the
-/// instruction set.
-pub(super) struct Gemm(pub Isa);
-
-impl ChunkKernel for Gemm {
-    type Weights = Model;
-    type Scratch = GemmScratch;
-
-    fn scratch(&self, model: &Model) -> GemmScratch {
-        GemmScratch::new(model.features, model.classes, CHUNK_ROWS)
-    }
-
-    /// One model after another: the baseline has no shared pass.
-    fn step(
-        &self,
-        models: &[&Model],
-        train: &Split,
-        (rows, _): (&[usize], &[usize]),
-        sums: &mut [&mut ChunkSums],
-        scratch: &mut GemmScratch,
-    ) {
-        let (images, labels) = (&train.images, &train.labels[..]);
-        for (m, sums) in models.iter().zip(sums) {
-            kernel::gemm::step(self.0, m, images, labels, rows, sums, scratch);
-        }
-    }
-
-    fn params(model: &mut Model) -> (&mut [f32], &mut [f32]) {
-        (&mut model.weights, &mut model.bias)
-    }
-
-    fn isa(&self, _: &Model) -> Isa {
-        self.0
-    }
-}
-
-/// The chunk sums every thread of the team reads, allocated once for the
-/// whole run: two sets (this step's and the next's) of, per chunk of the
-/// largest minibatch, one [`ChunkSums`] per model.
-pub(super) struct SharedSums {
-    sets: [Vec<RwLock<Vec<ChunkSums>>>; 2],
-}
-
-impl SharedSums {
-    /// Sums for `models` models of `model`'s shape.
-    pub fn new(model: &Model, models: usize, batch_size: usize) -> Self {
-        let chunks = batch_size.div_ceil(CHUNK_ROWS);
-        let set = || {
-            (0..chunks)
-                .map(|_| {
-                    let sums = ChunkSums::new(model.features, model.classes);
-                    RwLock::new(vec![sums; models])
-                })
-                .collect()
-        };
-        Self {
-            sets: [set(), set()],
-        }
-    }
-
-    /// One epoch of SGD with `kernel` for every model of `models` (each with
-    /// its own `run.settings`), in one pass over the data, on the threads of
-    /// the current rayon pool: at most one thread per chunk of a minibatch
-    /// and, unless `run.oversubscribe`, one per core take part (any other pool
-    /// threads sit this out, since spinning threads beyond the core count only
-    /// steal time from working ones). They stay in one rayon broadcast for the
-    /// whole epoch, rather than being forked and joined (and put to sleep and
-    /// woken) for every minibatch.
-    ///
-    /// One model: every thread applies the update to its own copy of the
-    /// weights, and the threads meet once per minibatch. Several: the models
-    /// are shared, each thread updates its share of them, and the threads meet
-    /// again before the next minibatch reads them (one update of each model
-    /// in all, rather than one per thread). Either way each model's update
-    /// reads the same sums in the same order, so the weights do not depend on
-    /// the team.
-    ///
-    /// Returns each model's sums; a model that diverges stops updating there
-    /// while the others go on.
-    pub fn run_epoch<K: ChunkKernel>(
+    /// One epoch of every model of `models` (each with its own
+    /// `epoch.settings`) with `engine`, in one pass over the data per step, on
+    /// the threads of the current rayon pool ([`team_size`] of them take
+    /// part). Returns each model's sums; a model that diverges stops updating
+    /// there while the others go on.
+    pub fn run_epoch<E: Engine>(
         &mut self,
-        kernel: &K,
-        run: &EpochRun<'_>,
-        models: &mut [Params<K::Weights>],
+        engine: &E,
+        epoch: &Epoch<'_>,
+        models: &mut [Params<E::Weights>],
         progress: &(impl Fn(usize) + Sync),
     ) -> Vec<EpochSums> {
-        let EpochRun {
-            train,
-            order,
-            batch_size,
-            settings,
-            steps_before,
-            oversubscribe,
-        } = *run;
-        assert_eq!(settings.len(), models.len(), "settings for every model");
-        assert!(
-            self.sets[0]
-                .iter()
-                .all(|c| { c.read().is_ok_and(|sums| sums.len() >= models.len()) })
+        assert_eq!(
+            epoch.settings.len(),
+            models.len(),
+            "settings for every model"
         );
-        let sets = &self.sets;
-        let team = team_size(rayon::current_num_threads(), sets[0].len(), oversubscribe);
-        let barrier = SpinBarrier::new(team);
-        let member = |params: &Params<K::Weights>| RwLock::new((params.clone(), Ok((0.0, 0))));
-        let split = models.len() > 1;
-        let shared: Vec<Member<K::Weights>> = if split {
-            models.iter().map(member).collect()
-        } else {
-            Vec::new()
+        assert!(
+            self.sums
+                .iter()
+                .all(|c| c.read().is_ok_and(|s| s.len() >= models.len()))
+        );
+        let team = team_size(
+            rayon::current_num_threads(),
+            self.sums.len(),
+            epoch.oversubscribe,
+        );
+        let members: Vec<Member<E::Weights>> = models
+            .iter()
+            .map(|params| RwLock::new((params.clone(), Ok((0.0, 0)))))
+            .collect();
+        let shared = Shared {
+            engine,
+            epoch,
+            sums: &self.sums,
+            members: &members,
+            barrier: SpinBarrier::new(team),
+            team,
         };
-        let start = &*models;
-        let finished: Mutex<Option<Vec<Member<K::Weights>>>> = Mutex::new(None);
-        let steps = order.len().div_ceil(batch_size);
-        let batch =
-            |step: usize| &order[step * batch_size..((step + 1) * batch_size).min(order.len())];
-        let poisoned = "no thread panics in a kernel";
+        let steps = epoch.order.len().div_ceil(epoch.batch_size);
         rayon::broadcast(|thread| {
             let me = thread.index();
             if me >= team {
                 return;
             }
-            let local: Vec<Member<K::Weights>> = if split {
-                Vec::new()
-            } else {
-                start.iter().map(member).collect()
+            let mut scratch = {
+                let member = members[0].read().expect(POISONED);
+                engine.scratch(&member.0.weights, CHUNK_ROWS)
             };
-            let members = if split { &shared[..] } else { &local[..] };
-            let updates = if split {
-                share(me, team, members.len())
-            } else {
-                0..members.len()
-            };
-            let mut scratch = kernel.scratch(&members[0].read().expect(poisoned).0.weights);
             for step in 0..steps {
-                let rows = batch(step);
-                let chunks = rows.len().div_ceil(CHUNK_ROWS);
-                let set = &sets[step % 2];
-                let mine = share(me, team, chunks);
-                {
-                    let reading: Vec<_> =
-                        members.iter().map(|m| m.read().expect(poisoned)).collect();
-                    for c in mine.clone() {
-                        let next = (step + 1 < steps).then(|| batch(step + 1));
-                        let (chunk, ahead) = chunk_and_ahead(rows, c, mine.end, next, (me, team));
-                        let mut sums = set[c].write().expect(poisoned);
-                        // Only the models still training: every thread sees the
-                        // same outcomes, so they agree on which those are.
-                        let (weights, mut sums): (Vec<_>, Vec<_>) = reading
-                            .iter()
-                            .zip(sums.iter_mut())
-                            .filter(|(m, _)| m.1.is_ok())
-                            .map(|(m, sums)| (&m.0.weights, sums))
-                            .unzip();
-                        kernel.step(&weights, train, (chunk, ahead), &mut sums, &mut scratch);
-                    }
-                }
-                barrier.wait();
-                let used: Vec<_> = set[..chunks]
-                    .iter()
-                    .map(|c| c.read().expect(poisoned))
-                    .collect();
-                let t = steps_before + step as u64 + 1;
-                for m in updates.clone() {
-                    let (optimizer, lr) = settings[m];
-                    let update = Update { optimizer, lr, t };
-                    let chunk_sums: Vec<&ChunkSums> = used.iter().map(|c| &c[m]).collect();
-                    let mut member = members[m].write().expect(poisoned);
-                    apply(kernel, &mut member, &chunk_sums, (rows.len(), update, step));
-                }
-                drop(used);
-                if split {
-                    // The next minibatch reads every model's new weights.
-                    barrier.wait();
-                }
+                shared.compute_my_chunks(me, step, &mut scratch);
+                shared.barrier.wait();
+                shared.update_my_models(me, step);
+                shared.barrier.wait();
                 if me == 0 {
-                    progress((step * batch_size + rows.len()).min(order.len()));
+                    let batch = epoch.batch_size;
+                    progress(((step + 1) * batch).min(epoch.order.len()));
                 }
-                if members.iter().all(|m| m.read().expect(poisoned).1.is_err()) {
+                if shared.all_diverged() {
                     break;
                 }
             }
-            if me == 0 {
-                let result = if split { Vec::new() } else { local };
-                *finished.lock().expect("only thread 0 finishes") = Some(result);
-            }
         });
-        let local = finished
-            .into_inner()
-            .expect("no thread panics holding the result")
-            .expect("thread 0 always takes part");
-        let members = if split { shared } else { local };
-        let mut sums = Vec::with_capacity(members.len());
-        for (model, member) in models.iter_mut().zip(members) {
-            let (trained, outcome) = member.into_inner().expect(poisoned);
-            *model = trained;
-            sums.push(outcome);
-        }
-        sums
+        models
+            .iter_mut()
+            .zip(members)
+            .map(|(model, member)| {
+                let (trained, outcome) = member.into_inner().expect(POISONED);
+                *model = trained;
+                outcome
+            })
+            .collect()
     }
 }
 
-/// A model as the team holds it: its parameters and its sums so far (or
-/// where it diverged).
-type Member<W> = RwLock<(Params<W>, EpochSums)>;
+/// The message of a poisoned lock: a thread panicked in a kernel.
+const POISONED: &str = "no thread panics in a kernel";
+
+/// What the team's threads share during an epoch.
+struct Shared<'a, E: Engine> {
+    engine: &'a E,
+    epoch: &'a Epoch<'a>,
+    sums: &'a [RwLock<Vec<ChunkSums>>],
+    members: &'a [Member<E::Weights>],
+    barrier: SpinBarrier,
+    team: usize,
+}
+
+impl<E: Engine> Shared<'_, E> {
+    /// The minibatch of step `step`.
+    fn batch(&self, step: usize) -> &[usize] {
+        let (order, size) = (self.epoch.order, self.epoch.batch_size);
+        &order[(step * size).min(order.len())..((step + 1) * size).min(order.len())]
+    }
+
+    /// Thread `me`'s chunks of step `step`'s minibatch, for every model still
+    /// training: each chunk's sums into its own buffer.
+    fn compute_my_chunks(&self, me: usize, step: usize, scratch: &mut E::Scratch) {
+        let rows = self.batch(step);
+        let mine = chunks_of(me, self.team, rows.len().div_ceil(CHUNK_ROWS));
+        let next = (step + 1) * self.epoch.batch_size < self.epoch.order.len();
+        let next = next.then(|| self.batch(step + 1));
+        let reading: Vec<_> = self
+            .members
+            .iter()
+            .map(|m| m.read().expect(POISONED))
+            .collect();
+        for c in mine.clone() {
+            let (chunk, ahead) = chunk_and_ahead(rows, c, mine.end, next, (me, self.team));
+            let mut sums = self.sums[c].write().expect(POISONED);
+            // Only the models still training: every thread sees the same
+            // outcomes, so they agree on which those are.
+            let (weights, mut sums): (Vec<_>, Vec<_>) = reading
+                .iter()
+                .zip(sums.iter_mut())
+                .filter(|(m, _)| m.1.is_ok())
+                .map(|(m, sums)| (&m.0.weights, sums))
+                .unzip();
+            let train = self.epoch.train;
+            self.engine
+                .step(&weights, train, (chunk, ahead), &mut sums, scratch);
+        }
+    }
+
+    /// Thread `me`'s share of the models updated from step `step`'s chunk
+    /// sums: each model's sums grow by the minibatch's, or it is marked
+    /// diverged; a model already diverged is left alone.
+    fn update_my_models(&self, me: usize, step: usize) {
+        let rows = self.batch(step).len();
+        let used: Vec<_> = self.sums[..rows.div_ceil(CHUNK_ROWS)]
+            .iter()
+            .map(|c| c.read().expect(POISONED))
+            .collect();
+        let t = self.epoch.steps_before + step as u64 + 1;
+        for m in chunks_of(me, self.team, self.members.len()) {
+            let mut member = self.members[m].write().expect(POISONED);
+            let (params, outcome) = &mut *member;
+            let Ok((loss_sum, correct)) = outcome else {
+                continue;
+            };
+            let setting = &self.epoch.settings[m];
+            let rule = StepRule::new(setting.optimizer, setting.learning_rate, t);
+            let chunk_sums: Vec<&ChunkSums> = used.iter().map(|c| &c[m]).collect();
+            let Params { weights, moments } = params;
+            let moments = moments.as_mut().map(|[a, b]| [E::params(a), E::params(b)]);
+            let isa = self.engine.isa();
+            match reduce_and_apply(
+                isa,
+                E::params(weights),
+                moments,
+                &chunk_sums,
+                (rows, rule, step),
+            ) {
+                Ok((l, c)) => {
+                    *loss_sum += l;
+                    *correct += c;
+                }
+                Err(cause) => *outcome = Err(cause),
+            }
+        }
+    }
+
+    /// Whether every model has diverged (the same answer on every thread
+    /// after a meeting).
+    fn all_diverged(&self) -> bool {
+        self.members
+            .iter()
+            .all(|m| m.read().expect(POISONED).1.is_err())
+    }
+}
 
 /// Chunk `c` of the minibatch `rows`, and the chunk the same thread computes
 /// after it (to prefetch): its next chunk `c + 1` if it has one before `end`,
@@ -346,72 +277,17 @@ fn chunk_and_ahead<'a>(
     };
     let ahead = match next {
         _ if c + 1 < end => chunk(rows, c + 1),
-        Some(next) => chunk(next, share(me, team, next.len().div_ceil(CHUNK_ROWS)).start),
+        Some(next) => chunk(
+            next,
+            chunks_of(me, team, next.len().div_ceil(CHUNK_ROWS)).start,
+        ),
         None => &[],
     };
     (chunk(rows, c), ahead)
 }
 
-/// One model's update from the chunks' sums (`step` is `(rows, update,
-/// 0-based step)`): its sums grow by the minibatch's, or it is marked
-/// diverged; a model already diverged is left alone.
-fn apply<K: ChunkKernel>(
-    kernel: &K,
-    (params, outcome): &mut (Params<K::Weights>, EpochSums),
-    chunk_sums: &[&ChunkSums],
-    (rows, update, step): (usize, Update, usize),
-) {
-    let Ok((loss_sum, correct)) = outcome else {
-        return;
-    };
-    match reduce_and_apply(kernel, params, chunk_sums, rows, update, step) {
-        Ok((l, c)) => {
-            *loss_sum += l;
-            *correct += c;
-        }
-        Err(divergence) => *outcome = Err(divergence),
-    }
-}
-
-/// The chunks thread `me` of a team of `team` computes out of `chunks`.
-fn share(me: usize, team: usize, chunks: usize) -> std::ops::Range<usize> {
-    me * chunks / team..(me + 1) * chunks / team
-}
-
-/// A barrier for a team that meets many times a millisecond: it spins, then
-/// yields (so that more threads than cores still make progress), and never
-/// sleeps in the kernel, whose wake-up latency would dominate a short step.
-struct SpinBarrier {
-    threads: usize,
-    arrived: AtomicUsize,
-    generation: AtomicUsize,
-}
-
-impl SpinBarrier {
-    fn new(threads: usize) -> Self {
-        Self {
-            threads,
-            arrived: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
-        }
-    }
-
-    /// Returns once all `threads` threads have called `wait` for this generation.
-    fn wait(&self) {
-        let generation = self.generation.load(Ordering::Acquire);
-        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
-            self.arrived.store(0, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
-            return;
-        }
-        let mut spins = 0u32;
-        while self.generation.load(Ordering::Acquire) == generation {
-            if spins < 2_000 {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
+/// The share of `n` chunks (or models) that thread `me` of a team of `team`
+/// takes: `me * n / team` to `(me + 1) * n / team`.
+fn chunks_of(me: usize, team: usize, n: usize) -> Range<usize> {
+    me * n / team..(me + 1) * n / team
 }

@@ -62,7 +62,8 @@ fn mean_val_acc_per_epoch(c: &Configuration) -> Vec<f64> {
         .map(|e| {
             let sum: f64 = finished
                 .iter()
-                .map(|m| m.epochs[e].validation.accuracy)
+                .filter_map(|m| m.epochs[e].validation)
+                .map(|v| v.accuracy)
                 .sum();
             sum / finished.len() as f64
         })

@@ -1,15 +1,15 @@
-//! The SGD step and its guards: the chunks' sums added in chunk order, the
-//! update applied, and a divergence (a non-finite loss or weight) detected.
+//! The update of one model after a minibatch: the chunks' gradient sums added
+//! in chunk order, divided by the minibatch's rows and applied by the
+//! optimizer's rule, with the loss and weights checked for divergence.
 //!
-//! The sum order is fixed by the chunks, never by the threads, so every thread
-//! applying [`reduce_and_apply`] to its own copy of the weights computes the
-//! same bits.
+//! The sum order is fixed by the chunks, never by the threads, so the update
+//! computes the same bits whichever thread applies it.
 
-use super::optimizer::{Lanes, Optimizer, StepRule};
-use super::team::ChunkKernel;
-use crate::kernel::ChunkSums;
+use super::divergence::{Cause, check_loss, check_weights};
+use super::optimizer::{Lanes, StepRule};
+use crate::kernel::{ChunkSums, Isa};
 
-/// What the update changes, as one thread holds it: the weights, and the
+/// A model's state as the update changes it: the weights, and the
 /// optimizer's two per-weight buffers in the same layout (momentum, or
 /// Adam's moments), absent for plain SGD.
 #[derive(Clone)]
@@ -18,52 +18,30 @@ pub(super) struct Params<W> {
     pub moments: Option<[W; 2]>,
 }
 
-/// How this step updates: the optimizer, the learning rate, and the 1-based
-/// number of the step in the whole run.
-#[derive(Clone, Copy)]
-pub(super) struct Update {
-    pub optimizer: Optimizer,
-    pub lr: f32,
-    pub t: u64,
-}
+/// A weight matrix and bias as flat slices, in the layout of the gradient sums.
+pub(super) type Flat<'a> = (&'a mut [f32], &'a mut [f32]);
 
-/// Where an epoch stopped: the 1-based step and the first non-finite value.
-#[derive(Debug, Clone)]
-pub(super) struct Divergence {
-    /// The 1-based step of the epoch.
-    pub step: usize,
-    /// `loss` or `weight`.
-    pub what: &'static str,
-    /// The first non-finite value.
-    pub value: f64,
-}
-
-/// The summed loss and correct count of an epoch's minibatches.
-pub(super) type EpochSums = Result<(f64, usize), Divergence>;
-
-/// Adds the chunks' sums in chunk order, applies the mean gradient to
-/// `weights` and returns the minibatch's summed loss and correct count. The
-/// weights are not touched when the loss is not finite.
-pub(super) fn reduce_and_apply<K: ChunkKernel>(
-    kernel: &K,
-    params: &mut Params<K::Weights>,
+/// Adds the chunks' sums in chunk order, applies the mean gradient to the
+/// weights `(w, b)` and their buffers `moments` (absent for plain SGD) by
+/// `rule`, with `isa`'s instructions, and returns the minibatch's summed loss
+/// and correct count. The weights are not touched when the loss is not
+/// finite; `step` is the 0-based step of the epoch.
+pub(super) fn reduce_and_apply(
+    isa: Isa,
+    (w, b): Flat<'_>,
+    moments: Option<[Flat<'_>; 2]>,
     chunks: &[&ChunkSums],
-    rows: usize,
-    update: Update,
-    step: usize,
-) -> Result<(f64, usize), Divergence> {
+    (rows, rule, step): (usize, StepRule, usize),
+) -> Result<(f64, usize), Cause> {
     let loss_sum = chunks.iter().map(|p| p.loss_sum).sum();
     let correct = chunks.iter().map(|p| p.correct).sum();
     check_loss(loss_sum, step)?;
-    let Params { weights, moments } = params;
-    let isa = kernel.isa(weights);
-    let (w, b) = K::params(weights);
     let grad_weights: Vec<&[f32]> = chunks.iter().map(|p| &p.grad_weights[..]).collect();
     let grad_bias: Vec<&[f32]> = chunks.iter().map(|p| &p.grad_bias[..]).collect();
     let finite = match moments {
         None => {
-            assert!(update.optimizer.is_plain_sgd(), "buffers for the optimizer");
-            let scale = update.lr / rows as f32;
+            assert!(rule.is_plain_sgd(), "buffers for the optimizer");
+            let scale = rule.lr() / rows as f32;
             isa.dispatch(SgdUpdate {
                 values: w,
                 gradients: &grad_weights,
@@ -74,9 +52,7 @@ pub(super) fn reduce_and_apply<K: ChunkKernel>(
                 scale,
             })
         }
-        Some([first, second]) => {
-            let rule = StepRule::new(update.optimizer, update.lr, update.t);
-            let ((first_w, first_b), (second_w, second_b)) = (K::params(first), K::params(second));
+        Some([(first_w, first_b), (second_w, second_b)]) => {
             isa.dispatch(OptimizerUpdate {
                 values: w,
                 gradients: &grad_weights,
@@ -98,10 +74,13 @@ pub(super) fn reduce_and_apply<K: ChunkKernel>(
     Ok((loss_sum, correct))
 }
 
-/// `v -= scale * (g_0 + g_1 + ...)` for every value, the chunks' gradients
+/// Plain SGD, the tutorial's update: `v -= scale * (g_0 + g_1 + ...)` for every value, the chunks' gradients
 /// `gradients` added in chunk order: one vectorised pass over the values and
 /// the gradients, bit-identical to summing the gradients first and updating
-/// after. Returns whether every updated value is finite.
+/// after. Returns whether every updated value is finite. It is kept apart from
+/// [`OptimizerUpdate`] because it folds `lr / rows` into one scale (the
+/// rule divides first, then multiplies by `lr`): merging them would change
+/// the tutorial's bits.
 struct SgdUpdate<'a> {
     values: &'a mut [f32],
     gradients: &'a [&'a [f32]],
@@ -196,7 +175,7 @@ impl pulp::WithSimd for OptimizerUpdate<'_> {
         let mut tail_finite = true;
         let tail = w_tail.iter_mut().zip(m_tail).zip(v_tail);
         for (j, ((w, m), v)) in tail.enumerate() {
-            rule.apply(w, chunk_sum(gradients, offset + j) / rows as f32, m, v);
+            rule.step_in_place(w, chunk_sum(gradients, offset + j) / rows as f32, m, v);
             tail_finite &= w.is_finite();
         }
         simd.reduce_sum_f32s(nan_if_not_finite) == 0.0 && tail_finite
@@ -218,50 +197,4 @@ fn chunk_sum(gradients: &[&[f32]], j: usize) -> f32 {
     gradients[1..]
         .iter()
         .fold(gradients[0][j], |sum, g| sum + g[j])
-}
-
-/// A non-finite loss at step `step` (0-based) as a divergence.
-pub(super) fn check_loss(loss_sum: f64, step: usize) -> Result<(), Divergence> {
-    if loss_sum.is_finite() {
-        Ok(())
-    } else {
-        Err(Divergence {
-            step: step + 1,
-            what: "loss",
-            value: loss_sum,
-        })
-    }
-}
-
-/// A non-finite weight or bias after step `step` (0-based) as a divergence.
-pub(super) fn check_weights(weights: &[f32], bias: &[f32], step: usize) -> Result<(), Divergence> {
-    // A branch-free pass the compiler vectorises; the search below runs only
-    // once training has diverged.
-    let finite = |values: &[f32]| values.iter().fold(true, |ok, w| ok & w.is_finite());
-    if finite(weights) && finite(bias) {
-        return Ok(());
-    }
-    match weights.iter().chain(bias).find(|w| !w.is_finite()) {
-        Some(&w) => Err(Divergence {
-            step: step + 1,
-            what: "weight",
-            value: f64::from(w),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// `w -= step(g)` for every weight and bias.
-pub(super) fn sgd_step<G: Copy>(
-    (weights, bias): (&mut [f32], &mut [f32]),
-    grad_weights: &[G],
-    grad_bias: &[G],
-    step: impl Fn(G) -> f32,
-) {
-    for (w, &g) in weights.iter_mut().zip(grad_weights) {
-        *w -= step(g);
-    }
-    for (b, &g) in bias.iter_mut().zip(grad_bias) {
-        *b -= step(g);
-    }
 }

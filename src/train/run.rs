@@ -1,0 +1,219 @@
+//! The one epoch loop, for one model (`train`) or many (`sweep`): for each
+//! epoch, the data order, the team's epoch with any [`Engine`], the
+//! evaluation, the divergence policy and the caller's `on_epoch`. What `train`
+//! and `sweep` do differently is a [`Policy`], not a second loop.
+
+use std::time::Instant;
+
+use super::divergence::{Divergence, check_run_away};
+use super::team::{Epoch, EpochSums, Team};
+use super::update::Params;
+use super::{EpochControl, ModelEpoch, Setting, Swept, SweptModel, TrainError};
+use crate::data::Dataset;
+use crate::eval::evaluate_models;
+use crate::kernel::Engine;
+use crate::model::Model;
+use crate::random::SeededRng;
+
+/// The order of the training samples in every epoch: a shuffle per epoch of
+/// the stream of `seed`, drawn after the normals of a model's initial weights
+/// on the same stream. A model whose seed is the data's thus starts from
+/// exactly the weights and sees exactly the orders of a one-stream run
+/// (initialise, then shuffle), whatever other models train beside it.
+pub struct DataOrder {
+    rng: SeededRng,
+    order: Vec<usize>,
+}
+
+impl DataOrder {
+    /// The orders of the samples `0..samples` for models of `parameters`
+    /// weights (features x classes), from `seed`.
+    pub fn new(seed: u64, samples: usize, parameters: usize) -> Self {
+        let mut rng = SeededRng::new(seed);
+        rng.skip_normals(parameters as u64);
+        Self {
+            rng,
+            order: (0..samples).collect(),
+        }
+    }
+
+    /// The next epoch's order.
+    pub fn next_epoch(&mut self) -> &[usize] {
+        self.rng.shuffle(&mut self.order);
+        &self.order
+    }
+}
+
+/// What a run does with a model that diverges, and when it scores the test
+/// split.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Policy {
+    /// Stop the run with an error (`train`), or drop the model and go on
+    /// (`sweep`).
+    pub stop_on_divergence: bool,
+    /// Score the test split after every epoch (`train`), or once at the end
+    /// (`sweep`).
+    pub test_every_epoch: bool,
+}
+
+/// A run of every model of `settings` on `data`.
+pub(super) struct Run<'a> {
+    pub data: &'a Dataset,
+    pub settings: &'a [Setting],
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// The last `validation` training images are held out and scored after
+    /// every epoch.
+    pub validation: usize,
+    pub data_seed: u64,
+    pub oversubscribe: bool,
+    pub policy: Policy,
+}
+
+/// Trains every model of `run` with `engine` on the current rayon pool,
+/// calling `on_epoch(epoch, models, seconds)` after each epoch with every
+/// model so far and the epoch's training time, and `on_step(samples)` with
+/// the training samples of the run done so far.
+pub(super) fn models<E: Engine, C: EpochControl>(
+    engine: &E,
+    run: &Run<'_>,
+    mut on_epoch: impl FnMut(usize, &[SweptModel], f64) -> C,
+    on_step: &(impl Fn(usize) + Sync),
+) -> Result<Swept, TrainError> {
+    let (data, policy) = (run.data, run.policy);
+    let train = &data.train;
+    let (features, classes) = (train.images.features(), data.classes);
+    let trained_on = train.len() - run.validation;
+    let held_out = trained_on..train.len();
+    let mut orders = DataOrder::new(run.data_seed, trained_on, features * classes);
+    let mut models: Vec<SweptModel> = run
+        .settings
+        .iter()
+        .map(|&setting| SweptModel {
+            setting,
+            model: Model::init(features, classes, &mut SeededRng::new(setting.seed)),
+            epochs: Vec::new(),
+            test: None,
+            diverged: None,
+        })
+        .collect();
+    let mut live: Vec<(usize, Params<E::Weights>)> = models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let weights = engine.weights(&m.model);
+            let zeros = || engine.weights(&Model::zeros(features, classes));
+            let moments = (!m.setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
+            (i, Params { weights, moments })
+        })
+        .collect();
+    // A minibatch never holds more rows than the training set: buffers are
+    // sized by what the data can use, not by the setting.
+    let mut team = Team::new(
+        (features, classes),
+        models.len(),
+        run.batch_size.min(trained_on),
+    );
+    let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
+    for epoch in 1..=run.epochs {
+        if live.is_empty() {
+            break;
+        }
+        let order = orders.next_epoch();
+        let start = Instant::now();
+        let (indices, mut params): (Vec<usize>, Vec<_>) = live.drain(..).unzip();
+        let settings: Vec<Setting> = indices.iter().map(|&i| models[i].setting).collect();
+        let epoch_run = Epoch {
+            train,
+            order,
+            batch_size: run.batch_size,
+            settings: &settings,
+            steps_before,
+            oversubscribe: run.oversubscribe,
+        };
+        let done_before = (epoch - 1).saturating_mul(trained_on);
+        let progress = |samples: usize| on_step(done_before + samples);
+        let sums = team.run_epoch(engine, &epoch_run, &mut params, &progress);
+        let seconds = start.elapsed().as_secs_f64();
+        // A model that diverged computed the minibatches up to the one it
+        // diverged at.
+        let computed = |sums: &EpochSums| match sums {
+            Ok(_) => trained_on,
+            Err(cause) => {
+                let steps = cause.step().unwrap_or(0);
+                steps.saturating_mul(run.batch_size).min(trained_on)
+            }
+        };
+        epoch_times.push((seconds, sums.iter().map(computed).sum()));
+        steps_before += order.len().div_ceil(run.batch_size) as u64;
+        // Every model that finished the epoch, scored in one pass over the
+        // held-out rows (and the test rows, if every epoch).
+        let finished: Vec<&E::Weights> = params
+            .iter()
+            .zip(&sums)
+            .filter(|(_, sums)| sums.is_ok())
+            .map(|(p, _)| &p.weights)
+            .collect();
+        let score = |split, range| evaluate_models(engine, &finished, split, range);
+        let mut validations = (run.validation > 0)
+            .then(|| score(train, held_out.clone()).into_iter())
+            .into_iter()
+            .flatten();
+        let mut tests = policy
+            .test_every_epoch
+            .then(|| score(&data.test, 0..data.test.len()).into_iter())
+            .into_iter()
+            .flatten();
+        let mut run_away = None;
+        for ((i, params), sums) in indices.into_iter().zip(params).zip(sums) {
+            let swept = &mut models[i];
+            swept.model = engine.model(&params.weights);
+            let cause = match sums {
+                Err(cause) if policy.stop_on_divergence => {
+                    return Err(TrainError::Diverged(Divergence { epoch, cause }));
+                }
+                Err(cause) => Some(cause),
+                Ok((loss_sum, correct)) => {
+                    let loss = loss_sum / trained_on as f64;
+                    swept.epochs.push(ModelEpoch {
+                        loss,
+                        train_acc: correct as f64 / trained_on as f64,
+                        validation: validations.next(),
+                        test: tests.next(),
+                    });
+                    check_run_away(loss, classes).err()
+                }
+            };
+            match cause {
+                Some(cause) if policy.stop_on_divergence => run_away = Some(cause),
+                Some(cause) => swept.diverged = Some(Divergence { epoch, cause }),
+                None => live.push((i, params)),
+            }
+        }
+        let stop = on_epoch(epoch, &models, seconds).stops();
+        if let Some(cause) = run_away {
+            return Err(TrainError::Diverged(Divergence { epoch, cause }));
+        }
+        if stop {
+            break;
+        }
+    }
+    let weights: Vec<&E::Weights> = live.iter().map(|(_, p)| &p.weights).collect();
+    let tests = if policy.test_every_epoch {
+        live.iter()
+            .map(|&(i, _)| models[i].epochs.last().and_then(|e| e.test))
+            .collect()
+    } else {
+        let tests = evaluate_models(engine, &weights, &data.test, 0..data.test.len());
+        tests.into_iter().map(Some).collect::<Vec<_>>()
+    };
+    for (&(i, _), test) in live.iter().zip(tests) {
+        models[i].test = test;
+    }
+    Ok(Swept {
+        models,
+        train_seconds: epoch_times.iter().map(|&(seconds, _)| seconds).sum(),
+        model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
+        epoch_times,
+    })
+}
