@@ -1,10 +1,11 @@
 //! What only the command line needs: the text and JSON it prints
-//! ([`report`], [`sweep_report`]), the figures it draws ([`figures`]), classifying a user's own
+//! ([`report`], [`sweep_report`], [`bench_report`]), the figures it draws ([`figures`]), classifying a user's own
 //! pictures ([`user_image`]), describing a data directory ([`info`]) and
 //! measuring the machine ([`bench`](mod@bench), [`peak`]). Nothing below `app` imports
 //! from it.
 
 pub mod bench;
+pub mod bench_report;
 pub mod figures;
 pub mod info;
 pub mod peak;
