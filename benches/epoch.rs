@@ -12,7 +12,7 @@ use softreg::eval::evaluate;
 use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
-use softreg::train::{TrainConfig, train};
+use softreg::train::{RunConfig, TrainConfig, train};
 
 fn data_dir() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist")
@@ -29,8 +29,11 @@ fn epoch(c: &mut Criterion) {
         group.throughput(Throughput::Elements(data.train.len() as u64));
         for threads in [1, 2] {
             let config = TrainConfig {
-                epochs: 1,
-                threads: Some(threads),
+                run: RunConfig {
+                    epochs: 1,
+                    threads: Some(threads),
+                    ..RunConfig::default()
+                },
                 ..TrainConfig::default()
             };
             // One epoch from a fresh model; the test-set evaluation after it is

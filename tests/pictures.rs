@@ -9,7 +9,7 @@ use common::softreg;
 use softreg::app::figures::predictions::{self, CORRECT, GridLayout, WRONG};
 use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{Dataset, Images, Split};
-use softreg::train::{TrainConfig, train};
+use softreg::train::{RunConfig, TrainConfig, train};
 
 fn names() -> Vec<String> {
     softreg::data::fashion_mnist::CLASS_NAMES
@@ -75,7 +75,10 @@ fn wrong_predictions_are_drawn_in_the_wrong_colour() {
 /// A model trained for one epoch on the bundled data, saved in `dir`.
 fn trained_model(dir: &std::path::Path, data: &Dataset) -> std::path::PathBuf {
     let config = TrainConfig {
-        epochs: 1,
+        run: RunConfig {
+            epochs: 1,
+            ..RunConfig::default()
+        },
         ..TrainConfig::default()
     };
     let trained = train(data, &config, |_| {}).unwrap();

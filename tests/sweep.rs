@@ -5,7 +5,7 @@ mod common;
 
 use softreg::data::{Dataset, PixelFormat};
 use softreg::train::{
-    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, Setting, SweepConfig, TrainConfig,
+    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
     TrainError, sweep, train,
 };
 
@@ -48,12 +48,14 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
     ];
     let config = SweepConfig {
         settings: settings.clone(),
-        epochs: 2,
-        batch_size: 200,
         data_seed: 3,
-        validation: 5_000,
-        threads: Some(3),
-        oversubscribe: true,
+        run: RunConfig {
+            epochs: 2,
+            batch_size: 200,
+            validation: 5_000,
+            threads: Some(3),
+            oversubscribe: true,
+        },
     };
     let mut epochs_seen = Vec::new();
     let swept = sweep(&data, &config, |e, _| epochs_seen.push(e), |_| {}).unwrap();
@@ -75,13 +77,14 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
         let s = swept.setting;
         assert_eq!(s, settings[i]);
         let alone = TrainConfig {
-            epochs: 2,
-            batch_size: 200,
-            learning_rate: s.learning_rate,
-            optimizer: s.optimizer,
-            seed: s.seed,
-            validation: 5_000,
-            threads: Some(1),
+            run: RunConfig {
+                epochs: 2,
+                batch_size: 200,
+                validation: 5_000,
+                threads: Some(1),
+                ..RunConfig::default()
+            },
+            setting: s,
             ..TrainConfig::default()
         };
         if s.seed != config.data_seed {
@@ -120,10 +123,13 @@ fn a_sweep_does_not_depend_on_the_thread_count() {
     let run = |threads| {
         let config = SweepConfig {
             settings: grid.settings(),
-            epochs: 1,
-            validation: 1_000,
-            threads: Some(threads),
-            oversubscribe: true,
+            run: RunConfig {
+                epochs: 1,
+                validation: 1_000,
+                threads: Some(threads),
+                oversubscribe: true,
+                ..SweepConfig::default().run
+            },
             ..SweepConfig::default()
         };
         sweep(&data, &config, |_, _| {}, |_| {}).unwrap()
@@ -172,12 +178,18 @@ fn impossible_sweeps_are_refused() {
     });
     assert!(matches!(err, TrainError::NoModels), "{err}");
     let err = refused(SweepConfig {
-        validation: 0,
+        run: RunConfig {
+            validation: 0,
+            ..SweepConfig::default().run
+        },
         ..SweepConfig::default()
     });
     assert!(matches!(err, TrainError::NoValidation), "{err}");
     let err = refused(SweepConfig {
-        epochs: 0,
+        run: RunConfig {
+            epochs: 0,
+            ..SweepConfig::default().run
+        },
         ..SweepConfig::default()
     });
     assert!(matches!(err, TrainError::NothingToRank), "{err}");
@@ -196,7 +208,10 @@ fn impossible_sweeps_are_refused() {
     });
     assert!(matches!(err, TrainError::LearningRate(_)), "{err}");
     let err = refused(SweepConfig {
-        validation: 60_000,
+        run: RunConfig {
+            validation: 60_000,
+            ..SweepConfig::default().run
+        },
         ..SweepConfig::default()
     });
     assert!(matches!(err, TrainError::Validation { .. }), "{err}");
@@ -210,7 +225,10 @@ fn a_sweep_too_large_for_memory_is_refused() {
     let one = SweepConfig::default().settings[0];
     let config = SweepConfig {
         settings: vec![one; MAX_SWEEP_MODELS],
-        batch_size: 50_000,
+        run: RunConfig {
+            batch_size: 50_000,
+            ..SweepConfig::default().run
+        },
         ..SweepConfig::default()
     };
     // 7,850 parameters; 782 chunks of 64 rows in a minibatch of 50,000.

@@ -9,7 +9,7 @@ use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
-use softreg::train::{Cause, Divergence, TrainConfig, TrainError, train};
+use softreg::train::{Cause, Divergence, RunConfig, Setting, TrainConfig, TrainError, train};
 
 fn fashion_mnist(format: PixelFormat) -> Dataset {
     Dataset::load_as(&common::fashion_mnist_dir(), 10, format).unwrap()
@@ -21,7 +21,10 @@ fn tutorial_settings_reach_the_tutorial_accuracy_and_every_kernel_agrees_with_th
     let run = |kernel, epochs| {
         let config = TrainConfig {
             kernel,
-            epochs,
+            run: RunConfig {
+                epochs,
+                ..RunConfig::default()
+            },
             ..TrainConfig::default()
         };
         let mut seen = Vec::new();
@@ -75,10 +78,16 @@ fn weights_do_not_depend_on_the_thread_count_or_the_pixel_format() {
     let run = |data: &Dataset, threads| {
         // Every pool thread joins the team, even beyond the core count.
         let config = TrainConfig {
-            epochs: 2,
-            threads: Some(threads),
-            seed: 3,
-            oversubscribe: true,
+            run: RunConfig {
+                epochs: 2,
+                threads: Some(threads),
+                oversubscribe: true,
+                ..RunConfig::default()
+            },
+            setting: Setting {
+                seed: 3,
+                ..Setting::default()
+            },
             ..TrainConfig::default()
         };
         train(data, &config, |_| {}).unwrap()
@@ -107,13 +116,18 @@ fn one_full_batch_epoch_is_one_sgd_step_on_the_mean_gradient() {
     let data = Dataset::load(dir.path(), 10).unwrap();
     for (kernel, tolerance) in [(Kernel::Reference, 1e-7), (Kernel::Fused, 1e-6)] {
         let config = TrainConfig {
-            epochs: 1,
-            batch_size: 64,
-            learning_rate: 0.5,
-            seed: 9,
-            threads: Some(1),
             kernel,
-            ..TrainConfig::default()
+            run: RunConfig {
+                epochs: 1,
+                batch_size: 64,
+                threads: Some(1),
+                ..RunConfig::default()
+            },
+            setting: Setting {
+                learning_rate: 0.5,
+                seed: 9,
+                ..Setting::default()
+            },
         };
         let trained = train(&data, &config, |_| {}).unwrap();
 
@@ -148,9 +162,15 @@ fn same_seed_same_model_other_seed_other_model() {
     common::write_valid_dataset(dir.path(), false);
     let data = Dataset::load(dir.path(), 10).unwrap();
     let config = |seed| TrainConfig {
-        epochs: 3,
-        batch_size: 2,
-        seed,
+        run: RunConfig {
+            epochs: 3,
+            batch_size: 2,
+            ..RunConfig::default()
+        },
+        setting: Setting {
+            seed,
+            ..Setting::default()
+        },
         ..TrainConfig::default()
     };
     let a = train(&data, &config(1), |_| {}).unwrap().model;
@@ -164,8 +184,11 @@ fn an_epoch_callback_can_stop_the_run_keeping_what_it_trained() {
     common::write_valid_dataset(dir.path(), false);
     let data = Dataset::load(dir.path(), 10).unwrap();
     let config = |epochs| TrainConfig {
-        epochs,
-        batch_size: 2,
+        run: RunConfig {
+            epochs,
+            batch_size: 2,
+            ..RunConfig::default()
+        },
         ..TrainConfig::default()
     };
     let stopped = train(&data, &config(10), |e| {
@@ -188,10 +211,15 @@ fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
     let data = fashion_mnist(PixelFormat::U8);
     for kernel in [Kernel::Fused, Kernel::Reference] {
         let config = TrainConfig {
-            learning_rate: f32::MAX,
-            epochs: 1,
             kernel,
-            ..TrainConfig::default()
+            run: RunConfig {
+                epochs: 1,
+                ..RunConfig::default()
+            },
+            setting: Setting {
+                learning_rate: f32::MAX,
+                ..Setting::default()
+            },
         };
         let Err(err) = train(&data, &config, |_| {}) else {
             panic!("{kernel:?}: training with lr {} succeeded", f32::MAX);
@@ -240,28 +268,40 @@ fn invalid_settings_are_refused() {
     let base = TrainConfig::default();
     assert!(matches!(
         run(TrainConfig {
-            batch_size: 0,
+            run: RunConfig {
+                batch_size: 0,
+                ..base.clone().run
+            },
             ..base.clone()
         }),
         TrainError::BatchSize
     ));
     assert!(matches!(
         run(TrainConfig {
-            learning_rate: -1.0,
+            setting: Setting {
+                learning_rate: -1.0,
+                ..base.clone().setting
+            },
             ..base.clone()
         }),
         TrainError::LearningRate(_)
     ));
     assert!(matches!(
         run(TrainConfig {
-            learning_rate: f32::NAN,
+            setting: Setting {
+                learning_rate: f32::NAN,
+                ..base.clone().setting
+            },
             ..base.clone()
         }),
         TrainError::LearningRate(_)
     ));
     assert!(matches!(
         run(TrainConfig {
-            threads: Some(0),
+            run: RunConfig {
+                threads: Some(0),
+                ..base.run
+            },
             ..base
         }),
         TrainError::Threads
@@ -348,14 +388,18 @@ fn optimizers_follow_pytorchs_formulas() {
         }
         for kernel in [Kernel::Fused, Kernel::Gemm, Kernel::Reference] {
             let config = TrainConfig {
-                epochs: 3,
-                batch_size: 64,
-                learning_rate: lr,
-                optimizer,
-                seed: 4,
-                threads: Some(1),
                 kernel,
-                ..TrainConfig::default()
+                run: RunConfig {
+                    epochs: 3,
+                    batch_size: 64,
+                    threads: Some(1),
+                    ..RunConfig::default()
+                },
+                setting: Setting {
+                    learning_rate: lr,
+                    optimizer,
+                    seed: 4,
+                },
             };
             let trained = train(&data, &config, |_| {}).unwrap();
             let got = trained.model.weights.iter().chain(&trained.model.bias);
@@ -389,11 +433,17 @@ fn optimizer_state_does_not_depend_on_the_thread_count() {
     ] {
         let run = |threads| {
             let config = TrainConfig {
-                epochs: 2,
-                learning_rate: 0.01,
-                optimizer,
-                threads: Some(threads),
-                oversubscribe: true,
+                run: RunConfig {
+                    epochs: 2,
+                    threads: Some(threads),
+                    oversubscribe: true,
+                    ..RunConfig::default()
+                },
+                setting: Setting {
+                    learning_rate: 0.01,
+                    optimizer,
+                    ..Setting::default()
+                },
                 ..TrainConfig::default()
             };
             let model = train(&data, &config, |_| {}).unwrap().model;
@@ -437,14 +487,20 @@ fn a_validation_split_is_held_out_and_scored() {
         ..small.clone()
     };
     let config = TrainConfig {
-        epochs: 2,
-        batch_size: 64,
+        run: RunConfig {
+            epochs: 2,
+            batch_size: 64,
+            ..RunConfig::default()
+        },
         ..TrainConfig::default()
     };
     let with_validation = train(
         &small,
         &TrainConfig {
-            validation: held_out,
+            run: RunConfig {
+                validation: held_out,
+                ..config.clone().run
+            },
             ..config.clone()
         },
         |_| {},
@@ -472,7 +528,10 @@ fn a_validation_split_is_held_out_and_scored() {
     }
     assert!(without.epochs.iter().all(|e| e.validation.is_none()));
     let all = TrainConfig {
-        validation: n,
+        run: RunConfig {
+            validation: n,
+            ..config.run
+        },
         ..config
     };
     assert!(matches!(

@@ -20,7 +20,7 @@ use crate::kernel::{self, ChunkSums, Isa, Kernel, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::train::{
-    CHUNK_ROWS, Grid, Setting, SweepConfig, TrainConfig, TrainError, cores, sweep, train,
+    CHUNK_ROWS, Grid, RunConfig, Setting, SweepConfig, TrainConfig, TrainError, cores, sweep, train,
 };
 
 /// What to measure.
@@ -152,10 +152,13 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         }
         for (kernel, data, epochs) in configurations {
             let train_config = TrainConfig {
-                epochs,
-                batch_size: config.batch_size,
-                threads: Some(threads),
                 kernel,
+                run: RunConfig {
+                    epochs,
+                    batch_size: config.batch_size,
+                    threads: Some(threads),
+                    ..RunConfig::default()
+                },
                 ..TrainConfig::default()
             };
             let trained = train(data, &train_config, |_| {})?;
@@ -184,10 +187,13 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     {
         let sweep_config = SweepConfig {
             settings: sweep_settings(models),
-            epochs: config.epochs,
-            batch_size: config.batch_size,
-            threads: Some(config.threads),
-            validation,
+            run: RunConfig {
+                epochs: config.epochs,
+                batch_size: config.batch_size,
+                threads: Some(config.threads),
+                validation,
+                ..SweepConfig::default().run
+            },
             ..SweepConfig::default()
         };
         let swept = sweep(&u8_data, &sweep_config, |_, _| {}, |_| {})?;

@@ -104,21 +104,22 @@ pub fn number(value: f32) -> String {
 /// The first line of a training run: the data, the settings and what runs.
 pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     let (height, width) = data.train.images.shape();
-    let trained_on = data.train.len() - config.validation;
-    let batch = config.batch_size.min(trained_on);
+    let trained_on = data.train.len() - config.run.validation;
+    let batch = config.run.batch_size.min(trained_on);
     let threads = match config.kernel {
         Kernel::Reference => count(1, "thread"),
-        Kernel::Fused | Kernel::Gemm => threads(config.threads, batch),
+        Kernel::Fused | Kernel::Gemm => threads(config.run.threads, batch),
     };
-    let validation = if config.validation > 0 {
-        format!(" + {} validation", config.validation)
+    let validation = if config.run.validation > 0 {
+        format!(" + {} validation", config.run.validation)
     } else {
         String::new()
     };
-    let optimizer = if config.optimizer.is_plain_sgd() {
+    let optimizer = if config.setting.optimizer.is_plain_sgd() {
         String::new()
     } else {
         let settings: Vec<String> = config
+            .setting
             .optimizer
             .settings()
             .into_iter()
@@ -131,8 +132,8 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         dir.display(),
         data.test.len(),
         data.classes,
-        number(config.learning_rate),
-        config.seed,
+        number(config.setting.learning_rate),
+        config.setting.seed,
         config.kernel.describe(),
     )
 }

@@ -14,7 +14,10 @@ use super::report::{format_duration, number, threads};
 /// The first line of a sweep: the data, the grid and what runs.
 pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> String {
     let (height, width) = data.train.images.shape();
-    let batch = config.batch_size.min(data.train.len() - config.validation);
+    let batch = config
+        .run
+        .batch_size
+        .min(data.train.len() - config.run.validation);
     let momenta = if grid.optimizers.contains(&OptimizerKind::Sgd) {
         format!(" x {} momentum", grid.momenta.len())
     } else {
@@ -29,17 +32,17 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         "{}: {} train + {} validation / {} test images of {height}x{width}, {} classes; \
          {} models ({optimizers}{} lr{momenta} x {} wd x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
         dir.display(),
-        data.train.len() - config.validation,
-        config.validation,
+        data.train.len() - config.run.validation,
+        config.run.validation,
         data.test.len(),
         data.classes,
         config.settings.len(),
         grid.learning_rates.len(),
         grid.weight_decays.len(),
         grid.seeds.len(),
-        config.epochs,
+        config.run.epochs,
         config.data_seed,
-        threads(config.threads, batch),
+        threads(config.run.threads, batch),
         Kernel::Fused.describe(),
     )
 }

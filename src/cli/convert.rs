@@ -5,9 +5,11 @@
 
 use softreg::data::PixelFormat;
 use softreg::kernel::Kernel;
-use softreg::train::{Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, SweepConfig, TrainConfig};
+use softreg::train::{
+    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
+};
 
-use super::args::{KernelArg, OptimizerArg, PixelsArg, SweepArgs, TrainArgs};
+use super::args::{KernelArg, OptimizerArg, PixelsArg, RunArgs, SweepArgs, ThreadArgs, TrainArgs};
 
 /// Flags that cannot be used together, or a list the command cannot take:
 /// exit status 2, as for a flag clap refuses.
@@ -19,16 +21,25 @@ pub struct UsageError(pub String);
 /// are refused.
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     Ok(TrainConfig {
-        epochs: args.run.epochs,
-        batch_size: args.run.batch_size,
-        learning_rate: args.lr,
-        optimizer: optimizer(args)?,
-        validation: args.validation,
-        seed: args.seed,
-        threads: args.threads.threads,
+        run: run_config(&args.run, args.validation, &args.threads),
+        setting: Setting {
+            optimizer: optimizer(args)?,
+            learning_rate: args.lr,
+            seed: args.seed,
+        },
         kernel: kernel(args.kernel),
-        ..TrainConfig::default()
     })
+}
+
+/// What every training command's flags say of the run.
+fn run_config(run: &RunArgs, validation: usize, threads: &ThreadArgs) -> RunConfig {
+    RunConfig {
+        epochs: run.epochs,
+        batch_size: run.batch_size,
+        validation,
+        threads: threads.threads,
+        oversubscribe: false,
+    }
 }
 
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
@@ -127,13 +138,9 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     }
     let grid = Grid { seeds, ..grid };
     let config = SweepConfig {
+        run: run_config(&args.run, args.validation, &args.threads),
         settings: grid.settings(),
-        epochs: args.run.epochs,
-        batch_size: args.run.batch_size,
         data_seed: args.data_seed,
-        validation: args.validation,
-        threads: args.threads.threads,
-        ..SweepConfig::default()
     };
     Ok((grid, config))
 }

@@ -41,37 +41,51 @@ use run::{Policy, Run};
 pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK_ROWS};
 
 /// One model's settings: the unit `train` trains one of and `sweep` many.
+/// The default is the tutorial's: plain SGD, learning rate 0.1, seed 0.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Setting {
-    /// The optimizer and its settings.
+    /// How the mean gradient becomes a step.
     pub optimizer: Optimizer,
-    /// The learning rate.
+    /// The step size applied to the mean gradient of a minibatch.
     pub learning_rate: f32,
     /// The seed of the model's initial weights.
     pub seed: u64,
 }
 
-/// Settings of one training run; the default is the tutorial's.
+impl Default for Setting {
+    fn default() -> Self {
+        Self {
+            optimizer: Optimizer::default(),
+            learning_rate: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+impl Setting {
+    /// Refuses a learning rate or optimizer settings that cannot step.
+    pub fn check(&self) -> Result<(), TrainError> {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(TrainError::LearningRate(self.learning_rate));
+        }
+        Ok(self.optimizer.check()?)
+    }
+}
+
+/// What a run shares across its models. The default is the tutorial's: 5
+/// epochs of minibatches of 256, nothing held out, one thread per core.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrainConfig {
+pub struct RunConfig {
     /// Passes over the training set.
     pub epochs: usize,
     /// Samples per minibatch; the last minibatch of an epoch may be smaller.
     pub batch_size: usize,
-    /// The step size applied to the mean gradient of a minibatch.
-    pub learning_rate: f32,
-    /// How the mean gradient becomes a step: plain SGD by default.
-    pub optimizer: Optimizer,
-    /// Seeds the weight initialisation and the per-epoch shuffles.
-    pub seed: u64,
-    /// Worker threads; `None` means one per core.
-    pub threads: Option<usize>,
-    /// The implementation of the loss and gradient.
-    pub kernel: Kernel,
     /// Training images held out for validation: the last `validation` images
     /// of the training split, never trained on, scored after every epoch
-    /// (`val acc`); 0 (the default) holds out nothing.
+    /// (`val acc`); 0 holds out nothing.
     pub validation: usize,
+    /// Worker threads; `None` means one per core.
+    pub threads: Option<usize>,
     /// Let every pool thread join the team even beyond one per core. Off by
     /// default (threads spinning beyond the core count only steal time from
     /// working ones); tests turn it on to check that 8 threads on a 2-core
@@ -79,76 +93,66 @@ pub struct TrainConfig {
     pub oversubscribe: bool,
 }
 
-impl TrainConfig {
-    /// The one model's settings.
-    pub fn setting(&self) -> Setting {
-        Setting {
-            optimizer: self.optimizer,
-            learning_rate: self.learning_rate,
-            seed: self.seed,
-        }
-    }
-
-    /// Refuses settings that cannot train on `data`, naming the setting.
-    pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
-        check_run(
-            data,
-            (self.batch_size, self.threads, self.epochs),
-            self.validation,
-        )?;
-        check_step(self.learning_rate, &self.optimizer)
-    }
-}
-
-/// Refuses a run (batch size, threads, epochs) that cannot train on `data`
-/// holding out `validation` images.
-fn check_run(
-    data: &Dataset,
-    (batch_size, threads, epochs): (usize, Option<usize>, usize),
-    validation: usize,
-) -> Result<(), TrainError> {
-    if batch_size == 0 {
-        return Err(TrainError::BatchSize);
-    }
-    if threads == Some(0) {
-        return Err(TrainError::Threads);
-    }
-    if epochs > MAX_EPOCHS {
-        return Err(TrainError::Epochs(epochs));
-    }
-    if data.train.is_empty() {
-        return Err(TrainError::EmptyTrainingSet);
-    }
-    if validation >= data.train.len() {
-        return Err(TrainError::Validation {
-            held_out: validation,
-            images: data.train.len(),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a learning rate or optimizer settings that cannot step.
-fn check_step(learning_rate: f32, optimizer: &Optimizer) -> Result<(), TrainError> {
-    if !(learning_rate.is_finite() && learning_rate > 0.0) {
-        return Err(TrainError::LearningRate(learning_rate));
-    }
-    Ok(optimizer.check()?)
-}
-
-impl Default for TrainConfig {
+impl Default for RunConfig {
     fn default() -> Self {
         Self {
             epochs: 5,
             batch_size: 256,
-            learning_rate: 0.1,
-            optimizer: Optimizer::default(),
-            seed: 0,
-            threads: None,
-            kernel: Kernel::Fused,
             validation: 0,
+            threads: None,
             oversubscribe: false,
         }
+    }
+}
+
+impl RunConfig {
+    /// Refuses a run that cannot train on `data`, naming the setting.
+    pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
+        if self.batch_size == 0 {
+            return Err(TrainError::BatchSize);
+        }
+        if self.threads == Some(0) {
+            return Err(TrainError::Threads);
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Err(TrainError::Epochs(self.epochs));
+        }
+        if data.train.is_empty() {
+            return Err(TrainError::EmptyTrainingSet);
+        }
+        if self.validation >= data.train.len() {
+            return Err(TrainError::Validation {
+                held_out: self.validation,
+                images: data.train.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The training images the run trains on: all but the held-out ones.
+    pub fn trained_on(&self, data: &Dataset) -> usize {
+        data.train.len().saturating_sub(self.validation)
+    }
+}
+
+/// One training run: one model, with the engine `kernel`; the default is the
+/// tutorial's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrainConfig {
+    /// Epochs, batches, validation and threads.
+    pub run: RunConfig,
+    /// The model's optimizer, learning rate and seed (which also seeds the
+    /// per-epoch shuffles).
+    pub setting: Setting,
+    /// The implementation of the loss and gradient.
+    pub kernel: Kernel,
+}
+
+impl TrainConfig {
+    /// Refuses settings that cannot train on `data`, naming the setting.
+    pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
+        self.run.check(data)?;
+        self.setting.check()
     }
 }
 
@@ -310,18 +314,15 @@ pub fn train_with_progress<C: EpochControl>(
     config.check(data)?;
     let run = Run {
         data,
-        settings: &[config.setting()],
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        validation: config.validation,
-        data_seed: config.seed,
-        oversubscribe: config.oversubscribe,
+        config: &config.run,
+        settings: &[config.setting],
+        data_seed: config.setting.seed,
         policy: Policy {
             stop_on_divergence: true,
             test_every_epoch: true,
         },
     };
-    let trained_on = data.train.len() - config.validation;
+    let trained_on = config.run.trained_on(data);
     let (mut on_epoch, mut reports) = (on_epoch, Vec::new());
     let report = |epoch: usize, models: &[SweptModel], seconds: f64| {
         let last = models[0].epochs.last().expect("an epoch trained");
@@ -340,7 +341,7 @@ pub fn train_with_progress<C: EpochControl>(
         reports.push(report);
         control
     };
-    let swept = on_pool(config.threads, || match config.kernel {
+    let swept = on_pool(config.run.threads, || match config.kernel {
         Kernel::Fused => run::models(&Fused(Isa::best()), &run, report, &on_step),
         Kernel::Gemm => run::models(&Gemm(Isa::best()), &run, report, &on_step),
         Kernel::Reference => run::models(&Reference, &run, report, &on_step),

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::divergence::{Divergence, check_run_away};
 use super::team::{Epoch, EpochSums, Team};
 use super::update::Params;
-use super::{EpochControl, ModelEpoch, Setting, Swept, SweptModel, TrainError};
+use super::{EpochControl, ModelEpoch, RunConfig, Setting, Swept, SweptModel, TrainError};
 use crate::data::Dataset;
 use crate::eval::evaluate_models;
 use crate::kernel::Engine;
@@ -59,14 +59,9 @@ pub(super) struct Policy {
 /// A run of every model of `settings` on `data`.
 pub(super) struct Run<'a> {
     pub data: &'a Dataset,
+    pub config: &'a RunConfig,
     pub settings: &'a [Setting],
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// The last `validation` training images are held out and scored after
-    /// every epoch.
-    pub validation: usize,
     pub data_seed: u64,
-    pub oversubscribe: bool,
     pub policy: Policy,
 }
 
@@ -80,10 +75,10 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     mut on_epoch: impl FnMut(usize, &[SweptModel], f64) -> C,
     on_step: &(impl Fn(usize) + Sync),
 ) -> Result<Swept, TrainError> {
-    let (data, policy) = (run.data, run.policy);
+    let (data, policy, config) = (run.data, run.policy, run.config);
     let train = &data.train;
     let (features, classes) = (train.images.features(), data.classes);
-    let trained_on = train.len() - run.validation;
+    let trained_on = config.trained_on(data);
     let held_out = trained_on..train.len();
     let mut orders = DataOrder::new(run.data_seed, trained_on, features * classes);
     let mut models: Vec<SweptModel> = run
@@ -112,10 +107,10 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     let mut team = Team::new(
         (features, classes),
         models.len(),
-        run.batch_size.min(trained_on),
+        config.batch_size.min(trained_on),
     );
     let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
-    for epoch in 1..=run.epochs {
+    for epoch in 1..=config.epochs {
         if live.is_empty() {
             break;
         }
@@ -126,10 +121,10 @@ pub(super) fn models<E: Engine, C: EpochControl>(
         let epoch_run = Epoch {
             train,
             order,
-            batch_size: run.batch_size,
+            batch_size: config.batch_size,
             settings: &settings,
             steps_before,
-            oversubscribe: run.oversubscribe,
+            oversubscribe: config.oversubscribe,
         };
         let done_before = (epoch - 1).saturating_mul(trained_on);
         let progress = |samples: usize| on_step(done_before + samples);
@@ -141,11 +136,11 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             Ok(_) => trained_on,
             Err(cause) => {
                 let steps = cause.step().unwrap_or(0);
-                steps.saturating_mul(run.batch_size).min(trained_on)
+                steps.saturating_mul(config.batch_size).min(trained_on)
             }
         };
         epoch_times.push((seconds, sums.iter().map(computed).sum()));
-        steps_before += order.len().div_ceil(run.batch_size) as u64;
+        steps_before += order.len().div_ceil(config.batch_size) as u64;
         // Every model that finished the epoch, scored in one pass over the
         // held-out rows (and the test rows, if every epoch).
         let finished: Vec<&E::Weights> = params
@@ -155,7 +150,7 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             .map(|(p, _)| &p.weights)
             .collect();
         let score = |split, range| evaluate_models(engine, &finished, split, range);
-        let mut validations = (run.validation > 0)
+        let mut validations = (config.validation > 0)
             .then(|| score(train, held_out.clone()).into_iter())
             .into_iter()
             .flatten();

@@ -22,7 +22,7 @@
 
 use super::optimizer::Optimizer;
 use super::run::{self, Policy, Run};
-use super::{CHUNK_ROWS, Divergence, EpochControl, Setting, TrainError};
+use super::{CHUNK_ROWS, Divergence, EpochControl, RunConfig, Setting, TrainError};
 use crate::data::Dataset;
 use crate::eval::Evaluation;
 use crate::kernel::{Fused, Isa};
@@ -130,21 +130,13 @@ impl Grid {
 /// A sweep's models and what they share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepConfig {
+    /// Epochs, batches, the held-out images every model is scored on after
+    /// every epoch and ranked by, and threads.
+    pub run: RunConfig,
     /// One entry per model.
     pub settings: Vec<Setting>,
-    /// Passes over the training set.
-    pub epochs: usize,
-    /// Samples per minibatch, the same for every model.
-    pub batch_size: usize,
     /// Seeds the per-epoch shuffles every model shares.
     pub data_seed: u64,
-    /// The last `validation` training images are held out and score every
-    /// model after every epoch; models are ranked by it.
-    pub validation: usize,
-    /// Worker threads; `None` means one per core.
-    pub threads: Option<usize>,
-    /// Let every pool thread join the team even beyond one per core (tests).
-    pub oversubscribe: bool,
 }
 
 impl SweepConfig {
@@ -156,38 +148,32 @@ impl SweepConfig {
         if self.settings.len() > MAX_SWEEP_MODELS {
             return Err(TrainError::TooManyModels(self.settings.len()));
         }
-        if self.epochs == 0 {
+        if self.run.epochs == 0 {
             return Err(TrainError::NothingToRank);
         }
-        if self.validation == 0 {
+        if self.run.validation == 0 {
             return Err(TrainError::NoValidation);
         }
-        let run = (self.batch_size, self.threads, self.epochs);
-        super::check_run(data, run, self.validation)?;
+        self.run.check(data)?;
         let needed = self.memory_needed(data);
         if let Some(available) = crate::input::available_memory().filter(|&a| needed > a) {
             return Err(TrainError::OutOfMemory {
                 models: self.settings.len(),
-                batch_size: self.batch_size,
+                batch_size: self.run.batch_size,
                 needed,
                 available,
             });
         }
-        for s in &self.settings {
-            super::check_step(s.learning_rate, &s.optimizer)?;
-        }
-        Ok(())
+        self.settings.iter().try_for_each(Setting::check)
     }
-}
 
-impl SweepConfig {
     /// Bytes the sweep holds beyond the data: per model, its weights, two
     /// optimizer buffers and a row-major copy, and its gradient sums for every
     /// chunk of a minibatch.
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
         let parameters = (data.train.images.features() + 1) * data.classes;
-        let trained_on = data.train.len().saturating_sub(self.validation);
-        let chunks = self.batch_size.min(trained_on).div_ceil(CHUNK_ROWS);
+        let trained_on = self.run.trained_on(data);
+        let chunks = self.run.batch_size.min(trained_on).div_ceil(CHUNK_ROWS);
         let copies = 4 + chunks;
         (parameters as u64)
             .saturating_mul(4 * copies as u64)
@@ -196,15 +182,15 @@ impl SweepConfig {
 }
 
 impl Default for SweepConfig {
+    /// The tutorial's model, 10,000 images held out.
     fn default() -> Self {
         Self {
+            run: RunConfig {
+                validation: 10_000,
+                ..RunConfig::default()
+            },
             settings: Grid::default().settings(),
-            epochs: 5,
-            batch_size: 256,
             data_seed: 0,
-            validation: 10_000,
-            threads: None,
-            oversubscribe: false,
         }
     }
 }
@@ -316,12 +302,9 @@ pub fn sweep<C: EpochControl>(
     config.check(data)?;
     let run = Run {
         data,
+        config: &config.run,
         settings: &config.settings,
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        validation: config.validation,
         data_seed: config.data_seed,
-        oversubscribe: config.oversubscribe,
         policy: Policy {
             stop_on_divergence: false,
             test_every_epoch: false,
@@ -329,7 +312,7 @@ pub fn sweep<C: EpochControl>(
     };
     let mut on_epoch = on_epoch;
     let report = |epoch: usize, models: &[SweptModel], _| on_epoch(epoch, models);
-    super::on_pool(config.threads, || {
+    super::on_pool(config.run.threads, || {
         run::models(&Fused(Isa::best()), &run, report, &on_step)
     })
 }

@@ -27,8 +27,8 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     if !json {
         out.println(sweep_report::header(dir, &data, &config, &grid));
     }
-    let trained_on = data.train.len() - config.validation;
-    let progress = progress_bar(config.epochs.saturating_mul(trained_on));
+    let trained_on = data.train.len() - config.run.validation;
+    let progress = progress_bar(config.run.epochs.saturating_mul(trained_on));
     let files_to_write = save.is_some() || plot.is_some();
     let swept = sweep(
         &data,
@@ -53,12 +53,12 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     };
     if let Some(path) = &save {
         let settings = vec![
-            ("epochs", config.epochs.to_string()),
-            ("batch_size", config.batch_size.to_string()),
+            ("epochs", config.run.epochs.to_string()),
+            ("batch_size", config.run.batch_size.to_string()),
             ("lr", best.setting.learning_rate.to_string()),
             ("seed", best.setting.seed.to_string()),
             ("data_seed", config.data_seed.to_string()),
-            ("validation", config.validation.to_string()),
+            ("validation", config.run.validation.to_string()),
             ("val_acc", best.val_acc().unwrap_or(f64::NAN).to_string()),
             (
                 "selected_by",

@@ -25,8 +25,8 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         out.println(report::run_header(dir, &data, &config));
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
-    let trained_on = data.train.len() - config.validation;
-    let progress = progress_bar(config.epochs.saturating_mul(trained_on));
+    let trained_on = data.train.len() - config.run.validation;
+    let progress = progress_bar(config.run.epochs.saturating_mul(trained_on));
     let files_to_write = save.is_some() || plot.is_some();
     let trained = train_with_progress(
         &data,
@@ -47,10 +47,10 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let trained = trained?;
     if let Some(path) = &save {
         let settings = vec![
-            ("epochs", config.epochs.to_string()),
-            ("batch_size", config.batch_size.to_string()),
-            ("lr", config.learning_rate.to_string()),
-            ("seed", config.seed.to_string()),
+            ("epochs", config.run.epochs.to_string()),
+            ("batch_size", config.run.batch_size.to_string()),
+            ("lr", config.setting.learning_rate.to_string()),
+            ("seed", config.setting.seed.to_string()),
             ("kernel", config.kernel.describe()),
         ];
         let test_accuracy = trained.epochs.last().map(|e| e.test_acc);
@@ -60,7 +60,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
             &trained.model,
             data,
             settings,
-            &config.optimizer,
+            &config.setting.optimizer,
             test_accuracy,
         )?;
     }
