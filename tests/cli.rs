@@ -74,12 +74,7 @@ fn kernels_and_pixel_formats_print_the_same_curve() {
         args.extend_from_slice(extra);
         let output = softreg(&args);
         assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with("epoch "))
-            .map(|l| l.split("  (").next().unwrap().to_string())
-            .collect::<Vec<_>>()
+        common::curve(&output.stdout)
     };
     let fused = curve(&[]);
     assert_eq!(fused.len(), 3);

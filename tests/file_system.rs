@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use common::{gzip, image_file, label_file, listing, softreg, stderr, write_valid_dataset};
+use common::{image_file, label_file, listing, softreg, stderr, write_valid_dataset};
 use softreg::data::{Dataset, Row};
 
 const IMAGES: &str = "train-images-idx3-ubyte";
@@ -23,27 +23,17 @@ const IMAGES: &str = "train-images-idx3-ubyte";
 fn write_dataset(dir: &Path, gz: bool) {
     let labels: Vec<u8> = (0..64).map(|i| (i % 10) as u8).collect();
     let files = [
-        (IMAGES, image_file(64, 28, 28)),
-        ("train-labels-idx1-ubyte", label_file(&labels)),
-        ("t10k-images-idx3-ubyte", image_file(10, 28, 28)),
-        ("t10k-labels-idx1-ubyte", label_file(&labels[..10])),
+        image_file(64, 28, 28),
+        label_file(&labels),
+        image_file(10, 28, 28),
+        label_file(&labels[..10]),
     ];
-    for (name, bytes) in files {
-        if gz {
-            fs::write(dir.join(format!("{name}.gz")), gzip(&bytes)).unwrap();
-        } else {
-            fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
+    common::write_dataset(dir, files, gz);
 }
 
 /// The epoch lines of a training run, without their timings.
 fn curve(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| l.starts_with("epoch "))
-        .map(|l| l.split(" (").next().unwrap().to_string())
-        .collect()
+    common::curve(&output.stdout)
 }
 
 /// How a child process meets the file size limit: `SIGXFSZ` ignored makes a

@@ -86,6 +86,7 @@ impl FastPath {
     }
 }
 
+#[derive(Clone)]
 struct Case {
     model: Model,
     images: Images,
@@ -202,20 +203,11 @@ fn check_against_reference(path: FastPath, case: &Case, what: &str) {
             <= near_ties(
                 &Case {
                     rows: all,
-                    ..clone_case(case)
+                    ..case.clone()
                 },
                 1e-3
             )
     );
-}
-
-fn clone_case(case: &Case) -> Case {
-    Case {
-        model: case.model.clone(),
-        images: case.images.clone(),
-        labels: case.labels.clone(),
-        rows: case.rows.clone(),
-    }
 }
 
 #[test]

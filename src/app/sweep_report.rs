@@ -5,9 +5,7 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::kernel::Kernel;
-use crate::train::{
-    Grid, Optimizer, OptimizerKind, Setting, SweepConfig, Swept, SweptModel, format_loss,
-};
+use crate::train::{Grid, OptimizerKind, Setting, SweepConfig, Swept, SweptModel, format_loss};
 
 use super::report::{format_duration, number, threads};
 
@@ -165,22 +163,12 @@ pub fn ranked(swept: &Swept) -> Vec<Configuration<'_>> {
     configurations
 }
 
-/// The optimizer's name and its momentum (SGD) for a table or JSON.
-fn optimizer_columns(optimizer: Optimizer) -> (&'static str, Option<f32>, bool, f32) {
-    match optimizer {
-        Optimizer::Sgd {
-            momentum,
-            nesterov,
-            weight_decay,
-        } => ("sgd", Some(momentum), nesterov, weight_decay),
-        Optimizer::Adam { weight_decay, .. } => ("adam", None, false, weight_decay),
-    }
-}
-
 /// A model's or configuration's settings for people:
 /// `sgd lr 0.1 momentum 0.9 nesterov wd 0.0001`.
 pub fn describe(setting: &Setting) -> String {
-    let (name, momentum, nesterov, weight_decay) = optimizer_columns(setting.optimizer);
+    let o = setting.optimizer;
+    let (name, momentum, nesterov, weight_decay) =
+        (o.name(), o.momentum(), o.nesterov(), o.weight_decay());
     let mut text = format!("{name} lr {}", number(setting.learning_rate));
     if let Some(m) = momentum.filter(|&m| m > 0.0) {
         text += &format!(" momentum {}", number(m));
@@ -222,7 +210,9 @@ pub fn table(swept: &Swept) -> String {
         )
     };
     for (rank, c) in configurations.iter().enumerate() {
-        let (name, momentum, nesterov, weight_decay) = optimizer_columns(c.setting.optimizer);
+        let o = c.setting.optimizer;
+        let (name, momentum, nesterov, weight_decay) =
+            (o.name(), o.momentum(), o.nesterov(), o.weight_decay());
         let momentum = match momentum {
             Some(m) if nesterov => format!("{} nest.", number(m)),
             Some(m) => number(m),
@@ -295,7 +285,9 @@ fn decimal(value: f32) -> serde_json::Value {
 /// finite).
 pub fn model_json(model: &SweptModel) -> serde_json::Value {
     let s = &model.setting;
-    let (name, momentum, nesterov, weight_decay) = optimizer_columns(s.optimizer);
+    let o = s.optimizer;
+    let (name, momentum, nesterov, weight_decay) =
+        (o.name(), o.momentum(), o.nesterov(), o.weight_decay());
     let last = model.finished();
     serde_json::json!({
         "optimizer": name,

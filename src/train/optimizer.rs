@@ -92,6 +92,36 @@ impl Optimizer {
         }
     }
 
+    /// The name `--optimizer` takes: `sgd` or `adam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adam { .. } => "adam",
+        }
+    }
+
+    /// The momentum factor, for an optimizer that has one (SGD).
+    pub fn momentum(&self) -> Option<f32> {
+        match *self {
+            Optimizer::Sgd { momentum, .. } => Some(momentum),
+            Optimizer::Adam { .. } => None,
+        }
+    }
+
+    /// Whether the momentum is Nesterov's.
+    pub fn nesterov(&self) -> bool {
+        matches!(self, Optimizer::Sgd { nesterov: true, .. })
+    }
+
+    /// The L2 weight decay.
+    pub fn weight_decay(&self) -> f32 {
+        match *self {
+            Optimizer::Sgd { weight_decay, .. } | Optimizer::Adam { weight_decay, .. } => {
+                weight_decay
+            }
+        }
+    }
+
     /// Refuses settings PyTorch refuses, naming the setting.
     pub fn check(&self) -> Result<(), OptimizerError> {
         let finite_at_least_zero = |setting: &'static str, value: f32| {

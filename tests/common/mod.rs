@@ -36,21 +36,37 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// Writes a data directory of the four idx files `files` (train images, train
+/// labels, test images, test labels, in the order of
+/// [`softreg::data::FILE_STEMS`]), raw or gzipped.
+pub fn write_dataset(dir: &Path, files: [Vec<u8>; 4], gz: bool) {
+    for (stem, bytes) in softreg::data::FILE_STEMS.iter().zip(files) {
+        if gz {
+            std::fs::write(dir.join(format!("{stem}.gz")), gzip(&bytes)).unwrap();
+        } else {
+            std::fs::write(dir.join(stem), bytes).unwrap();
+        }
+    }
+}
+
 /// Writes a complete data directory: 5 train and 3 test images of 2x3, labels 0..3.
 pub fn write_valid_dataset(dir: &Path, gz: bool) {
     let files = [
-        ("train-images-idx3-ubyte", image_file(5, 2, 3)),
-        ("train-labels-idx1-ubyte", label_file(&[0, 1, 2, 1, 0])),
-        ("t10k-images-idx3-ubyte", image_file(3, 2, 3)),
-        ("t10k-labels-idx1-ubyte", label_file(&[2, 2, 0])),
+        image_file(5, 2, 3),
+        label_file(&[0, 1, 2, 1, 0]),
+        image_file(3, 2, 3),
+        label_file(&[2, 2, 0]),
     ];
-    for (name, bytes) in files {
-        if gz {
-            std::fs::write(dir.join(format!("{name}.gz")), gzip(&bytes)).unwrap();
-        } else {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
+    write_dataset(dir, files, gz);
+}
+
+/// The epoch lines of a `train` run's standard output, without their timings.
+pub fn curve(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with("epoch "))
+        .map(|l| l.split("  (").next().unwrap().to_string())
+        .collect()
 }
 
 /// The bundled Fashion-MNIST directory.

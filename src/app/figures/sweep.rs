@@ -6,7 +6,7 @@ use super::canvas::{BLACK, Canvas, Colour, GLYPH, WHITE};
 use super::curves::{MARGIN, PANEL, Series, panel};
 use crate::app::report::number;
 use crate::app::sweep_report::{Configuration, describe, ranked};
-use crate::train::{Optimizer, Swept};
+use crate::train::Swept;
 
 /// The colours of the best configurations' lines, best first.
 pub const LINES: [Colour; 5] = [
@@ -70,12 +70,6 @@ fn mean_val_acc_per_epoch(c: &Configuration) -> Vec<f64> {
         .collect()
 }
 
-fn weight_decay(optimizer: Optimizer) -> f32 {
-    match optimizer {
-        Optimizer::Sgd { weight_decay, .. } | Optimizer::Adam { weight_decay, .. } => weight_decay,
-    }
-}
-
 /// One cell per (learning rate, weight decay): the best mean validation
 /// accuracy of the configurations with them, shaded from white (the lowest
 /// cell) to blue (the highest), `-` where every model diverged.
@@ -86,7 +80,7 @@ fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Conf
         .collect();
     let mut wds: Vec<f32> = configurations
         .iter()
-        .map(|c| weight_decay(c.setting.optimizer))
+        .map(|c| c.setting.optimizer.weight_decay())
         .collect();
     for values in [&mut lrs, &mut wds] {
         values.sort_by(f32::total_cmp);
@@ -95,7 +89,7 @@ fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Conf
     let cell = |lr: f32, wd: f32| {
         configurations
             .iter()
-            .filter(|c| c.setting.learning_rate == lr && weight_decay(c.setting.optimizer) == wd)
+            .filter(|c| c.setting.learning_rate == lr && c.setting.optimizer.weight_decay() == wd)
             .filter_map(|c| c.val_acc().map(|(mean, _)| mean))
             .fold(None, |best: Option<f64>, v| {
                 Some(best.map_or(v, |b| b.max(v)))
