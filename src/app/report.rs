@@ -12,7 +12,6 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::eval::Metrics;
-use crate::kernel::Kernel;
 use crate::train::EpochReport;
 use crate::train::{CHUNK_ROWS, TrainConfig, cores, pool_size, team_size};
 
@@ -106,10 +105,7 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     let (height, width) = data.train.images.shape();
     let trained_on = data.train.len() - config.run.validation;
     let batch = config.run.batch_size.min(trained_on);
-    let threads = match config.kernel {
-        Kernel::Reference => count(1, "thread"),
-        Kernel::Fused | Kernel::Gemm => threads(config.run.threads, batch),
-    };
+    let threads = threads(config.run.threads, batch);
     let validation = if config.run.validation > 0 {
         format!(" + {} validation", config.run.validation)
     } else {

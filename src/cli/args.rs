@@ -254,7 +254,7 @@ pub enum KernelArg {
     Fused,
     /// The unfused baseline: logits GEMM, softmax pass, gradient GEMM (matrixmultiply).
     Gemm,
-    /// The naive f64 reference, single-threaded per minibatch.
+    /// The naive f64 reference, parallel over the same chunks.
     Reference,
 }
 

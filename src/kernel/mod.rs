@@ -135,7 +135,8 @@ pub enum Kernel {
     /// The unfused baseline on `matrixmultiply::sgemm` ([`gemm`]), parallel
     /// over the same chunks.
     Gemm,
-    /// The naive f64 reference ([`crate::reference`]), one thread per minibatch.
+    /// The naive f64 reference ([`crate::reference`]), parallel over the same
+    /// chunks, its sums rounded to f32 once per chunk.
     Reference,
 }
 
