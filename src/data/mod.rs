@@ -112,8 +112,8 @@ pub enum Row<'a> {
 
 impl Row<'_> {
     /// Writes the pixels as f32 into `out`, which holds exactly one row:
-    /// copied, or converted from bytes. Allocates nothing. Always inlined, so
-    /// that the conversion is vectorised with the calling kernel's instruction set.
+    /// copied, or converted from bytes. Allocates nothing. (The GEMM
+    /// baseline's gather; the fused kernel widens bytes in registers instead.)
     #[inline(always)]
     pub fn write_f32(self, out: &mut [f32]) {
         match self {
