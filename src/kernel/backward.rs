@@ -187,8 +187,9 @@ mod tests {
     use pulp::{Simd, WithSimd};
 
     use super::{BackwardPanel, panel};
-    use crate::kernel::blocking::{BLOCK_ROWS, Narrow, TileShape, Wide};
+    use crate::kernel::blocking::{Narrow, TileShape, Wide};
     use crate::kernel::gather::Pixel;
+    use crate::kernel::gather::tests::block_of_rows;
     use crate::kernel::{Isa, Packed};
 
     /// A row block's weight gradient computed with the backward panel `B`
@@ -220,17 +221,7 @@ mod tests {
     #[test]
     fn every_shipped_panel_computes_the_same_gradient_on_every_instruction_set() {
         let (features, classes) = (3 * 16 + 5, 10);
-        let bytes: Vec<Vec<u8>> = (0..BLOCK_ROWS - 1)
-            .map(|k| {
-                (0..features)
-                    .map(|f| ((k * 37 + f * 11) % 256) as u8)
-                    .collect()
-            })
-            .collect();
-        let floats: Vec<Vec<f32>> = bytes
-            .iter()
-            .map(|r| r.iter().map(|&p| p.to_f32()).collect())
-            .collect();
+        let (bytes, floats) = block_of_rows(features);
         let g: Vec<f32> = (0..bytes.len() * classes)
             .map(|i| ((i * 7 % 19) as f32 - 9.0) / 10.0)
             .collect();

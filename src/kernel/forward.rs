@@ -213,6 +213,7 @@ mod tests {
     use super::{ForwardTile, accumulate};
     use crate::kernel::blocking::{BLOCK_ROWS, MAX_LANES, Narrow, TileShape, Wide};
     use crate::kernel::gather::Pixel;
+    use crate::kernel::gather::tests::block_of_rows;
     use crate::kernel::{Isa, Packed, Weights};
     use crate::model::Model;
     use crate::random::SeededRng;
@@ -256,17 +257,7 @@ mod tests {
     fn every_shipped_tile_computes_the_same_logits_on_every_instruction_set() {
         let (features, classes) = (3 * 16 + 5, 10);
         let model = Model::init(features, classes, &mut SeededRng::new(5));
-        let bytes: Vec<Vec<u8>> = (0..BLOCK_ROWS - 1)
-            .map(|k| {
-                (0..features)
-                    .map(|f| ((k * 37 + f * 11) % 256) as u8)
-                    .collect()
-            })
-            .collect();
-        let floats: Vec<Vec<f32>> = bytes
-            .iter()
-            .map(|r| r.iter().map(|&p| p.to_f32()).collect())
-            .collect();
+        let (bytes, floats) = block_of_rows(features);
         for isa in Isa::available() {
             let weights = Weights::new(isa, &model);
             let mut all = Vec::new();

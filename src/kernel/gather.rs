@@ -180,3 +180,25 @@ fn prefetch_row<P>(row: &[P]) {
         prefetch(row, element);
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::{BLOCK_ROWS, Pixel};
+
+    /// A row block short of one row (so tiles leave a row over) of `features`
+    /// byte pixels, and the same rows as f32.
+    pub(in crate::kernel) fn block_of_rows(features: usize) -> (Vec<Vec<u8>>, Vec<Vec<f32>>) {
+        let bytes: Vec<Vec<u8>> = (0..BLOCK_ROWS - 1)
+            .map(|k| {
+                (0..features)
+                    .map(|f| ((k * 37 + f * 11) % 256) as u8)
+                    .collect()
+            })
+            .collect();
+        let floats = bytes
+            .iter()
+            .map(|r| r.iter().map(|&p| p.to_f32()).collect())
+            .collect();
+        (bytes, floats)
+    }
+}
