@@ -81,6 +81,7 @@ fn kernels_and_pixel_formats_print_the_same_curve() {
     // The default is byte pixels: f32 pixels and another thread count print the same.
     assert_eq!(curve(&["--pixels", "f32", "--threads", "2"]), fused);
     assert_eq!(curve(&["--kernel", "reference"]).len(), 3);
+    assert_eq!(curve(&["--isa", "scalar"]).len(), 3);
     let bad = softreg(&["train", "--kernel", "gpu"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--kernel"), "{}", stderr(&bad));
@@ -137,6 +138,14 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     assert_eq!(json["training"].as_array().unwrap().len(), 4, "{json}");
     assert_eq!(json["training"][3]["kernel"], "reference", "{json}");
     assert!(json["training"][0]["of_peak"].is_f64(), "{json}");
+    let row = &json["training"][0];
+    let (min, median, max) = (
+        row["samples_per_s_min"].as_f64().unwrap(),
+        row["samples_per_s"].as_f64().unwrap(),
+        row["samples_per_s_max"].as_f64().unwrap(),
+    );
+    assert!(min <= median && median <= max, "{row}");
+    assert!(json["busy"].is_boolean(), "{json}");
     assert_eq!(json["sweep"][2]["models"], 40, "{json}");
 }
 

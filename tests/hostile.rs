@@ -657,6 +657,7 @@ fn nonsense_flags_exit_non_zero_naming_the_flag() {
         (&["train", "--beta1", "0.9"][..], "--beta1"),
         (&["train", "--validation", "60000"][..], "--validation"),
         (&["train", "--plot", "curves.gif"][..], "--plot"),
+        (&["train", "--isa", "mmx"][..], "--isa mmx"),
         (&["sweep", "--validation", "60000"][..], "--validation"),
         (
             &["sweep", "--seeds", "0-999", "--lr", "0.1,0.2"][..],

@@ -55,6 +55,7 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
             validation: 5_000,
             threads: Some(3),
             oversubscribe: true,
+            ..RunConfig::default()
         },
     };
     let mut epochs_seen = Vec::new();

@@ -5,7 +5,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use softreg::data::{Dataset, Images, PixelFormat};
-use softreg::kernel::Kernel;
+use softreg::kernel::{Isa, Kernel};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -107,6 +107,38 @@ fn weights_do_not_depend_on_the_thread_count_or_the_pixel_format() {
     }
     let from_bytes = run(&u8_data, 2);
     assert_eq!(bits(&one.model), bits(&from_bytes.model), "u8 pixels");
+}
+
+#[test]
+fn each_instruction_set_gives_its_own_bits_the_same_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = Dataset::load(dir.path(), 10).unwrap();
+    let run = |isa: Isa, threads| {
+        let config = TrainConfig {
+            run: RunConfig {
+                epochs: 3,
+                batch_size: 4,
+                threads: Some(threads),
+                isa: Some(isa),
+                oversubscribe: true,
+                ..RunConfig::default()
+            },
+            ..TrainConfig::default()
+        };
+        train(&data, &config, |_| {}).unwrap().model
+    };
+    let models: Vec<Model> = Isa::available()
+        .into_iter()
+        .map(|isa| run(isa, 1))
+        .collect();
+    for (isa, model) in Isa::available().into_iter().zip(&models) {
+        assert_eq!(&run(isa, 2), model, "{}: 2 threads", isa.name());
+        // Another instruction set adds in another order: close, not equal bits.
+        for (w, s) in model.weights.iter().zip(&models.last().unwrap().weights) {
+            assert!((w - s).abs() <= 1e-6, "{}: {w} vs scalar {s}", isa.name());
+        }
+    }
 }
 
 #[test]

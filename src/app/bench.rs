@@ -51,6 +51,30 @@ impl Default for BenchConfig {
     }
 }
 
+/// The smallest, middle and largest of some measurements (the upper middle
+/// of an even count).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The smallest.
+    pub min: f64,
+    /// The median.
+    pub median: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`, at least one.
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        Self {
+            min: values[0],
+            median: values[values.len() / 2],
+            max: values[values.len() - 1],
+        }
+    }
+}
+
 /// One measured configuration.
 #[derive(Debug, Clone)]
 pub struct BenchRow {
@@ -60,9 +84,9 @@ pub struct BenchRow {
     pub pixels: PixelFormat,
     /// Worker threads.
     pub threads: usize,
-    /// Median training throughput over the timed epochs.
-    pub samples_per_second: f64,
-    /// Arithmetic rate the throughput implies.
+    /// Training throughput over the timed epochs.
+    pub samples_per_second: Spread,
+    /// Arithmetic rate the median throughput implies.
     pub gflops: f64,
     /// The FMA peak of the cores the threads can use, GFLOP/s.
     pub ceiling: f64,
@@ -92,9 +116,9 @@ pub struct BenchReport {
     pub hot_rows_samples_per_second: f64,
     /// One row per kernel, pixel format and thread count.
     pub rows: Vec<BenchRow>,
-    /// `sweep` on `threads` threads, u8 pixels: (models, median epoch
+    /// `sweep` on `threads` threads, u8 pixels: (models, epoch
     /// model-samples/s) for each model count of [`SWEEP_MODELS`].
-    pub sweeps: Vec<(usize, f64)>,
+    pub sweeps: Vec<(usize, Spread)>,
 }
 
 /// The model counts the sweep rows train together.
@@ -167,13 +191,13 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                 .iter()
                 .map(|e| e.samples_per_second())
                 .collect();
-            let median = median(rates);
+            let rates = Spread::of(rates);
             rows.push(BenchRow {
                 kernel,
                 pixels: data.train.images.format(),
                 threads,
-                samples_per_second: median,
-                gflops: median * flop / 1e9,
+                samples_per_second: rates,
+                gflops: rates.median * flop / 1e9,
                 ceiling,
             });
         }
@@ -197,7 +221,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
             ..SweepConfig::default()
         };
         let swept = sweep(&u8_data, &sweep_config, |_, _| {}, |_| {})?;
-        sweeps.push((models, median(swept.epoch_rates())));
+        sweeps.push((models, Spread::of(swept.epoch_rates())));
     }
     let pixels = f32_data.train.images.f32_pixels().expect("loaded as f32");
     Ok(BenchReport {
@@ -241,12 +265,6 @@ pub fn fused_minibatch(
     sums.loss_sum
 }
 
-/// The middle value (the upper one of an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// The fused kernel alone, one thread: minibatches of the same 64 training
 /// rows (in L2 after the first pass), median samples/s of 7 timed runs of
 /// about 60,000 samples each.
@@ -284,5 +302,5 @@ fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
         }
         (steps * batch.len()) as f64 / start.elapsed().as_secs_f64()
     });
-    median(runs.skip(1).collect())
+    Spread::of(runs.skip(1).collect()).median
 }

@@ -9,7 +9,29 @@ use crate::data::PixelFormat;
 use crate::kernel::Kernel;
 use crate::train::cores;
 
+/// The fraction of the ideal (one core's peak times the cores used) below
+/// which the threads' own peak says the machine is busy.
+const BUSY_BELOW: f64 = 0.85;
+
 impl BenchReport {
+    /// A warning when the peak measured on all threads is far below the
+    /// one-core peak times the cores they use: another process (or a slowed
+    /// vCPU) is taking time, and every figure of the run is suspect.
+    pub fn busy(&self) -> Option<String> {
+        let ideal = self.peak_one_core * self.threads.min(cores()) as f64;
+        (self.threads > 1 && self.peak_all_threads < BUSY_BELOW * ideal).then(|| {
+            format!(
+                "warning: {} measured {:.1} GFLOP/s, {:.0} % of {} times one core's {:.1}: the \
+                 machine is busy, so the figures below are not this machine's best; run again",
+                count(self.threads, "thread"),
+                self.peak_all_threads,
+                100.0 * self.peak_all_threads / ideal,
+                self.threads.min(cores()),
+                self.peak_one_core
+            )
+        })
+    }
+
     /// The report as one JSON object: the peaks and bandwidths, and a row per
     /// measured configuration with its fraction of the peak of the cores used.
     pub fn json(&self) -> serde_json::Value {
@@ -22,7 +44,9 @@ impl BenchReport {
                     "kernel": row.kernel.name(),
                     "pixels": row.pixels.name(),
                     "threads": row.threads,
-                    "samples_per_s": row.samples_per_second,
+                    "samples_per_s": row.samples_per_second.median,
+                    "samples_per_s_min": row.samples_per_second.min,
+                    "samples_per_s_max": row.samples_per_second.max,
                     "gflops": row.gflops,
                     "of_peak": row.gflops / row.ceiling,
                 })
@@ -33,11 +57,13 @@ impl BenchReport {
             .sweeps
             .iter()
             .map(|&(models, rate)| {
-                let gflops = rate * self.flop_per_sample / 1e9;
+                let gflops = rate.median * self.flop_per_sample / 1e9;
                 serde_json::json!({
                     "models": models,
                     "threads": self.threads,
-                    "model_samples_per_s": rate,
+                    "model_samples_per_s": rate.median,
+                    "model_samples_per_s_min": rate.min,
+                    "model_samples_per_s_max": rate.max,
                     "gflops": gflops,
                     "of_peak": gflops / ceiling,
                 })
@@ -51,6 +77,7 @@ impl BenchReport {
             "flop_per_sample": self.flop_per_sample,
             "peak_gflops_one_core": self.peak_one_core,
             "peak_gflops_all_threads": self.peak_all_threads,
+            "busy": self.busy().is_some(),
             "read_gbps_one_thread": self.read_one_thread,
             "read_gbps_all_threads": self.read_all_threads,
             "training": rows,
@@ -66,6 +93,9 @@ impl BenchReport {
     /// The report as a plain-text table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        if let Some(warning) = self.busy() {
+            let _ = writeln!(out, "{warning}");
+        }
         let _ = writeln!(
             out,
             "f32 FMA peak ({}): {:.1} GFLOP/s on one core, {:.1} GFLOP/s measured on {}",
@@ -83,31 +113,34 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "training, batch {} (median epoch; of peak: against the one-core peak times the cores used):",
+            "training, batch {} (median epoch, then the slowest and fastest; of peak: against the one-core peak times the cores used):",
             self.batch_size
         );
         let _ = writeln!(
             out,
-            "{:<10} {:<6} {:>7} {:>12} {:>10} {:>9}",
+            "{:<10} {:<6} {:>7} {:>12} {:>10} {:>9}  min-max",
             "kernel", "pixels", "threads", "samples/s", "GFLOP/s", "of peak"
         );
         for row in &self.rows {
+            let rate = row.samples_per_second;
             let _ = writeln!(
                 out,
-                "{:<10} {:<6} {:>7} {:>10.3} M {:>10.1} {:>8.1}%",
+                "{:<10} {:<6} {:>7} {:>10.3} M {:>10.1} {:>8.1}%  {:.3}-{:.3} M",
                 row.kernel.name(),
                 row.pixels.name(),
                 row.threads,
-                row.samples_per_second / 1e6,
+                rate.median / 1e6,
                 row.gflops,
-                100.0 * row.gflops / row.ceiling
+                100.0 * row.gflops / row.ceiling,
+                rate.min / 1e6,
+                rate.max / 1e6
             );
         }
         let rate = |kernel: Kernel, pixels: PixelFormat, threads: usize| {
             self.rows
                 .iter()
                 .find(|r| r.kernel == kernel && r.pixels == pixels && r.threads == threads)
-                .map(|r| r.samples_per_second)
+                .map(|r| r.samples_per_second.median)
         };
         if let (Some(one), Some(all), true) = (
             rate(Kernel::Fused, PixelFormat::U8, 1),
@@ -143,16 +176,18 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "{:>6} {:>16} {:>10} {:>9}",
+            "{:>6} {:>16} {:>10} {:>9}  min-max",
             "models", "model-samples/s", "GFLOP/s", "of peak"
         );
         for &(models, rate) in &self.sweeps {
-            let gflops = rate * flop / 1e9;
+            let gflops = rate.median * flop / 1e9;
             let _ = writeln!(
                 out,
-                "{models:>6} {:>14.3} M {gflops:>10.1} {:>8.1}%",
-                rate / 1e6,
-                100.0 * gflops / ceiling
+                "{models:>6} {:>14.3} M {gflops:>10.1} {:>8.1}%  {:.3}-{:.3} M",
+                rate.median / 1e6,
+                100.0 * gflops / ceiling,
+                rate.min / 1e6,
+                rate.max / 1e6
             );
         }
         let hot = self.hot_rows_samples_per_second;
@@ -164,5 +199,45 @@ impl BenchReport {
             100.0 * hot * flop / 1e9 / self.peak_one_core
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BenchReport;
+    use crate::train::cores;
+
+    fn report(threads: usize, peak_one_core: f64, peak_all_threads: f64) -> BenchReport {
+        BenchReport {
+            isa: "scalar",
+            threads,
+            batch_size: 256,
+            flop_per_sample: 31_360.0,
+            peak_one_core,
+            peak_all_threads,
+            read_one_thread: 1.0,
+            read_all_threads: 1.0,
+            hot_rows_samples_per_second: 1.0,
+            rows: Vec::new(),
+            sweeps: Vec::new(),
+        }
+    }
+
+    /// Two threads measuring far less than twice one core say the machine is
+    /// busy, in the table and the JSON; close to twice, or one thread, do not.
+    #[test]
+    fn a_slow_second_thread_is_called_a_busy_machine() {
+        if cores() < 2 {
+            return;
+        }
+        let busy = report(2, 200.0, 250.0);
+        assert!(busy.busy().is_some_and(|w| w.contains("62 %")));
+        assert!(
+            busy.table()
+                .starts_with("warning: 2 threads measured 250.0")
+        );
+        assert_eq!(busy.json()["busy"], true);
+        assert!(report(2, 200.0, 390.0).busy().is_none());
+        assert!(report(1, 200.0, 100.0).busy().is_none());
     }
 }

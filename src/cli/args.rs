@@ -57,7 +57,7 @@ pub struct JsonArg {
     pub json: bool,
 }
 
-/// `--epochs` and `--batch-size`, as every training command takes them.
+/// `--epochs`, `--batch-size` and `--isa`, as every training command takes them.
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Passes over the training set.
@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// Samples per minibatch.
     #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     pub batch_size: usize,
+    /// Instruction set to compute with: avx512, avx2, neon or scalar [default:
+    /// the best this CPU runs]. Results are the same bits for any thread count
+    /// on one instruction set, and differ in the last bits between them.
+    #[arg(long)]
+    pub isa: Option<String>,
 }
 
 #[derive(clap::Args)]

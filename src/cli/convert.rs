@@ -4,7 +4,7 @@
 //! errors.
 
 use softreg::data::PixelFormat;
-use softreg::kernel::Kernel;
+use softreg::kernel::{Isa, Kernel};
 use softreg::train::{
     Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
 };
@@ -21,7 +21,7 @@ pub struct UsageError(pub String);
 /// are refused.
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     Ok(TrainConfig {
-        run: run_config(&args.run, args.validation, &args.threads),
+        run: run_config(&args.run, args.validation, &args.threads)?,
         setting: Setting {
             optimizer: optimizer(args)?,
             learning_rate: args.lr,
@@ -31,15 +31,33 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     })
 }
 
-/// What every training command's flags say of the run.
-fn run_config(run: &RunArgs, validation: usize, threads: &ThreadArgs) -> RunConfig {
-    RunConfig {
+/// What every training command's flags say of the run; an instruction set
+/// this CPU does not run is refused, naming those it does.
+fn run_config(
+    run: &RunArgs,
+    validation: usize,
+    threads: &ThreadArgs,
+) -> Result<RunConfig, UsageError> {
+    let isa = run
+        .isa
+        .as_deref()
+        .map(|name| {
+            Isa::named(name).map_err(|available| {
+                UsageError(format!(
+                    "--isa {name}: this CPU does not run it; it runs {}",
+                    available.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(RunConfig {
         epochs: run.epochs,
         batch_size: run.batch_size,
         validation,
         threads: threads.threads,
+        isa,
         oversubscribe: false,
-    }
+    })
 }
 
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
@@ -138,7 +156,7 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     }
     let grid = Grid { seeds, ..grid };
     let config = SweepConfig {
-        run: run_config(&args.run, args.validation, &args.threads),
+        run: run_config(&args.run, args.validation, &args.threads)?,
         settings: grid.settings(),
         data_seed: args.data_seed,
     };

@@ -6,6 +6,10 @@
 use pulp::Arch;
 
 /// An instruction set the SIMD kernels can run with on this machine.
+///
+/// Results are bit-identical for any thread count on one instruction set; on
+/// another they differ in the last bits (vectors of another width add a dot
+/// product's terms in another order).
 #[derive(Debug, Clone, Copy)]
 pub struct Isa {
     arch: Arch,
@@ -40,6 +44,16 @@ impl Isa {
             .collect()
     }
 
+    /// The instruction set of this machine named `name` ([`Isa::name`]), or
+    /// the names of those it runs.
+    pub fn named(name: &str) -> Result<Self, Vec<&'static str>> {
+        let available = Self::available();
+        match available.iter().find(|isa| isa.name() == name) {
+            Some(&isa) => Ok(isa),
+            None => Err(available.iter().map(Isa::name).collect()),
+        }
+    }
+
     /// The instruction set's name: `avx512`, `avx2`, `neon` or `scalar`.
     pub fn name(&self) -> &'static str {
         match self.arch {
@@ -69,5 +83,12 @@ impl Isa {
     /// Runs `op` compiled for this instruction set.
     pub(crate) fn dispatch<Op: pulp::WithSimd>(&self, op: Op) -> Op::Output {
         self.arch.dispatch(op)
+    }
+}
+
+/// Two instruction sets are equal when they are the same set.
+impl PartialEq for Isa {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
     }
 }

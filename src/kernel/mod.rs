@@ -150,11 +150,11 @@ impl Kernel {
         }
     }
 
-    /// What runs, for a run's header: `fused avx2`, `gemm (matrixmultiply)`,
-    /// `reference`.
-    pub fn describe(self) -> String {
+    /// What runs with `isa`, for a run's header: `fused avx2`, `gemm
+    /// (matrixmultiply)`, `reference`.
+    pub fn describe(self, isa: Isa) -> String {
         match self {
-            Kernel::Fused => format!("fused {}", Isa::best().name()),
+            Kernel::Fused => format!("fused {}", isa.name()),
             Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
             Kernel::Reference => "reference".to_string(),
         }

@@ -86,6 +86,9 @@ pub struct RunConfig {
     pub validation: usize,
     /// Worker threads; `None` means one per core.
     pub threads: Option<usize>,
+    /// The instruction set the kernels and the update run with; `None`
+    /// means the best this CPU has ([`Isa::best`]).
+    pub isa: Option<Isa>,
     /// Let every pool thread join the team even beyond one per core. Off by
     /// default (threads spinning beyond the core count only steal time from
     /// working ones); tests turn it on to check that 8 threads on a 2-core
@@ -100,6 +103,7 @@ impl Default for RunConfig {
             batch_size: 256,
             validation: 0,
             threads: None,
+            isa: None,
             oversubscribe: false,
         }
     }
@@ -127,6 +131,11 @@ impl RunConfig {
             });
         }
         Ok(())
+    }
+
+    /// The instruction set the run computes with.
+    pub fn isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::best)
     }
 
     /// The training images the run trains on: all but the held-out ones.
@@ -342,8 +351,8 @@ pub fn train_with_progress<C: EpochControl>(
         control
     };
     let swept = on_pool(config.run.threads, || match config.kernel {
-        Kernel::Fused => run::models(&Fused(Isa::best()), &run, report, &on_step),
-        Kernel::Gemm => run::models(&Gemm(Isa::best()), &run, report, &on_step),
+        Kernel::Fused => run::models(&Fused(config.run.isa()), &run, report, &on_step),
+        Kernel::Gemm => run::models(&Gemm(config.run.isa()), &run, report, &on_step),
         Kernel::Reference => run::models(&Reference, &run, report, &on_step),
     })?;
     let model = swept.models.into_iter().next().expect("one model").model;

@@ -25,7 +25,7 @@ use super::run::{self, Policy, Run};
 use super::{CHUNK_ROWS, Divergence, EpochControl, RunConfig, Setting, TrainError};
 use crate::data::Dataset;
 use crate::eval::Evaluation;
-use crate::kernel::{Fused, Isa};
+use crate::kernel::Fused;
 use crate::model::Model;
 
 /// The most models one sweep trains together.
@@ -313,6 +313,6 @@ pub fn sweep<C: EpochControl>(
     let mut on_epoch = on_epoch;
     let report = |epoch: usize, models: &[SweptModel], _| on_epoch(epoch, models);
     super::on_pool(config.run.threads, || {
-        run::models(&Fused(Isa::best()), &run, report, &on_step)
+        run::models(&Fused(config.run.isa()), &run, report, &on_step)
     })
 }
