@@ -40,14 +40,17 @@ fn valid_files_round_trip() {
     assert_eq!(split.images.shape(), (2, 3));
     assert_eq!(split.images.len(), 4);
     let raw = &image_file(4, 2, 3)[16..];
-    let expected: Vec<f32> = raw.iter().map(|&p| f32::from(p) * (1.0 / 255.0)).collect();
+    // Held as the bytes' exact values, with the scale to [0, 1] beside them.
+    let held: Vec<f32> = raw.iter().map(|&p| f32::from(p)).collect();
     let pixels = split.images.f32_pixels().unwrap();
-    assert_eq!(pixels, expected.as_slice());
-    assert_eq!(&*split.images.row_f32(2), &expected[12..18]);
+    assert_eq!(pixels, held.as_slice());
+    assert_eq!(split.images.scale(), 1.0 / 255.0);
     assert_eq!(pixels.as_ptr() as usize % 64, 0);
-    for (p, e) in pixels.iter().zip(raw) {
+    let values = split.images.row_f32(2);
+    for (v, e) in values.iter().zip(&raw[12..18]) {
+        assert_eq!(*v, f32::from(*e) * (1.0 / 255.0));
         assert!(
-            (p - f32::from(*e) / 255.0).abs() <= f32::EPSILON,
+            (v - f32::from(*e) / 255.0).abs() <= f32::EPSILON,
             "within one ulp of p / 255"
         );
     }
@@ -351,8 +354,14 @@ fn bundled_files_match_their_checksums_and_load() {
         "Fashion-MNIST's training set is balanced"
     );
     let pixels = data.train.images.f32_pixels().unwrap();
-    assert!(pixels.iter().all(|&p| (0.0..=1.0).contains(&p)));
-    assert!(pixels.contains(&1.0) && pixels.contains(&0.0));
+    assert!(
+        pixels
+            .iter()
+            .all(|&p| (0.0..=255.0).contains(&p) && p.fract() == 0.0)
+    );
+    assert!(pixels.contains(&255.0) && pixels.contains(&0.0));
+    let values = data.train.images.row_f32(0);
+    assert!(values.iter().all(|&v| (0.0..=1.0).contains(&v)));
 }
 
 #[test]

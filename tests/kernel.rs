@@ -6,7 +6,7 @@
 //! |reference| element); correct counts equal except on rows whose two largest
 //! reference logits are closer than 1e-3.
 
-use softreg::data::Images;
+use softreg::data::{Images, PixelFormat};
 use softreg::kernel::gemm::GemmScratch;
 use softreg::kernel::{self, ChunkSums, Isa, Scratch, Weights};
 use softreg::model::Model;
@@ -309,21 +309,21 @@ fn a_nan_input_makes_the_loss_nan_not_silently_finite() {
 }
 
 /// Byte images converted inside the kernel give bit-identical sums to the same
-/// images held as f32, on every instruction set, and match the reference.
+/// bytes held as f32, on every instruction set, and match the reference.
 #[test]
 fn byte_pixels_match_f32_pixels_bit_for_bit() {
     for path in FastPath::all() {
         for &(batch, features) in &[(256, 784), (37, 13), (5, 100)] {
             let mut rng = SeededRng::new(batch as u64);
             let count = batch + 3;
-            let (bytes, floats) = random_pixels(&mut rng, count * features);
+            let (bytes, _) = random_pixels(&mut rng, count * features);
             let model = Model::init(features, 10, &mut rng);
             let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
             let mut rows: Vec<usize> = (0..count).collect();
             rng.shuffle(&mut rows);
             rows.truncate(batch);
             let as_u8 = Images::from_u8(1, features, &bytes);
-            let as_f32 = Images::from_f32(1, features, &floats);
+            let as_f32 = Images::from_bytes(1, features, &bytes, PixelFormat::F32).unwrap();
             let mut a = ChunkSums::new(features, 10);
             let mut b = ChunkSums::new(features, 10);
             path.step(&model, &as_u8, &labels, &rows, &mut a);
@@ -392,6 +392,7 @@ fn models_in_one_pass_get_the_sums_each_gets_alone() {
             for images in [
                 Images::from_u8(1, features, &bytes),
                 Images::from_f32(1, features, &floats),
+                Images::from_bytes(1, features, &bytes, PixelFormat::F32).unwrap(),
             ] {
                 let mut scratch = Scratch::new(10);
                 let alone: Vec<ChunkSums> = models

@@ -164,10 +164,12 @@ fuzz_target!(|input: &[u8]| {
                     match split.images.row(i) {
                         Row::U8(got) => assert_eq!(got, row),
                         Row::F32(got) => {
-                            let want: Vec<f32> = row.iter().map(|&p| pixel_to_f32(p)).collect();
+                            let want: Vec<f32> = row.iter().map(|&p| f32::from(p)).collect();
                             assert_eq!(got, &want[..]);
                         }
                     }
+                    let values: Vec<f32> = row.iter().map(|&p| pixel_to_f32(p)).collect();
+                    assert_eq!(&*split.images.row_f32(i), &values[..]);
                 }
             }
             (Err(_), None) => {}

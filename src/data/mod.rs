@@ -84,9 +84,11 @@ impl PixelFormat {
     }
 }
 
-/// The scale from a byte pixel to `[0, 1]`. Pixels are `p * (1 / 255)` rather than
-/// `p / 255` (within one ulp, exactly 0 and 1 at the ends) so that a kernel that
-/// converts bytes on the fly yields exactly the f32 values of [`PixelFormat::F32`].
+/// The scale from a byte pixel to `[0, 1]`: a pixel's value is `p * (1 /
+/// 255)` (within one ulp of `p / 255`, exactly 0 and 1 at the ends). Images
+/// read from bytes hold the bytes' exact values (as bytes or as f32) and this
+/// scale ([`Images::scale`]); the fused kernel folds it into each row's logits
+/// and logit gradient rather than multiplying every pixel by it.
 pub const PIXEL_SCALE: f32 = 1.0 / 255.0;
 
 /// A byte pixel as f32 in `[0, 1]`.
@@ -101,37 +103,23 @@ enum Pixels {
     U8(PixelBuffer<u8>),
 }
 
-/// One image's pixels, in the format its set holds them.
+/// One image's pixels as its set holds them, before [`Images::scale`].
 #[derive(Debug, Clone, Copy)]
 pub enum Row<'a> {
     /// f32 pixels.
     F32(&'a [f32]),
-    /// Byte pixels, to be scaled by [`PIXEL_SCALE`].
+    /// Byte pixels.
     U8(&'a [u8]),
 }
 
-impl Row<'_> {
-    /// Writes the pixels as f32 into `out`, which holds exactly one row:
-    /// copied, or converted from bytes. Allocates nothing. (The GEMM
-    /// baseline's gather; the fused kernel widens bytes in registers instead.)
-    #[inline(always)]
-    pub fn write_f32(self, out: &mut [f32]) {
-        match self {
-            Row::F32(row) => out.copy_from_slice(row),
-            Row::U8(row) => {
-                assert_eq!(out.len(), row.len(), "one row of pixels");
-                for (f, &p) in out.iter_mut().zip(row) {
-                    *f = pixel_to_f32(p);
-                }
-            }
-        }
-    }
-}
-
-/// A set of equally sized grey images, rows of pixels in one page-aligned buffer.
+/// A set of equally sized grey images, rows of pixels in one page-aligned
+/// buffer, and the scale that makes them the image's values: images read from
+/// bytes hold the exact byte values (as bytes or f32) and [`PIXEL_SCALE`];
+/// images made from f32 values hold them and scale 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Images {
     pixels: Pixels,
+    scale: f32,
     count: usize,
     height: usize,
     width: usize,
@@ -145,7 +133,7 @@ impl Images {
     /// empty, or no memory can be mapped.
     pub fn from_f32(height: usize, width: usize, pixels: &[f32]) -> Self {
         let buffer = PixelBuffer::from_slice(pixels).expect("cannot map memory for images");
-        Self::new(height, width, pixels.len(), Pixels::F32(buffer))
+        Self::new(height, width, pixels.len(), Pixels::F32(buffer), 1.0)
     }
 
     /// Images of `height x width` from row-major byte pixels, kept as bytes
@@ -156,23 +144,26 @@ impl Images {
     /// empty, or no memory can be mapped.
     pub fn from_u8(height: usize, width: usize, pixels: &[u8]) -> Self {
         let buffer = PixelBuffer::from_slice(pixels).expect("cannot map memory for images");
-        Self::new(height, width, pixels.len(), Pixels::U8(buffer))
+        Self::new(height, width, pixels.len(), Pixels::U8(buffer), PIXEL_SCALE)
     }
 
-    fn new(height: usize, width: usize, len: usize, pixels: Pixels) -> Self {
+    fn new(height: usize, width: usize, len: usize, pixels: Pixels, scale: f32) -> Self {
         let features = height * width;
         assert!(features > 0, "images need at least one pixel");
         assert_eq!(len % features, 0, "pixels do not fill whole images");
         Self {
             pixels,
+            scale,
             count: len / features,
             height,
             width,
         }
     }
 
-    /// Byte pixels in `format`: kept, or converted once to f32.
-    fn from_bytes(
+    /// Byte pixels in `format`: kept, or converted once to f32 (their exact
+    /// values), with the scale [`PIXEL_SCALE`]. Either format gives the
+    /// kernels the same values, so training computes the same bits.
+    pub fn from_bytes(
         height: usize,
         width: usize,
         pixels: &[u8],
@@ -182,11 +173,16 @@ impl Images {
             PixelFormat::U8 => Pixels::U8(PixelBuffer::from_slice(pixels)?),
             PixelFormat::F32 => Pixels::F32(PixelBuffer::from_fn(pixels.len(), |out| {
                 for (f, &p) in out.iter_mut().zip(pixels) {
-                    *f = pixel_to_f32(p);
+                    *f = f32::from(p);
                 }
             })?),
         };
-        Ok(Self::new(height, width, pixels.len(), buffer))
+        Ok(Self::new(height, width, pixels.len(), buffer, PIXEL_SCALE))
+    }
+
+    /// The factor from the pixels as held to the image's values.
+    pub fn scale(&self) -> f32 {
+        self.scale
     }
 
     /// The format the pixels are held in.
@@ -217,7 +213,8 @@ impl Images {
         self.height * self.width
     }
 
-    /// Image `i` as a row of `features()` pixels.
+    /// Image `i` as a row of `features()` pixels as held (before
+    /// [`Images::scale`]).
     pub fn row(&self, i: usize) -> Row<'_> {
         let f = self.features();
         match &self.pixels {
@@ -226,15 +223,45 @@ impl Images {
         }
     }
 
-    /// Image `i` as f32 pixels: borrowed, or converted from bytes.
+    /// Image `i`'s values as f32 (the pixels times [`Images::scale`]):
+    /// borrowed when the scale is 1, else computed.
     pub fn row_f32(&self, i: usize) -> Cow<'_, [f32]> {
         match self.row(i) {
-            Row::F32(row) => Cow::Borrowed(row),
-            Row::U8(row) => Cow::Owned(row.iter().map(|&p| pixel_to_f32(p)).collect()),
+            Row::F32(row) if self.scale == 1.0 => Cow::Borrowed(row),
+            _ => {
+                let mut values = vec![0.0; self.features()];
+                self.write_row_f32(i, &mut values);
+                Cow::Owned(values)
+            }
         }
     }
 
-    /// All pixels as f32, row-major, page-aligned, if held as f32.
+    /// Writes image `i`'s values as f32 (the pixels times [`Images::scale`])
+    /// into `out`, which holds exactly one row. Allocates nothing. (The GEMM
+    /// baseline's gather; the fused kernel widens bytes in registers and folds
+    /// the scale into each row's logits instead.)
+    #[inline(always)]
+    pub fn write_row_f32(&self, i: usize, out: &mut [f32]) {
+        let scale = self.scale;
+        match self.row(i) {
+            Row::F32(row) if scale == 1.0 => out.copy_from_slice(row),
+            Row::F32(row) => {
+                assert_eq!(out.len(), row.len(), "one row of pixels");
+                for (f, &p) in out.iter_mut().zip(row) {
+                    *f = p * scale;
+                }
+            }
+            Row::U8(row) => {
+                assert_eq!(out.len(), row.len(), "one row of pixels");
+                for (f, &p) in out.iter_mut().zip(row) {
+                    *f = f32::from(p) * scale;
+                }
+            }
+        }
+    }
+
+    /// All pixels as f32 as held (before [`Images::scale`]), row-major,
+    /// page-aligned, if held as f32.
     pub fn f32_pixels(&self) -> Option<&[f32]> {
         match &self.pixels {
             Pixels::F32(p) => Some(p),

@@ -18,10 +18,10 @@ pub(super) trait ForwardTile {
     /// Classes per tile: each pixel vector loaded feeds this many FMAs.
     const CLASSES: usize;
 
-    /// [`block`] in tiles of this shape.
+    /// [`block`] in tiles of this shape (`weights` with the pixels' scale).
     fn block<'a, S: Simd, P: Pixel + 'a>(
         simd: S,
-        weights: &Weights,
+        weights: (&Weights, f32),
         x: &[&[P]],
         ahead: impl Fn(usize) -> &'a [P],
         lane_sums: &mut [f32],
@@ -36,7 +36,7 @@ impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
     #[inline(always)]
     fn block<'a, S: Simd, P: Pixel + 'a>(
         simd: S,
-        weights: &Weights,
+        weights: (&Weights, f32),
         x: &[&[P]],
         ahead: impl Fn(usize) -> &'a [P],
         lane_sums: &mut [f32],
@@ -46,7 +46,8 @@ impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
     }
 }
 
-/// `logits[k][c] = x[k] · W[c] + b[c]` for the rows of a block, feature block
+/// `logits[k][c] = scale * (x[k] · W[c]) + b[c]` for the rows of a block (`x`
+/// the pixels as held, `scale` the images' factor to their values), feature block
 /// by feature block (so that the block of every class's weights stays in L1
 /// while every row tile reuses it), in tiles of `R` rows by `C`
 /// classes (rows and classes left over in tiles of one); row `k` prefetches
@@ -59,7 +60,7 @@ impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
 #[inline(always)]
 pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     simd: S,
-    weights: &Weights,
+    (weights, scale): (&Weights, f32),
     x: &[&[P]],
     ahead: impl Fn(usize) -> &'a [P],
     lane_sums: &mut [f32],
@@ -96,7 +97,7 @@ pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
         for c in 0..classes {
             let rest = scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
             let dot = simd.reduce_sum_f32s(acc[k * classes + c]) + rest;
-            logits[k * classes + c] = dot + weights.bias[c];
+            logits[k * classes + c] = dot * scale + weights.bias[c];
         }
     }
 }
@@ -211,6 +212,7 @@ mod tests {
     use pulp::{Simd, WithSimd};
 
     use super::{ForwardTile, accumulate};
+    use crate::data::PIXEL_SCALE;
     use crate::kernel::blocking::{BLOCK_ROWS, MAX_LANES, Narrow, TileShape, Wide};
     use crate::kernel::gather::Pixel;
     use crate::kernel::gather::tests::block_of_rows;
@@ -231,7 +233,14 @@ mod tests {
             let mut lane_sums = vec![0.0; BLOCK_ROWS * classes * MAX_LANES];
             let mut logits = vec![0.0; rows.len() * classes];
             let ahead = |k: usize| x.get(k + 1).copied().unwrap_or(&[]);
-            F::block::<S, P>(simd, weights, &x, ahead, &mut lane_sums, &mut logits);
+            F::block::<S, P>(
+                simd,
+                (weights, PIXEL_SCALE),
+                &x,
+                ahead,
+                &mut lane_sums,
+                &mut logits,
+            );
             logits
         }
     }
@@ -251,7 +260,8 @@ mod tests {
     /// Every shipped forward tile, narrow and wide, on every instruction set
     /// (the wide ones on a 16-register machine too), on byte and f32 rows, a
     /// block with a row left over past the tiles, ten classes and a feature
-    /// tail: each logit is the f64 dot product plus bias within 1e-5, and
+    /// tail, the pixels as held and the scale folded in: each logit is the f64
+    /// `scale * dot + bias` within 1e-5, and
     /// every tile gives the same bits.
     #[test]
     fn every_shipped_tile_computes_the_same_logits_on_every_instruction_set() {
@@ -271,12 +281,12 @@ mod tests {
             for (k, row) in floats.iter().enumerate() {
                 for c in 0..classes {
                     let w = &model.weights[c * features..(c + 1) * features];
-                    let exact: f64 = row
+                    let dot: f64 = row
                         .iter()
                         .zip(w)
                         .map(|(&x, &w)| f64::from(x) * f64::from(w))
-                        .sum::<f64>()
-                        + f64::from(model.bias[c]);
+                        .sum();
+                    let exact = f64::from(PIXEL_SCALE) * dot + f64::from(model.bias[c]);
                     let got = f64::from(all[0][k * classes + c]);
                     assert!(
                         (got - exact).abs() <= 1e-5 * exact.abs().max(1.0),

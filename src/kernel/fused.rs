@@ -150,7 +150,7 @@ impl<'a> FusedOp<'a> for StepOp<'a, '_> {
                 let x = &widened[..block.len()];
                 for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
                     let ahead = |_| -> &[f32] { &[] };
-                    let model = (*weights, &mut **sums);
+                    let model = (*weights, &mut **sums, pixels.scale());
                     model_block::<S, f32, T::WidenedForward, T::Backward>(
                         simd,
                         model,
@@ -162,7 +162,7 @@ impl<'a> FusedOp<'a> for StepOp<'a, '_> {
                 // Each model's forward pass prefetches the next rows (a
                 // prefetch of a line already in cache costs next to nothing).
                 for (weights, sums) in weights.iter().zip(sums.iter_mut()) {
-                    let model = (*weights, &mut **sums);
+                    let model = (*weights, &mut **sums, pixels.scale());
                     model_block::<S, P, T::Forward, T::Backward>(
                         simd,
                         model,
@@ -183,15 +183,20 @@ struct BlockScratch<'a> {
     lane_sums: &'a mut [f32],
 }
 
-/// One model (its weights and its sums) on one block of rows: forward in
-/// tiles `F`, softmax, and backward in panels `B`. `block` is the rows, the
-/// rows each forward row prefetches, their labels, and whether the block is
-/// the chunk's first (whose backward pass overwrites the weight gradient
-/// rather than adding to it).
+/// One model (its weights and its sums, and the pixels' scale) on one block
+/// of rows: forward in tiles `F`, softmax, and backward in panels `B`. `block`
+/// is the rows, the rows each forward row prefetches, their labels, and
+/// whether the block is the chunk's first (whose backward pass overwrites the
+/// weight gradient rather than adding to it).
+///
+/// The pixels are held unscaled (a byte's exact value), so the scale is
+/// folded in per row: into the logits (`z = s (x · w) + b`) and into the
+/// logit gradient the backward pass multiplies the pixels by (`dW = Σ (s g)
+/// x`), ten multiplies a row rather than one per pixel in each pass.
 #[inline(always)]
 fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
     simd: S,
-    (weights, sums): (&Weights, &mut ChunkSums),
+    (weights, sums, scale): (&Weights, &mut ChunkSums, f32),
     (x, ahead, labels, first): (
         &[&[P]],
         impl Fn(usize) -> &'a [P],
@@ -205,7 +210,7 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
 {
     let classes = weights.classes();
     let logits = &mut work.logits[..x.len() * classes];
-    F::block::<S, P>(simd, weights, x, ahead, work.lane_sums, logits);
+    F::block::<S, P>(simd, (weights, scale), x, ahead, work.lane_sums, logits);
     let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
     let mut expected = labels.clone();
     softmax::cross_entropy_block(
@@ -220,8 +225,13 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
             *correct += usize::from(Some(argmax) == expected.next());
         },
     );
-    let g = &work.grad_logits[..x.len() * classes];
+    let g = &mut work.grad_logits[..x.len() * classes];
     backward::bias_gradient(g, &mut sums.grad_bias);
+    if scale != 1.0 {
+        for g in g.iter_mut() {
+            *g *= scale;
+        }
+    }
     let dw = (&mut sums.grad_weights[..], weights.packed.lanes() * classes);
     B::block::<S, P>(simd, x, g, dw, classes, first);
 }
@@ -289,13 +299,14 @@ impl<'a> FusedOp<'a> for EvalOp<'a> {
                 if widen {
                     T::WidenedForward::block::<S, f32>(
                         simd,
-                        weights,
+                        (weights, pixels.scale()),
                         widened_rows,
                         no_prefetch,
                         lane_sums,
                         logits,
                     );
                 } else {
+                    let weights = (*weights, pixels.scale());
                     T::Forward::block::<S, P>(simd, weights, x, |_| &[], lane_sums, logits);
                 }
                 let mut block_rows = block.clone();
@@ -352,6 +363,7 @@ impl<'a> FusedOp<'a> for LogitsOp<'a> {
             let x = row_block(block.clone().map(|r| pixels.row(r)));
             let x = &x[..block.len()];
             let out = &mut logits[b * BLOCK_ROWS * classes..][..block.len() * classes];
+            let weights = (weights, pixels.scale());
             T::Forward::block::<S, P>(simd, weights, x, |_| &[], &mut lane_sums, out);
         }
     }

@@ -1,21 +1,23 @@
 //! Reading pixel rows into vector registers: f32 rows as they are, byte rows
-//! widened and scaled to f32 in registers (or, for several models, once per
-//! row block into f32 rows), the row blocks the passes take, and the software
-//! prefetch of the rows a kernel reads next.
+//! widened to their exact f32 values in registers (or, for several models,
+//! once per row block into f32 rows), the row blocks the passes take, and the
+//! software prefetch of the rows a kernel reads next. The images' scale (1/255
+//! for bytes) is not applied here: the kernel folds it into each row's logits
+//! and logit gradient.
 
 use pulp::Simd;
 
 use super::blocking::{BLOCK_ROWS, MAX_LANES};
-use crate::data::{Images, PIXEL_SCALE, pixel_to_f32};
+use crate::data::Images;
 
-/// A pixel type the kernels read rows of: f32, or bytes scaled by
-/// [`PIXEL_SCALE`]. Both give bit-identical f32 values for the same image.
+/// A pixel type the kernels read rows of: f32, or bytes widened to their
+/// exact values. Images read from bytes give the same f32 values either way.
 pub(super) trait Pixel: Copy + Send + Sync + 'static {
     /// Whether [`Pixel::load`] converts (so that rows several models read
     /// are better widened once, into f32 rows).
     const CONVERTS: bool;
 
-    /// The pixel as the f32 the kernels compute with.
+    /// The pixel as the f32 the kernels compute with (its exact value).
     fn to_f32(self) -> f32;
 
     /// The first `S::F32_LANES` pixels of `pixels` as one f32 vector.
@@ -41,30 +43,30 @@ impl Pixel for u8 {
 
     #[inline(always)]
     fn to_f32(self) -> f32 {
-        pixel_to_f32(self)
+        f32::from(self)
     }
 
     /// Widened through a small array the compiler keeps in registers: with the
     /// lane count known after monomorphisation, this compiles to one
-    /// zero-extending load, one integer-to-float conversion and one multiply
-    /// (`vpmovzxbd`, `vcvtdq2ps`, `vmulps` on AVX2), written once for every
-    /// instruction set.
+    /// zero-extending load and one integer-to-float conversion (`vpmovzxbd`,
+    /// `vcvtdq2ps`), written once for every instruction set.
     #[inline(always)]
-    fn load<S: Simd>(simd: S, pixels: &[u8]) -> S::f32s {
+    fn load<S: Simd>(_: S, pixels: &[u8]) -> S::f32s {
         let mut lanes = [0.0f32; MAX_LANES];
         for (lane, &p) in lanes.iter_mut().zip(&pixels[..S::F32_LANES]) {
             *lane = f32::from(p);
         }
-        let widened = S::as_simd_f32s(&lanes[..S::F32_LANES]).0[0];
-        simd.mul_f32s(widened, simd.splat_f32s(PIXEL_SCALE))
+        S::as_simd_f32s(&lanes[..S::F32_LANES]).0[0]
     }
 }
 
-/// Rows of one pixel type, borrowed from a set of images.
+/// Rows of one pixel type, borrowed from a set of images, and the images'
+/// scale.
 #[derive(Clone, Copy)]
 pub(super) struct Rows<'a, P> {
     pixels: &'a [P],
     features: usize,
+    scale: f32,
 }
 
 impl<'a, P: Pixel> Rows<'a, P> {
@@ -72,6 +74,12 @@ impl<'a, P: Pixel> Rows<'a, P> {
     #[inline(always)]
     pub fn features(&self) -> usize {
         self.features
+    }
+
+    /// The factor from the pixels to the image's values ([`Images::scale`]).
+    #[inline(always)]
+    pub fn scale(&self) -> f32 {
+        self.scale
     }
 
     /// Image `i`.
@@ -96,10 +104,18 @@ pub(super) enum AnyRows<'a> {
 
 /// `images`' rows, f32 or bytes, without copying.
 pub(super) fn rows(images: &Images) -> AnyRows<'_> {
-    let features = images.features();
+    let (features, scale) = (images.features(), images.scale());
     match (images.f32_pixels(), images.u8_pixels()) {
-        (Some(pixels), _) => AnyRows::F32(Rows { pixels, features }),
-        (None, Some(pixels)) => AnyRows::U8(Rows { pixels, features }),
+        (Some(pixels), _) => AnyRows::F32(Rows {
+            pixels,
+            features,
+            scale,
+        }),
+        (None, Some(pixels)) => AnyRows::U8(Rows {
+            pixels,
+            features,
+            scale,
+        }),
         (None, None) => unreachable!("images hold f32 or byte pixels"),
     }
 }

@@ -187,7 +187,7 @@ impl WithSimd for SoftmaxPass<'_> {
 fn gather(images: &Images, rows: impl Iterator<Item = usize>, x: &mut [f32]) {
     let features = images.features();
     for (dst, r) in x.chunks_exact_mut(features).zip(rows) {
-        images.row(r).write_f32(dst);
+        images.write_row_f32(r, dst);
     }
 }
 

@@ -16,14 +16,16 @@
 //!    weights ([`packing`]) stays in L1 while every row of the block reuses it),
 //!    in register tiles of rows by classes: with the ten classes the tiles are
 //!    tuned for, each pixel vector is loaded once per ten FMAs; byte pixels are
-//!    widened to f32 in registers ([`gather`]), and one cache line of a row
-//!    [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read;
+//!    widened to their exact f32 values in registers ([`gather`]) and the
+//!    images' scale (1/255) is applied once per logit, and one cache line of a
+//!    row [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read;
 //! 2. **softmax** ([`softmax`]): a numerically stable log-softmax per row with a
 //!    vectorised `exp`, giving the loss, the argmax and the gradient of the loss
 //!    with respect to the logits;
 //! 3. **backward** ([`backward`]): `dW += Gᵀ X` into the packed gradient, on
 //!    panels of classes by two feature vectors, re-reading the block's rows from
-//!    cache, and the bias gradient.
+//!    cache (the scale folded into `G`, ten multiplies a row), and the bias
+//!    gradient.
 //!
 //! Each row is thus read from memory once per step, and costs 2 x 7,840 FMAs
 //! (31,360 FLOP) for 784 features and 10 classes. All kernels are generic over
