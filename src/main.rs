@@ -21,10 +21,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let hint = cli::hint::hint(e.as_ref()).map_or_else(String::new, |h| format!("; {h}"));
+            let advice = cli::hint::advice(e.as_ref());
+            let hint = advice.hint.map_or_else(String::new, |h| format!("; {h}"));
             // Nothing more can be done if standard error is closed too.
             let _ = writeln!(io::stderr(), "error: {e}{hint}");
-            ExitCode::from(cli::hint::exit_code(e.as_ref()))
+            ExitCode::from(advice.exit_code)
         }
     }
 }

@@ -9,58 +9,65 @@ use softreg::train::TrainError;
 
 use super::convert::UsageError;
 
-/// The exit status of a failed command: 2 when a flag, or a combination of
-/// flags, is at fault (as clap's own refusals), 1 otherwise.
-pub fn exit_code(error: &(dyn Error + 'static)) -> u8 {
-    let flag_error = error.is::<UsageError>()
-        || error.downcast_ref::<TrainError>().is_some_and(|e| {
-            matches!(
-                e,
-                TrainError::BatchSize
-                    | TrainError::LearningRate(_)
-                    | TrainError::Threads
-                    | TrainError::Optimizer(_)
-                    | TrainError::NoModels
-                    | TrainError::TooManyModels(_)
-                    | TrainError::NothingToRank
-                    | TrainError::NoValidation
-                    | TrainError::Epochs(_)
-                    | TrainError::Validation { .. }
-            )
-        });
-    if flag_error { 2 } else { 1 }
+/// What the command line adds to a failed command's error.
+pub struct Advice {
+    /// The flag to change, if the command line knows one.
+    pub hint: Option<&'static str>,
+    /// 2 when a flag, or a combination of flags, is at fault (as clap's own
+    /// refusals), 1 otherwise.
+    pub exit_code: u8,
 }
 
-/// The flag to change for `error`, if the command line knows one.
-pub fn hint(error: &(dyn Error + 'static)) -> Option<&'static str> {
-    if let Some(e) = error.downcast_ref::<TrainError>() {
-        return match e {
-            TrainError::BatchSize => Some("pass --batch-size 1 or more"),
-            TrainError::LearningRate(_) => Some("pass a positive --lr"),
-            TrainError::Threads => Some("pass --threads 1 or more"),
-            TrainError::Epochs(_) => Some("lower --epochs"),
-            TrainError::NoModels | TrainError::TooManyModels(_) => Some(
+/// The advice for `error`: each kind of error is judged here once.
+pub fn advice(error: &(dyn Error + 'static)) -> Advice {
+    let (hint, flag_at_fault) = if error.is::<UsageError>() {
+        (None, true)
+    } else if let Some(e) = error.downcast_ref::<TrainError>() {
+        train_advice(e)
+    } else {
+        (data_hint(error), false)
+    };
+    Advice {
+        hint,
+        exit_code: if flag_at_fault { 2 } else { 1 },
+    }
+}
+
+/// The hint for a training error, and whether a flag is at fault.
+fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
+    match error {
+        TrainError::BatchSize => (Some("pass --batch-size 1 or more"), true),
+        TrainError::LearningRate(_) => (Some("pass a positive --lr"), true),
+        TrainError::Threads => (Some("pass --threads 1 or more"), true),
+        TrainError::Epochs(_) => (Some("lower --epochs"), true),
+        TrainError::NoModels | TrainError::TooManyModels(_) => (
+            Some(
                 "list between 1 and 1,024 combinations of --lr, --momentum, --weight-decay, \
                  --optimizer and --seeds",
             ),
-            TrainError::NothingToRank => Some("pass --epochs 1 or more"),
-            TrainError::NoValidation => Some("pass --validation 1 or more"),
-            TrainError::Validation { .. } => Some("lower --validation"),
-            TrainError::OutOfMemory { .. } => Some("list fewer values or lower --batch-size"),
-            TrainError::Diverged(_) => Some("--lr sets the learning rate; nothing is written"),
-            TrainError::Optimizer(_) | TrainError::EmptyTrainingSet | TrainError::ThreadPool(_) => {
-                None
-            }
-        };
+            true,
+        ),
+        TrainError::NothingToRank => (Some("pass --epochs 1 or more"), true),
+        TrainError::NoValidation => (Some("pass --validation 1 or more"), true),
+        TrainError::Validation { .. } => (Some("lower --validation"), true),
+        TrainError::Optimizer(_) => (None, true),
+        TrainError::OutOfMemory { .. } => (Some("list fewer values or lower --batch-size"), false),
+        TrainError::Diverged(_) => (
+            Some("--lr sets the learning rate; nothing is written"),
+            false,
+        ),
+        TrainError::EmptyTrainingSet | TrainError::ThreadPool(_) => (None, false),
     }
-    let data_error =
-        error
-            .downcast_ref::<DataError>()
-            .or_else(|| match error.downcast_ref::<ScoringError>() {
-                Some(ScoringError::Data(e)) => Some(e),
-                _ => None,
-            });
-    match (data_error, error.downcast_ref::<ScoringError>()) {
+}
+
+/// The hint for a data or scoring error: which `--data` to pass.
+fn data_hint(error: &(dyn Error + 'static)) -> Option<&'static str> {
+    let scoring = error.downcast_ref::<ScoringError>();
+    let data = error.downcast_ref::<DataError>().or(match scoring {
+        Some(ScoringError::Data(e)) => Some(e),
+        _ => None,
+    });
+    match (data, scoring) {
         (Some(e), _) if matches!(e.kind, DataErrorKind::Missing) => {
             Some("pass --data DIR naming a directory with the four idx files")
         }
