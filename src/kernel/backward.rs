@@ -5,7 +5,7 @@
 
 use pulp::Simd;
 
-use super::blocking::Tile;
+use super::blocking::{BLOCK_ROWS, Tile};
 use super::gather::Pixel;
 
 /// A backward register panel of `CLASSES` classes by `VECTORS` feature
@@ -98,12 +98,12 @@ fn class_panels<S: Simd, P: Pixel, const M: usize, const N: usize>(
     }
 }
 
-/// `db += Σ_k g[k]`: the bias gradient of a block whose logit gradient `g`
-/// holds one row of `db.len()` classes per row, added row by row.
+/// `db += Σ_k g[k]`: the bias gradient of a block of `rows` rows whose logit
+/// gradient `g` holds rows in lanes (`g[c * BLOCK_ROWS + k]`), added row by row.
 #[inline(always)]
-pub(super) fn bias_gradient(g: &[f32], db: &mut [f32]) {
-    for g in g.chunks_exact(db.len()) {
-        for (db, &g) in db.iter_mut().zip(g) {
+pub(super) fn bias_gradient(g: &[f32], rows: usize, db: &mut [f32]) {
+    for (db, g) in db.iter_mut().zip(g.chunks_exact(BLOCK_ROWS)) {
+        for &g in &g[..rows] {
             *db += g;
         }
     }
@@ -114,14 +114,14 @@ pub(super) fn bias_gradient(g: &[f32], db: &mut [f32]) {
 /// `overwrite`.
 ///
 /// `dw` is the vector part of the packed gradient of `classes` classes, `g`
-/// holds one row of `classes` values per row of `x`. The `M x N` accumulators
+/// holds rows in lanes (`g[c * BLOCK_ROWS + k]` for row `k` of `x`). The `M x N` accumulators
 /// stay in registers for the whole sweep over the rows: each gradient vector is
 /// loaded and stored once per call, each pixel vector is loaded (and widened)
 /// once and used `M` times.
 ///
 /// # Panics
-/// If the panel reaches past a row or the gradient, or `g` is shorter than
-/// `x.len() * classes`.
+/// If the panel reaches past a row or the gradient, `x` holds more than
+/// [`BLOCK_ROWS`] rows or `g` fewer than `classes * BLOCK_ROWS` values.
 #[inline(always)]
 pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
     simd: S,
@@ -133,7 +133,7 @@ pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
     overwrite: bool,
 ) {
     let lanes = S::F32_LANES;
-    assert!(c0 + M <= classes && g.len() >= x.len() * classes);
+    assert!(c0 + M <= classes && x.len() <= BLOCK_ROWS && g.len() >= classes * BLOCK_ROWS);
     let mut acc = [[simd.splat_f32s(0.0); N]; M];
     if !overwrite {
         for (m, acc_m) in acc.iter_mut().enumerate() {
@@ -142,15 +142,18 @@ pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
             }
         }
     }
-    for (row, gk) in x.iter().zip(g.chunks_exact(classes)) {
+    let g: [&[f32; BLOCK_ROWS]; M] = std::array::from_fn(|m| {
+        let at = (c0 + m) * BLOCK_ROWS;
+        g[at..at + BLOCK_ROWS].try_into().expect("a row block")
+    });
+    for (row, k) in x.iter().zip(0..BLOCK_ROWS) {
         let row = &row[v0 * lanes..(v0 + N) * lanes];
         let mut xk = [simd.splat_f32s(0.0); N];
         for n in 0..N {
             xk[n] = P::load(simd, &row[n * lanes..]);
         }
-        let gk = &gk[c0..c0 + M];
         for m in 0..M {
-            let gkm = simd.splat_f32s(gk[m]);
+            let gkm = simd.splat_f32s(g[m][k]);
             for n in 0..N {
                 acc[m][n] = simd.mul_add_e_f32s(xk[n], gkm, acc[m][n]);
             }
@@ -173,7 +176,7 @@ fn scalar_tail<P: Pixel>(dw: &mut [f32], classes: usize, x: &[&[P]], g: &[f32], 
             let sum: f32 = x
                 .iter()
                 .enumerate()
-                .map(|(k, row)| g[k * classes + c] * row[row.len() - tail + t].to_f32())
+                .map(|(k, row)| g[c * BLOCK_ROWS + k] * row[row.len() - tail + t].to_f32())
                 .sum();
             *slot = if overwrite { sum } else { *slot + sum };
         }
@@ -187,7 +190,7 @@ mod tests {
     use pulp::{Simd, WithSimd};
 
     use super::{BackwardPanel, panel};
-    use crate::kernel::blocking::{Narrow, TileShape, Wide};
+    use crate::kernel::blocking::{BLOCK_ROWS, Narrow, TileShape, Wide};
     use crate::kernel::gather::Pixel;
     use crate::kernel::gather::tests::block_of_rows;
     use crate::kernel::{Isa, Packed};
@@ -202,7 +205,7 @@ mod tests {
         fn with_simd<S: Simd>(self, simd: S) -> Packed {
             let Block(isa, rows, g, _) = self;
             let x: Vec<&[P]> = rows.iter().map(|r| &r[..]).collect();
-            let classes = g.len() / rows.len();
+            let classes = g.len() / BLOCK_ROWS;
             let mut dw = Packed::zeros(isa, rows[0].len(), classes);
             dw.values_mut().fill(f32::NAN);
             let per_vector = S::F32_LANES * classes;
@@ -223,7 +226,8 @@ mod tests {
     fn every_shipped_panel_computes_the_same_gradient_on_every_instruction_set() {
         let (features, classes) = (3 * 16 + 5, 10);
         let (bytes, floats) = block_of_rows(features);
-        let g: Vec<f32> = (0..bytes.len() * classes)
+        // Rows in lanes: `g[c * BLOCK_ROWS + k]`.
+        let g: Vec<f32> = (0..classes * BLOCK_ROWS)
             .map(|i| ((i * 7 % 19) as f32 - 9.0) / 10.0)
             .collect();
         for isa in Isa::available() {
@@ -252,7 +256,7 @@ mod tests {
             for c in 0..classes {
                 for f in 0..features {
                     let terms = (0..bytes.len())
-                        .map(|k| f64::from(g[k * classes + c]) * f64::from(floats[k][f]));
+                        .map(|k| f64::from(g[c * BLOCK_ROWS + k]) * f64::from(floats[k][f]));
                     let exact: f64 = terms.clone().sum();
                     let magnitude: f64 = terms.map(f64::abs).sum();
                     let got = f64::from(row_major[0][c * features + f]);
@@ -284,7 +288,7 @@ mod tests {
                         .collect()
                 })
                 .collect();
-            let g: Vec<f32> = (0..ROWS * CLASSES)
+            let g: Vec<f32> = (0..CLASSES * BLOCK_ROWS)
                 .map(|i| ((i * 3 % 7) as f32 - 3.0) / 4.0)
                 .collect();
             let start: Vec<f32> = (0..CLASSES * features).map(|i| i as f32).collect();
@@ -317,7 +321,7 @@ mod tests {
                             continue;
                         }
                         let sum: f64 = (0..ROWS)
-                            .map(|k| f64::from(g[k * CLASSES + c]) * f64::from(x[k][f]))
+                            .map(|k| f64::from(g[c * BLOCK_ROWS + k]) * f64::from(x[k][f]))
                             .sum();
                         let exact = if overwrite {
                             sum

@@ -7,8 +7,9 @@ use std::ops::Range;
 use pulp::Simd;
 
 use super::Weights;
-use super::blocking::{BLOCK_VECTORS, Tile};
+use super::blocking::{BLOCK_ROWS, BLOCK_VECTORS, MAX_LANES, Tile};
 use super::gather::{Pixel, per_line, prefetch};
+use super::lanes::transposed_sums;
 
 /// A forward register tile of `ROWS` rows by `CLASSES` classes, and the
 /// forward pass of a row block in such tiles.
@@ -46,15 +47,16 @@ impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
     }
 }
 
-/// `logits[k][c] = scale * (x[k] · W[c]) + b[c]` for the rows of a block (`x`
-/// the pixels as held, `scale` the images' factor to their values), feature block
+/// `logits[c * BLOCK_ROWS + k] = scale * (x[k] · W[c]) + b[c]` for the rows
+/// of a block, rows in lanes as the softmax takes them (`x` the pixels as held, `scale` the images' factor to their values), feature block
 /// by feature block (so that the block of every class's weights stays in L1
 /// while every row tile reuses it), in tiles of `R` rows by `C`
 /// classes (rows and classes left over in tiles of one); row `k` prefetches
 /// `ahead(k)`.
 ///
 /// The vector accumulators of every (row, class) pair live in `lane_sums`
-/// between feature blocks and are summed across lanes at the end. Each
+/// between feature blocks and are summed across lanes at the end, a row
+/// group's sums of one class transposed into one vector. Each
 /// accumulator adds its products in feature order whatever the tile shape, so
 /// every shape gives the same bits.
 #[inline(always)]
@@ -92,12 +94,26 @@ pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
             }
         }
     }
+    // Rows in lanes: each class's logits of a row group in one vector.
+    let lanes = S::F32_LANES;
     let tail = w_tail.len() / classes.max(1);
-    for (k, row) in x.iter().enumerate() {
+    let zero = simd.splat_f32s(0.0);
+    let out = S::as_mut_simd_f32s(&mut logits[..classes * BLOCK_ROWS]).0;
+    for g in 0..rows.div_ceil(lanes) {
         for c in 0..classes {
-            let rest = scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
-            let dot = simd.reduce_sum_f32s(acc[k * classes + c]) + rest;
-            logits[k * classes + c] = dot * scale + weights.bias[c];
+            let lane_sum = |i: usize| acc.get((g * lanes + i) * classes + c).copied();
+            let mut dot = transposed_sums(simd, |i| lane_sum(i).unwrap_or(zero));
+            if tail > 0 {
+                let mut rest = [0.0; MAX_LANES];
+                for (i, rest) in rest.iter_mut().enumerate().take(lanes) {
+                    if let Some(row) = x.get(g * lanes + i) {
+                        *rest = scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
+                    }
+                }
+                dot = simd.add_f32s(dot, simd.partial_load_f32s(&rest[..lanes]));
+            }
+            let z = simd.mul_f32s(dot, simd.splat_f32s(scale));
+            out[c * (BLOCK_ROWS / lanes) + g] = simd.add_f32s(z, simd.splat_f32s(weights.bias[c]));
         }
     }
 }
@@ -231,7 +247,7 @@ mod tests {
             let x: Vec<&[P]> = rows.iter().map(|r| &r[..]).collect();
             let classes = weights.classes();
             let mut lane_sums = vec![0.0; BLOCK_ROWS * classes * MAX_LANES];
-            let mut logits = vec![0.0; rows.len() * classes];
+            let mut logits = vec![0.0; classes * BLOCK_ROWS];
             let ahead = |k: usize| x.get(k + 1).copied().unwrap_or(&[]);
             F::block::<S, P>(
                 simd,
@@ -287,7 +303,7 @@ mod tests {
                         .map(|(&x, &w)| f64::from(x) * f64::from(w))
                         .sum();
                     let exact = f64::from(PIXEL_SCALE) * dot + f64::from(model.bias[c]);
-                    let got = f64::from(all[0][k * classes + c]);
+                    let got = f64::from(all[0][c * BLOCK_ROWS + k]);
                     assert!(
                         (got - exact).abs() <= 1e-5 * exact.abs().max(1.0),
                         "{}: row {k} class {c}: {got} vs {exact}",

@@ -209,7 +209,7 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
     P: Pixel + 'a,
 {
     let classes = weights.classes();
-    let logits = &mut work.logits[..x.len() * classes];
+    let logits = &mut work.logits[..classes * BLOCK_ROWS];
     F::block::<S, P>(simd, (weights, scale), x, ahead, work.lane_sums, logits);
     let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
     let mut expected = labels.clone();
@@ -225,8 +225,8 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
             *correct += usize::from(Some(argmax) == expected.next());
         },
     );
-    let g = &mut work.grad_logits[..x.len() * classes];
-    backward::bias_gradient(g, &mut sums.grad_bias);
+    let g = &mut work.grad_logits[..classes * BLOCK_ROWS];
+    backward::bias_gradient(g, x.len(), &mut sums.grad_bias);
     if scale != 1.0 {
         for g in g.iter_mut() {
             *g *= scale;
@@ -294,7 +294,6 @@ impl<'a> FusedOp<'a> for EvalOp<'a> {
             };
             let widened_rows = &widened_rows[..block.len()];
             for (weights, (loss_sum, correct)) in weights.iter().zip(&mut sums) {
-                let logits = &mut logits[..block.len() * classes];
                 let (lane_sums, no_prefetch) = (&mut lane_sums[..], |_| &[][..]);
                 if widen {
                     T::WidenedForward::block::<S, f32>(
@@ -303,16 +302,16 @@ impl<'a> FusedOp<'a> for EvalOp<'a> {
                         widened_rows,
                         no_prefetch,
                         lane_sums,
-                        logits,
+                        &mut logits,
                     );
                 } else {
                     let weights = (*weights, pixels.scale());
-                    T::Forward::block::<S, P>(simd, weights, x, |_| &[], lane_sums, logits);
+                    T::Forward::block::<S, P>(simd, weights, x, |_| &[], lane_sums, &mut logits);
                 }
                 let mut block_rows = block.clone();
                 softmax::cross_entropy_block(
                     simd,
-                    logits,
+                    &logits,
                     classes,
                     block.clone().map(|r| usize::from(labels[r])),
                     &mut exps,
@@ -358,13 +357,19 @@ impl<'a> FusedOp<'a> for LogitsOp<'a> {
         } = self;
         let classes = weights.classes();
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
+        let mut in_lanes = vec![0.0; classes * BLOCK_ROWS];
         for (b, start) in range.clone().step_by(BLOCK_ROWS).enumerate() {
             let block = start..(start + BLOCK_ROWS).min(range.end);
             let x = row_block(block.clone().map(|r| pixels.row(r)));
             let x = &x[..block.len()];
-            let out = &mut logits[b * BLOCK_ROWS * classes..][..block.len() * classes];
             let weights = (weights, pixels.scale());
-            T::Forward::block::<S, P>(simd, weights, x, |_| &[], &mut lane_sums, out);
+            T::Forward::block::<S, P>(simd, weights, x, |_| &[], &mut lane_sums, &mut in_lanes);
+            let out = &mut logits[b * BLOCK_ROWS * classes..][..block.len() * classes];
+            for (k, row) in out.chunks_exact_mut(classes).enumerate() {
+                for (c, z) in row.iter_mut().enumerate() {
+                    *z = in_lanes[c * BLOCK_ROWS + k];
+                }
+            }
         }
     }
 }

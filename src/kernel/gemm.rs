@@ -19,13 +19,15 @@ use crate::data::Images;
 use crate::model::Model;
 
 /// The GEMM baseline's working space for one thread: a block's rows as f32,
-/// their logits and gradient, the softmax's exponentials.
+/// their logits and gradient, the softmax's exponentials and a row block's
+/// logits and gradient with rows in lanes, as the softmax takes them.
 #[derive(Debug, Clone)]
 pub struct GemmScratch {
     rows_f32: Vec<f32>,
     logits: Vec<f32>,
     grad_logits: Vec<f32>,
     exps: Vec<f32>,
+    in_lanes: (Vec<f32>, Vec<f32>),
 }
 
 impl GemmScratch {
@@ -38,6 +40,10 @@ impl GemmScratch {
             logits: vec![0.0; rows * classes],
             grad_logits: vec![0.0; rows * classes],
             exps: vec![0.0; exps_len(classes)],
+            in_lanes: (
+                vec![0.0; classes * BLOCK_ROWS],
+                vec![0.0; classes * BLOCK_ROWS],
+            ),
         }
     }
 }
@@ -69,6 +75,7 @@ pub fn step(
             logits: &scratch.logits[..n * classes],
             labels: &block_labels[..n],
             exps: &mut scratch.exps,
+            in_lanes: &mut scratch.in_lanes,
             grad: Some(&mut scratch.grad_logits[..n * classes]),
         });
         sums.loss_sum += loss_sum;
@@ -131,6 +138,7 @@ pub fn loss_and_correct(
             logits: &scratch.logits[..n * classes],
             labels: &block_labels[..n],
             exps: &mut scratch.exps,
+            in_lanes: &mut scratch.in_lanes,
             grad: None,
         });
         loss_sum += block_loss;
@@ -141,12 +149,13 @@ pub fn loss_and_correct(
 
 /// The softmax pass over rows of logits (one row per label), row block by row
 /// block: the summed loss, the correct count and, with `grad`, the gradient of
-/// each row's loss with respect to its logits. `exps` is scratch for one row
-/// block.
+/// each row's loss with respect to its logits. `exps` and `in_lanes` are
+/// scratch for one row block, which is transposed to rows in lanes and back.
 struct SoftmaxPass<'a> {
     logits: &'a [f32],
     labels: &'a [usize],
     exps: &'a mut [f32],
+    in_lanes: &'a mut (Vec<f32>, Vec<f32>),
     grad: Option<&'a mut [f32]>,
 }
 
@@ -159,25 +168,38 @@ impl WithSimd for SoftmaxPass<'_> {
             logits,
             labels,
             exps,
+            in_lanes: (logits_in_lanes, grad_in_lanes),
             mut grad,
         } = self;
         let classes = logits.len() / labels.len().max(1);
         let (mut loss_sum, mut correct) = (0.0, 0);
         for (b, block_labels) in labels.chunks(BLOCK_ROWS).enumerate() {
             let span = b * BLOCK_ROWS * classes..(b * BLOCK_ROWS + block_labels.len()) * classes;
+            for (k, row) in logits[span.clone()].chunks_exact(classes).enumerate() {
+                for (c, &z) in row.iter().enumerate() {
+                    logits_in_lanes[c * BLOCK_ROWS + k] = z;
+                }
+            }
             let mut expected = block_labels.iter();
             softmax::cross_entropy_block(
                 simd,
-                &logits[span.clone()],
+                logits_in_lanes,
                 classes,
                 block_labels.iter().copied(),
                 exps,
-                grad.as_deref_mut().map(|g| &mut g[span]),
+                grad.is_some().then_some(&mut grad_in_lanes[..]),
                 |loss, argmax| {
                     loss_sum += f64::from(loss);
                     correct += usize::from(Some(&argmax) == expected.next());
                 },
             );
+            if let Some(grad) = grad.as_deref_mut() {
+                for (k, row) in grad[span].chunks_exact_mut(classes).enumerate() {
+                    for (c, g) in row.iter_mut().enumerate() {
+                        *g = grad_in_lanes[c * BLOCK_ROWS + k];
+                    }
+                }
+            }
         }
         (loss_sum, correct)
     }

@@ -18,9 +18,12 @@
 //!    tuned for, each pixel vector is loaded once per ten FMAs; byte pixels are
 //!    widened to their exact f32 values in registers ([`gather`]) and the
 //!    images' scale (1/255) is applied once per logit, and one cache line of a
-//!    row [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read;
-//! 2. **softmax** ([`softmax`]): a numerically stable log-softmax per row with a
-//!    vectorised `exp`, giving the loss, the argmax and the gradient of the loss
+//!    row [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read; the
+//!    accumulators of a row group are summed by one transposing tree per class
+//!    ([`lanes`]), leaving each class's logits with rows in lanes;
+//! 2. **softmax** ([`softmax`]): a numerically stable log-softmax across the
+//!    rows in lanes (maximum, argmax, `exp`, sum and gradient as vector
+//!    operations), giving the loss, the argmax and the gradient of the loss
 //!    with respect to the logits;
 //! 3. **backward** ([`backward`]): `dW += Gᵀ X` into the packed gradient, on
 //!    panels of classes by two feature vectors, re-reading the block's rows from
@@ -42,6 +45,7 @@ mod fused;
 mod gather;
 pub mod gemm;
 mod isa;
+mod lanes;
 pub mod packing;
 mod softmax;
 mod sums;

@@ -1,69 +1,101 @@
-//! Numerically stable log-softmax and cross-entropy for a block of rows, with the
-//! exponentials vectorised across the whole block.
+//! Numerically stable log-softmax and cross-entropy for a block of rows,
+//! computed across the rows: each vector holds one class's logits of
+//! `S::F32_LANES` rows, so the maximum, the exponentials, their sum and the
+//! gradient are vector operations and only the logarithm and the loss are
+//! taken row by row.
 
 use pulp::Simd;
+
+use super::blocking::BLOCK_ROWS;
 
 /// Calls `on_row(loss, argmax)` for every row of a block, where `argmax` is the
 /// class of the largest logit (the first on ties); with `grad`,
 /// also writes the gradient of each row's loss with respect to its logits,
 /// `softmax(z) - onehot(label)`.
 ///
-/// `logits` holds `labels.len()` rows of `classes` values; `scratch` (and
-/// `grad`) hold at least as many, rounded up to whole vectors. Each row's maximum
-/// is subtracted before exponentiating, so large logits stay finite. A NaN logit
-/// makes its row's loss NaN.
+/// The block's logits, its exponentials and its gradient are held with rows in
+/// lanes: `logits[c * BLOCK_ROWS + k]` is row `k`'s logit of class `c`, for
+/// the `labels.len()` rows (at most [`BLOCK_ROWS`]) of `classes` classes.
+/// Each row's maximum is subtracted before exponentiating, so large logits
+/// stay finite. A NaN logit makes its row's loss NaN.
 #[inline(always)]
 pub fn cross_entropy_block<S: Simd>(
     simd: S,
     logits: &[f32],
     classes: usize,
     labels: impl Iterator<Item = usize>,
-    scratch: &mut [f32],
-    mut grad: Option<&mut [f32]>,
+    exps: &mut [f32],
+    grad: Option<&mut [f32]>,
     mut on_row: impl FnMut(f32, usize),
 ) {
-    let rows = logits.len() / classes;
-    let mut maxima = [0.0f32; super::blocking::BLOCK_ROWS];
-    let mut poisoned = [false; super::blocking::BLOCK_ROWS];
-    let mut argmaxes = [0usize; super::blocking::BLOCK_ROWS];
-    for k in 0..rows {
-        let z = &logits[k * classes..(k + 1) * classes];
-        // Selects rather than branches: which logit is largest is data the
-        // branch predictor cannot learn.
-        let (mut best, mut max) = (0, z[0]);
-        for (c, &v) in z.iter().enumerate().skip(1) {
-            let larger = v > max;
-            best = if larger { c } else { best };
-            max = if larger { v } else { max };
+    let mut label = [0usize; BLOCK_ROWS];
+    let mut rows = 0usize;
+    for (slot, l) in label.iter_mut().zip(labels) {
+        *slot = l;
+        rows += 1;
+    }
+    let lanes = S::F32_LANES;
+    let per_class = BLOCK_ROWS / lanes;
+    let groups = rows.div_ceil(lanes);
+    let at = |c: usize, g: usize| c * per_class + g;
+    let z = S::as_simd_f32s(&logits[..classes * BLOCK_ROWS]).0;
+    let e = S::as_mut_simd_f32s(&mut exps[..classes * BLOCK_ROWS]).0;
+    let splat = |v: f32| simd.splat_f32s(v);
+    let mut maxima = [0.0f32; BLOCK_ROWS];
+    let mut argmaxes = [0.0f32; BLOCK_ROWS];
+    let mut poisoned = [0.0f32; BLOCK_ROWS];
+    let mut sums = [0.0f32; BLOCK_ROWS];
+    for g in 0..groups {
+        let (mut max, mut best) = (z[at(0, g)], splat(0.0));
+        let mut numbers = simd.equal_f32s(max, max);
+        for c in 1..classes {
+            let v = z[at(c, g)];
+            // Selects rather than branches: which logit is largest is data
+            // the branch predictor cannot learn.
+            let larger = simd.less_than_f32s(max, v);
+            max = simd.select_f32s(larger, v, max);
+            best = simd.select_f32s(larger, splat(c as f32), best);
+            numbers = simd.and_m32s(numbers, simd.equal_f32s(v, v));
         }
-        maxima[k] = max;
-        argmaxes[k] = best;
-        poisoned[k] = z.iter().fold(false, |nan, v| nan | v.is_nan());
-        for (s, &v) in scratch[k * classes..].iter_mut().zip(z) {
-            *s = v - maxima[k];
+        for c in 0..classes {
+            e[at(c, g)] = simd.sub_f32s(z[at(c, g)], max);
+        }
+        let rows = g * lanes..(g + 1) * lanes;
+        simd.partial_store_f32s(&mut maxima[rows.clone()], max);
+        simd.partial_store_f32s(&mut argmaxes[rows.clone()], best);
+        let poison = simd.select_f32s(numbers, splat(0.0), splat(f32::NAN));
+        simd.partial_store_f32s(&mut poisoned[rows], poison);
+    }
+    for c in 0..classes {
+        exp_in_place(simd, &mut e[at(c, 0)..at(c, groups)]);
+    }
+    for g in 0..groups {
+        let mut sum = e[at(0, g)];
+        for c in 1..classes {
+            sum = simd.add_f32s(sum, e[at(c, g)]);
+        }
+        simd.partial_store_f32s(&mut sums[g * lanes..(g + 1) * lanes], sum);
+    }
+    if let Some(grad) = grad {
+        let gv = S::as_mut_simd_f32s(&mut grad[..classes * BLOCK_ROWS]).0;
+        for g in 0..groups {
+            let sum = simd.partial_load_f32s(&sums[g * lanes..(g + 1) * lanes]);
+            let inv = simd.div_f32s(splat(1.0), sum);
+            for c in 0..classes {
+                gv[at(c, g)] = simd.mul_f32s(e[at(c, g)], inv);
+            }
+        }
+        for (k, &label) in label.iter().enumerate().take(rows) {
+            grad[label * BLOCK_ROWS + k] -= 1.0;
         }
     }
-    exp_in_place(
-        simd,
-        &mut scratch[..(rows * classes).next_multiple_of(S::F32_LANES)],
-    );
-    for (k, label) in labels.enumerate().take(rows) {
-        let e = &scratch[k * classes..(k + 1) * classes];
-        let sum: f32 = e.iter().sum();
-        let loss = if poisoned[k] {
+    for (k, &label) in label.iter().enumerate().take(rows) {
+        let loss = if poisoned[k].is_nan() {
             f32::NAN
         } else {
-            maxima[k] - logits[k * classes + label] + sum.ln()
+            maxima[k] - logits[label * BLOCK_ROWS + k] + sums[k].ln()
         };
-        if let Some(grad) = grad.as_deref_mut() {
-            let inv = 1.0 / sum;
-            let g = &mut grad[k * classes..(k + 1) * classes];
-            for (g, &e) in g.iter_mut().zip(e) {
-                *g = e * inv;
-            }
-            g[label] -= 1.0;
-        }
-        on_row(loss, argmaxes[k]);
+        on_row(loss, argmaxes[k] as usize);
     }
 }
 
@@ -84,13 +116,8 @@ pub fn cross_entropy_block<S: Simd>(
 /// of all gradient values that small. Flushed at `2^-64`, a probability times a
 /// pixel (at least `1/255`) and divided by a row sum (at most the class count)
 /// stays far inside the normal range.
-///
-/// # Panics
-/// If the length is not a whole number of vectors.
 #[inline(always)]
-fn exp_in_place<S: Simd>(simd: S, values: &mut [f32]) {
-    let (vectors, tail) = S::as_mut_simd_f32s(values);
-    assert!(tail.is_empty(), "exp_in_place takes whole vectors");
+fn exp_in_place<S: Simd>(simd: S, vectors: &mut [S::f32s]) {
     let splat = |v: f32| simd.splat_f32s(v);
     let shifter = splat(12_582_912.0); // 1.5 * 2^23: adding it rounds to an integer.
     for x in vectors {
@@ -132,7 +159,7 @@ mod tests {
             type Output = ();
             #[inline(always)]
             fn with_simd<S: Simd>(self, simd: S) {
-                exp_in_place(simd, self.0);
+                exp_in_place(simd, S::as_mut_simd_f32s(self.0).0);
             }
         }
         isa.dispatch(Exp(values));
@@ -178,12 +205,14 @@ mod tests {
     fn far_below_the_maximum_gives_zero_gradients_never_subnormal_ones() {
         // Logits 1e30 apart, as after `train --lr 1e30`: every class but the
         // largest has probability 0, not a value near the bottom of the floats.
+        // Rows in lanes: entry `c * 16 + k` is row k's logit of class c.
         let logits: Vec<f32> = (0..16 * 10)
             .map(|i| {
-                if i % 10 == (i / 10) % 10 {
+                let (c, k) = (i / 16, i % 16);
+                if c == k % 10 {
                     1e30
                 } else {
-                    -1e30 * (i % 7) as f32
+                    -1e30 * ((k * 10 + c) % 7) as f32
                 }
             })
             .collect();
@@ -194,7 +223,7 @@ mod tests {
             #[inline(always)]
             fn with_simd<S: Simd>(self, simd: S) {
                 let Block(logits, labels, grad) = self;
-                let mut scratch = vec![0.0; logits.len().next_multiple_of(16)];
+                let mut scratch = vec![0.0; logits.len()];
                 let labels = labels.iter().copied();
                 cross_entropy_block(
                     simd,
@@ -211,7 +240,7 @@ mod tests {
             let mut grad = vec![f32::NAN; 16 * 10];
             isa.dispatch(Block(&logits, &labels, &mut grad));
             for (i, &g) in grad.iter().enumerate() {
-                let (k, c) = (i / 10, i % 10);
+                let (c, k) = (i / 16, i % 16);
                 let expected =
                     f32::from(u8::from(c == k % 10)) - f32::from(u8::from(c == (k + 3) % 10));
                 assert_eq!(g, expected, "{}: row {k} class {c}", isa.name());
