@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::data::{self, DataError, FILE_STEMS, Images, PixelFormat, Split};
 use crate::kernel::blocking::EVAL_CHUNK_ROWS;
-use crate::kernel::{self, Engine, Fused, Gemm, Isa, Kernel, Reference, Weights};
+use crate::kernel::{self, Engine, Fused, Gemm, Isa, Kernel, Plan, Reference, Weights};
 use crate::model::Model;
 
 /// Loss and accuracy of a model on a labelled split.
@@ -57,7 +57,10 @@ pub fn evaluate(kernel: Kernel, model: &Model, split: &Split, range: Range<usize
         evaluate_models(&engine, &[&engine.weights(model)], split, range)[0]
     }
     match kernel {
-        Kernel::Fused => alone(Fused(Isa::best()), model, split, range),
+        Kernel::Fused => {
+            let isa = Isa::best();
+            alone(Fused(isa, Plan::default_for(isa)), model, split, range)
+        }
         Kernel::Gemm => alone(Gemm(Isa::best()), model, split, range),
         Kernel::Reference => alone(Reference, model, split, range),
     }

@@ -98,6 +98,8 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("f32 FMA peak ("), "{stdout}");
+    assert!(stdout.contains("\nplan: "), "{stdout}");
+    assert!(stdout.contains("candidate plans"), "{stdout}");
     for kernel in [
         "fused      u8",
         "fused      f32",
@@ -574,4 +576,76 @@ fn sweep_json_prints_one_object_per_model_and_a_summary_naming_the_best() {
         .filter_map(|m| m["val_acc"].as_f64())
         .fold(0.0, f64::max);
     assert_eq!(summary["best"]["val_acc"].as_f64(), Some(top));
+}
+
+/// `tune` times the candidate plans and saves the chosen one in the cache
+/// directory; `train` then names it in its header; `--plan` and
+/// `SOFTREG_PLAN` override it, and bad ones are flag errors naming
+/// themselves; a damaged saved plan is passed over with a warning.
+#[test]
+fn tune_saves_a_plan_train_uses_and_plan_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], plan: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_softreg"));
+        command
+            .args(args)
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("SOFTREG_PLAN");
+        if let Some(plan) = plan {
+            command.env("SOFTREG_PLAN", plan);
+        }
+        command.output().unwrap()
+    };
+    let tuned = run(&["tune", "--data", data, "--rounds", "1", "--json"], None);
+    assert!(tuned.status.success(), "{}", stderr(&tuned));
+    let json: serde_json::Value = serde_json::from_slice(&tuned.stdout).unwrap();
+    let chosen = json["chosen"].as_str().unwrap().to_string();
+    let candidates = json["candidates"].as_array().unwrap();
+    assert!(
+        candidates.iter().any(|c| c["plan"] == chosen.as_str()),
+        "{json}"
+    );
+    let saved = std::path::PathBuf::from(json["saved_to"].as_str().unwrap());
+    assert!(saved.starts_with(cache.path().join("softreg")), "{json}");
+    assert!(saved.is_file());
+
+    let header = |output: &std::process::Output| {
+        assert!(output.status.success(), "{}", stderr(output));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        stdout.lines().next().unwrap_or_default().to_string()
+    };
+    let train = ["train", "--data", data, "--epochs", "1"];
+    assert!(header(&run(&train, None)).contains(&format!("({chosen})")));
+    let flagged = [&train[..], &["--plan", "narrow,block=all,prefetch=3"]].concat();
+    let line = header(&run(&flagged, Some("wide,block=2K,prefetch=5")));
+    assert!(line.contains("(narrow,block=all,prefetch=3)"), "{line}");
+    let line = header(&run(&train, Some("wide,block=2K,prefetch=5")));
+    assert!(line.contains("(wide,block=2K,prefetch=5)"), "{line}");
+
+    let bad_flag = run(
+        &[&train[..], &["--plan", "wide,block=1,prefetch=5"]].concat(),
+        None,
+    );
+    assert_eq!(bad_flag.status.code(), Some(2));
+    assert!(
+        stderr(&bad_flag).contains("--plan"),
+        "{}",
+        stderr(&bad_flag)
+    );
+    let bad_variable = run(&train, Some("square"));
+    assert_eq!(bad_variable.status.code(), Some(2));
+    assert!(
+        stderr(&bad_variable).contains("SOFTREG_PLAN"),
+        "{}",
+        stderr(&bad_variable)
+    );
+
+    std::fs::write(&saved, "{\"plan\": 3}").unwrap();
+    let damaged = run(&train, None);
+    assert!(damaged.status.success(), "{}", stderr(&damaged));
+    assert!(stderr(&damaged).contains("warning"), "{}", stderr(&damaged));
+    assert!(stderr(&damaged).contains(saved.to_str().unwrap()));
 }

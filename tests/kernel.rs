@@ -8,7 +8,7 @@
 
 use softreg::data::{Images, PixelFormat};
 use softreg::kernel::gemm::GemmScratch;
-use softreg::kernel::{self, ChunkSums, Isa, Scratch, Weights};
+use softreg::kernel::{self, ChunkSums, Isa, Plan, Scratch, Tiles, Weights};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
@@ -426,6 +426,75 @@ fn models_in_one_pass_get_the_sums_each_gets_alone() {
                         kernel::loss_and_correct(&models[m], &images, &labels, 0..count);
                     assert_eq!(scored[m].0.to_bits(), loss.to_bits(), "{what}: evaluation");
                     assert_eq!(scored[m].1, correct, "{what}: evaluation");
+                }
+            }
+        }
+    }
+}
+
+/// Every plan, narrow and wide tiles (the wide ones on 16-register
+/// instruction sets too), forward blocks from one vector's weights to the
+/// whole row, prefetch distances near and far, gives the same bits as the
+/// instruction set's default plan: a chunk's sums (u8 and f32 rows, a
+/// partial block, features past the last whole vector, classes past the
+/// tiles) and the evaluation's, on every instruction set.
+#[test]
+fn every_plan_gives_the_default_plans_bits_on_every_instruction_set() {
+    for isa in Isa::available() {
+        for &(features, classes) in &[(784, 10), (53, 13)] {
+            let mut rng = SeededRng::new(features as u64);
+            let count = 64 + 21;
+            let (bytes, _) = random_pixels(&mut rng, count * features);
+            let labels: Vec<u8> = (0..count)
+                .map(|_| rng.below(classes as u64) as u8)
+                .collect();
+            let mut rows: Vec<usize> = (0..count).collect();
+            rng.shuffle(&mut rows);
+            let (rows, ahead) = rows.split_at(64 - 7);
+            let model = Model::init(features, classes, &mut rng);
+            let run = |plan: Plan, images: &Images| {
+                let weights = Weights::planned(isa, plan, &model);
+                let mut sums = ChunkSums::new(features, classes);
+                let mut scratch = Scratch::new(classes);
+                kernel::step(
+                    &weights,
+                    images,
+                    &labels,
+                    rows,
+                    ahead,
+                    &mut sums,
+                    &mut scratch,
+                );
+                let scored = kernel::loss_and_correct(&weights, images, &labels, 0..count);
+                (sums, scored)
+            };
+            for images in [
+                Images::from_u8(1, features, &bytes),
+                Images::from_bytes(1, features, &bytes, PixelFormat::F32).unwrap(),
+            ] {
+                let (expected, expected_score) = run(Plan::default_for(isa), &images);
+                for tiles in [Tiles::Narrow, Tiles::Wide] {
+                    for block in [Some(1024), Some(4096), None] {
+                        for prefetch_rows in [1, 8, 256] {
+                            let plan = Plan {
+                                tiles,
+                                forward_block_bytes: block,
+                                prefetch_rows,
+                            };
+                            let (sums, score) = run(plan, &images);
+                            let what = format!("{} {plan} {features}x{classes}", isa.name());
+                            assert_eq!(
+                                sums.loss_sum.to_bits(),
+                                expected.loss_sum.to_bits(),
+                                "{what}"
+                            );
+                            assert_eq!(sums.correct, expected.correct, "{what}");
+                            assert_eq!(sums.grad_weights, expected.grad_weights, "{what}");
+                            assert_eq!(sums.grad_bias, expected.grad_bias, "{what}");
+                            assert_eq!(score.0.to_bits(), expected_score.0.to_bits(), "{what}");
+                            assert_eq!(score.1, expected_score.1, "{what}");
+                        }
+                    }
                 }
             }
         }

@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use crate::app::peak;
 use crate::app::report::flop_per_sample;
+use crate::app::tune::{self, Timed};
 use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
-use crate::kernel::{self, ChunkSums, Isa, Kernel, Scratch, Weights};
+use crate::kernel::{self, ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::train::{
@@ -37,6 +38,11 @@ pub struct BenchConfig {
     /// Lane-FMAs per peak measurement (the default is a few seconds of work
     /// on one AVX2 core).
     pub peak_lane_fmas: u64,
+    /// The plan the fused configurations run with.
+    pub plan: Plan,
+    /// Where the plan came from, for the report: `default`, `saved by
+    /// softreg tune`, `--plan`.
+    pub plan_origin: &'static str,
 }
 
 impl Default for BenchConfig {
@@ -47,6 +53,8 @@ impl Default for BenchConfig {
             batch_size: 256,
             epochs: 5,
             peak_lane_fmas: 20_000_000_000,
+            plan: Plan::default_for(Isa::best()),
+            plan_origin: "default",
         }
     }
 }
@@ -65,7 +73,7 @@ pub struct Spread {
 
 impl Spread {
     /// The spread of `values`, at least one.
-    fn of(mut values: Vec<f64>) -> Self {
+    pub(super) fn of(mut values: Vec<f64>) -> Self {
         values.sort_by(f64::total_cmp);
         Self {
             min: values[0],
@@ -114,12 +122,21 @@ pub struct BenchReport {
     /// The fused kernel alone on one thread, f32 rows that stay in cache:
     /// samples/s.
     pub hot_rows_samples_per_second: f64,
+    /// The plan the fused configurations ran with, and where it came from.
+    pub plan: (Plan, &'static str),
+    /// Every candidate plan's one-thread throughput on u8 pixels
+    /// ([`tune::measure`]), the fastest first.
+    pub candidates: Vec<Timed>,
     /// One row per kernel, pixel format and thread count.
     pub rows: Vec<BenchRow>,
     /// `sweep` on `threads` threads, u8 pixels: (models, epoch
     /// model-samples/s) for each model count of [`SWEEP_MODELS`].
     pub sweeps: Vec<(usize, Spread)>,
 }
+
+/// Rounds of the candidate plans' measurement in `bench` (fewer than `tune`'s:
+/// the table shows the spread, `tune` decides).
+const BENCH_ROUNDS: usize = 5;
 
 /// The model counts the sweep rows train together.
 pub const SWEEP_MODELS: [usize; 3] = [1, 8, 40];
@@ -181,6 +198,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                     epochs,
                     batch_size: config.batch_size,
                     threads: Some(threads),
+                    plan: Some(config.plan),
                     ..RunConfig::default()
                 },
                 ..TrainConfig::default()
@@ -216,6 +234,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                 batch_size: config.batch_size,
                 threads: Some(config.threads),
                 validation,
+                plan: Some(config.plan),
                 ..SweepConfig::default().run
             },
             ..SweepConfig::default()
@@ -233,7 +252,16 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         peak_all_threads,
         read_one_thread: peak::read_gbps(pixels, 1, 3),
         read_all_threads: peak::read_gbps(pixels, config.threads, 3),
-        hot_rows_samples_per_second: hot_rows(&f32_data, config.batch_size),
+        hot_rows_samples_per_second: hot_rows(&f32_data, config.batch_size, config.plan),
+        plan: (config.plan, config.plan_origin),
+        candidates: tune::measure(
+            isa,
+            &u8_data.train,
+            u8_data.classes,
+            config.batch_size,
+            &Plan::candidates(isa),
+            BENCH_ROUNDS,
+        ),
         rows,
         sweeps,
     })
@@ -268,14 +296,14 @@ pub fn fused_minibatch(
 /// The fused kernel alone, one thread: minibatches of the same 64 training
 /// rows (in L2 after the first pass), median samples/s of 7 timed runs of
 /// about 60,000 samples each.
-fn hot_rows(data: &Dataset, batch_size: usize) -> f64 {
+fn hot_rows(data: &Dataset, batch_size: usize, plan: Plan) -> f64 {
     let train = &data.train;
     let model = Model::init(
         train.images.features(),
         data.classes,
         &mut SeededRng::new(1),
     );
-    let weights = Weights::new(Isa::best(), &model);
+    let weights = Weights::planned(Isa::best(), plan, &model);
     let hot: Vec<usize> = (0..CHUNK_ROWS.min(train.len())).collect();
     if hot.is_empty() {
         return 0.0;

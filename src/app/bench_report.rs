@@ -82,6 +82,15 @@ impl BenchReport {
             "read_gbps_all_threads": self.read_all_threads,
             "training": rows,
             "sweep": sweeps,
+            "plan": self.plan.0.to_string(),
+            "plan_origin": self.plan.1,
+            "candidates": self.candidates.iter().map(|t| serde_json::json!({
+                "plan": t.plan.to_string(),
+                "samples_per_s": t.rate.median,
+                "samples_per_s_min": t.rate.min,
+                "samples_per_s_max": t.rate.max,
+                "of_peak": t.rate.median * self.flop_per_sample / 1e9 / self.peak_one_core,
+            })).collect::<Vec<_>>(),
             "fused_kernel_alone": {
                 "samples_per_s": self.hot_rows_samples_per_second,
                 "gflops": hot_gflops,
@@ -104,6 +113,7 @@ impl BenchReport {
             self.peak_all_threads,
             count(self.threads, "thread")
         );
+        let _ = writeln!(out, "plan: {} ({})", self.plan.0, self.plan.1);
         let _ = writeln!(
             out,
             "read bandwidth (training pixels as f32): {:.1} GB/s on one thread, {:.1} GB/s on {}",
@@ -198,6 +208,31 @@ impl BenchReport {
             hot * flop / 1e9,
             100.0 * hot * flop / 1e9 / self.peak_one_core
         );
+        let _ = writeln!(
+            out,
+            "candidate plans (fused u8, 1 thread, interleaved; softreg tune chooses and saves):"
+        );
+        let _ = writeln!(
+            out,
+            "{:<32} {:>10} {:>9}  min-max",
+            "plan", "samples/s", "of peak"
+        );
+        for t in &self.candidates {
+            let mark = if t.plan == self.plan.0 {
+                "  in use"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "{:<32} {:>8.3} M {:>8.1}%  {:.3}-{:.3} M{mark}",
+                t.plan.to_string(),
+                t.rate.median / 1e6,
+                100.0 * t.rate.median * flop / 1e9 / self.peak_one_core,
+                t.rate.min / 1e6,
+                t.rate.max / 1e6
+            );
+        }
         out
     }
 }
@@ -205,6 +240,7 @@ impl BenchReport {
 #[cfg(test)]
 mod tests {
     use super::BenchReport;
+    use crate::kernel::{Isa, Plan};
     use crate::train::cores;
 
     fn report(threads: usize, peak_one_core: f64, peak_all_threads: f64) -> BenchReport {
@@ -218,6 +254,8 @@ mod tests {
             read_one_thread: 1.0,
             read_all_threads: 1.0,
             hot_rows_samples_per_second: 1.0,
+            plan: (Plan::default_for(Isa::scalar()), "default"),
+            candidates: Vec::new(),
             rows: Vec::new(),
             sweeps: Vec::new(),
         }

@@ -11,4 +11,5 @@ pub mod info;
 pub mod peak;
 pub mod report;
 pub mod sweep_report;
+pub mod tune;
 pub mod user_image;

@@ -130,7 +130,7 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         data.classes,
         number(config.setting.learning_rate),
         config.setting.seed,
-        config.kernel.describe(config.run.isa()),
+        config.kernel.describe(config.run.isa(), config.run.plan()),
     )
 }
 

@@ -41,7 +41,7 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         config.run.epochs,
         config.data_seed,
         threads(config.run.threads, batch),
-        Kernel::Fused.describe(config.run.isa()),
+        Kernel::Fused.describe(config.run.isa(), config.run.plan()),
     )
 }
 

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use softreg::app::tune;
+use softreg::kernel::{Plan, PlanError};
 use softreg::train::{MAX_EPOCHS, MAX_SWEEP_MODELS};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
@@ -29,6 +31,9 @@ pub enum Command {
     Predict(PredictArgs),
     /// Measure training throughput of each kernel against this machine's FMA peak.
     Bench(BenchArgs),
+    /// Time the fused kernel's candidate plans on this machine and save the
+    /// fastest, which train, sweep and bench then use.
+    Tune(TuneArgs),
     /// Describe a data directory: files, checksums, counts, shape, class histogram.
     Info(InfoArgs),
 }
@@ -71,6 +76,23 @@ pub struct RunArgs {
     /// on one instruction set, and differ in the last bits between them.
     #[arg(long)]
     pub isa: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanArg,
+}
+
+/// `--plan`.
+#[derive(clap::Args)]
+pub struct PlanArg {
+    /// The fused kernel's tiles, forward block and prefetch distance, e.g.
+    /// wide,block=32K,prefetch=16 [default: $SOFTREG_PLAN, else the plan
+    /// `softreg tune` saved for this CPU, else one from its cache sizes].
+    /// Every plan gives the same bits.
+    #[arg(long, value_parser = plan)]
+    pub plan: Option<Plan>,
+}
+
+fn plan(text: &str) -> Result<Plan, String> {
+    text.parse().map_err(|e: PlanError| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -224,6 +246,28 @@ pub struct BenchArgs {
     /// Lane-FMAs per peak measurement (tests measure a tiny peak).
     #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub peak_lane_fmas: Option<u64>,
+    #[command(flatten)]
+    pub plan: PlanArg,
+}
+
+#[derive(clap::Args)]
+pub struct TuneArgs {
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+    pub batch_size: usize,
+    /// Instruction set to tune [default: the best this CPU runs].
+    #[arg(long)]
+    pub isa: Option<String>,
+    /// Interleaved rounds: each times every candidate once (the median decides).
+    #[arg(long, default_value_t = tune::ROUNDS, value_parser = at_least_one)]
+    pub rounds: usize,
+    /// Measure and print, but do not save the winner.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(clap::Args)]

@@ -3,8 +3,9 @@
 //! combinations no single flag's parser can see are refused here as usage
 //! errors.
 
+use softreg::app::tune::SavedPlan;
 use softreg::data::PixelFormat;
-use softreg::kernel::{Isa, Kernel};
+use softreg::kernel::{Isa, Kernel, Plan};
 use softreg::train::{
     Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
 };
@@ -31,34 +32,66 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     })
 }
 
-/// What every training command's flags say of the run; an instruction set
-/// this CPU does not run is refused, naming those it does.
+/// What every training command's flags say of the run.
 fn run_config(
     run: &RunArgs,
     validation: usize,
     threads: &ThreadArgs,
 ) -> Result<RunConfig, UsageError> {
-    let isa = run
-        .isa
-        .as_deref()
-        .map(|name| {
-            Isa::named(name).map_err(|available| {
-                UsageError(format!(
-                    "--isa {name}: this CPU does not run it; it runs {}",
-                    available.join(", ")
-                ))
-            })
-        })
-        .transpose()?;
+    let isa = isa(run.isa.as_deref())?;
+    let (plan, _) = plan(run.plan.plan, isa.unwrap_or_else(Isa::best))?;
     Ok(RunConfig {
         epochs: run.epochs,
         batch_size: run.batch_size,
         validation,
         threads: threads.threads,
         isa,
+        plan: Some(plan),
         oversubscribe: false,
     })
 }
+
+/// The instruction set `--isa` names, if given; one this CPU does not run is
+/// refused, naming those it does.
+pub fn isa(name: Option<&str>) -> Result<Option<Isa>, UsageError> {
+    name.map(|name| {
+        Isa::named(name).map_err(|available| {
+            UsageError(format!(
+                "--isa {name}: this CPU does not run it; it runs {}",
+                available.join(", ")
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// The fused kernel's plan on `isa`, and where it came from: `--plan`, else
+/// `SOFTREG_PLAN`, else the plan `softreg tune` saved for this CPU and
+/// version, else the instruction set's default. A saved plan that cannot be
+/// read is passed over with a warning (training does not depend on it).
+pub fn plan(flag: Option<Plan>, isa: Isa) -> Result<(Plan, &'static str), UsageError> {
+    if let Some(plan) = flag {
+        return Ok((plan, "--plan"));
+    }
+    if let Some(text) = std::env::var_os(PLAN_VARIABLE).filter(|v| !v.is_empty()) {
+        let text = text.to_string_lossy();
+        let plan = text
+            .parse()
+            .map_err(|e| UsageError(format!("{PLAN_VARIABLE}={text}: {e}")))?;
+        return Ok((plan, PLAN_VARIABLE));
+    }
+    match SavedPlan::load(isa) {
+        Ok(Some(plan)) => Ok((plan, "saved by softreg tune")),
+        Ok(None) => Ok((Plan::default_for(isa), "default")),
+        Err(e) => {
+            eprintln!("warning: {e}; using the default plan");
+            Ok((Plan::default_for(isa), "default"))
+        }
+    }
+}
+
+/// The environment variable that names a plan for every command.
+const PLAN_VARIABLE: &str = "SOFTREG_PLAN";
 
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
     match args.optimizer {

@@ -6,8 +6,6 @@
 //! register file, or the compiler spills them to the stack inside the hottest
 //! loop.
 
-use pulp::Simd;
-
 use super::backward::BackwardPanel;
 use super::forward::ForwardTile;
 
@@ -20,18 +18,6 @@ pub const CHUNK_ROWS: usize = 64;
 /// pass re-reads them from cache, and the gradient panel is loaded and stored
 /// once per block rather than once per row.
 pub const BLOCK_ROWS: usize = 16;
-
-/// Feature vectors per forward block: the block of every class's packed
-/// weights (`49 x 10 x 32` bytes = 15.7 KB with AVX2) stays in L1 while every
-/// row of the row block reuses it. Streaming all 31 KB of weights per row does
-/// not fit a 32 KB L1 beside the rows and runs at L2 bandwidth; smaller blocks
-/// store and reload the accumulators more often (14 vectors was slower in a
-/// one-off comparison on the Zen 2 development machine).
-pub const BLOCK_VECTORS: usize = 49;
-
-/// Rows of a training sequence ahead of the row being computed whose pixels are
-/// prefetched, one cache line per cache line of pixels the forward loop reads.
-pub const PREFETCH_ROWS: usize = 16;
 
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 pub const EVAL_CHUNK_ROWS: usize = 1024;
@@ -57,8 +43,8 @@ pub(super) fn exps_len(classes: usize) -> usize {
 pub const MAX_LANES: usize = 16;
 
 /// The register tiles of one register-file size: a type per shape, so that
-/// every op selects its tiles in one place ([`wide_tiles`]) and a test can run
-/// any shape on any instruction set.
+/// every op selects its tiles in one place (the plan's [`super::Tiles`], in
+/// [`super::fused::run`]) and a test can run any shape on any instruction set.
 pub(super) trait TileShape {
     /// The forward tile on rows as they are stored (bytes widened per load).
     type Forward: ForwardTile;
@@ -101,13 +87,6 @@ impl TileShape for Wide {
     type Backward = Tile<10, 2>;
 }
 
-/// Whether the instruction set `S` takes the [`Wide`] tiles (32 vector
-/// registers) rather than the [`Narrow`] ones (16).
-#[inline(always)]
-pub(super) fn wide_tiles<S: Simd>() -> bool {
-    S::REGISTER_COUNT >= 32
-}
-
 /// Whether a tile shape's accumulators and operands fit `registers` vector
 /// registers (an accumulator per tile element, a vector per row or feature
 /// vector loaded, one temporary), and its forward tiles divide a row block.
@@ -125,4 +104,3 @@ const _: () = assert!(
     "a chunk is whole row blocks"
 );
 const _: () = assert!(EVAL_CHUNK_ROWS.is_multiple_of(BLOCK_ROWS));
-const _: () = assert!(PREFETCH_ROWS > 0 && BLOCK_VECTORS > 0);

@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::gemm::{self, GemmScratch};
-use super::{ChunkSums, Isa, Scratch, Weights};
+use super::{ChunkSums, Isa, Plan, Scratch, Weights};
 use crate::data::{Images, Split};
 use crate::model::Model;
 use crate::reference;
@@ -60,9 +60,9 @@ pub trait Engine: Sync {
     ) -> Vec<(f64, usize)>;
 }
 
-/// The fused kernel on packed weights; several models share each pass over
-/// the rows.
-pub struct Fused(pub Isa);
+/// The fused kernel on packed weights, with an instruction set and a plan;
+/// several models share each pass over the rows.
+pub struct Fused(pub Isa, pub Plan);
 
 impl Engine for Fused {
     type Weights = Weights;
@@ -73,7 +73,7 @@ impl Engine for Fused {
     }
 
     fn weights(&self, model: &Model) -> Weights {
-        Weights::new(self.0, model)
+        Weights::planned(self.0, self.1, model)
     }
 
     fn model(&self, weights: &Weights) -> Model {

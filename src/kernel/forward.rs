@@ -7,7 +7,7 @@ use std::ops::Range;
 use pulp::Simd;
 
 use super::Weights;
-use super::blocking::{BLOCK_ROWS, BLOCK_VECTORS, MAX_LANES, Tile};
+use super::blocking::{BLOCK_ROWS, MAX_LANES, Tile};
 use super::gather::{Pixel, per_line, prefetch};
 use super::lanes::transposed_sums;
 
@@ -74,8 +74,11 @@ pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     let vectors = w.len() / classes.max(1);
     let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * classes];
     acc.fill(simd.splat_f32s(0.0));
-    for v0 in (0..vectors).step_by(BLOCK_VECTORS) {
-        let block = v0..(v0 + BLOCK_VECTORS).min(vectors);
+    let block_vectors = weights
+        .plan()
+        .forward_block_vectors(vectors, classes, S::F32_LANES);
+    for v0 in (0..vectors).step_by(block_vectors) {
+        let block = v0..(v0 + block_vectors).min(vectors);
         let mut k = 0;
         while k < rows {
             let acc = &mut acc[k * classes..];

@@ -1,22 +1,20 @@
 //! The fused ops: a training chunk through forward, softmax and backward one
 //! row block at a time ([`StepOp`]), forward-only scoring ([`EvalOp`]) and
 //! logits ([`LogitsOp`]). Each is written once over the pixel type and the
-//! tile shape, and [`run`] makes both choices, in one place for all three.
+//! tile shape, and [`run`] makes both choices (the tiles as the weights' plan
+//! says), in one place for all three.
 
 use std::marker::PhantomData;
 use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
 
-use super::Isa;
 use super::backward::{self, BackwardPanel};
-use super::blocking::{
-    BLOCK_ROWS, Narrow, PREFETCH_ROWS, TileShape, Wide, exps_len, lane_sums_len, wide_tiles,
-};
+use super::blocking::{BLOCK_ROWS, Narrow, TileShape, Wide, exps_len, lane_sums_len};
 use super::forward::ForwardTile;
 use super::gather::{AnyRows, Pixel, Rows, row_block, widen_block};
 use super::softmax;
-use super::{ChunkSums, Scratch, Weights};
+use super::{ChunkSums, Scratch, Tiles, Weights};
 
 /// A fused op: the pixels it reads, and its body, generic over their type
 /// and the tile shape.
@@ -31,24 +29,25 @@ pub(super) trait FusedOp<'r> {
     fn run<S: Simd, P: Pixel, T: TileShape>(self, simd: S, pixels: Rows<'r, P>) -> Self::Output;
 }
 
-/// Runs `op` compiled for `isa`, on its rows' pixel type, with the tiles of
-/// the instruction set's register file.
-pub(super) fn run<'r, O: FusedOp<'r>>(isa: Isa, op: O) -> O::Output {
-    isa.dispatch(Dispatch(op, PhantomData))
+/// Runs `op` compiled for the instruction set of `weights` (those of the
+/// op's first model), on its rows' pixel type, with the tiles their plan names.
+pub(super) fn run<'r, O: FusedOp<'r>>(weights: &Weights, op: O) -> O::Output {
+    let tiles = weights.plan().tiles;
+    weights.isa().dispatch(Dispatch(op, tiles, PhantomData))
 }
 
 /// [`run`]'s two choices, made once the instruction set is known.
-struct Dispatch<'r, O>(O, PhantomData<AnyRows<'r>>);
+struct Dispatch<'r, O>(O, Tiles, PhantomData<AnyRows<'r>>);
 
 impl<'r, O: FusedOp<'r>> WithSimd for Dispatch<'r, O> {
     type Output = O::Output;
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> O::Output {
-        let Dispatch(op, _) = self;
+        let Dispatch(op, tiles, _) = self;
         match op.pixels() {
-            AnyRows::F32(pixels) => with_tiles::<S, f32, O>(simd, op, pixels),
-            AnyRows::U8(pixels) => with_tiles::<S, u8, O>(simd, op, pixels),
+            AnyRows::F32(pixels) => with_tiles::<S, f32, O>(simd, op, tiles, pixels),
+            AnyRows::U8(pixels) => with_tiles::<S, u8, O>(simd, op, tiles, pixels),
         }
     }
 }
@@ -57,12 +56,12 @@ impl<'r, O: FusedOp<'r>> WithSimd for Dispatch<'r, O> {
 fn with_tiles<'r, S: Simd, P: Pixel, O: FusedOp<'r>>(
     simd: S,
     op: O,
+    tiles: Tiles,
     pixels: Rows<'r, P>,
 ) -> O::Output {
-    if wide_tiles::<S>() {
-        op.run::<S, P, Wide>(simd, pixels)
-    } else {
-        op.run::<S, P, Narrow>(simd, pixels)
+    match tiles {
+        Tiles::Wide => op.run::<S, P, Wide>(simd, pixels),
+        Tiles::Narrow => op.run::<S, P, Narrow>(simd, pixels),
     }
 }
 
@@ -118,6 +117,7 @@ impl<'a> FusedOp<'a> for StepOp<'a, '_> {
             }
         }
         let upcoming = |i: usize| rows.get(i).or_else(|| ahead.get(i - rows.len())).copied();
+        let prefetch_rows = weights[0].plan().prefetch_rows;
         let Scratch {
             logits,
             grad_logits,
@@ -143,7 +143,7 @@ impl<'a> FusedOp<'a> for StepOp<'a, '_> {
             let x = &x[..block.len()];
             let labels = || block.iter().map(|&r| usize::from(labels[r]));
             let ahead =
-                |k: usize| pixels.row_or_empty(upcoming(b * BLOCK_ROWS + k + PREFETCH_ROWS));
+                |k: usize| pixels.row_or_empty(upcoming(b * BLOCK_ROWS + k + prefetch_rows));
             let first = b == 0;
             if widen {
                 let widened = widen_block(simd, x, widened, ahead);

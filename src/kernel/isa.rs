@@ -80,6 +80,19 @@ impl Isa {
         self.arch.dispatch(Lanes)
     }
 
+    /// Vector registers of the instruction set (16 or 32).
+    pub fn registers(&self) -> usize {
+        struct Registers;
+        impl pulp::WithSimd for Registers {
+            type Output = usize;
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
+                S::REGISTER_COUNT
+            }
+        }
+        self.arch.dispatch(Registers)
+    }
+
     /// Runs `op` compiled for this instruction set.
     pub(crate) fn dispatch<Op: pulp::WithSimd>(&self, op: Op) -> Op::Output {
         self.arch.dispatch(op)

@@ -12,13 +12,13 @@
 //! each block ([`fused`] drives the three passes):
 //!
 //! 1. **forward** ([`forward`]): each row's logits, feature block by feature
-//!    block ([`blocking::BLOCK_VECTORS`] vectors, so that the block of packed
+//!    block (the [`Plan`]'s forward block, so that the block of packed
 //!    weights ([`packing`]) stays in L1 while every row of the block reuses it),
 //!    in register tiles of rows by classes: with the ten classes the tiles are
 //!    tuned for, each pixel vector is loaded once per ten FMAs; byte pixels are
 //!    widened to their exact f32 values in registers ([`gather`]) and the
 //!    images' scale (1/255) is applied once per logit, and one cache line of a
-//!    row [`blocking::PREFETCH_ROWS`] ahead is prefetched per line read; the
+//!    row the plan's distance ahead is prefetched per line read; the
 //!    accumulators of a row group are summed by one transposing tree per class
 //!    ([`lanes`]), leaving each class's logits with rows in lanes;
 //! 2. **softmax** ([`softmax`]): a numerically stable log-softmax across the
@@ -47,6 +47,7 @@ pub mod gemm;
 mod isa;
 mod lanes;
 pub mod packing;
+mod plan;
 mod softmax;
 mod sums;
 
@@ -55,6 +56,7 @@ use std::ops::Range;
 pub use engine::{Engine, Fused, Gemm, Reference};
 pub use isa::Isa;
 pub use packing::Packed;
+pub use plan::{MAX_PREFETCH_ROWS, MIN_FORWARD_BLOCK_BYTES, Plan, PlanError, Tiles, l1d_bytes};
 pub use sums::ChunkSums;
 
 use crate::data::Images;
@@ -63,7 +65,8 @@ use blocking::BLOCK_ROWS;
 use fused::{EvalOp, LogitsOp, StepOp};
 
 /// A model's weights in the layout the fused kernel reads ([`packing`]),
-/// packed for one instruction set, with its bias.
+/// packed for one instruction set, with its bias and the [`Plan`] the kernel
+/// computes on them with.
 ///
 /// ```
 /// use softreg::{kernel::{Isa, Weights}, model::Model, random::SeededRng};
@@ -74,6 +77,7 @@ use fused::{EvalOp, LogitsOp, StepOp};
 #[derive(Debug, Clone)]
 pub struct Weights {
     isa: Isa,
+    plan: Plan,
     /// The weight matrix, packed.
     pub packed: Packed,
     /// One bias per class.
@@ -81,10 +85,18 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// `model`'s weights packed for `isa`.
+    /// `model`'s weights packed for `isa`, with its default plan
+    /// ([`Plan::default_for`]).
     pub fn new(isa: Isa, model: &Model) -> Self {
+        Self::planned(isa, Plan::default_for(isa), model)
+    }
+
+    /// `model`'s weights packed for `isa`, computed on with `plan` (any plan
+    /// gives the same bits).
+    pub fn planned(isa: Isa, plan: Plan, model: &Model) -> Self {
         Self {
             isa,
+            plan,
             packed: Packed::from_row_major(isa, model.features, model.classes, &model.weights),
             bias: model.bias.clone(),
         }
@@ -106,6 +118,11 @@ impl Weights {
     /// The instruction set the weights are packed for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The plan the kernel computes on these weights with.
+    pub fn plan(&self) -> Plan {
+        self.plan
     }
 
     /// Output classes.
@@ -156,11 +173,11 @@ impl Kernel {
         }
     }
 
-    /// What runs with `isa`, for a run's header: `fused avx2`, `gemm
-    /// (matrixmultiply)`, `reference`.
-    pub fn describe(self, isa: Isa) -> String {
+    /// What runs with `isa` and `plan`, for a run's header: `fused avx2
+    /// (narrow,block=21K,prefetch=16)`, `gemm (matrixmultiply)`, `reference`.
+    pub fn describe(self, isa: Isa, plan: Plan) -> String {
         match self {
-            Kernel::Fused => format!("fused {}", isa.name()),
+            Kernel::Fused => format!("fused {} ({plan})", isa.name()),
             Kernel::Gemm => "gemm (matrixmultiply)".to_string(),
             Kernel::Reference => "reference".to_string(),
         }
@@ -246,7 +263,7 @@ pub fn step_models(
     }
     assert_eq!(scratch.logits.len(), BLOCK_ROWS * first.classes());
     fused::run(
-        first.isa,
+        first,
         StepOp {
             weights,
             pixels: gather::rows(images),
@@ -278,7 +295,7 @@ pub fn logits(weights: &Weights, images: &Images, rows: Range<usize>) -> Vec<f32
     assert_eq!(images.features(), weights.features());
     let mut logits = vec![0.0; rows.len() * weights.classes()];
     fused::run(
-        weights.isa,
+        weights,
         LogitsOp {
             weights,
             pixels: gather::rows(images),
@@ -304,7 +321,7 @@ pub fn loss_correct_and_predictions(
     assert_eq!(predictions.len(), rows.len());
     assert_eq!(images.features(), weights.features());
     fused::run(
-        weights.isa,
+        weights,
         EvalOp {
             weights: &[weights],
             pixels: gather::rows(images),
@@ -338,7 +355,7 @@ pub fn models_loss_and_correct(
         );
     }
     fused::run(
-        first.isa,
+        first,
         EvalOp {
             weights,
             pixels: gather::rows(images),

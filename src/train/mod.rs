@@ -34,7 +34,7 @@ use thiserror::Error;
 use crate::data::Dataset;
 use crate::eval::Evaluation;
 use crate::input::human_bytes;
-use crate::kernel::{Fused, Gemm, Isa, Kernel, Reference};
+use crate::kernel::{Fused, Gemm, Isa, Kernel, Plan, Reference};
 use crate::model::Model;
 use run::{Policy, Run};
 
@@ -89,6 +89,10 @@ pub struct RunConfig {
     /// The instruction set the kernels and the update run with; `None`
     /// means the best this CPU has ([`Isa::best`]).
     pub isa: Option<Isa>,
+    /// How the fused kernel blocks and tiles its work; `None` means the
+    /// instruction set's default on this machine ([`Plan::default_for`]).
+    /// Every plan gives the same bits.
+    pub plan: Option<Plan>,
     /// Let every pool thread join the team even beyond one per core. Off by
     /// default (threads spinning beyond the core count only steal time from
     /// working ones); tests turn it on to check that 8 threads on a 2-core
@@ -104,6 +108,7 @@ impl Default for RunConfig {
             validation: 0,
             threads: None,
             isa: None,
+            plan: None,
             oversubscribe: false,
         }
     }
@@ -136,6 +141,11 @@ impl RunConfig {
     /// The instruction set the run computes with.
     pub fn isa(&self) -> Isa {
         self.isa.unwrap_or_else(Isa::best)
+    }
+
+    /// The plan the fused kernel computes with.
+    pub fn plan(&self) -> Plan {
+        self.plan.unwrap_or_else(|| Plan::default_for(self.isa()))
     }
 
     /// The training images the run trains on: all but the held-out ones.
@@ -351,7 +361,12 @@ pub fn train_with_progress<C: EpochControl>(
         control
     };
     let swept = on_pool(config.run.threads, || match config.kernel {
-        Kernel::Fused => run::models(&Fused(config.run.isa()), &run, report, &on_step),
+        Kernel::Fused => run::models(
+            &Fused(config.run.isa(), config.run.plan()),
+            &run,
+            report,
+            &on_step,
+        ),
         Kernel::Gemm => run::models(&Gemm(config.run.isa()), &run, report, &on_step),
         Kernel::Reference => run::models(&Reference, &run, report, &on_step),
     })?;

@@ -313,6 +313,11 @@ pub fn sweep<C: EpochControl>(
     let mut on_epoch = on_epoch;
     let report = |epoch: usize, models: &[SweptModel], _| on_epoch(epoch, models);
     super::on_pool(config.run.threads, || {
-        run::models(&Fused(config.run.isa()), &run, report, &on_step)
+        run::models(
+            &Fused(config.run.isa(), config.run.plan()),
+            &run,
+            report,
+            &on_step,
+        )
     })
 }

@@ -6,6 +6,7 @@ mod info;
 mod predict;
 mod sweep;
 mod train;
+mod tune;
 
 use std::error::Error;
 use std::ops::ControlFlow;
@@ -32,6 +33,7 @@ pub fn run(command: Command, out: &mut Stdout) -> Outcome {
         Command::Predict(args) => predict::run(args, out),
         Command::Bench(args) => bench::run(args, out),
         Command::Info(args) => info::run(args, out),
+        Command::Tune(args) => tune::run(args, out),
     }
 }
 

@@ -51,7 +51,10 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
             ("batch_size", config.run.batch_size.to_string()),
             ("lr", config.setting.learning_rate.to_string()),
             ("seed", config.setting.seed.to_string()),
-            ("kernel", config.kernel.describe(config.run.isa())),
+            (
+                "kernel",
+                config.kernel.describe(config.run.isa(), config.run.plan()),
+            ),
         ];
         let test_accuracy = trained.epochs.last().map(|e| e.test_acc);
         let data = (dir.as_path(), &data);
