@@ -8,7 +8,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 use super::idx::IdxHeader;
 use super::{DataError, DataErrorKind, check_fits};
@@ -97,11 +97,12 @@ fn map_file(path: &Path) -> Result<FileBytes, DataError> {
         return Ok(FileBytes::Owned(Vec::new()));
     }
     // SAFETY: the mapping is read-only and private to this process, and only
-    // ever read as bytes, which any content is. Its bytes are validated and
-    // copied out before the map is dropped. If another process truncates the
-    // file meanwhile, reads past the new end fault (SIGBUS): the caveat of
-    // memory-mapping that the module docs state.
-    let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
+    // ever read as bytes, which any content is; byte pixels are read from it
+    // for as long as the images live. If another process truncates the file
+    // meanwhile, reads past the new end fault (SIGBUS): the caveat of
+    // memory-mapping that the module docs state. Populated: its pages are
+    // mapped now, not faulted in one by one while the first epoch reads them.
+    let map = unsafe { MmapOptions::new().populate().map(&file) }.map_err(io_err)?;
     Ok(FileBytes::Mapped(map))
 }
 

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::open_idx;
+use super::buffer::Bytes;
+use super::files::{FileBytes, IdxFile, open_idx};
 use super::idx::IdxHeader;
 use super::{
     DataError, DataErrorKind, Dataset, Images, PixelFormat, Split, check_fits, size_of_pixel,
@@ -80,7 +81,7 @@ pub fn load_split(
 ) -> Result<Split, DataError> {
     let (images_path, images) = open_idx(dir, images_stem, 3)?;
     let (labels_path, labels) = open_idx(dir, labels_stem, 1)?;
-    let images = decode_images(&images_path, &images.bytes, &images.header, format)?;
+    let images = decode_images(&images_path, images, format)?;
     let labels = decode_labels(&labels_path, &labels.bytes, &labels.header, classes)?;
     if images.is_empty() {
         return Err(DataError::new(&images_path, DataErrorKind::NoImages));
@@ -97,12 +98,10 @@ pub fn load_split(
     Ok(Split { images, labels })
 }
 
-fn decode_images(
-    path: &Path,
-    bytes: &[u8],
-    header: &IdxHeader,
-    format: PixelFormat,
-) -> Result<Images, DataError> {
+/// The images of an idx file: byte pixels of a mapped file stay in the
+/// mapping, others are copied (or converted to f32) once.
+fn decode_images(path: &Path, file: IdxFile, format: PixelFormat) -> Result<Images, DataError> {
+    let (bytes, header) = (&file.bytes, &file.header);
     let dims = header.dims();
     let (height, width) = (dims[1], dims[2]);
     if height == 0 || width == 0 {
@@ -121,8 +120,17 @@ fn decode_images(
         format.held(),
     )
     .map_err(|kind| DataError::new(path, kind))?;
-    Images::from_bytes(height, width, data, format)
-        .map_err(|e| DataError::new(path, DataErrorKind::Io(e)))
+    let start = data.as_ptr() as usize - bytes.as_ptr() as usize;
+    let len = data.len();
+    match (format, file.bytes) {
+        (PixelFormat::U8, FileBytes::Mapped(map)) => Ok(Images::from_held_bytes(
+            height,
+            width,
+            Bytes::mapped(map, start, len),
+        )),
+        (_, bytes) => Images::from_bytes(height, width, &bytes[start..start + len], format)
+            .map_err(|e| DataError::new(path, DataErrorKind::Io(e))),
+    }
 }
 
 fn decode_labels(

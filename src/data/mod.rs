@@ -18,18 +18,19 @@
 //! its `.gz` is taken as that file's decompressed copy unless the `.gz` was
 //! modified after it, in which case it is decompressed again.
 //!
-//! Pixels are converted once to f32 in `[0, 1]` (`pixel * (1/255)`) and stored
-//! row-major in a page-aligned buffer on transparent huge pages
-//! ([`PixelBuffer`]) with no padding between rows (784 f32 is 49 cache lines, so
-//! every row starts aligned), or kept as bytes for kernels that convert as they
-//! read ([`PixelFormat`]); labels stay `u8`.
+//! Pixels hold their exact byte values ([`Images::scale`] is 1/255): as bytes,
+//! read straight from the raw file's mapping ([`buffer::Bytes`]; copied into a
+//! [`PixelBuffer`] only when the file was decompressed in memory), or
+//! converted once to f32 and stored row-major in a page-aligned buffer on
+//! transparent huge pages ([`PixelBuffer`]) with no padding between rows
+//! ([`PixelFormat`]); labels stay `u8`.
 //!
-//! Memory-mapping caveat: the data is copied out of the mapping during the
-//! load and the mapping dropped, so a file changed or deleted after
-//! [`Dataset::load`] returns does not change the loaded data set. A file
-//! truncated by another process *during* the load can make the process fault
-//! (SIGBUS), as with any memory-mapped reader; replace data files by renaming
-//! a new file into place, never by rewriting them in place.
+//! Memory-mapping caveat: byte pixels are read from the mapping for as long as
+//! the images live. A file deleted, or replaced by renaming a new file into
+//! place, does not change the loaded data set; a file rewritten or truncated
+//! in place by another process meanwhile can change it or make the process
+//! fault (SIGBUS), as with any memory-mapped reader. The f32 format copies the
+//! pixels out during the load and drops the mapping.
 
 use std::borrow::Cow;
 use std::io;
@@ -41,7 +42,7 @@ mod files;
 pub mod idx;
 mod idx_dir;
 
-use buffer::PixelBuffer;
+use buffer::{Bytes, PixelBuffer};
 use error::check_fits;
 pub use error::{DataError, DataErrorKind};
 pub use files::source_file;
@@ -100,7 +101,7 @@ pub fn pixel_to_f32(p: u8) -> f32 {
 #[derive(Debug, Clone, PartialEq)]
 enum Pixels {
     F32(PixelBuffer<f32>),
-    U8(PixelBuffer<u8>),
+    U8(Bytes),
 }
 
 /// One image's pixels as its set holds them, before [`Images::scale`].
@@ -144,7 +145,22 @@ impl Images {
     /// empty, or no memory can be mapped.
     pub fn from_u8(height: usize, width: usize, pixels: &[u8]) -> Self {
         let buffer = PixelBuffer::from_slice(pixels).expect("cannot map memory for images");
-        Self::new(height, width, pixels.len(), Pixels::U8(buffer), PIXEL_SCALE)
+        Self::new(
+            height,
+            width,
+            pixels.len(),
+            Pixels::U8(Bytes::Owned(buffer)),
+            PIXEL_SCALE,
+        )
+    }
+
+    /// Images of `height x width` from byte pixels held as they are (a file's
+    /// mapping, say), with the scale [`PIXEL_SCALE`].
+    ///
+    /// # Panics
+    /// As [`Images::from_u8`].
+    pub fn from_held_bytes(height: usize, width: usize, pixels: Bytes) -> Self {
+        Self::new(height, width, pixels.len(), Pixels::U8(pixels), PIXEL_SCALE)
     }
 
     fn new(height: usize, width: usize, len: usize, pixels: Pixels, scale: f32) -> Self {
@@ -170,7 +186,7 @@ impl Images {
         format: PixelFormat,
     ) -> io::Result<Self> {
         let buffer = match format {
-            PixelFormat::U8 => Pixels::U8(PixelBuffer::from_slice(pixels)?),
+            PixelFormat::U8 => Pixels::U8(Bytes::Owned(PixelBuffer::from_slice(pixels)?)),
             PixelFormat::F32 => Pixels::F32(PixelBuffer::from_fn(pixels.len(), |out| {
                 for (f, &p) in out.iter_mut().zip(pixels) {
                     *f = f32::from(p);
@@ -269,7 +285,7 @@ impl Images {
         }
     }
 
-    /// All pixels as bytes, row-major, page-aligned, if held as bytes.
+    /// All pixels as bytes, row-major, if held as bytes.
     pub fn u8_pixels(&self) -> Option<&[u8]> {
         match &self.pixels {
             Pixels::U8(p) => Some(p),

@@ -69,28 +69,24 @@ impl Isa {
 
     /// f32 lanes per vector register.
     pub fn lanes(&self) -> usize {
-        struct Lanes;
-        impl pulp::WithSimd for Lanes {
-            type Output = usize;
-            #[inline(always)]
-            fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
-                S::F32_LANES
-            }
-        }
-        self.arch.dispatch(Lanes)
+        self.registers_and_lanes().1
     }
 
     /// Vector registers of the instruction set (16 or 32).
     pub fn registers(&self) -> usize {
-        struct Registers;
-        impl pulp::WithSimd for Registers {
-            type Output = usize;
+        self.registers_and_lanes().0
+    }
+
+    fn registers_and_lanes(&self) -> (usize, usize) {
+        struct Shape;
+        impl pulp::WithSimd for Shape {
+            type Output = (usize, usize);
             #[inline(always)]
-            fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
-                S::REGISTER_COUNT
+            fn with_simd<S: pulp::Simd>(self, _: S) -> (usize, usize) {
+                (S::REGISTER_COUNT, S::F32_LANES)
             }
         }
-        self.arch.dispatch(Registers)
+        self.arch.dispatch(Shape)
     }
 
     /// Runs `op` compiled for this instruction set.
