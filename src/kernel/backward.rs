@@ -134,11 +134,17 @@ pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
 ) {
     let lanes = S::F32_LANES;
     assert!(c0 + M <= classes && x.len() <= BLOCK_ROWS && g.len() >= classes * BLOCK_ROWS);
+    // Vector n of the panel's M classes: one bounds check per vector.
+    let column = |n: usize| {
+        let at = (v0 + n) * classes + c0;
+        at..at + M
+    };
     let mut acc = [[simd.splat_f32s(0.0); N]; M];
     if !overwrite {
-        for (m, acc_m) in acc.iter_mut().enumerate() {
-            for (n, sum) in acc_m.iter_mut().enumerate() {
-                *sum = dw[(v0 + n) * classes + c0 + m];
+        for n in 0..N {
+            let sums: &[S::f32s; M] = dw[column(n)].try_into().expect("M classes");
+            for (acc_m, &sum) in acc.iter_mut().zip(sums) {
+                acc_m[n] = sum;
             }
         }
     }
@@ -159,9 +165,10 @@ pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
             }
         }
     }
-    for (m, acc_m) in acc.iter().enumerate() {
-        for (n, &sum) in acc_m.iter().enumerate() {
-            dw[(v0 + n) * classes + c0 + m] = sum;
+    for n in 0..N {
+        let sums: &mut [S::f32s; M] = (&mut dw[column(n)]).try_into().expect("M classes");
+        for (sum, acc_m) in sums.iter_mut().zip(&acc) {
+            *sum = acc_m[n];
         }
     }
 }
