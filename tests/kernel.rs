@@ -473,7 +473,7 @@ fn every_plan_gives_the_default_plans_bits_on_every_instruction_set() {
                 Images::from_bytes(1, features, &bytes, PixelFormat::F32).unwrap(),
             ] {
                 let (expected, expected_score) = run(Plan::default_for(isa), &images);
-                for tiles in [Tiles::Narrow, Tiles::Wide] {
+                for tiles in Tiles::ALL {
                     for block in [Some(1024), Some(4096), None] {
                         for prefetch_rows in [1, 8, 256] {
                             let plan = Plan {

@@ -87,6 +87,19 @@ impl TileShape for Wide {
     type Backward = Tile<10, 2>;
 }
 
+/// 32 vector registers, rows taller than classes: forward 4 rows x 5 classes
+/// (each weight vector feeds four rows, nine loads per 20 FMAs against
+/// [`Wide`]'s twelve, but byte rows are widened twice per row, once per class
+/// tile), backward as [`Wide`]. Which is faster depends on the machine: the
+/// plan decides ([`super::Tiles`]).
+pub(super) struct Tall;
+
+impl TileShape for Tall {
+    type Forward = Tile<4, 5>;
+    type WidenedForward = Tile<4, 5>;
+    type Backward = Tile<10, 2>;
+}
+
 /// Whether a tile shape's accumulators and operands fit `registers` vector
 /// registers (an accumulator per tile element, a vector per row or feature
 /// vector loaded, one temporary), and its forward tiles divide a row block.
@@ -98,7 +111,7 @@ const fn fits<T: TileShape>(registers: usize) -> bool {
     forward::<T::Forward>(registers) && forward::<T::WidenedForward>(registers) && backward
 }
 
-const _: () = assert!(fits::<Narrow>(16) && fits::<Wide>(32));
+const _: () = assert!(fits::<Narrow>(16) && fits::<Wide>(32) && fits::<Tall>(32));
 const _: () = assert!(
     CHUNK_ROWS.is_multiple_of(BLOCK_ROWS),
     "a chunk is whole row blocks"

@@ -232,7 +232,7 @@ mod tests {
 
     use super::{ForwardTile, accumulate};
     use crate::data::PIXEL_SCALE;
-    use crate::kernel::blocking::{BLOCK_ROWS, MAX_LANES, Narrow, TileShape, Wide};
+    use crate::kernel::blocking::{BLOCK_ROWS, MAX_LANES, Narrow, Tall, TileShape, Wide};
     use crate::kernel::gather::Pixel;
     use crate::kernel::gather::tests::block_of_rows;
     use crate::kernel::{Isa, Packed, Weights};
@@ -276,8 +276,8 @@ mod tests {
         ]
     }
 
-    /// Every shipped forward tile, narrow and wide, on every instruction set
-    /// (the wide ones on a 16-register machine too), on byte and f32 rows, a
+    /// Every shipped forward tile, narrow, wide and tall, on every instruction set
+    /// (the 32-register ones on a 16-register machine too), on byte and f32 rows, a
     /// block with a row left over past the tiles, ten classes and a feature
     /// tail, the pixels as held and the scale folded in: each logit is the f64
     /// `scale * dot + bias` within 1e-5, and
@@ -292,8 +292,10 @@ mod tests {
             let mut all = Vec::new();
             all.extend(shipped::<Narrow, u8>(isa, &weights, &bytes));
             all.extend(shipped::<Wide, u8>(isa, &weights, &bytes));
+            all.extend(shipped::<Tall, u8>(isa, &weights, &bytes));
             all.extend(shipped::<Narrow, f32>(isa, &weights, &floats));
             all.extend(shipped::<Wide, f32>(isa, &weights, &floats));
+            all.extend(shipped::<Tall, f32>(isa, &weights, &floats));
             for logits in &all {
                 assert_eq!(logits, &all[0], "{}: every tile, the same bits", isa.name());
             }

@@ -10,7 +10,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use super::backward::{self, BackwardPanel};
-use super::blocking::{BLOCK_ROWS, Narrow, TileShape, Wide, exps_len, lane_sums_len};
+use super::blocking::{BLOCK_ROWS, Narrow, Tall, TileShape, Wide, exps_len, lane_sums_len};
 use super::forward::ForwardTile;
 use super::gather::{AnyRows, Pixel, Rows, row_block, widen_block};
 use super::softmax;
@@ -61,6 +61,7 @@ fn with_tiles<'r, S: Simd, P: Pixel, O: FusedOp<'r>>(
 ) -> O::Output {
     match tiles {
         Tiles::Wide => op.run::<S, P, Wide>(simd, pixels),
+        Tiles::Tall => op.run::<S, P, Tall>(simd, pixels),
         Tiles::Narrow => op.run::<S, P, Narrow>(simd, pixels),
     }
 }

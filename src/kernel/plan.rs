@@ -23,6 +23,23 @@ pub enum Tiles {
     /// For 32 vector registers: forward 2 rows x 10 classes, backward 10
     /// classes x 2 vectors.
     Wide,
+    /// For 32 vector registers: forward 4 rows x 5 classes, backward 10
+    /// classes x 2 vectors.
+    Tall,
+}
+
+impl Tiles {
+    /// Every tile shape, for tests that run them all on every instruction set.
+    pub const ALL: [Tiles; 3] = [Tiles::Narrow, Tiles::Wide, Tiles::Tall];
+
+    /// The name a plan writes: `narrow`, `wide` or `tall`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tiles::Narrow => "narrow",
+            Tiles::Wide => "wide",
+            Tiles::Tall => "tall",
+        }
+    }
 }
 
 /// One configuration of the fused kernel. Written as `wide,block=32K,prefetch=16`
@@ -61,19 +78,19 @@ impl Plan {
     }
 
     /// The configurations `softreg tune` times on `isa`, the default first:
-    /// both tile shapes where the ISA has 32 registers (only the narrow ones
-    /// on 16: the wide would spill), forward blocks of two thirds and one
-    /// third of L1 or none, rows prefetched 8, 16 or 32 ahead.
+    /// every tile shape where the ISA has 32 registers (only the narrow ones
+    /// on 16: the others would spill), forward blocks of two thirds of L1 or
+    /// none, rows prefetched 8, 16 or 32 ahead.
     pub fn candidates(isa: Isa) -> Vec<Self> {
         let default = Self::default_for(isa);
         let tiles: &[Tiles] = match default.tiles {
-            Tiles::Wide => &[Tiles::Wide, Tiles::Narrow],
             Tiles::Narrow => &[Tiles::Narrow],
+            Tiles::Wide | Tiles::Tall => &[Tiles::Wide, Tiles::Tall, Tiles::Narrow],
         };
         let l1 = l1d_bytes();
         let mut plans = vec![default];
         for &tiles in tiles {
-            for block in [Some(l1 * 2 / 3), Some(l1 / 3), None] {
+            for block in [Some(l1 * 2 / 3), None] {
                 for prefetch_rows in [16, 8, 32] {
                     let plan = Self {
                         tiles,
@@ -149,11 +166,7 @@ fn parse_size(text: &str) -> Option<usize> {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tiles = match self.tiles {
-            Tiles::Narrow => "narrow",
-            Tiles::Wide => "wide",
-        };
-        write!(f, "{tiles},block=")?;
+        write!(f, "{},block=", self.tiles.name())?;
         match self.forward_block_bytes {
             None => write!(f, "all")?,
             Some(bytes) if bytes % 1024 == 0 => write!(f, "{}K", bytes / 1024)?,
@@ -172,7 +185,7 @@ pub enum PlanError {
     )]
     Form(String),
     /// The tile shape is neither `narrow` nor `wide`.
-    #[error("tiles `{0}`: they are `narrow` or `wide`")]
+    #[error("tiles `{0}`: they are `narrow`, `wide` or `tall`")]
     Tiles(String),
     /// The block size is not a size in range.
     #[error(
@@ -195,11 +208,10 @@ impl FromStr for Plan {
         else {
             return Err(form());
         };
-        let tiles = match tiles {
-            "narrow" => Tiles::Narrow,
-            "wide" => Tiles::Wide,
-            other => return Err(PlanError::Tiles(other.to_string())),
-        };
+        let tiles = Tiles::ALL
+            .into_iter()
+            .find(|t| t.name() == tiles)
+            .ok_or_else(|| PlanError::Tiles(tiles.to_string()))?;
         let block = block.strip_prefix("block=").ok_or_else(form)?;
         let forward_block_bytes = match block {
             "all" => None,
