@@ -16,8 +16,11 @@ pub const CHUNK_ROWS: usize = 64;
 
 /// Rows taken through forward, softmax and backward together: the backward
 /// pass re-reads them from cache, and the gradient panel is loaded and stored
-/// once per block rather than once per row.
-pub const BLOCK_ROWS: usize = 16;
+/// once per block rather than once per row. 32 rather than 16 (interleaved on
+/// the Xeon AVX-512 machine): one thread 1.01x, the 40-model sweep 1.13x.
+/// Any size gives the same bits (rows are independent forward, and added to
+/// the gradient in row order whatever the block).
+pub const BLOCK_ROWS: usize = 32;
 
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 pub const EVAL_CHUNK_ROWS: usize = 1024;

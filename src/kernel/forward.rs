@@ -73,7 +73,6 @@ pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     let w = S::as_simd_f32s(w).0;
     let vectors = w.len() / classes.max(1);
     let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * classes];
-    acc.fill(simd.splat_f32s(0.0));
     let block_vectors = weights
         .plan()
         .forward_block_vectors(vectors, classes, S::F32_LANES);
@@ -151,9 +150,10 @@ fn class_tiles<S: Simd, P: Pixel, const R: usize, const C: usize>(
 }
 
 /// `acc[r][c] += x[r] · W[c0 + c]`, lane-wise, over the feature vectors
-/// `vectors`, for `R` rows and `C` classes; `acc[r][c]` is `acc[r * stride + c]`
-/// and `w` is the vector part of the packed weights ([`super::packing`]) of
-/// `classes` classes.
+/// `vectors`, for `R` rows and `C` classes (`=` from the first feature
+/// vector: the accumulators start at zero, whatever `acc` held);
+/// `acc[r][c]` is `acc[r * stride + c]` and `w` is the vector part of the
+/// packed weights ([`super::packing`]) of `classes` classes.
 ///
 /// Each pixel vector is loaded (and, for bytes, widened) once and used `C`
 /// times, each weight vector is loaded once and used `R` times; the `R x C`
@@ -182,8 +182,10 @@ pub(super) fn accumulate<S: Simd, P: Pixel, const R: usize, const C: usize>(
         x.map(|row| row[vectors.start * lanes..vectors.end * lanes].chunks_exact(lanes));
     let w_block = &w[vectors.start * classes..vectors.end * classes];
     let mut sums = [[simd.splat_f32s(0.0); C]; R];
-    for r in 0..R {
-        sums[r].copy_from_slice(&acc[r * stride..r * stride + C]);
+    if vectors.start > 0 {
+        for r in 0..R {
+            sums[r].copy_from_slice(&acc[r * stride..r * stride + C]);
+        }
     }
     let prefetch_every = (per_line::<P>() / lanes).max(1);
     for (v, w_vector) in vectors.zip(w_block.chunks_exact(classes)) {
@@ -321,7 +323,8 @@ mod tests {
 
     /// A 2-row x 3-class tile starting at class 1 of 5, over all feature
     /// vectors, on every instruction set: each accumulator's lanes sum to the
-    /// f64 dot product, and the accumulators outside the tile stay untouched.
+    /// f64 dot product (whatever they held), and the accumulators outside the
+    /// tile stay untouched.
     #[test]
     fn a_tile_accumulates_the_dot_products_of_its_rows_and_classes() {
         const CLASSES: usize = 5;
@@ -347,7 +350,9 @@ mod tests {
                     let Tile(packed, rows) = self;
                     let w = S::as_simd_f32s(packed.parts().0).0;
                     let vectors = rows[0].len() / S::F32_LANES;
-                    let mut acc = [simd.splat_f32s(0.0); 2 * CLASSES];
+                    // What the accumulators held before: overwritten inside
+                    // the tile (it starts at feature vector 0), kept outside.
+                    let mut acc = [simd.splat_f32s(7.0); 2 * CLASSES];
                     let x = [&rows[0][..], &rows[1][..]];
                     let (tile, stride) = ((CLASSES, 1), CLASSES);
                     accumulate::<S, f32, 2, 3>(
@@ -379,7 +384,7 @@ mod tests {
                     } else {
                         assert_eq!(
                             got,
-                            0.0,
+                            7.0 * isa.lanes() as f32,
                             "{}: row {r} class {c} is outside the tile",
                             isa.name()
                         );

@@ -205,10 +205,10 @@ mod tests {
     fn far_below_the_maximum_gives_zero_gradients_never_subnormal_ones() {
         // Logits 1e30 apart, as after `train --lr 1e30`: every class but the
         // largest has probability 0, not a value near the bottom of the floats.
-        // Rows in lanes: entry `c * 16 + k` is row k's logit of class c.
-        let logits: Vec<f32> = (0..16 * 10)
+        // Rows in lanes: entry `c * BLOCK_ROWS + k` is row k's logit of class c.
+        let logits: Vec<f32> = (0..BLOCK_ROWS * 10)
             .map(|i| {
-                let (c, k) = (i / 16, i % 16);
+                let (c, k) = (i / BLOCK_ROWS, i % BLOCK_ROWS);
                 if c == k % 10 {
                     1e30
                 } else {
@@ -216,7 +216,7 @@ mod tests {
                 }
             })
             .collect();
-        let labels: Vec<usize> = (0..16).map(|k| (k + 3) % 10).collect();
+        let labels: Vec<usize> = (0..BLOCK_ROWS).map(|k| (k + 3) % 10).collect();
         struct Block<'a>(&'a [f32], &'a [usize], &'a mut [f32]);
         impl pulp::WithSimd for Block<'_> {
             type Output = ();
@@ -237,10 +237,10 @@ mod tests {
             }
         }
         for isa in Isa::available() {
-            let mut grad = vec![f32::NAN; 16 * 10];
+            let mut grad = vec![f32::NAN; BLOCK_ROWS * 10];
             isa.dispatch(Block(&logits, &labels, &mut grad));
             for (i, &g) in grad.iter().enumerate() {
-                let (c, k) = (i / 16, i % 16);
+                let (c, k) = (i / BLOCK_ROWS, i % BLOCK_ROWS);
                 let expected =
                     f32::from(u8::from(c == k % 10)) - f32::from(u8::from(c == (k + 3) % 10));
                 assert_eq!(g, expected, "{}: row {k} class {c}", isa.name());
