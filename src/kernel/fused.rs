@@ -12,7 +12,7 @@ use pulp::{Simd, WithSimd};
 use super::backward::{self, BackwardPanel};
 use super::blocking::{BLOCK_ROWS, Narrow, Tall, TileShape, Wide, exps_len, lane_sums_len};
 use super::forward::ForwardTile;
-use super::gather::{AnyRows, Pixel, Rows, row_block, widen_block};
+use super::gather::{AnyRows, Pixel, Rows, prefetch_first_lines, row_block, widen_block};
 use super::softmax;
 use super::{ChunkSums, Scratch, Tiles, Weights};
 
@@ -146,6 +146,8 @@ impl<'a> FusedOp<'a> for StepOp<'a, '_> {
             let ahead =
                 |k: usize| pixels.row_or_empty(upcoming(b * BLOCK_ROWS + k + prefetch_rows));
             let first = b == 0;
+            let next_block = (0..BLOCK_ROWS).map(|k| upcoming((b + 1) * BLOCK_ROWS + k));
+            prefetch_first_lines(next_block.map(|r| pixels.row_or_empty(r)));
             if widen {
                 let widened = widen_block(simd, x, widened, ahead);
                 let x = &widened[..block.len()];

@@ -140,6 +140,18 @@ pub(super) fn prefetch<P>(row: &[P], element: usize) {
     }
 }
 
+/// Prefetches the first cache line of each row: done for the next row block
+/// while this one computes, so that each row's address translation (a page
+/// walk when the rows sit on 4 KiB pages, as in a mapped file) is done before
+/// the forward pass's spread prefetch asks for its lines (one thread 1.07x
+/// in `softreg tune`'s measurement, two threads 1.06x, on the Xeon AVX-512
+/// machine).
+pub(super) fn prefetch_first_lines<'a, P: 'a>(rows: impl Iterator<Item = &'a [P]>) {
+    for row in rows {
+        prefetch(row, 0);
+    }
+}
+
 /// Elements of `P` per 64-byte cache line.
 pub(super) const fn per_line<P>() -> usize {
     let n = 64 / size_of::<P>();

@@ -18,7 +18,8 @@
 //!    tuned for, each pixel vector is loaded once per ten FMAs; byte pixels are
 //!    widened to their exact f32 values in registers ([`gather`]) and the
 //!    images' scale (1/255) is applied once per logit, and one cache line of a
-//!    row the plan's distance ahead is prefetched per line read; the
+//!    row the plan's distance ahead is prefetched per line read (and the
+//!    first line of each row of the next block, for its page walk); the
 //!    accumulators of a row group are summed by one transposing tree per class
 //!    ([`lanes`]), leaving each class's logits with rows in lanes;
 //! 2. **softmax** ([`softmax`]): a numerically stable log-softmax across the
