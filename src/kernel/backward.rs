@@ -148,10 +148,11 @@ pub(super) fn panel<S: Simd, P: Pixel, const M: usize, const N: usize>(
             }
         }
     }
-    let g: [&[f32; BLOCK_ROWS]; M] = std::array::from_fn(|m| {
-        let at = (c0 + m) * BLOCK_ROWS;
-        g[at..at + BLOCK_ROWS].try_into().expect("a row block")
-    });
+    let g: &[[f32; BLOCK_ROWS]; M] = g[c0 * BLOCK_ROWS..(c0 + M) * BLOCK_ROWS]
+        .as_chunks()
+        .0
+        .try_into()
+        .expect("M classes of a row block");
     for (row, k) in x.iter().zip(0..BLOCK_ROWS) {
         let row = &row[v0 * lanes..(v0 + N) * lanes];
         let mut xk = [simd.splat_f32s(0.0); N];

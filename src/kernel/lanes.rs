@@ -28,11 +28,17 @@ pub(super) fn transposed_sums<S: Simd>(simd: S, v: impl Fn(usize) -> S::f32s) ->
         // The types are known when this is compiled, so each test folds to a
         // constant and `bytemuck::cast` converts a vector to itself.
         if let Some(&v4) = any.downcast_ref::<pulp::x86::V4>() {
-            let inputs = std::array::from_fn(|p| bytemuck::cast(v(V4_ROW_AT[p])));
+            let mut inputs: [pulp::f32x16; 16] = bytemuck::Zeroable::zeroed();
+            for (input, &row) in inputs.iter_mut().zip(&V4_ROW_AT) {
+                *input = bytemuck::cast(v(row));
+            }
             return bytemuck::cast(avx512_tree(v4, inputs));
         }
         if let Some(&v3) = any.downcast_ref::<pulp::x86::V3>() {
-            let inputs = std::array::from_fn(|p| bytemuck::cast(v(V3_ROW_AT[p])));
+            let mut inputs: [pulp::f32x8; 8] = bytemuck::Zeroable::zeroed();
+            for (input, &row) in inputs.iter_mut().zip(&V3_ROW_AT) {
+                *input = bytemuck::cast(v(row));
+            }
             return bytemuck::cast(avx2_tree(v3, inputs));
         }
     }
@@ -82,24 +88,22 @@ fn avx512_tree(simd: pulp::x86::V4, v: [pulp::f32x16; 16]) -> pulp::f32x16 {
     let pd = |v: __m512| -> __m512d { pulp::cast(v) };
     let back = |v: __m512d| -> __m512 { pulp::cast(v) };
     // Lanes i and i + 8: the 256-bit halves of a pair side by side.
-    let eighths: [__m512; 8] = std::array::from_fn(|p| {
-        let (a, b) = (ps(v[2 * p]), ps(v[2 * p + 1]));
+    let eighths: [__m512; 8] = pairwise(v.map(ps), |a, b| {
         f._mm512_add_ps(
             f._mm512_shuffle_f32x4::<0x44>(a, b),
             f._mm512_shuffle_f32x4::<0xEE>(a, b),
         )
     });
     // Lanes i and i + 4: the 128-bit quarters.
-    let quarters: [__m512; 4] = std::array::from_fn(|q| {
-        let (a, b) = (eighths[2 * q], eighths[2 * q + 1]);
+    let quarters: [__m512; 4] = pairwise(eighths, |a, b| {
         f._mm512_add_ps(
             f._mm512_shuffle_f32x4::<0x88>(a, b),
             f._mm512_shuffle_f32x4::<0xDD>(a, b),
         )
     });
     // Lanes i and i + 2 within each quarter.
-    let pairs: [__m512; 2] = std::array::from_fn(|r| {
-        let (a, b) = (pd(quarters[2 * r]), pd(quarters[2 * r + 1]));
+    let pairs: [__m512; 2] = pairwise(quarters, |a, b| {
+        let (a, b) = (pd(a), pd(b));
         f._mm512_add_ps(
             back(f._mm512_unpacklo_pd(a, b)),
             back(f._mm512_unpackhi_pd(a, b)),
@@ -124,16 +128,15 @@ fn avx2_tree(simd: pulp::x86::V3, v: [pulp::f32x8; 8]) -> pulp::f32x8 {
     let pd = |v: __m256| -> __m256d { pulp::cast(v) };
     let back = |v: __m256d| -> __m256 { pulp::cast(v) };
     // Lanes i and i + 4: the 128-bit halves of a pair side by side.
-    let quarters: [__m256; 4] = std::array::from_fn(|p| {
-        let (a, b) = (ps(v[2 * p]), ps(v[2 * p + 1]));
+    let quarters: [__m256; 4] = pairwise(v.map(ps), |a, b| {
         f._mm256_add_ps(
             f._mm256_permute2f128_ps::<0x20>(a, b),
             f._mm256_permute2f128_ps::<0x31>(a, b),
         )
     });
     // Lanes i and i + 2 within each half.
-    let pairs: [__m256; 2] = std::array::from_fn(|q| {
-        let (a, b) = (pd(quarters[2 * q]), pd(quarters[2 * q + 1]));
+    let pairs: [__m256; 2] = pairwise(quarters, |a, b| {
+        let (a, b) = (pd(a), pd(b));
         f._mm256_add_ps(
             back(f._mm256_unpacklo_pd(a, b)),
             back(f._mm256_unpackhi_pd(a, b)),
@@ -145,6 +148,19 @@ fn avx2_tree(simd: pulp::x86::V3, v: [pulp::f32x8; 8]) -> pulp::f32x8 {
         f._mm256_shuffle_ps::<0x88>(a, b),
         f._mm256_shuffle_ps::<0xDD>(a, b),
     ))
+}
+
+/// `[add(v[0], v[1]), add(v[2], v[3]), ...]`: one step of a tree, written
+/// as a loop (not `array::from_fn`, which the compiler left as a call).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn pairwise<T: Copy, const N: usize, const H: usize>(v: [T; N], add: impl Fn(T, T) -> T) -> [T; H] {
+    const { assert!(N == 2 * H) };
+    let mut out = [v[0]; H];
+    for (i, out) in out.iter_mut().enumerate() {
+        *out = add(v[2 * i], v[2 * i + 1]);
+    }
+    out
 }
 
 #[cfg(test)]
