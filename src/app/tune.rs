@@ -167,7 +167,7 @@ impl SavedPlan {
         Self {
             cpu: cpu_identity(),
             isa: isa.name().to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: VERSION.to_string(),
             plan,
         }
     }
@@ -197,11 +197,11 @@ impl SavedPlan {
             .map(PathBuf::from)
             .or_else(|| var("HOME").map(|home| Path::new(&home).join(".cache")))
             .ok_or(SavedPlanError::NoCacheDir)?;
-        let key = Self::current(isa, Plan::default_for(isa));
-        let hash = fnv1a(format!("{}\n{}\n{}", key.cpu, key.isa, key.version).as_bytes());
+        let key = format!("{}\n{}\n{VERSION}", cpu_identity(), isa.name());
+        let hash = fnv1a(key.as_bytes());
         Ok(cache
             .join("softreg")
-            .join(format!("plan-{}-{hash:016x}.json", key.isa)))
+            .join(format!("plan-{}-{hash:016x}.json", isa.name())))
     }
 }
 
@@ -227,6 +227,9 @@ pub fn cpu_identity() -> String {
         _ => name,
     }
 }
+
+/// The softreg version a plan is saved for.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// FNV-1a, 64 bits: a stable short name for a key (not a secret).
 fn fnv1a(bytes: &[u8]) -> u64 {

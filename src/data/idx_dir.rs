@@ -120,8 +120,8 @@ fn decode_images(path: &Path, file: IdxFile, format: PixelFormat) -> Result<Imag
         format.held(),
     )
     .map_err(|kind| DataError::new(path, kind))?;
-    let start = data.as_ptr() as usize - bytes.as_ptr() as usize;
-    let len = data.len();
+    // The data is the file after its header.
+    let (start, len) = (bytes.len() - data.len(), data.len());
     match (format, file.bytes) {
         (PixelFormat::U8, FileBytes::Mapped(map)) => Ok(Images::from_held_bytes(
             height,

@@ -35,10 +35,12 @@ pub(super) fn lane_sums_len(classes: usize) -> usize {
     BLOCK_ROWS * classes * MAX_LANES
 }
 
-/// Floats of exponential scratch for a row block: its logits, rounded up to
-/// whole vectors of the widest instruction set.
-pub(super) fn exps_len(classes: usize) -> usize {
-    (BLOCK_ROWS * classes).next_multiple_of(MAX_LANES)
+/// Floats of a row block's values of every class held rows in lanes (its
+/// logits, exponentials or logit gradient: `[class][BLOCK_ROWS]`, whole
+/// vectors of any instruction set since `BLOCK_ROWS` is a multiple of
+/// [`MAX_LANES`]).
+pub(super) fn in_lanes_len(classes: usize) -> usize {
+    classes * BLOCK_ROWS
 }
 
 /// The widest vector of any instruction set, in f32 lanes (AVX-512): scratch
@@ -120,3 +122,4 @@ const _: () = assert!(
     "a chunk is whole row blocks"
 );
 const _: () = assert!(EVAL_CHUNK_ROWS.is_multiple_of(BLOCK_ROWS));
+const _: () = assert!(BLOCK_ROWS.is_multiple_of(MAX_LANES));

@@ -7,7 +7,7 @@ use std::ops::Range;
 use pulp::Simd;
 
 use super::Weights;
-use super::blocking::{BLOCK_ROWS, MAX_LANES, Tile};
+use super::blocking::{BLOCK_ROWS, MAX_LANES, Tile, in_lanes_len};
 use super::gather::{Pixel, per_line, prefetch};
 use super::lanes::transposed_sums;
 
@@ -48,11 +48,11 @@ impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
 }
 
 /// `logits[c * BLOCK_ROWS + k] = scale * (x[k] · W[c]) + b[c]` for the rows
-/// of a block, rows in lanes as the softmax takes them (`x` the pixels as held, `scale` the images' factor to their values), feature block
-/// by feature block (so that the block of every class's weights stays in L1
-/// while every row tile reuses it), in tiles of `R` rows by `C`
-/// classes (rows and classes left over in tiles of one); row `k` prefetches
-/// `ahead(k)`.
+/// of a block, rows in lanes as the softmax takes them (`x` the pixels as
+/// held, `scale` the images' factor to their values), feature block by feature
+/// block (so that the block of every class's weights stays in L1 while every
+/// row tile reuses it), in tiles of `R` rows by `C` classes (rows and classes
+/// left over in tiles of one); row `k` prefetches `ahead(k)`.
 ///
 /// The vector accumulators of every (row, class) pair live in `lane_sums`
 /// between feature blocks and are summed across lanes at the end, a row
@@ -100,7 +100,7 @@ pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     let lanes = S::F32_LANES;
     let tail = w_tail.len() / classes.max(1);
     let zero = simd.splat_f32s(0.0);
-    let out = S::as_mut_simd_f32s(&mut logits[..classes * BLOCK_ROWS]).0;
+    let out = S::as_mut_simd_f32s(&mut logits[..in_lanes_len(classes)]).0;
     for g in 0..rows.div_ceil(lanes) {
         for c in 0..classes {
             let lane_sum = |i: usize| acc.get((g * lanes + i) * classes + c).copied();

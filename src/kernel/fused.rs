@@ -10,7 +10,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use super::backward::{self, BackwardPanel};
-use super::blocking::{BLOCK_ROWS, Narrow, Tall, TileShape, Wide, exps_len, lane_sums_len};
+use super::blocking::{BLOCK_ROWS, Narrow, Tall, TileShape, Wide, in_lanes_len, lane_sums_len};
 use super::forward::ForwardTile;
 use super::gather::{AnyRows, Pixel, Rows, prefetch_first_lines, row_block, widen_block};
 use super::softmax;
@@ -212,7 +212,7 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
     P: Pixel + 'a,
 {
     let classes = weights.classes();
-    let logits = &mut work.logits[..classes * BLOCK_ROWS];
+    let logits = &mut work.logits[..in_lanes_len(classes)];
     F::block::<S, P>(simd, (weights, scale), x, ahead, work.lane_sums, logits);
     let (loss_sum, correct) = (&mut sums.loss_sum, &mut sums.correct);
     let mut expected = labels.clone();
@@ -228,7 +228,7 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
             *correct += usize::from(Some(argmax) == expected.next());
         },
     );
-    let g = &mut work.grad_logits[..classes * BLOCK_ROWS];
+    let g = &mut work.grad_logits[..in_lanes_len(classes)];
     backward::bias_gradient(g, x.len(), &mut sums.grad_bias);
     if scale != 1.0 {
         for g in g.iter_mut() {
@@ -280,8 +280,8 @@ impl<'a> FusedOp<'a> for EvalOp<'a> {
             return Vec::new();
         };
         let features = pixels.features();
-        let mut logits = vec![0.0; BLOCK_ROWS * classes];
-        let mut exps = vec![0.0; exps_len(classes)];
+        let mut logits = vec![0.0; in_lanes_len(classes)];
+        let mut exps = vec![0.0; in_lanes_len(classes)];
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
         let widen = P::CONVERTS && weights.len() > 1;
         let mut widened = vec![0.0; if widen { BLOCK_ROWS * features } else { 0 }];
@@ -360,7 +360,7 @@ impl<'a> FusedOp<'a> for LogitsOp<'a> {
         } = self;
         let classes = weights.classes();
         let mut lane_sums = vec![0.0; lane_sums_len(classes)];
-        let mut in_lanes = vec![0.0; classes * BLOCK_ROWS];
+        let mut in_lanes = vec![0.0; in_lanes_len(classes)];
         for (b, start) in range.clone().step_by(BLOCK_ROWS).enumerate() {
             let block = start..(start + BLOCK_ROWS).min(range.end);
             let x = row_block(block.clone().map(|r| pixels.row(r)));
@@ -368,11 +368,7 @@ impl<'a> FusedOp<'a> for LogitsOp<'a> {
             let weights = (weights, pixels.scale());
             T::Forward::block::<S, P>(simd, weights, x, |_| &[], &mut lane_sums, &mut in_lanes);
             let out = &mut logits[b * BLOCK_ROWS * classes..][..block.len() * classes];
-            for (k, row) in out.chunks_exact_mut(classes).enumerate() {
-                for (c, z) in row.iter_mut().enumerate() {
-                    *z = in_lanes[c * BLOCK_ROWS + k];
-                }
-            }
+            softmax::from_lanes(&in_lanes, classes, out);
         }
     }
 }

@@ -13,7 +13,7 @@ use std::ops::Range;
 use matrixmultiply::sgemm;
 use pulp::{Simd, WithSimd};
 
-use super::blocking::{BLOCK_ROWS, GEMM_ROWS, exps_len};
+use super::blocking::{BLOCK_ROWS, GEMM_ROWS, in_lanes_len};
 use super::{ChunkSums, Isa, softmax};
 use crate::data::Images;
 use crate::model::Model;
@@ -39,10 +39,10 @@ impl GemmScratch {
             rows_f32: vec![0.0; rows * features],
             logits: vec![0.0; rows * classes],
             grad_logits: vec![0.0; rows * classes],
-            exps: vec![0.0; exps_len(classes)],
+            exps: vec![0.0; in_lanes_len(classes)],
             in_lanes: (
-                vec![0.0; classes * BLOCK_ROWS],
-                vec![0.0; classes * BLOCK_ROWS],
+                vec![0.0; in_lanes_len(classes)],
+                vec![0.0; in_lanes_len(classes)],
             ),
         }
     }
@@ -175,11 +175,7 @@ impl WithSimd for SoftmaxPass<'_> {
         let (mut loss_sum, mut correct) = (0.0, 0);
         for (b, block_labels) in labels.chunks(BLOCK_ROWS).enumerate() {
             let span = b * BLOCK_ROWS * classes..(b * BLOCK_ROWS + block_labels.len()) * classes;
-            for (k, row) in logits[span.clone()].chunks_exact(classes).enumerate() {
-                for (c, &z) in row.iter().enumerate() {
-                    logits_in_lanes[c * BLOCK_ROWS + k] = z;
-                }
-            }
+            softmax::into_lanes(&logits[span.clone()], classes, logits_in_lanes);
             let mut expected = block_labels.iter();
             softmax::cross_entropy_block(
                 simd,
@@ -194,11 +190,7 @@ impl WithSimd for SoftmaxPass<'_> {
                 },
             );
             if let Some(grad) = grad.as_deref_mut() {
-                for (k, row) in grad[span].chunks_exact_mut(classes).enumerate() {
-                    for (c, g) in row.iter_mut().enumerate() {
-                        *g = grad_in_lanes[c * BLOCK_ROWS + k];
-                    }
-                }
+                softmax::from_lanes(grad_in_lanes, classes, &mut grad[span]);
             }
         }
         (loss_sum, correct)

@@ -62,7 +62,7 @@ pub use sums::ChunkSums;
 
 use crate::data::Images;
 use crate::model::Model;
-use blocking::BLOCK_ROWS;
+
 use fused::{EvalOp, LogitsOp, StepOp};
 
 /// A model's weights in the layout the fused kernel reads ([`packing`]),
@@ -202,9 +202,9 @@ impl Scratch {
     /// Working space for a model with `classes` classes.
     pub fn new(classes: usize) -> Self {
         Self {
-            logits: vec![0.0; BLOCK_ROWS * classes],
-            grad_logits: vec![0.0; BLOCK_ROWS * classes],
-            exps: vec![0.0; blocking::exps_len(classes)],
+            logits: vec![0.0; blocking::in_lanes_len(classes)],
+            grad_logits: vec![0.0; blocking::in_lanes_len(classes)],
+            exps: vec![0.0; blocking::in_lanes_len(classes)],
             lane_sums: vec![0.0; blocking::lane_sums_len(classes)],
             widened: Vec::new(),
         }
@@ -262,7 +262,10 @@ pub fn step_models(
         assert_eq!(s.grad_weights.len(), w.packed.values().len());
         assert_eq!(s.grad_bias.len(), w.classes());
     }
-    assert_eq!(scratch.logits.len(), BLOCK_ROWS * first.classes());
+    assert_eq!(
+        scratch.logits.len(),
+        blocking::in_lanes_len(first.classes())
+    );
     fused::run(
         first,
         StepOp {

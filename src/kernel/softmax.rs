@@ -6,7 +6,7 @@
 
 use pulp::Simd;
 
-use super::blocking::BLOCK_ROWS;
+use super::blocking::{BLOCK_ROWS, in_lanes_len};
 
 /// Calls `on_row(loss, argmax)` for every row of a block, where `argmax` is the
 /// class of the largest logit (the first on ties); with `grad`,
@@ -38,8 +38,8 @@ pub fn cross_entropy_block<S: Simd>(
     let per_class = BLOCK_ROWS / lanes;
     let groups = rows.div_ceil(lanes);
     let at = |c: usize, g: usize| c * per_class + g;
-    let z = S::as_simd_f32s(&logits[..classes * BLOCK_ROWS]).0;
-    let e = S::as_mut_simd_f32s(&mut exps[..classes * BLOCK_ROWS]).0;
+    let z = S::as_simd_f32s(&logits[..in_lanes_len(classes)]).0;
+    let e = S::as_mut_simd_f32s(&mut exps[..in_lanes_len(classes)]).0;
     let splat = |v: f32| simd.splat_f32s(v);
     let mut maxima = [0.0f32; BLOCK_ROWS];
     let mut argmaxes = [0.0f32; BLOCK_ROWS];
@@ -77,7 +77,7 @@ pub fn cross_entropy_block<S: Simd>(
         simd.partial_store_f32s(&mut sums[g * lanes..(g + 1) * lanes], sum);
     }
     if let Some(grad) = grad {
-        let gv = S::as_mut_simd_f32s(&mut grad[..classes * BLOCK_ROWS]).0;
+        let gv = S::as_mut_simd_f32s(&mut grad[..in_lanes_len(classes)]).0;
         for g in 0..groups {
             let sum = simd.partial_load_f32s(&sums[g * lanes..(g + 1) * lanes]);
             let inv = simd.div_f32s(splat(1.0), sum);
@@ -96,6 +96,26 @@ pub fn cross_entropy_block<S: Simd>(
             maxima[k] - logits[label * BLOCK_ROWS + k] + sums[k].ln()
         };
         on_row(loss, argmaxes[k] as usize);
+    }
+}
+
+/// Row-major rows of `classes` values (at most [`BLOCK_ROWS`] of them) into
+/// a block held rows in lanes, as [`cross_entropy_block`] takes it.
+pub(super) fn into_lanes(rows: &[f32], classes: usize, in_lanes: &mut [f32]) {
+    for (k, row) in rows.chunks_exact(classes).enumerate() {
+        for (c, &z) in row.iter().enumerate() {
+            in_lanes[c * BLOCK_ROWS + k] = z;
+        }
+    }
+}
+
+/// The first `rows.len() / classes` rows of a block held rows in lanes,
+/// row-major into `rows`.
+pub(super) fn from_lanes(in_lanes: &[f32], classes: usize, rows: &mut [f32]) {
+    for (k, row) in rows.chunks_exact_mut(classes).enumerate() {
+        for (c, z) in row.iter_mut().enumerate() {
+            *z = in_lanes[c * BLOCK_ROWS + k];
+        }
     }
 }
 
