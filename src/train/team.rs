@@ -1,19 +1,21 @@
 //! The thread team that computes an epoch's minibatches together, for one
 //! model or many.
 //!
-//! A minibatch is cut into fixed chunks of [`CHUNK_ROWS`] rows. Each step,
-//! thread `t` of a team of `T` computes a contiguous run of the chunks
-//! (`t * n / T` to `(t + 1) * n / T`) for every model still training; the team
-//! meets; thread `t` then updates its share of the models, adding each model's
-//! chunk sums in chunk order; the team meets again before the next minibatch
-//! reads the new weights. The chunks, the order of the sums and the update do
-//! not depend on the team's size, so the weights are bit-identical for any
-//! thread count. The threads stay in one rayon broadcast for the whole epoch
-//! rather than being forked and joined (and put to sleep and woken) for every
-//! minibatch.
+//! A minibatch is cut into fixed chunks of [`CHUNK_ROWS`] rows, and the models
+//! still training into groups; a work item is one chunk for one group. Each
+//! step, the team's threads claim the items one at a time (so a thread whose
+//! vCPU runs slower for a while takes fewer, rather than being waited for)
+//! and write each (chunk, model) pair's sums into its own buffer; the team
+//! meets; the threads then claim the models one at a time and update each,
+//! adding its chunk sums in chunk order; the team meets again before the next
+//! minibatch reads the new weights. The chunks, the order of the sums and the
+//! update do not depend on which thread computed what, so the weights are
+//! bit-identical for any thread count. The threads stay in one rayon
+//! broadcast for the whole epoch rather than being forked and joined (and put
+//! to sleep and woken) for every minibatch.
 
-use std::ops::Range;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use super::Setting;
 use super::barrier::SpinBarrier;
@@ -76,7 +78,7 @@ type Member<W> = RwLock<(Params<W>, EpochSums)>;
 /// The chunk sums of one minibatch, allocated once for the whole run: per
 /// chunk, one [`ChunkSums`] per model.
 pub(super) struct Team {
-    sums: Vec<RwLock<Vec<ChunkSums>>>,
+    sums: Vec<Vec<Mutex<ChunkSums>>>,
 }
 
 impl Team {
@@ -85,7 +87,11 @@ impl Team {
     pub fn new((features, classes): (usize, usize), models: usize, batch_rows: usize) -> Self {
         let chunks = batch_rows.div_ceil(CHUNK_ROWS);
         let sums = (0..chunks)
-            .map(|_| RwLock::new(vec![ChunkSums::new(features, classes); models]))
+            .map(|_| {
+                (0..models)
+                    .map(|_| Mutex::new(ChunkSums::new(features, classes)))
+                    .collect()
+            })
             .collect();
         Self { sums }
     }
@@ -107,11 +113,7 @@ impl Team {
             models.len(),
             "settings for every model"
         );
-        assert!(
-            self.sums
-                .iter()
-                .all(|c| c.read().is_ok_and(|s| s.len() >= models.len()))
-        );
+        assert!(self.sums.iter().all(|c| c.len() >= models.len()));
         let team = team_size(
             rayon::current_num_threads(),
             self.sums.len(),
@@ -128,6 +130,8 @@ impl Team {
             members: &members,
             barrier: SpinBarrier::new(team),
             team,
+            compute_claimed: AtomicUsize::new(0),
+            update_claimed: AtomicUsize::new(0),
         };
         let steps = epoch.order.len().div_ceil(epoch.batch_size);
         rayon::broadcast(|thread| {
@@ -140,10 +144,16 @@ impl Team {
                 engine.scratch(&member.0.weights, CHUNK_ROWS)
             };
             for step in 0..steps {
-                shared.compute_my_chunks(me, step, &mut scratch);
+                shared.compute_chunks(step, &mut scratch);
                 shared.barrier.wait();
-                shared.update_my_models(me, step);
+                if me == 0 {
+                    shared.compute_claimed.store(0, Ordering::Relaxed);
+                }
+                shared.update_models(step);
                 shared.barrier.wait();
+                if me == 0 {
+                    shared.update_claimed.store(0, Ordering::Relaxed);
+                }
                 if me == 0 {
                     let batch = epoch.batch_size;
                     progress(((step + 1) * batch).min(epoch.order.len()));
@@ -172,10 +182,16 @@ const POISONED: &str = "no thread panics in a kernel";
 struct Shared<'a, E: Engine> {
     engine: &'a E,
     epoch: &'a Epoch<'a>,
-    sums: &'a [RwLock<Vec<ChunkSums>>],
+    sums: &'a [Vec<Mutex<ChunkSums>>],
     members: &'a [Member<E::Weights>],
     barrier: SpinBarrier,
     team: usize,
+    /// Work items of the step's compute phase claimed so far (reset by
+    /// thread 0 in the update phase).
+    compute_claimed: AtomicUsize,
+    /// Models of the step's update phase claimed so far (reset by thread 0
+    /// in the next compute phase).
+    update_claimed: AtomicUsize,
 }
 
 impl<E: Engine> Shared<'_, E> {
@@ -185,11 +201,13 @@ impl<E: Engine> Shared<'_, E> {
         &order[(step * size).min(order.len())..((step + 1) * size).min(order.len())]
     }
 
-    /// Thread `me`'s chunks of step `step`'s minibatch, for every model still
-    /// training: each chunk's sums into its own buffer.
-    fn compute_my_chunks(&self, me: usize, step: usize, scratch: &mut E::Scratch) {
+    /// Step `step`'s chunks for every model still training, claimed by the
+    /// team's threads one work item (a chunk for a group of models) at a
+    /// time: each (chunk, model) pair's sums into its own buffer, whichever
+    /// thread computes them.
+    fn compute_chunks(&self, step: usize, scratch: &mut E::Scratch) {
         let rows = self.batch(step);
-        let mine = chunks_of(me, self.team, rows.len().div_ceil(CHUNK_ROWS));
+        let chunks = rows.len().div_ceil(CHUNK_ROWS);
         let next = (step + 1) * self.epoch.batch_size < self.epoch.order.len();
         let next = next.then(|| self.batch(step + 1));
         let reading: Vec<_> = self
@@ -197,34 +215,48 @@ impl<E: Engine> Shared<'_, E> {
             .iter()
             .map(|m| m.read().expect(POISONED))
             .collect();
-        for c in mine.clone() {
-            let (chunk, ahead) = chunk_and_ahead(rows, c, mine.end, next, (me, self.team));
-            let mut sums = self.sums[c].write().expect(POISONED);
-            // Only the models still training: every thread sees the same
-            // outcomes, so they agree on which those are.
-            let (weights, mut sums): (Vec<_>, Vec<_>) = reading
+        // Only the models still training: every thread sees the same
+        // outcomes, so they agree on which those are.
+        let training: Vec<usize> = (0..reading.len())
+            .filter(|&m| reading[m].1.is_ok())
+            .collect();
+        let group = group_size(training.len(), chunks, self.team);
+        let groups = training.len().div_ceil(group);
+        let items = chunks * groups;
+        loop {
+            let item = self.compute_claimed.fetch_add(1, Ordering::Relaxed);
+            if item >= items {
+                break;
+            }
+            let (c, g) = (item / groups, item % groups);
+            let models = &training[g * group..((g + 1) * group).min(training.len())];
+            let ahead = ahead_of(rows, item + self.team, groups, next);
+            let weights: Vec<_> = models.iter().map(|&m| &reading[m].0.weights).collect();
+            let mut guards: Vec<_> = models
                 .iter()
-                .zip(sums.iter_mut())
-                .filter(|(m, _)| m.1.is_ok())
-                .map(|(m, sums)| (&m.0.weights, sums))
-                .unzip();
+                .map(|&m| self.sums[c][m].lock().expect(POISONED))
+                .collect();
+            let mut sums: Vec<&mut ChunkSums> = guards.iter_mut().map(|g| &mut **g).collect();
+            let chunk = chunk_of(rows, c);
             let train = self.epoch.train;
             self.engine
                 .step(&weights, train, (chunk, ahead), &mut sums, scratch);
         }
     }
 
-    /// Thread `me`'s share of the models updated from step `step`'s chunk
-    /// sums: each model's sums grow by the minibatch's, or it is marked
-    /// diverged; a model already diverged is left alone.
-    fn update_my_models(&self, me: usize, step: usize) {
+    /// The models updated from step `step`'s chunk sums, claimed by the
+    /// team's threads one at a time: each model's sums grow by the
+    /// minibatch's, or it is marked diverged; a model already diverged is
+    /// left alone.
+    fn update_models(&self, step: usize) {
         let rows = self.batch(step).len();
-        let used: Vec<_> = self.sums[..rows.div_ceil(CHUNK_ROWS)]
-            .iter()
-            .map(|c| c.read().expect(POISONED))
-            .collect();
+        let used = &self.sums[..rows.div_ceil(CHUNK_ROWS)];
         let t = self.epoch.steps_before + step as u64 + 1;
-        for m in chunks_of(me, self.team, self.members.len()) {
+        loop {
+            let m = self.update_claimed.fetch_add(1, Ordering::Relaxed);
+            if m >= self.members.len() {
+                break;
+            }
             let mut member = self.members[m].write().expect(POISONED);
             let (params, outcome) = &mut *member;
             let Ok((loss_sum, correct)) = outcome else {
@@ -232,7 +264,8 @@ impl<E: Engine> Shared<'_, E> {
             };
             let setting = &self.epoch.settings[m];
             let rule = StepRule::new(setting.optimizer, setting.learning_rate, t);
-            let chunk_sums: Vec<&ChunkSums> = used.iter().map(|c| &c[m]).collect();
+            let guards: Vec<_> = used.iter().map(|c| c[m].lock().expect(POISONED)).collect();
+            let chunk_sums: Vec<&ChunkSums> = guards.iter().map(|g| &**g).collect();
             let Params { weights, moments } = params;
             let moments = moments.as_mut().map(|[a, b]| [E::params(a), E::params(b)]);
             let isa = self.engine.isa();
@@ -261,33 +294,75 @@ impl<E: Engine> Shared<'_, E> {
     }
 }
 
-/// Chunk `c` of the minibatch `rows`, and the chunk the same thread computes
-/// after it (to prefetch): its next chunk `c + 1` if it has one before `end`,
-/// else its first chunk of the `next` minibatch (thread `me` of `team`), else
-/// none.
-fn chunk_and_ahead<'a>(
-    rows: &'a [usize],
-    c: usize,
-    end: usize,
-    next: Option<&'a [usize]>,
-    (me, team): (usize, usize),
-) -> (&'a [usize], &'a [usize]) {
-    let chunk = |rows: &'a [usize], c: usize| {
-        &rows[(c * CHUNK_ROWS).min(rows.len())..((c + 1) * CHUNK_ROWS).min(rows.len())]
-    };
-    let ahead = match next {
-        _ if c + 1 < end => chunk(rows, c + 1),
-        Some(next) => chunk(
-            next,
-            chunks_of(me, team, next.len().div_ceil(CHUNK_ROWS)).start,
-        ),
-        None => &[],
-    };
-    (chunk(rows, c), ahead)
+/// Chunk `c` of the minibatch `rows`.
+fn chunk_of(rows: &[usize], c: usize) -> &[usize] {
+    &rows[(c * CHUNK_ROWS).min(rows.len())..((c + 1) * CHUNK_ROWS).min(rows.len())]
 }
 
-/// The share of `n` chunks (or models) that thread `me` of a team of `team`
-/// takes: `me * n / team` to `(me + 1) * n / team`.
-fn chunks_of(me: usize, team: usize, n: usize) -> Range<usize> {
-    me * n / team..(me + 1) * n / team
+/// The rows of work item `item` (of `groups` model groups per chunk) of the
+/// minibatch `rows`, or past its last item, of the `next` minibatch: a guess
+/// at what the thread computes next, to prefetch.
+fn ahead_of<'a>(
+    rows: &'a [usize],
+    item: usize,
+    groups: usize,
+    next: Option<&'a [usize]>,
+) -> &'a [usize] {
+    let items = rows.len().div_ceil(CHUNK_ROWS) * groups;
+    match next {
+        _ if item < items => chunk_of(rows, item / groups),
+        Some(next) => chunk_of(next, (item - items) / groups),
+        None => &[],
+    }
+}
+
+/// Models per work item: as many as leave each of the `team` threads about
+/// eight items a step of `chunks` chunks, so that a thread that runs slower
+/// for a while is waited for by at most one small item.
+fn group_size(models: usize, chunks: usize, team: usize) -> usize {
+    let per_chunk = (ITEMS_PER_THREAD * team).div_ceil(chunks.max(1));
+    (models / per_chunk).max(1)
+}
+
+/// The work items each thread of a team gets a step, about.
+const ITEMS_PER_THREAD: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK_ROWS, ITEMS_PER_THREAD, ahead_of, chunk_of, group_size};
+
+    /// Groups cover every model, and a team gets enough items to share out
+    /// (one model per item when there are too few models for that).
+    #[test]
+    fn groups_leave_every_thread_several_items() {
+        for models in [1, 2, 7, 40, 1024] {
+            for chunks in [1, 4, 16] {
+                for team in [1, 2, 8] {
+                    let group = group_size(models, chunks, team);
+                    let items = chunks * models.div_ceil(group);
+                    assert!(group >= 1 && group <= models);
+                    assert!(
+                        group == 1 || items >= ITEMS_PER_THREAD * team,
+                        "{models} models, {chunks} chunks, {team} threads: {items} items"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The rows ahead of an item are its chunk's in this minibatch, then the
+    /// next minibatch's, then none.
+    #[test]
+    fn the_rows_ahead_follow_the_items_into_the_next_minibatch() {
+        let rows: Vec<usize> = (0..3 * CHUNK_ROWS - 5).collect();
+        let next: Vec<usize> = (1000..1000 + 2 * CHUNK_ROWS).collect();
+        let groups = 2;
+        assert_eq!(ahead_of(&rows, 0, groups, Some(&next)), chunk_of(&rows, 0));
+        assert_eq!(ahead_of(&rows, 5, groups, Some(&next)), chunk_of(&rows, 2));
+        assert_eq!(chunk_of(&rows, 2).len(), CHUNK_ROWS - 5);
+        assert_eq!(ahead_of(&rows, 6, groups, Some(&next)), chunk_of(&next, 0));
+        assert_eq!(ahead_of(&rows, 9, groups, Some(&next)), chunk_of(&next, 1));
+        assert!(ahead_of(&rows, 6, groups, None).is_empty());
+        assert!(ahead_of(&rows, 20, groups, Some(&next)).is_empty());
+    }
 }
