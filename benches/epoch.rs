@@ -25,7 +25,7 @@ fn epoch(c: &mut Criterion) {
         ("fused-f32", PixelFormat::F32),
         ("fused-u8", PixelFormat::U8),
     ] {
-        let data = Dataset::load_as(data_dir().as_ref(), 10, format).unwrap();
+        let data = Dataset::load_as(data_dir().as_ref(), Some(10), format).unwrap();
         group.throughput(Throughput::Elements(data.train.len() as u64));
         for threads in [1, 2] {
             let config = TrainConfig {
@@ -45,7 +45,7 @@ fn epoch(c: &mut Criterion) {
     }
     group.finish();
 
-    let data = Dataset::load(data_dir().as_ref(), 10).unwrap();
+    let data = Dataset::load(data_dir().as_ref(), Some(10)).unwrap();
     let model = Model::init(784, 10, &mut SeededRng::new(1));
     let mut group = c.benchmark_group("evaluate");
     group.throughput(Throughput::Elements(data.test.len() as u64));

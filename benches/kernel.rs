@@ -21,8 +21,8 @@ use softreg::train::CHUNK_ROWS;
 
 fn kernel_step(c: &mut Criterion) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist");
-    let f32_data = Dataset::load_as(dir.as_ref(), 10, PixelFormat::F32).unwrap();
-    let u8_data = Dataset::load_as(dir.as_ref(), 10, PixelFormat::U8).unwrap();
+    let f32_data = Dataset::load_as(dir.as_ref(), Some(10), PixelFormat::F32).unwrap();
+    let u8_data = Dataset::load_as(dir.as_ref(), Some(10), PixelFormat::U8).unwrap();
     let mut rng = SeededRng::new(1);
     let model = Model::init(784, 10, &mut rng);
     let mut order: Vec<usize> = (0..f32_data.train.len()).collect();

@@ -11,7 +11,7 @@ use softreg::data::{Dataset, FILE_STEMS, PixelFormat};
 fn load(c: &mut Criterion) {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist");
     // Make sure the raw cache exists, so that the first group measures mapping only.
-    Dataset::load(&bundled, 10).unwrap();
+    Dataset::load(&bundled, Some(10)).unwrap();
 
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
@@ -20,7 +20,7 @@ fn load(c: &mut Criterion) {
     group.bench_function("mapped-raw-to-f32", |b| {
         b.iter(|| {
             black_box(
-                Dataset::load_as(&bundled, 10, PixelFormat::F32)
+                Dataset::load_as(&bundled, Some(10), PixelFormat::F32)
                     .unwrap()
                     .classes,
             )
@@ -29,7 +29,7 @@ fn load(c: &mut Criterion) {
     group.bench_function("mapped-raw-to-u8", |b| {
         b.iter(|| {
             black_box(
-                Dataset::load_as(&bundled, 10, PixelFormat::U8)
+                Dataset::load_as(&bundled, Some(10), PixelFormat::U8)
                     .unwrap()
                     .classes,
             )
@@ -46,7 +46,7 @@ fn load(c: &mut Criterion) {
                 }
                 dir
             },
-            |dir| black_box(Dataset::load(dir.path(), 10).unwrap().classes),
+            |dir| black_box(Dataset::load(dir.path(), Some(10)).unwrap().classes),
             criterion::BatchSize::PerIteration,
         )
     });

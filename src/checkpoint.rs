@@ -87,7 +87,7 @@ pub enum CheckpointErrorKind {
     /// The metadata is missing or malformed.
     #[error("metadata: {0}")]
     Metadata(String),
-    #[error("has {0} classes; softreg handles at most {MAX_CLASSES} (idx labels are bytes)")]
+    #[error("has {0} classes; softreg handles at most {MAX_CLASSES}")]
     TooManyClasses(usize),
     #[error(
         "tensor {name:?} holds {value} at {index:?}: a model with non-finite values cannot \
@@ -206,11 +206,11 @@ pub fn to_bytes(model: &Model, info: &ModelInfo) -> Result<Vec<u8>, CheckpointEr
 /// 32 KB; this holds 256 classes of 250,000 features).
 pub const MAX_MODEL_BYTES: u64 = 256_000_000;
 
-/// The most classes a model may have: labels in idx files are bytes.
-pub const MAX_CLASSES: usize = 256;
+/// The most classes a model may have: as many as a data set may have.
+pub const MAX_CLASSES: usize = crate::data::MAX_CLASSES;
 
 /// The longest class name a model may carry, in characters.
-pub const MAX_CLASS_NAME_CHARS: usize = 100;
+pub const MAX_CLASS_NAME_CHARS: usize = crate::data::MAX_CLASS_NAME_CHARS;
 
 /// Reads a model file written by [`save`] (or any safetensors file with F32
 /// `weight [classes, features]` and `bias [classes]`). Only a regular file of

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use softreg::{checkpoint, data::Dataset, eval::Metrics};
 //! let (model, _) = checkpoint::load("model.safetensors".as_ref())?;
-//! let data = Dataset::load("data/fashion-mnist".as_ref(), model.classes)?;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(model.classes))?;
 //! let metrics = Metrics::compute(&model, &data.test);
 //! println!("accuracy {:.3}", metrics.accuracy());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -136,7 +136,7 @@ impl Metrics {
             predicted.iter()
         });
         for (&truth, &predicted) in split.labels.iter().zip(predictions) {
-            confusion[usize::from(truth) * classes + predicted] += 1;
+            confusion[(truth as usize) * classes + predicted] += 1;
         }
         Self {
             loss: loss_sum / n as f64,
@@ -210,7 +210,7 @@ pub enum ScoringError {
         classes: usize,
         labels: PathBuf,
         index: usize,
-        label: u8,
+        label: crate::data::Label,
     },
     /// The test images have another pixel count than the model's features.
     #[error(
@@ -237,7 +237,7 @@ pub fn test_split_for(
 ) -> Result<Split, ScoringError> {
     let test = data::load_test(dir, PixelFormat::F32)?;
     if let Some((index, label)) = test.highest_label()
-        && usize::from(label) >= model.classes
+        && label as usize >= model.classes
     {
         return Err(ScoringError::ClassMismatch {
             model: model_path.to_path_buf(),

@@ -3,7 +3,7 @@
 //! ```no_run
 //! use softreg::{app::report, data::Dataset, train::{train, TrainConfig}};
 //!
-//! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
 //! let flop = report::flop_per_sample(data.train.images.features(), data.classes);
 //! let trained = train(&data, &TrainConfig::default(), |epoch| {
 //!     println!("{}", report::epoch_line(epoch, flop));

@@ -14,6 +14,7 @@
 //! ```
 
 use crate::data::Images;
+use crate::data::Label;
 use crate::model::Model;
 
 /// `W x + b` for one sample.
@@ -78,7 +79,7 @@ pub struct Sums {
 }
 
 /// Forward and backward over the samples `rows` of `images`/`labels`, summed.
-pub fn sums(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Sums {
+pub fn sums(model: &Model, images: &Images, labels: &[Label], rows: &[usize]) -> Sums {
     let (classes, features) = (model.classes, model.features);
     let mut sums = Sums {
         loss_sum: 0.0,
@@ -88,7 +89,7 @@ pub fn sums(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Su
     };
     for &r in rows {
         let x = images.row_f32(r);
-        let y = usize::from(labels[r]);
+        let y = labels[r] as usize;
         let z = logits(model, &x);
         let log_p = log_softmax(&z);
         sums.loss_sum -= log_p[y];
@@ -110,7 +111,7 @@ pub fn sums(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Su
 
 /// Forward and backward over the samples `rows` of `images`/`labels`: the
 /// mean loss and gradient.
-pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> Step {
+pub fn step(model: &Model, images: &Images, labels: &[Label], rows: &[usize]) -> Step {
     let Sums {
         loss_sum,
         correct,
@@ -133,13 +134,13 @@ pub fn step(model: &Model, images: &Images, labels: &[u8], rows: &[usize]) -> St
 pub fn loss_and_correct(
     model: &Model,
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     rows: std::ops::Range<usize>,
 ) -> (f64, usize) {
     let mut loss_sum = 0.0;
     let mut correct = 0;
     for r in rows {
-        let y = usize::from(labels[r]);
+        let y = labels[r] as usize;
         let z = logits(model, &images.row_f32(r));
         loss_sum -= log_softmax(&z)[y];
         if argmax(&z) == y {

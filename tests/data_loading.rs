@@ -9,7 +9,7 @@ use std::fs;
 use sha2::{Digest, Sha256};
 
 use common::{gzip, idx_bytes, image_file, label_file, listing, write_valid_dataset};
-use softreg::data::idx::IdxError;
+use softreg::data::idx::{Holds, IdxError};
 use softreg::data::{DataErrorKind, Dataset, PixelFormat, load_split};
 
 const IMAGES: &str = "train-images-idx3-ubyte";
@@ -66,10 +66,10 @@ fn wrong_magic_is_refused() {
 
 #[test]
 fn wrong_type_code_is_refused() {
-    let images = idx_bytes(0x0d, &[2, 2, 2], &[0; 32]);
+    let images = idx_bytes(0x0a, &[2, 2, 2], &[0; 32]);
     assert_eq!(
         idx_error(&images, &label_file(&[0, 1])),
-        IdxError::UnsupportedType(0x0d)
+        IdxError::UnsupportedType(0x0a)
     );
 }
 
@@ -79,7 +79,7 @@ fn wrong_rank_is_refused() {
     assert_eq!(
         idx_error(&images, &label_file(&[0, 1])),
         IdxError::WrongRank {
-            expected: 3,
+            expected: Holds::Samples,
             found: 1
         }
     );
@@ -191,7 +191,7 @@ fn count_mismatch_is_refused() {
 #[test]
 fn errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join(IMAGES), [0, 0, 9, 3]).unwrap();
+    fs::write(dir.path().join(IMAGES), [0, 0, 0x0a, 3]).unwrap();
     fs::write(dir.path().join(LABELS), label_file(&[0])).unwrap();
     let err = load_split(dir.path(), IMAGES, LABELS, 10, PixelFormat::F32).unwrap_err();
     let message = err.to_string();
@@ -199,13 +199,13 @@ fn errors_name_the_file() {
         message.contains(&dir.path().join(IMAGES).display().to_string()),
         "{message}"
     );
-    assert!(message.contains("element type code 0x09"), "{message}");
+    assert!(message.contains("element type code 0x0a"), "{message}");
 }
 
 #[test]
 fn missing_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    let err = Dataset::load(dir.path(), Some(10)).unwrap_err();
     assert!(matches!(err.kind, DataErrorKind::Missing), "{err:?}");
     assert_eq!(err.path, dir.path().join(IMAGES));
     assert!(
@@ -231,7 +231,7 @@ fn test_images_of_another_shape_are_refused() {
         image_file(3, 3, 2),
     )
     .unwrap();
-    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    let err = Dataset::load(dir.path(), Some(10)).unwrap_err();
     assert!(
         matches!(err.kind, DataErrorKind::ShapeMismatch { .. }),
         "{err:?}"
@@ -244,8 +244,8 @@ fn gzipped_files_load_like_raw_ones_and_the_cache_is_reused() {
     let gz = tempfile::tempdir().unwrap();
     write_valid_dataset(raw.path(), false);
     write_valid_dataset(gz.path(), true);
-    let from_raw = Dataset::load(raw.path(), 10).unwrap();
-    let from_gz = Dataset::load(gz.path(), 10).unwrap();
+    let from_raw = Dataset::load(raw.path(), Some(10)).unwrap();
+    let from_gz = Dataset::load(gz.path(), Some(10)).unwrap();
     assert_eq!(from_raw, from_gz);
 
     // The raw cache now sits beside each .gz and equals the raw file.
@@ -265,7 +265,7 @@ fn gzipped_files_load_like_raw_ones_and_the_cache_is_reused() {
         let file = fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(an_hour_ago).unwrap();
     }
-    assert_eq!(Dataset::load(gz.path(), 10).unwrap(), from_raw);
+    assert_eq!(Dataset::load(gz.path(), Some(10)).unwrap(), from_raw);
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn corrupt_gzip_is_an_error_and_leaves_no_cache() {
     }
     fs::write(&path, &bytes).unwrap();
     let before = listing(dir.path());
-    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    let err = Dataset::load(dir.path(), Some(10)).unwrap_err();
     assert!(
         matches!(err.kind, DataErrorKind::Gzip(_) | DataErrorKind::Idx(_)),
         "{err:?}"
@@ -342,12 +342,12 @@ fn bundled_files_match_their_checksums_and_load() {
         let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(actual, expected, "{name} differs from the canonical file");
     }
-    let data = Dataset::load(&dir, 10).unwrap();
+    let data = Dataset::load(&dir, Some(10)).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
     assert_eq!(data.train.images.features(), 784);
     let mut histogram = [0usize; 10];
     for &l in &data.train.labels {
-        histogram[usize::from(l)] += 1;
+        histogram[l as usize] += 1;
     }
     assert_eq!(
         histogram, [6000; 10],
@@ -369,7 +369,7 @@ fn empty_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     write_valid_dataset(dir.path(), false);
     fs::write(dir.path().join("t10k-images-idx3-ubyte"), b"").unwrap();
-    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    let err = Dataset::load(dir.path(), Some(10)).unwrap_err();
     assert!(
         matches!(
             err.kind,
@@ -389,7 +389,7 @@ fn a_split_with_no_images_is_refused() {
     )
     .unwrap();
     fs::write(dir.path().join("t10k-labels-idx1-ubyte"), label_file(&[])).unwrap();
-    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    let err = Dataset::load(dir.path(), Some(10)).unwrap_err();
     assert!(matches!(err.kind, DataErrorKind::NoImages), "{err:?}");
     assert!(err.to_string().ends_with("holds no images"), "{err}");
 }
@@ -429,6 +429,6 @@ fn a_gzip_stream_corrupted_in_the_middle_is_called_corrupt() {
         .find(|gz| too_long(gz))
         .expect("some corruption in the middle lengthens the stream");
     fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gz).unwrap();
-    let err = Dataset::load(dir.path(), 10).unwrap_err();
+    let err = Dataset::load(dir.path(), Some(10)).unwrap_err();
     assert!(matches!(err.kind, DataErrorKind::Gzip(_)), "{err}");
 }

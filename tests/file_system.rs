@@ -215,7 +215,7 @@ fn a_cache_older_than_its_gz_is_decompressed_again() {
         .set_modified(an_hour_ago)
         .unwrap();
 
-    let data = Dataset::load_as(dir.path(), 10, softreg::data::PixelFormat::U8).unwrap();
+    let data = Dataset::load_as(dir.path(), Some(10), softreg::data::PixelFormat::U8).unwrap();
     let Row::U8(first) = data.train.images.row(0) else {
         panic!("u8 pixels asked for");
     };
@@ -241,14 +241,14 @@ fn a_gz_dated_in_the_future_is_decompressed_once() {
         .set_modified(tomorrow)
         .unwrap();
     let raw = dir.path().join(IMAGES);
-    let first = Dataset::load(dir.path(), 10).unwrap();
+    let first = Dataset::load(dir.path(), Some(10)).unwrap();
     let cache = fs::metadata(&raw).unwrap();
     assert_eq!(
         cache.modified().unwrap(),
         tomorrow,
         "the copy has its source's date"
     );
-    let second = Dataset::load(dir.path(), 10).unwrap();
+    let second = Dataset::load(dir.path(), Some(10)).unwrap();
     assert_eq!(second, first);
     assert_eq!(
         fs::metadata(&raw).unwrap().ino(),
@@ -261,7 +261,7 @@ fn a_gz_dated_in_the_future_is_decompressed_once() {
 fn files_changed_after_loading_do_not_change_the_loaded_data() {
     let dir = tempfile::tempdir().unwrap();
     write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     let pixels = data.train.images.f32_pixels().unwrap().to_vec();
     let labels = data.train.labels.clone();
 

@@ -6,6 +6,7 @@
 //! |reference| element); correct counts equal except on rows whose two largest
 //! reference logits are closer than 1e-3.
 
+use softreg::data::Label;
 use softreg::data::{Images, PixelFormat};
 use softreg::kernel::gemm::GemmScratch;
 use softreg::kernel::{self, ChunkSums, Isa, Plan, Scratch, Tiles, Weights};
@@ -49,7 +50,7 @@ impl FastPath {
         self,
         model: &Model,
         images: &Images,
-        labels: &[u8],
+        labels: &[Label],
         rows: &[usize],
         sums: &mut ChunkSums,
     ) {
@@ -74,7 +75,7 @@ impl FastPath {
         self,
         model: &Model,
         images: &Images,
-        labels: &[u8],
+        labels: &[Label],
         rows: std::ops::Range<usize>,
     ) -> (f64, usize) {
         match self {
@@ -90,7 +91,7 @@ impl FastPath {
 struct Case {
     model: Model,
     images: Images,
-    labels: Vec<u8>,
+    labels: Vec<Label>,
     rows: Vec<usize>,
 }
 
@@ -115,7 +116,7 @@ fn random_case(seed: u64, batch: usize, features: usize, classes: usize, signed:
         *b = rng.normal(0.0, 0.5) as f32;
     }
     let labels = (0..count)
-        .map(|_| rng.below(classes as u64) as u8)
+        .map(|_| rng.below(classes as u64) as Label)
         .collect();
     let mut rows: Vec<usize> = (0..count).collect();
     rng.shuffle(&mut rows);
@@ -269,7 +270,7 @@ fn constant_logits(values: &[f32]) -> (Model, Images) {
 fn extreme_logits_give_finite_loss_and_gradient() {
     for path in FastPath::all() {
         for scale in [1e4f32, 1e30] {
-            for label in 0..3u8 {
+            for label in 0..3 as Label {
                 let (model, images) = constant_logits(&[scale, -scale, 0.0]);
                 let mut sums = ChunkSums::new(model.features, model.classes);
                 path.step(&model, &images, &[label], &[0], &mut sums);
@@ -318,7 +319,7 @@ fn byte_pixels_match_f32_pixels_bit_for_bit() {
             let count = batch + 3;
             let (bytes, _) = random_pixels(&mut rng, count * features);
             let model = Model::init(features, 10, &mut rng);
-            let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
+            let labels: Vec<Label> = (0..count).map(|_| rng.below(10) as Label).collect();
             let mut rows: Vec<usize> = (0..count).collect();
             rng.shuffle(&mut rows);
             rows.truncate(batch);
@@ -382,7 +383,7 @@ fn models_in_one_pass_get_the_sums_each_gets_alone() {
             let mut rng = SeededRng::new(chunk as u64 + 1);
             let count = chunk + 5;
             let (bytes, floats) = random_pixels(&mut rng, count * features);
-            let labels: Vec<u8> = (0..count).map(|_| rng.below(10) as u8).collect();
+            let labels: Vec<Label> = (0..count).map(|_| rng.below(10) as Label).collect();
             let mut rows: Vec<usize> = (0..count).collect();
             rng.shuffle(&mut rows);
             let (rows, ahead) = rows.split_at(chunk);
@@ -445,8 +446,8 @@ fn every_plan_gives_the_default_plans_bits_on_every_instruction_set() {
             let mut rng = SeededRng::new(features as u64);
             let count = 64 + 21;
             let (bytes, _) = random_pixels(&mut rng, count * features);
-            let labels: Vec<u8> = (0..count)
-                .map(|_| rng.below(classes as u64) as u8)
+            let labels: Vec<Label> = (0..count)
+                .map(|_| rng.below(classes as u64) as Label)
                 .collect();
             let mut rows: Vec<usize> = (0..count).collect();
             rng.shuffle(&mut rows);

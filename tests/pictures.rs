@@ -90,7 +90,7 @@ fn trained_model(dir: &std::path::Path, data: &Dataset) -> std::path::PathBuf {
 #[test]
 fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
     let dir = tempfile::tempdir().unwrap();
-    let data = Dataset::load(&common::fashion_mnist_dir(), 10).unwrap();
+    let data = Dataset::load(&common::fashion_mnist_dir(), Some(10)).unwrap();
     let model_path = trained_model(dir.path(), &data);
     let model = model_path.to_str().unwrap();
     let data_dir = common::fashion_mnist_dir();

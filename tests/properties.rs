@@ -9,7 +9,7 @@ use std::fs;
 
 use proptest::prelude::*;
 use softreg::checkpoint;
-use softreg::data::idx::IdxHeader;
+use softreg::data::idx::{Holds, IdxHeader};
 use softreg::data::{PixelFormat, load_split};
 
 const IMAGES: &str = "train-images-idx3-ubyte";
@@ -65,8 +65,9 @@ proptest! {
     /// Any bytes: the header parser returns a header or an error, and a header
     /// it accepts describes exactly the bytes present.
     #[test]
-    fn idx_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), rank in 1usize..4) {
-        if let Ok(header) = IdxHeader::parse(&bytes, rank)
+    fn idx_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), labels in any::<bool>()) {
+        let holds = if labels { Holds::Labels } else { Holds::Samples };
+        if let Ok(header) = IdxHeader::parse(&bytes, holds)
             && let Ok(data) = header.data(&bytes)
         {
             prop_assert_eq!(data.len() as u64, header.data_len());

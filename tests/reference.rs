@@ -1,13 +1,14 @@
 //! The naive reference against hand-computed values and finite differences.
 
 use softreg::data::Images;
+use softreg::data::Label;
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
 
 /// Two samples of two features, three classes, with values worked out by hand:
 /// logits [1, 2.5, 2] (label 2) and [0.5, -0.5, -1.5] (label 0).
-fn two_sample_case() -> (Model, Images, Vec<u8>) {
+fn two_sample_case() -> (Model, Images, Vec<Label>) {
     let model = Model {
         features: 2,
         classes: 3,
@@ -102,8 +103,8 @@ fn gradient_matches_central_finite_differences() {
         .map(|_| rng.normal(0.0, 1.0) as f32)
         .collect();
     let images = Images::from_f32(1, features, &pixels);
-    let labels: Vec<u8> = (0..samples)
-        .map(|_| rng.below(classes as u64) as u8)
+    let labels: Vec<Label> = (0..samples)
+        .map(|_| rng.below(classes as u64) as Label)
         .collect();
     let rows: Vec<usize> = (0..samples).collect();
     let step = reference::step(&model, &images, &labels, &rows);

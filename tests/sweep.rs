@@ -10,7 +10,7 @@ use softreg::train::{
 };
 
 fn fashion_mnist() -> Dataset {
-    Dataset::load_as(&common::fashion_mnist_dir(), 10, PixelFormat::U8).unwrap()
+    Dataset::load_as(&common::fashion_mnist_dir(), Some(10), PixelFormat::U8).unwrap()
 }
 
 fn sgd(momentum: f32, nesterov: bool, weight_decay: f32) -> Optimizer {

@@ -12,7 +12,7 @@ use softreg::reference;
 use softreg::train::{Cause, Divergence, RunConfig, Setting, TrainConfig, TrainError, train};
 
 fn fashion_mnist(format: PixelFormat) -> Dataset {
-    Dataset::load_as(&common::fashion_mnist_dir(), 10, format).unwrap()
+    Dataset::load_as(&common::fashion_mnist_dir(), Some(10), format).unwrap()
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn weights_do_not_depend_on_the_thread_count_or_the_pixel_format() {
 fn each_instruction_set_gives_its_own_bits_the_same_for_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     let run = |isa: Isa, threads| {
         let config = TrainConfig {
             run: RunConfig {
@@ -145,7 +145,7 @@ fn each_instruction_set_gives_its_own_bits_the_same_for_any_thread_count() {
 fn one_full_batch_epoch_is_one_sgd_step_on_the_mean_gradient() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     for (kernel, tolerance) in [(Kernel::Reference, 1e-7), (Kernel::Fused, 1e-6)] {
         let config = TrainConfig {
             kernel,
@@ -192,7 +192,7 @@ fn one_full_batch_epoch_is_one_sgd_step_on_the_mean_gradient() {
 fn same_seed_same_model_other_seed_other_model() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     let config = |seed| TrainConfig {
         run: RunConfig {
             epochs: 3,
@@ -214,7 +214,7 @@ fn same_seed_same_model_other_seed_other_model() {
 fn an_epoch_callback_can_stop_the_run_keeping_what_it_trained() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     let config = |epochs| TrainConfig {
         run: RunConfig {
             epochs,
@@ -268,7 +268,7 @@ fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
 fn a_nan_pixel_stops_training_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let mut data = Dataset::load(dir.path(), 10).unwrap();
+    let mut data = Dataset::load(dir.path(), Some(10)).unwrap();
     let mut pixels = data.train.images.f32_pixels().unwrap().to_vec();
     pixels[7] = f32::NAN;
     data.train.images = Images::from_f32(2, 3, &pixels);
@@ -295,7 +295,7 @@ fn a_nan_pixel_stops_training_with_an_error() {
 fn invalid_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     let run = |config: TrainConfig| train(&data, &config, |_| {}).unwrap_err();
     let base = TrainConfig::default();
     assert!(matches!(
@@ -349,7 +349,7 @@ fn optimizers_follow_pytorchs_formulas() {
     use softreg::train::Optimizer;
     let dir = tempfile::tempdir().unwrap();
     common::write_valid_dataset(dir.path(), false);
-    let data = Dataset::load(dir.path(), 10).unwrap();
+    let data = Dataset::load(dir.path(), Some(10)).unwrap();
     let sgd = |momentum, nesterov, weight_decay| Optimizer::Sgd {
         momentum,
         nesterov,
@@ -513,6 +513,7 @@ fn a_validation_split_is_held_out_and_scored() {
         train: take(0..n),
         test: data.test.clone(),
         classes: 10,
+        class_names: data.class_names.clone(),
     };
     let only_trained = Dataset {
         train: take(0..n - held_out),

@@ -6,7 +6,8 @@
 //! - no panic, no abort;
 //! - the loader accepts exactly the inputs a plain independent reading of the
 //!   idx format accepts (for inputs whose decompressed bytes the harness knows);
-//! - an accepted split holds exactly the bytes of the files;
+//! - an accepted split holds exactly the values of the files (bytes as
+//!   bytes, every other idx type as f32), its labels of any integer type;
 //! - the heap never holds more than a fixed allowance plus a small multiple of
 //!   the decompressed input, whatever the headers claim.
 #![no_main]
@@ -96,11 +97,24 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// An idx file of unsigned bytes with `rank` dimensions, read plainly:
-/// its dimensions and data, or `None` if it is not exactly such a file.
-fn plain_idx(bytes: &[u8], rank: usize) -> Option<(Vec<u64>, &[u8])> {
+/// An idx file read plainly: its element size, dimensions and data, or
+/// `None` if it is not exactly such a file of samples (`labels` false: two or
+/// more dimensions) or of integer labels (one dimension).
+fn plain_idx(bytes: &[u8], labels: bool) -> Option<(u8, Vec<u64>, &[u8])> {
+    if bytes.len() < 4 || bytes[..2] != [0, 0] {
+        return None;
+    }
+    let (code, rank) = (bytes[2], usize::from(bytes[3]));
+    let size: u64 = match code {
+        0x08 | 0x09 => 1,
+        0x0B => 2,
+        0x0C | 0x0D => 4,
+        0x0E => 8,
+        _ => return None,
+    };
+    let rank_ok = if labels { rank == 1 && code < 0x0D } else { rank >= 2 };
     let header_len = 4 + 4 * rank;
-    if bytes.len() < header_len || bytes[..4] != [0, 0, 0x08, rank as u8] {
+    if !rank_ok || bytes.len() < header_len {
         return None;
     }
     let dims: Vec<u64> = bytes[4..header_len]
@@ -108,20 +122,41 @@ fn plain_idx(bytes: &[u8], rank: usize) -> Option<(Vec<u64>, &[u8])> {
         .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
         .collect();
     let data = &bytes[header_len..];
-    let size = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
-    (size == data.len() as u64).then_some((dims, data))
+    let len = dims.iter().try_fold(size, |a, &d| a.checked_mul(d))?;
+    (len == data.len() as u64).then_some((code, dims, data))
 }
 
-/// Whether a plain reading accepts the split, and if so its pixels and labels.
-fn plain_split<'a>(images: &'a [u8], labels: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
-    let (dims, pixels) = plain_idx(images, 3)?;
-    let (label_dims, labels) = plain_idx(labels, 1)?;
+/// The big-endian elements of type `code` in `data`, as f64.
+fn plain_values(code: u8, data: &[u8]) -> Vec<f64> {
+    match code {
+        0x08 => data.iter().map(|&b| f64::from(b)).collect(),
+        0x09 => data.iter().map(|&b| f64::from(b as i8)).collect(),
+        0x0B => data.chunks(2).map(|b| f64::from(i16::from_be_bytes([b[0], b[1]]))).collect(),
+        0x0C => data.chunks(4).map(|b| f64::from(i32::from_be_bytes(b.try_into().unwrap()))).collect(),
+        0x0D => data.chunks(4).map(|b| f64::from(f32::from_be_bytes(b.try_into().unwrap()))).collect(),
+        _ => data.chunks(8).map(|b| f64::from_be_bytes(b.try_into().unwrap())).collect(),
+    }
+}
+
+/// What a plain reading of a split accepts: its samples' type code and
+/// values, and its labels.
+type Plain<'a> = (u8, &'a [u8], Vec<f64>, Vec<u32>);
+
+/// Whether a plain reading accepts the split, and if so what it holds.
+fn plain_split<'a>(images: &'a [u8], labels: &'a [u8]) -> Option<Plain<'a>> {
+    let (code, dims, data) = plain_idx(images, false)?;
+    let (label_code, label_dims, label_data) = plain_idx(labels, true)?;
+    let values = plain_values(code, data);
+    let labels = plain_values(label_code, label_data);
+    let features: u64 = dims[1..].iter().product();
     let valid = dims[0] > 0
-        && dims[1] > 0
-        && dims[2] > 0
+        && features > 0
+        && dims[1..].iter().all(|&d| d > 0)
         && label_dims[0] == dims[0]
-        && labels.iter().all(|&l| usize::from(l) < CLASSES);
-    valid.then_some((pixels, labels))
+        && labels.iter().all(|&l| (0.0..CLASSES as f64).contains(&l))
+        && values.iter().all(|v| v.is_finite());
+    let labels = labels.iter().map(|&l| l as u32).collect();
+    valid.then_some((code, data, values, labels))
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -157,19 +192,21 @@ fuzz_target!(|input: &[u8]| {
     if let (Some(images), Some(labels)) = (&known_images, &known_labels) {
         let expected = plain_split(images, labels);
         match (&loaded, expected) {
-            (Ok(split), Some((pixels, labels))) => {
+            (Ok(split), Some((code, bytes, values, labels))) => {
                 assert_eq!(split.labels, labels);
                 let features = split.images.features();
-                for (i, row) in pixels.chunks(features).enumerate() {
+                for (i, row) in values.chunks(features).enumerate() {
+                    let as_f32: Vec<f32> = row.iter().map(|&v| v as f32).collect();
                     match split.images.row(i) {
-                        Row::U8(got) => assert_eq!(got, row),
-                        Row::F32(got) => {
-                            let want: Vec<f32> = row.iter().map(|&p| f32::from(p)).collect();
-                            assert_eq!(got, &want[..]);
-                        }
+                        Row::U8(got) => assert_eq!(got, &bytes[i * features..(i + 1) * features]),
+                        Row::F32(got) => assert_eq!(got, &as_f32[..]),
                     }
-                    let values: Vec<f32> = row.iter().map(|&p| pixel_to_f32(p)).collect();
-                    assert_eq!(&*split.images.row_f32(i), &values[..]);
+                    let scaled: Vec<f32> = if code == 0x08 {
+                        row.iter().map(|&p| pixel_to_f32(p as u8)).collect()
+                    } else {
+                        as_f32
+                    };
+                    assert_eq!(&*split.images.row_f32(i), &scaled[..]);
                 }
             }
             (Err(_), None) => {}

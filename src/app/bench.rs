@@ -15,7 +15,6 @@ use std::time::Instant;
 use crate::app::peak;
 use crate::app::report::flop_per_sample;
 use crate::app::tune::{self, Timed};
-use crate::data::fashion_mnist;
 use crate::data::{Dataset, PixelFormat, Split};
 use crate::kernel::{self, ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
 use crate::model::Model;
@@ -175,8 +174,8 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let peak_one_core = peak::fma_gflops(isa, config.peak_lane_fmas);
     let peak_all_threads = peak::fma_gflops_threads(isa, config.peak_lane_fmas, config.threads);
     let cores = cores();
-    let u8_data = Dataset::load_as(&config.data, fashion_mnist::CLASSES, PixelFormat::U8)?;
-    let f32_data = Dataset::load_as(&config.data, fashion_mnist::CLASSES, PixelFormat::F32)?;
+    let u8_data = Dataset::load_as(&config.data, None, PixelFormat::U8)?;
+    let f32_data = Dataset::load_as(&config.data, None, PixelFormat::F32)?;
     let flop = flop_per_sample(f32_data.train.images.features(), f32_data.classes);
     let mut rows = Vec::new();
     let mut thread_counts = vec![1, config.threads];

@@ -1,13 +1,14 @@
 //! What a data directory holds: its files, their checksums, the image shape and
 //! the class histogram.
 
+use crate::data::Label;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::data::fashion_mnist::{self, CLASS_NAMES};
+use crate::data::fashion_mnist;
 use crate::data::{DataError, DataErrorKind, Dataset, FILE_STEMS, PixelFormat};
 
 /// One of the four files.
@@ -40,10 +41,10 @@ impl DataInfo {
     }
 
     /// How many images of each class a split holds.
-    fn histogram(labels: &[u8], classes: usize) -> Vec<usize> {
+    fn histogram(labels: &[Label], classes: usize) -> Vec<usize> {
         let mut counts = vec![0; classes];
         for &l in labels {
-            counts[usize::from(l)] += 1;
+            counts[l as usize] += 1;
         }
         counts
     }
@@ -65,7 +66,7 @@ impl DataInfo {
                 })
             })
             .collect();
-        let split = |labels: &[u8]| {
+        let split = |labels: &[Label]| {
             serde_json::json!({
                 "images": labels.len(),
                 "class_counts": Self::histogram(labels, data.classes),
@@ -112,11 +113,7 @@ impl DataInfo {
         let test = Self::histogram(&data.test.labels, data.classes);
         let _ = writeln!(out, "class histogram (train / test):");
         for c in 0..data.classes {
-            let name = if self.is_fashion_mnist() {
-                CLASS_NAMES[c]
-            } else {
-                ""
-            };
+            let name = crate::app::report::printable(&data.class_names[c]);
             let _ = writeln!(out, "  {c} {name:<12} {:>6} / {:>6}", train[c], test[c]);
         }
         let _ = writeln!(
@@ -133,7 +130,7 @@ impl DataInfo {
 }
 
 /// Loads `dir` with `classes` classes and checksums its files.
-pub fn inspect(dir: &Path, classes: usize) -> Result<DataInfo, DataError> {
+pub fn inspect(dir: &Path, classes: Option<usize>) -> Result<DataInfo, DataError> {
     let dataset = Dataset::load_as(dir, classes, PixelFormat::U8)?;
     let mut files = Vec::new();
     let sums = fashion_mnist::GZ_SHA256

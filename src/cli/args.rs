@@ -41,9 +41,19 @@ pub enum Command {
 /// `--data`.
 #[derive(clap::Args)]
 pub struct DataArgs {
-    /// Directory with the four idx files, raw or .gz.
+    /// Directory with the four idx files, raw or .gz (samples of any idx type;
+    /// class names from a classes.txt beside them, one per line).
     #[arg(long, default_value = "data/fashion-mnist")]
     pub data: PathBuf,
+}
+
+/// `--classes`, for the commands that load a data set to train or describe.
+#[derive(clap::Args)]
+pub struct ClassesArg {
+    /// Classes of the data set; every label must be below it [default: the
+    /// largest label + 1].
+    #[arg(long, value_parser = class_count)]
+    pub classes: Option<usize>,
 }
 
 /// `--threads`.
@@ -134,6 +144,8 @@ pub struct TrainArgs {
     pub threads: ThreadArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub classes: ClassesArg,
     /// The implementation of the loss and gradient.
     #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
     pub kernel: KernelArg,
@@ -184,6 +196,8 @@ pub struct SweepArgs {
     pub threads: ThreadArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub classes: ClassesArg,
     #[command(flatten)]
     pub json: JsonArg,
     /// Draw the best configurations' validation curves and the learning rate x
@@ -275,6 +289,8 @@ pub struct InfoArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
+    pub classes: ClassesArg,
+    #[command(flatten)]
     pub json: JsonArg,
 }
 
@@ -337,6 +353,14 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn class_count(s: &str) -> Result<usize, String> {
+    let max = softreg::data::MAX_CLASSES;
+    match at_least_one(s)? {
+        n if n > max => Err(format!("must be at most {max}")),
+        n => Ok(n),
     }
 }
 

@@ -71,6 +71,12 @@ fn data_hint(error: &(dyn Error + 'static)) -> Option<&'static str> {
         (Some(e), _) if matches!(e.kind, DataErrorKind::Missing) => {
             Some("pass --data DIR naming a directory with the four idx files")
         }
+        (Some(e), _) if matches!(e.kind, DataErrorKind::LabelOutOfRange { label, .. } if label >= 0) => {
+            Some("--classes N sets the class count (by default the largest label + 1)")
+        }
+        (Some(e), _) if matches!(e.kind, DataErrorKind::ClassNames { .. }) => {
+            Some("write one class name per line in classes.txt, by label, or remove the file")
+        }
         (_, Some(ScoringError::ClassMismatch { .. })) => {
             Some("pass the --data directory the model was trained on")
         }

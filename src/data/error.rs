@@ -34,12 +34,29 @@ pub enum DataErrorKind {
     #[error("{0}")]
     Idx(#[from] IdxError),
     /// A label is not a valid class index.
-    #[error("label {label} at index {index} is out of range: there are {classes} classes")]
+    #[error("label {label} at index {index} is out of range: there are {classes} classes{}",
+        if *.classes == super::MAX_CLASSES { " at most" } else { "" })]
     LabelOutOfRange {
         index: usize,
-        label: u8,
+        label: i64,
         classes: usize,
     },
+    /// A sample holds a NaN or an infinity.
+    #[error("sample {sample} holds {value} at feature {feature}: features must be finite")]
+    NotFinite {
+        sample: usize,
+        feature: usize,
+        value: f64,
+    },
+    /// A class name longer than a model file may carry.
+    #[error(
+        "line {line} is a class name of {chars} characters; at most {} are allowed",
+        super::MAX_CLASS_NAME_CHARS
+    )]
+    ClassNameTooLong { line: usize, chars: usize },
+    /// A class-names file that does not name every class.
+    #[error("names {names} classes, but the labels have {classes}: one name per line, by label")]
+    ClassNames { names: usize, classes: usize },
     /// The image and label files disagree on the number of records.
     #[error("holds {labels} labels but its image file holds {images} images")]
     CountMismatch { images: usize, labels: usize },

@@ -1,5 +1,6 @@
-//! What is known about Fashion-MNIST itself: its classes and the checksums of
-//! its canonical files (in [`super::FILE_STEMS`] order).
+//! What is known about Fashion-MNIST itself: its classes, the checksums of
+//! its canonical files (in [`super::FILE_STEMS`] order), and how a loaded data
+//! set is recognised as Fashion-MNIST ([`is_fashion_mnist`]).
 //!
 //! ```
 //! use softreg::data::fashion_mnist;
@@ -39,3 +40,32 @@ pub const RAW_SHA256: [&str; 4] = [
     "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 ];
+
+/// SHA-256 of the canonical labels, one byte per label (the label files
+/// after their headers): training, then test.
+const LABELS_SHA256: [&str; 2] = [
+    "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+    "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+];
+
+/// Whether the training and test labels are Fashion-MNIST's, label for
+/// label (and so its class names apply): MNIST, KMNIST and the rest have
+/// the same shapes and ten classes, but other labels. Costs a hash of the
+/// 70,000 labels.
+pub fn is_fashion_mnist(train: &[super::Label], test: &[super::Label]) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = |labels: &[super::Label]| {
+        let mut hash = Sha256::new();
+        for &label in labels {
+            match u8::try_from(label) {
+                Ok(byte) => hash.update([byte]),
+                Err(_) => return String::new(),
+            }
+        }
+        hash.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    digest(train) == LABELS_SHA256[0] && digest(test) == LABELS_SHA256[1]
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use memmap2::{Mmap, MmapOptions};
 
-use super::idx::IdxHeader;
+use super::idx::{Holds, IdxHeader};
 use super::{DataError, DataErrorKind, check_fits};
 use crate::output::temporary_in;
 
@@ -41,19 +41,19 @@ impl Deref for FileBytes {
 pub(super) fn open_idx(
     dir: &Path,
     stem: &str,
-    rank: usize,
+    holds: Holds,
 ) -> Result<(PathBuf, IdxFile), DataError> {
     let raw = dir.join(stem);
     let gz = dir.join(format!("{stem}.gz"));
     if reads_raw(&raw, &gz) {
         let bytes = map_file(&raw)?;
-        return checked(&raw, bytes, rank);
+        return checked(&raw, bytes, holds);
     }
     if !gz.exists() {
         return Err(DataError::new(&raw, DataErrorKind::Missing));
     }
-    let bytes = decompress_to_cache(&gz, &raw, rank)?;
-    checked(&gz, bytes, rank)
+    let bytes = decompress_to_cache(&gz, &raw, holds)?;
+    checked(&gz, bytes, holds)
 }
 
 /// Whether loading reads the raw file `raw` rather than decompressing `gz`:
@@ -81,8 +81,8 @@ fn is_newer(a: &Path, b: &Path) -> bool {
     matches!((modified(a), modified(b)), (Some(a), Some(b)) if a > b)
 }
 
-fn checked(path: &Path, bytes: FileBytes, rank: usize) -> Result<(PathBuf, IdxFile), DataError> {
-    let header = IdxHeader::parse(&bytes, rank).map_err(|e| DataError::new(path, e.into()))?;
+fn checked(path: &Path, bytes: FileBytes, holds: Holds) -> Result<(PathBuf, IdxFile), DataError> {
+    let header = IdxHeader::parse(&bytes, holds).map_err(|e| DataError::new(path, e.into()))?;
     header
         .check_length(bytes.len() as u64)
         .map_err(|e| DataError::new(path, e.into()))?;
@@ -116,15 +116,24 @@ struct GzIdx {
 }
 
 impl GzIdx {
-    fn open(gz: &Path, rank: usize) -> Result<Self, DataError> {
+    fn open(gz: &Path, holds: Holds) -> Result<Self, DataError> {
         let err = |kind| DataError::new(gz, kind);
         let (file, _) = crate::input::open_regular(gz).map_err(|e| err(DataErrorKind::Io(e)))?;
         let mut stream = MultiGzDecoder::new(io::BufReader::new(file));
-        let mut header_bytes = vec![0u8; IdxHeader::header_len(rank)];
-        let got =
-            read_up_to(&mut stream, &mut header_bytes).map_err(|e| err(DataErrorKind::Gzip(e)))?;
-        header_bytes.truncate(got);
-        let header = IdxHeader::parse(&header_bytes, rank).map_err(|e| err(e.into()))?;
+        let mut read = |bytes: &mut Vec<u8>, len: usize| {
+            let start = bytes.len();
+            bytes.resize(len, 0);
+            let got = read_up_to(&mut stream, &mut bytes[start..])
+                .map_err(|e| err(DataErrorKind::Gzip(e)))?;
+            bytes.truncate(start + got);
+            Ok::<_, DataError>(())
+        };
+        // The prefix names the rank, and so how long the rest of the header is.
+        let mut header_bytes = Vec::new();
+        read(&mut header_bytes, 4)?;
+        let (_, rank) = IdxHeader::parse_prefix(&header_bytes, holds).map_err(|e| err(e.into()))?;
+        read(&mut header_bytes, IdxHeader::header_len(rank))?;
+        let header = IdxHeader::parse(&header_bytes, holds).map_err(|e| err(e.into()))?;
         let described = header.data_len();
         check_fits(described, described, "as bytes").map_err(err)?;
         let body = stream.take(described.saturating_add(1));
@@ -148,21 +157,21 @@ enum CacheFailure {
 /// Decompresses `gz` into `raw` (temporary file, then rename) and maps the
 /// result. Falls back to decompressing into memory when the cache cannot be
 /// written; the temporary file is removed and `raw` is left as it was.
-fn decompress_to_cache(gz: &Path, raw: &Path, rank: usize) -> Result<FileBytes, DataError> {
-    match write_cache(gz, raw, rank) {
+fn decompress_to_cache(gz: &Path, raw: &Path, holds: Holds) -> Result<FileBytes, DataError> {
+    match write_cache(gz, raw, holds) {
         Ok(()) => map_file(raw),
         Err(CacheFailure::Data(e)) => Err(e),
-        Err(CacheFailure::Write) => decompress_in_memory(gz, rank),
+        Err(CacheFailure::Write) => decompress_in_memory(gz, holds),
     }
 }
 
-fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
+fn write_cache(gz: &Path, raw: &Path, holds: Holds) -> Result<(), CacheFailure> {
     let err = |kind| CacheFailure::Data(DataError::new(gz, kind));
     let GzIdx {
         header_bytes,
         header,
         mut body,
-    } = GzIdx::open(gz, rank).map_err(CacheFailure::Data)?;
+    } = GzIdx::open(gz, holds).map_err(CacheFailure::Data)?;
     let dir = raw.parent().unwrap_or(Path::new("."));
     crate::output::remove_stale_temporaries(dir);
     let mut tmp = temporary_in(dir).map_err(|_| CacheFailure::Write)?;
@@ -195,12 +204,12 @@ fn write_cache(gz: &Path, raw: &Path, rank: usize) -> Result<(), CacheFailure> {
     Ok(())
 }
 
-fn decompress_in_memory(gz: &Path, rank: usize) -> Result<FileBytes, DataError> {
+fn decompress_in_memory(gz: &Path, holds: Holds) -> Result<FileBytes, DataError> {
     let GzIdx {
         mut header_bytes,
         header,
         mut body,
-    } = GzIdx::open(gz, rank)?;
+    } = GzIdx::open(gz, holds)?;
     body.by_ref()
         .read_to_end(&mut header_bytes)
         .map_err(|e| DataError::new(gz, DataErrorKind::Gzip(e)))?;

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use softreg::data::Dataset;
-//! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
 //! assert_eq!(data.train.images.features(), 784);
 //! # Ok::<(), softreg::data::DataError>(())
 //! ```
@@ -46,7 +46,7 @@ use buffer::{Bytes, PixelBuffer};
 use error::check_fits;
 pub use error::{DataError, DataErrorKind};
 pub use files::source_file;
-pub use idx_dir::{FILE_STEMS, files_of, load_split, load_test};
+pub use idx_dir::{CLASS_NAMES_FILE, FILE_STEMS, files_of, load_split, load_test};
 
 /// How image pixels are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -176,6 +176,12 @@ impl Images {
         }
     }
 
+    /// Images of `height x width` from values converted once to f32 (any
+    /// values, scale 1): samples of an idx type other than bytes.
+    pub fn from_values(height: usize, width: usize, values: PixelBuffer<f32>) -> Self {
+        Self::new(height, width, values.len(), Pixels::F32(values), 1.0)
+    }
+
     /// Byte pixels in `format`: kept, or converted once to f32 (their exact
     /// values), with the scale [`PIXEL_SCALE`]. Either format gives the
     /// kernels the same values, so training computes the same bits.
@@ -294,13 +300,23 @@ impl Images {
     }
 }
 
+/// A class index: labels may be wider than a byte (ImageNet's 1,000
+/// classes), up to [`MAX_CLASSES`].
+pub type Label = u32;
+
+/// The most classes a data set may have (labels `0..MAX_CLASSES`).
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// The longest class name a data set or a model may carry, in characters.
+pub const MAX_CLASS_NAME_CHARS: usize = 100;
+
 /// Images with one label each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     /// The images.
     pub images: Images,
     /// One class index per image.
-    pub labels: Vec<u8>,
+    pub labels: Vec<Label>,
 }
 
 impl Split {
@@ -324,4 +340,6 @@ pub struct Dataset {
     pub test: Split,
     /// The number of classes; every label is below it.
     pub classes: usize,
+    /// One name per class, by label.
+    pub class_names: Vec<String>,
 }

@@ -4,6 +4,7 @@
 //! ([`Reference`]). Each holds a model's weights in the layout it reads and
 //! writes its gradient sums in that layout, so the update never converts.
 
+use crate::data::Label;
 use std::ops::Range;
 
 use super::gemm::{self, GemmScratch};
@@ -55,7 +56,7 @@ pub trait Engine: Sync {
         &self,
         weights: &[&Self::Weights],
         images: &Images,
-        labels: &[u8],
+        labels: &[Label],
         rows: Range<usize>,
     ) -> Vec<(f64, usize)>;
 }
@@ -104,7 +105,7 @@ impl Engine for Fused {
         &self,
         weights: &[&Weights],
         images: &Images,
-        labels: &[u8],
+        labels: &[Label],
         rows: Range<usize>,
     ) -> Vec<(f64, usize)> {
         super::models_loss_and_correct(weights, images, labels, rows)
@@ -157,7 +158,7 @@ impl Engine for Gemm {
         &self,
         models: &[&Model],
         images: &Images,
-        labels: &[u8],
+        labels: &[Label],
         rows: Range<usize>,
     ) -> Vec<(f64, usize)> {
         let one =
@@ -218,7 +219,7 @@ impl Engine for Reference {
         &self,
         models: &[&Model],
         images: &Images,
-        labels: &[u8],
+        labels: &[Label],
         rows: Range<usize>,
     ) -> Vec<(f64, usize)> {
         let one = |model: &&Model| reference::loss_and_correct(model, images, labels, rows.clone());

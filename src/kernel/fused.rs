@@ -4,6 +4,7 @@
 //! tile shape, and [`run`] makes both choices (the tiles as the weights' plan
 //! says), in one place for all three.
 
+use crate::data::Label;
 use std::marker::PhantomData;
 use std::ops::Range;
 
@@ -72,7 +73,7 @@ fn with_tiles<'r, S: Simd, P: Pixel, O: FusedOp<'r>>(
 pub(super) struct StepOp<'a, 's> {
     pub weights: &'a [&'a Weights],
     pub pixels: AnyRows<'a>,
-    pub labels: &'a [u8],
+    pub labels: &'a [Label],
     pub rows: &'a [usize],
     pub ahead: &'a [usize],
     pub sums: &'a mut [&'s mut ChunkSums],
@@ -142,7 +143,7 @@ impl<'a> FusedOp<'a> for StepOp<'a, '_> {
         for (b, block) in rows.chunks(BLOCK_ROWS).enumerate() {
             let x = row_block(block.iter().map(|&r| pixels.row(r)));
             let x = &x[..block.len()];
-            let labels = || block.iter().map(|&r| usize::from(labels[r]));
+            let labels = || block.iter().map(|&r| labels[r] as usize);
             let ahead =
                 |k: usize| pixels.row_or_empty(upcoming(b * BLOCK_ROWS + k + prefetch_rows));
             let first = b == 0;
@@ -245,7 +246,7 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
 pub(super) struct EvalOp<'a> {
     pub weights: &'a [&'a Weights],
     pub pixels: AnyRows<'a>,
-    pub labels: &'a [u8],
+    pub labels: &'a [Label],
     pub range: Range<usize>,
     pub predictions: Option<&'a mut [usize]>,
 }
@@ -316,13 +317,13 @@ impl<'a> FusedOp<'a> for EvalOp<'a> {
                     simd,
                     &logits,
                     classes,
-                    block.clone().map(|r| usize::from(labels[r])),
+                    block.clone().map(|r| labels[r] as usize),
                     &mut exps,
                     None,
                     |loss, argmax| {
                         let r = block_rows.next().expect("one call per row");
                         *loss_sum += f64::from(loss);
-                        *correct += usize::from(argmax == usize::from(labels[r]));
+                        *correct += usize::from(argmax == (labels[r] as usize));
                         if let Some(out) = predictions.as_deref_mut() {
                             out[r - range.start] = argmax;
                         }

@@ -8,6 +8,7 @@
 //! kernel's own ([`super::softmax`], vectorised), so the two differ only in
 //! fusion.
 
+use crate::data::Label;
 use std::ops::Range;
 
 use matrixmultiply::sgemm;
@@ -55,7 +56,7 @@ pub fn step(
     isa: Isa,
     model: &Model,
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     rows: &[usize],
     sums: &mut ChunkSums,
     scratch: &mut GemmScratch,
@@ -69,7 +70,7 @@ pub fn step(
         logits(model, n, &scratch.rows_f32, &mut scratch.logits);
         let mut block_labels = [0; GEMM_ROWS];
         for (label, &r) in block_labels.iter_mut().zip(block) {
-            *label = usize::from(labels[r]);
+            *label = labels[r] as usize;
         }
         let (loss_sum, correct) = isa.dispatch(SoftmaxPass {
             logits: &scratch.logits[..n * classes],
@@ -119,7 +120,7 @@ pub fn loss_and_correct(
     isa: Isa,
     model: &Model,
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     rows: Range<usize>,
 ) -> (f64, usize) {
     let classes = model.classes;
@@ -132,7 +133,7 @@ pub fn loss_and_correct(
         logits(model, n, &scratch.rows_f32, &mut scratch.logits);
         let mut block_labels = [0; GEMM_ROWS];
         for (label, r) in block_labels.iter_mut().zip(block) {
-            *label = usize::from(labels[r]);
+            *label = labels[r] as usize;
         }
         let (block_loss, block_correct) = isa.dispatch(SoftmaxPass {
             logits: &scratch.logits[..n * classes],

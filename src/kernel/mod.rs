@@ -52,6 +52,7 @@ mod plan;
 mod softmax;
 mod sums;
 
+use crate::data::Label;
 use std::ops::Range;
 
 pub use engine::{Engine, Fused, Gemm, Reference};
@@ -222,7 +223,7 @@ impl Scratch {
 pub fn step(
     weights: &Weights,
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     rows: &[usize],
     ahead: &[usize],
     sums: &mut ChunkSums,
@@ -249,7 +250,7 @@ pub fn step(
 pub fn step_models(
     weights: &[&Weights],
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     (rows, ahead): (&[usize], &[usize]),
     sums: &mut [&mut ChunkSums],
     scratch: &mut Scratch,
@@ -284,7 +285,7 @@ pub fn step_models(
 pub fn loss_and_correct(
     weights: &Weights,
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     rows: Range<usize>,
 ) -> (f64, usize) {
     models_loss_and_correct(&[weights], images, labels, rows)[0]
@@ -318,7 +319,7 @@ pub fn logits(weights: &Weights, images: &Images, rows: Range<usize>) -> Vec<f32
 pub fn loss_correct_and_predictions(
     weights: &Weights,
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     rows: Range<usize>,
     predictions: &mut [usize],
 ) -> (f64, usize) {
@@ -345,7 +346,7 @@ pub fn loss_correct_and_predictions(
 pub fn models_loss_and_correct(
     weights: &[&Weights],
     images: &Images,
-    labels: &[u8],
+    labels: &[Label],
     range: Range<usize>,
 ) -> Vec<(f64, usize)> {
     let Some(first) = weights.first() else {

@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! use softreg::{data::Dataset, train::{train, TrainConfig}};
-//! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
 //! let trained = train(&data, &TrainConfig::default(), |epoch| println!("{epoch:?}"))?;
 //! println!("test accuracy {}", trained.epochs.last().unwrap().test_acc);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

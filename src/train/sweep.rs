@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use softreg::{data::Dataset, train::{Grid, SweepConfig, sweep}};
-//! let data = Dataset::load("data/fashion-mnist".as_ref(), 10)?;
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
 //! let grid = Grid { learning_rates: vec![0.03, 0.1, 0.3], seeds: vec![0, 1], ..Grid::default() };
 //! let config = SweepConfig { settings: grid.settings(), ..SweepConfig::default() };
 //! let swept = sweep(&data, &config, |_, _| {}, |_| {})?;

@@ -94,7 +94,7 @@ pub fn figure(split: &Split, predicted: &[usize], class_names: &[String]) -> (Ca
     );
     for (k, &guess) in predicted.iter().enumerate() {
         let (x, y) = layout.origin(k);
-        let truth = usize::from(split.labels[k]);
+        let truth = split.labels[k] as usize;
         let (x, y) = (i64::from(x + PAD), i64::from(y + PAD));
         canvas.grey(x, y, &split.images.row_f32(k), layout.shape, layout.scale);
         let text_y = y + (layout.shape.0 as u32 * layout.scale) as i64 + 2;
@@ -156,12 +156,12 @@ pub fn terminal(
             out.push('\n');
         }
         for &k in row {
-            let name = crate::app::report::printable(&class_names[usize::from(split.labels[k])]);
+            let name = crate::app::report::printable(&class_names[split.labels[k] as usize]);
             let _ = write!(out, "{name:<cell$}");
         }
         out.push('\n');
         for &k in row {
-            let right = predicted[k] == usize::from(split.labels[k]);
+            let right = predicted[k] == (split.labels[k] as usize);
             let name = crate::app::report::printable(&class_names[predicted[k]]);
             if colour {
                 let [r, g, b] = if right { CORRECT } else { WRONG };

@@ -1,14 +1,13 @@
 //! `softreg info`.
 
 use softreg::app::info;
-use softreg::data::fashion_mnist;
 
 use super::Outcome;
 use crate::cli::args::InfoArgs;
 use crate::cli::stdout::Stdout;
 
 pub fn run(args: InfoArgs, out: &mut Stdout) -> Outcome {
-    let described = info::inspect(&args.data.data, fashion_mnist::CLASSES)?;
+    let described = info::inspect(&args.data.data, args.classes.classes)?;
     if args.json.json {
         out.println(described.json());
     } else {

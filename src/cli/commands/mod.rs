@@ -47,7 +47,11 @@ fn save_model(
     optimizer: &Optimizer,
     test_accuracy: Option<f64>,
 ) -> Outcome {
-    let mut info = ModelInfo::fashion_mnist(data.train.images.shape());
+    let mut info = ModelInfo {
+        class_names: data.class_names.clone(),
+        image_shape: data.train.images.shape(),
+        ..ModelInfo::default()
+    };
     info.test_accuracy = test_accuracy;
     info.training = [("data", dir.display().to_string())]
         .into_iter()

@@ -63,7 +63,7 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
     }
     if args.json.json {
         for (index, &guess) in predicted.iter().enumerate() {
-            let truth = usize::from(test.labels[index]);
+            let truth = test.labels[index] as usize;
             out.println(json!({
                 "index": index,
                 "label": truth,

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use softreg::app::figures::sweep as sweep_figure;
 use softreg::app::{report, sweep_report};
-use softreg::data::{Dataset, PixelFormat, fashion_mnist};
+use softreg::data::{Dataset, PixelFormat};
 use softreg::train::sweep;
 
 use super::{Outcome, go_on, save_model, save_picture, training_outputs};
@@ -21,7 +21,7 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         args.plot.as_deref(),
         dir,
     )?;
-    let data = Dataset::load_as(dir, fashion_mnist::CLASSES, PixelFormat::U8)?;
+    let data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
     config.check(&data)?;
     let json = args.json.json;
     if !json {

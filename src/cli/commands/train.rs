@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use softreg::app::figures::curves;
 use softreg::app::report;
-use softreg::data::{Dataset, fashion_mnist};
+use softreg::data::Dataset;
 use softreg::train::train_with_progress;
 
 use super::{Outcome, go_on, save_model, save_picture, training_outputs};
@@ -18,7 +18,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let dir = &args.data.data;
     let [save, plot] =
         training_outputs(("--save", args.save.as_deref()), args.plot.as_deref(), dir)?;
-    let data = Dataset::load_as(dir, fashion_mnist::CLASSES, convert::pixels(args.pixels))?;
+    let data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
     config.check(&data)?;
     let json = args.json.json;
     if !json {

@@ -2,7 +2,7 @@
 
 use softreg::app::report::count;
 use softreg::app::tune::{self, SavedPlan};
-use softreg::data::{Dataset, PixelFormat, fashion_mnist};
+use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Plan};
 
 use super::Outcome;
@@ -12,7 +12,7 @@ use crate::cli::stdout::Stdout;
 
 pub fn run(args: TuneArgs, out: &mut Stdout) -> Outcome {
     let isa = convert::isa(args.isa.as_deref())?.unwrap_or_else(Isa::best);
-    let data = Dataset::load_as(&args.data.data, fashion_mnist::CLASSES, PixelFormat::U8)?;
+    let data = Dataset::load_as(&args.data.data, None, PixelFormat::U8)?;
     let candidates = Plan::candidates(isa);
     let default = Plan::default_for(isa);
     let cpu = tune::cpu_identity();

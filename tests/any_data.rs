@@ -1,0 +1,228 @@
+//! Data sets other than Fashion-MNIST's shape: idx files of every element type
+//! and any rank, labels wider than a byte, classes counted from the data and
+//! named from a `classes.txt`.
+
+mod common;
+
+use common::{idx_bytes, image_file, label_file, write_dataset};
+use softreg::data::{DataErrorKind, Dataset, PixelFormat, Row};
+
+/// The idx bytes of `values` as element type `code`, big-endian.
+fn encode(code: u8, values: &[f64]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| match code {
+            0x08 => vec![v as u8],
+            0x09 => vec![v as i8 as u8],
+            0x0B => (v as i16).to_be_bytes().to_vec(),
+            0x0C => (v as i32).to_be_bytes().to_vec(),
+            0x0D => (v as f32).to_be_bytes().to_vec(),
+            0x0E => v.to_be_bytes().to_vec(),
+            _ => unreachable!("an idx type code"),
+        })
+        .collect()
+}
+
+/// Every idx element type loads to the values its file holds: the same
+/// values for pixels of 0 to 127 written as each type; bytes keep the 1/255
+/// scale of pixels, every other type loads its values as they are.
+#[test]
+fn samples_of_every_idx_type_load_to_the_values_they_hold() {
+    let (count, h, w) = (4u32, 2u32, 3u32);
+    let values: Vec<f64> = (0..count * h * w).map(|i| f64::from(i * 5 % 128)).collect();
+    let labels = label_file(&[0, 1, 2, 1]);
+    for code in [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E] {
+        let dir = tempfile::tempdir().unwrap();
+        let images = idx_bytes(code, &[count, h, w], &encode(code, &values));
+        let files = [images.clone(), labels.clone(), images, labels.clone()];
+        write_dataset(dir.path(), files, code == 0x0C);
+        for format in [PixelFormat::U8, PixelFormat::F32] {
+            let data = Dataset::load_as(dir.path(), None, format).unwrap();
+            let images = &data.train.images;
+            assert_eq!(images.shape(), (2, 3), "type {code:#04x}");
+            assert_eq!(images.len(), 4);
+            let scale = if code == 0x08 { 1.0 / 255.0 } else { 1.0 };
+            assert_eq!(images.scale(), scale, "type {code:#04x}");
+            for i in 0..4 {
+                let expected = &values[i * 6..(i + 1) * 6];
+                let held: Vec<f64> = match images.row(i) {
+                    Row::U8(row) => row.iter().map(|&p| f64::from(p)).collect(),
+                    Row::F32(row) => row.iter().map(|&p| f64::from(p)).collect(),
+                };
+                assert_eq!(held, expected, "type {code:#04x}, {format:?}, row {i}");
+            }
+            if code != 0x08 {
+                assert_eq!(images.format(), PixelFormat::F32, "only bytes stay bytes");
+            }
+        }
+    }
+}
+
+/// A file of two dimensions holds feature vectors, one of four or more
+/// flattened samples: both train, with the features counted right.
+#[test]
+fn samples_of_two_and_four_dimensions_are_feature_vectors() {
+    for dims in [&[5u32, 7][..], &[5, 2, 2, 3]] {
+        let dir = tempfile::tempdir().unwrap();
+        let elements: u32 = dims.iter().product();
+        let values: Vec<f64> = (0..elements).map(|i| f64::from(i % 7) - 3.0).collect();
+        let images = idx_bytes(0x0D, dims, &encode(0x0D, &values));
+        let labels = label_file(&[0, 1, 0, 1, 1]);
+        let files = [images.clone(), labels.clone(), images, labels];
+        write_dataset(dir.path(), files, false);
+        let data = Dataset::load(dir.path(), None).unwrap();
+        let features = (elements / 5) as usize;
+        assert_eq!(data.train.images.shape(), (1, features), "{dims:?}");
+        assert_eq!(data.classes, 2);
+    }
+}
+
+/// Labels of 16- and 32-bit integers beyond a byte: the class count is the
+/// largest label + 1 over both splits, or `--classes`; a label at or past
+/// `--classes`, a negative label and float labels are refused, naming the file.
+#[test]
+fn classes_come_from_the_labels_of_any_integer_type() {
+    let images = image_file(3, 2, 2);
+    for code in [0x0B, 0x0C] {
+        let dir = tempfile::tempdir().unwrap();
+        let train = idx_bytes(code, &[3], &encode(code, &[0.0, 999.0, 5.0]));
+        let test = idx_bytes(code, &[3], &encode(code, &[1.0, 2.0, 300.0]));
+        write_dataset(
+            dir.path(),
+            [images.clone(), train, images.clone(), test],
+            false,
+        );
+        let data = Dataset::load(dir.path(), None).unwrap();
+        assert_eq!(data.classes, 1000);
+        assert_eq!(data.train.labels, [0, 999, 5]);
+        assert_eq!(data.class_names[999], "999");
+        assert_eq!(Dataset::load(dir.path(), Some(1200)).unwrap().classes, 1200);
+        let err = Dataset::load(dir.path(), Some(999)).unwrap_err();
+        assert!(err.path.ends_with(softreg::data::FILE_STEMS[1]), "{err}");
+        assert!(
+            matches!(
+                err.kind,
+                DataErrorKind::LabelOutOfRange {
+                    index: 1,
+                    label: 999,
+                    classes: 999
+                }
+            ),
+            "{err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let negative = idx_bytes(0x09, &[3], &encode(0x09, &[0.0, -1.0, 2.0]));
+    let files = [
+        images.clone(),
+        negative,
+        images.clone(),
+        label_file(&[0, 1, 2]),
+    ];
+    write_dataset(dir.path(), files, false);
+    let err = Dataset::load(dir.path(), None).unwrap_err();
+    assert!(err.to_string().contains("label -1 at index 1"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let floats = idx_bytes(0x0D, &[3], &encode(0x0D, &[0.0, 1.0, 2.0]));
+    let files = [images.clone(), floats, images, label_file(&[0, 1, 2])];
+    write_dataset(dir.path(), files, false);
+    let err = Dataset::load(dir.path(), None).unwrap_err();
+    assert!(err.to_string().contains("they must be integers"), "{err}");
+}
+
+/// A NaN or an infinity among float samples is refused at load, naming the
+/// sample and the feature.
+#[test]
+fn non_finite_samples_are_refused() {
+    for bad in [f64::NAN, f64::INFINITY] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut values = vec![0.5; 12];
+        values[7] = bad;
+        let images = idx_bytes(0x0E, &[3, 2, 2], &encode(0x0E, &values));
+        let labels = label_file(&[0, 1, 0]);
+        write_dataset(
+            dir.path(),
+            [images.clone(), labels.clone(), images, labels],
+            false,
+        );
+        let err = Dataset::load(dir.path(), None).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("sample 1 holds") && message.contains("at feature 3"),
+            "{message}"
+        );
+    }
+}
+
+/// Class names: a `classes.txt` names the classes, one line each, and must
+/// name every class; without one, data that is not Fashion-MNIST gets
+/// numbers even with ten classes; the bundled data gets Fashion-MNIST's names.
+#[test]
+fn class_names_come_from_a_names_file_or_the_data_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels: Vec<u8> = (0..10).collect();
+    let (images, labels) = (image_file(10, 2, 2), label_file(&labels));
+    write_dataset(
+        dir.path(),
+        [images.clone(), labels.clone(), images, labels],
+        false,
+    );
+    let data = Dataset::load(dir.path(), None).unwrap();
+    assert_eq!(data.classes, 10);
+    assert_eq!(data.class_names[0], "0");
+
+    let names: Vec<String> = (0..10).map(|c| format!("letter {c}")).collect();
+    std::fs::write(dir.path().join("classes.txt"), names.join("\n") + "\n").unwrap();
+    assert_eq!(Dataset::load(dir.path(), None).unwrap().class_names, names);
+
+    std::fs::write(dir.path().join("classes.txt"), "a\nb\n").unwrap();
+    let err = Dataset::load(dir.path(), None).unwrap_err();
+    assert!(err.path.ends_with("classes.txt"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("names 2 classes, but the labels have 10"),
+        "{err}"
+    );
+
+    let bundled = Dataset::load_as(&common::fashion_mnist_dir(), None, PixelFormat::U8).unwrap();
+    assert_eq!(bundled.classes, 10);
+    assert_eq!(bundled.class_names[9], "Ankle boot");
+}
+
+/// `--classes` on the command line: past the labels it widens the model; below
+/// them it is refused naming the label file; past the limit it is refused by
+/// the flag's parser.
+#[test]
+fn the_classes_flag_sets_the_class_count() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let run = |classes: &str| {
+        common::softreg(&[
+            "train",
+            "--data",
+            data,
+            "--epochs",
+            "1",
+            "--classes",
+            classes,
+        ])
+    };
+    let wide = run("12");
+    assert!(
+        wide.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wide.stderr)
+    );
+    assert!(String::from_utf8_lossy(&wide.stdout).contains(", 12 classes;"));
+    for (classes, message, code) in [
+        ("2", "train-labels-idx1-ubyte", 1),
+        ("70000", "--classes", 2),
+    ] {
+        let refused = run(classes);
+        assert_eq!(refused.status.code(), Some(code), "--classes {classes}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(message), "--classes {classes}: {stderr}");
+    }
+}
