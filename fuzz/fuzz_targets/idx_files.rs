@@ -112,7 +112,11 @@ fn plain_idx(bytes: &[u8], labels: bool) -> Option<(u8, Vec<u64>, &[u8])> {
         0x0E => 8,
         _ => return None,
     };
-    let rank_ok = if labels { rank == 1 && code < 0x0D } else { rank >= 2 };
+    let rank_ok = if labels {
+        rank == 1 && code < 0x0D
+    } else {
+        rank >= 2
+    };
     let header_len = 4 + 4 * rank;
     if !rank_ok || bytes.len() < header_len {
         return None;
@@ -131,10 +135,22 @@ fn plain_values(code: u8, data: &[u8]) -> Vec<f64> {
     match code {
         0x08 => data.iter().map(|&b| f64::from(b)).collect(),
         0x09 => data.iter().map(|&b| f64::from(b as i8)).collect(),
-        0x0B => data.chunks(2).map(|b| f64::from(i16::from_be_bytes([b[0], b[1]]))).collect(),
-        0x0C => data.chunks(4).map(|b| f64::from(i32::from_be_bytes(b.try_into().unwrap()))).collect(),
-        0x0D => data.chunks(4).map(|b| f64::from(f32::from_be_bytes(b.try_into().unwrap()))).collect(),
-        _ => data.chunks(8).map(|b| f64::from_be_bytes(b.try_into().unwrap())).collect(),
+        0x0B => data
+            .chunks(2)
+            .map(|b| f64::from(i16::from_be_bytes([b[0], b[1]])))
+            .collect(),
+        0x0C => data
+            .chunks(4)
+            .map(|b| f64::from(i32::from_be_bytes(b.try_into().unwrap())))
+            .collect(),
+        0x0D => data
+            .chunks(4)
+            .map(|b| f64::from(f32::from_be_bytes(b.try_into().unwrap())))
+            .collect(),
+        _ => data
+            .chunks(8)
+            .map(|b| f64::from_be_bytes(b.try_into().unwrap()))
+            .collect(),
     }
 }
 
