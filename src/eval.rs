@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::data::{self, DataError, FILE_STEMS, Images, PixelFormat, Split};
+use crate::data::{self, DataError, Images, PixelFormat, Split};
 use crate::kernel::blocking::EVAL_CHUNK_ROWS;
 use crate::kernel::{self, Engine, Fused, Gemm, Isa, Kernel, Plan, Reference, Weights};
 use crate::model::Model;
@@ -242,7 +242,7 @@ pub fn test_split_for(
         return Err(ScoringError::ClassMismatch {
             model: model_path.to_path_buf(),
             classes: model.classes,
-            labels: dir.join(FILE_STEMS[3]),
+            labels: data::Source::of(dir).labels_file(data::SplitName::Test),
             index,
             label,
         });

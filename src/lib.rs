@@ -12,9 +12,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The data flow: [`data`] finds the four idx files of a directory (mapping
-//! raw files, decompressing `.gz` ones once into a cache), checks their
-//! headers and holds the pixels as bytes or f32; [`model`] is the weight
+//! The data flow: [`data`] opens a data directory of idx or NumPy files
+//! (mapping raw files, decompressing `.gz` ones once into a cache), checks
+//! their headers and holds the samples as bytes or f32; [`model`] is the weight
 //! matrix and bias, initialised from [`random`]; [`kernel`] computes a chunk
 //! of a minibatch's loss and gradient in one fused pass (or with the GEMM
 //! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);

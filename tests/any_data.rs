@@ -226,3 +226,189 @@ fn the_classes_flag_sets_the_class_count() {
         assert!(stderr.contains(message), "--classes {classes}: {stderr}");
     }
 }
+
+/// A NumPy directory: f32 features train straight from the file's mapping,
+/// labels of int64 count the classes, and `train` runs on it end to end.
+#[test]
+fn numpy_files_train_from_their_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (count, features) = (40, 5);
+    let samples: Vec<f32> = (0..count * features)
+        .map(|i| (i % 11) as f32 - 5.0)
+        .collect();
+    let labels: Vec<i64> = (0..count as i64).map(|i| i % 3).collect();
+    common::write_npy_dataset(dir.path(), &samples, features, &labels);
+    let data = Dataset::load_as(dir.path(), None, PixelFormat::U8).unwrap();
+    assert_eq!((data.classes, data.train.len()), (3, count));
+    assert_eq!(data.train.images.shape(), (1, features));
+    assert_eq!(data.train.images.f32_pixels().unwrap(), &samples[..]);
+    assert_eq!(data.train.images.scale(), 1.0);
+    assert!(
+        format!("{:?}", data.train.images).contains("Mapped"),
+        "{:?}",
+        data.train.images
+    );
+
+    let path = dir.path().to_str().unwrap();
+    let run = common::softreg(&[
+        "train",
+        "--data",
+        path,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("40 train / 40 test images of 1x5, 3 classes"),
+        "{stdout}"
+    );
+}
+
+/// Byte images saved with NumPy load to the same values as the same images in
+/// idx files, and samples of other dtypes to their values.
+#[test]
+fn numpy_files_of_every_dtype_load_to_their_values() {
+    let (count, h, w) = (3, 2, 2);
+    let pixels: Vec<u8> = (0..count * h * w).map(|i| (i * 19 % 256) as u8).collect();
+    let labels = [2i64, 0, 1];
+    let idx = tempfile::tempdir().unwrap();
+    let images = idx_bytes(0x08, &[count as u32, h as u32, w as u32], &pixels);
+    let idx_labels = label_file(&[2, 0, 1]);
+    write_dataset(
+        idx.path(),
+        [images.clone(), idx_labels.clone(), images, idx_labels],
+        false,
+    );
+    let from_idx = Dataset::load_as(idx.path(), None, PixelFormat::U8).unwrap();
+
+    let values: Vec<f64> = pixels.iter().map(|&p| f64::from(p)).collect();
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("|u1", pixels.clone()),
+        (
+            "<u2",
+            values
+                .iter()
+                .flat_map(|&v| (v as u16).to_le_bytes())
+                .collect(),
+        ),
+        (
+            "<i4",
+            values
+                .iter()
+                .flat_map(|&v| (v as i32).to_le_bytes())
+                .collect(),
+        ),
+        (
+            "<f8",
+            values.iter().flat_map(|&v| v.to_le_bytes()).collect(),
+        ),
+        (
+            "<u8",
+            values
+                .iter()
+                .flat_map(|&v| (v as u64).to_le_bytes())
+                .collect(),
+        ),
+    ];
+    for (descr, data) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let x = common::npy_bytes(descr, &[count, h, w], false, &data);
+        let y = common::npy_bytes("<i8", &[count], false, &common::i64_le(&labels));
+        for (name, bytes) in softreg::data::NPY_FILES.iter().zip([&x, &y, &x, &y]) {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let loaded = Dataset::load_as(dir.path(), None, PixelFormat::U8).unwrap();
+        assert_eq!(loaded.train.labels, from_idx.train.labels, "{descr}");
+        assert_eq!(loaded.train.images.shape(), (h, w), "{descr}");
+        if descr == "|u1" {
+            assert_eq!(
+                loaded.train.images, from_idx.train.images,
+                "bytes as in idx"
+            );
+        } else {
+            let held: Vec<f64> = (0..count)
+                .flat_map(|i| match loaded.train.images.row(i) {
+                    Row::F32(row) => row.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+                    Row::U8(_) => panic!("{descr}: only bytes stay bytes"),
+                })
+                .collect();
+            assert_eq!(held, values, "{descr}");
+        }
+    }
+}
+
+/// What softreg does not read from `.npy` is refused, naming the file and
+/// the reason: Fortran order, big-endian, pickled objects, float labels,
+/// features without a sample axis, a shape the file does not hold, a missing
+/// test file.
+#[test]
+fn numpy_files_softreg_does_not_read_are_refused_with_the_reason() {
+    let labels = common::npy_bytes("<i8", &[2], false, &common::i64_le(&[0, 1]));
+    let floats = common::f32_le(&[0.0; 6]);
+    let cases: [(&str, Vec<u8>, Vec<u8>, &str); 7] = [
+        (
+            "train_x.npy",
+            common::npy_bytes("<f4", &[2, 3], true, &floats),
+            labels.clone(),
+            "Fortran order",
+        ),
+        (
+            "train_x.npy",
+            common::npy_bytes(">f4", &[2, 3], false, &floats),
+            labels.clone(),
+            "big-endian",
+        ),
+        (
+            "train_x.npy",
+            common::npy_bytes("|O", &[2, 3], false, &[0; 48]),
+            labels.clone(),
+            "never unpickles",
+        ),
+        (
+            "train_y.npy",
+            common::npy_bytes("<f4", &[2, 3], false, &floats),
+            common::npy_bytes("<f4", &[2], false, &common::f32_le(&[0.0, 1.0])),
+            "must be integers",
+        ),
+        (
+            "train_x.npy",
+            common::npy_bytes("<f4", &[6], false, &floats),
+            labels.clone(),
+            "has 1 dimensions",
+        ),
+        (
+            "train_x.npy",
+            common::npy_bytes("<f4", &[2, 3000000], false, &floats),
+            labels.clone(),
+            "truncated",
+        ),
+        (
+            "t10k",
+            common::npy_bytes("<f4", &[2, 3], false, &floats),
+            labels.clone(),
+            "test_x.npy",
+        ),
+    ];
+    for (blamed, x, y, reason) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train_x.npy"), &x).unwrap();
+        std::fs::write(dir.path().join("train_y.npy"), &y).unwrap();
+        if blamed != "t10k" {
+            std::fs::write(dir.path().join("test_x.npy"), &x).unwrap();
+            std::fs::write(dir.path().join("test_y.npy"), &y).unwrap();
+        }
+        let err = Dataset::load(dir.path(), None).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(reason), "{reason}: {message}");
+        if blamed != "t10k" {
+            assert!(err.path.ends_with(blamed), "{reason}: {message}");
+        }
+    }
+}

@@ -41,8 +41,9 @@ pub enum Command {
 /// `--data`.
 #[derive(clap::Args)]
 pub struct DataArgs {
-    /// Directory with the four idx files, raw or .gz (samples of any idx type;
-    /// class names from a classes.txt beside them, one per line).
+    /// Directory with the four idx files (raw or .gz, of any idx type), or
+    /// train_x.npy, train_y.npy, test_x.npy and test_y.npy; class names from a
+    /// classes.txt in it, one per line.
     #[arg(long, default_value = "data/fashion-mnist")]
     pub data: PathBuf,
 }

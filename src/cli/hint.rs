@@ -68,9 +68,9 @@ fn data_hint(error: &(dyn Error + 'static)) -> Option<&'static str> {
         _ => None,
     });
     match (data, scoring) {
-        (Some(e), _) if matches!(e.kind, DataErrorKind::Missing) => {
-            Some("pass --data DIR naming a directory with the four idx files")
-        }
+        (Some(e), _) if matches!(e.kind, DataErrorKind::Missing) => Some(
+            "pass --data DIR naming a directory with the four idx files, or train_x.npy and train_y.npy",
+        ),
         (Some(e), _) if matches!(e.kind, DataErrorKind::LabelOutOfRange { label, .. } if label >= 0) => {
             Some("--classes N sets the class count (by default the largest label + 1)")
         }

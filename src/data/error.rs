@@ -33,14 +33,26 @@ pub enum DataErrorKind {
     /// The idx content is malformed.
     #[error("{0}")]
     Idx(#[from] IdxError),
+    /// The `.npy` content is malformed, or of a kind softreg does not read.
+    #[error("{0}")]
+    Npy(#[from] super::npy::NpyError),
+    /// An array with the wrong number of dimensions.
+    #[error("has {found} dimensions; {expected}")]
+    Rank {
+        found: usize,
+        expected: &'static str,
+    },
     /// A label is not a valid class index.
     #[error("label {label} at index {index} is out of range: there are {classes} classes{}",
         if *.classes == super::MAX_CLASSES { " at most" } else { "" })]
     LabelOutOfRange {
         index: usize,
-        label: i64,
+        label: i128,
         classes: usize,
     },
+    /// Labels stored as floats.
+    #[error("labels are stored as {0}; they must be integers")]
+    FloatLabels(&'static str),
     /// A sample holds a NaN or an infinity.
     #[error("sample {sample} holds {value} at feature {feature}: features must be finite")]
     NotFinite {

@@ -89,7 +89,8 @@ fn checked(path: &Path, bytes: FileBytes, holds: Holds) -> Result<(PathBuf, IdxF
     Ok((path.to_path_buf(), IdxFile { header, bytes }))
 }
 
-fn map_file(path: &Path) -> Result<FileBytes, DataError> {
+/// Maps the regular file `path` read-only, its pages populated now.
+pub(super) fn map_file(path: &Path) -> Result<FileBytes, DataError> {
     let io_err = |e| DataError::new(path, DataErrorKind::Io(e));
     let (file, len) = crate::input::open_regular(path).map_err(io_err)?;
     if len == 0 {
@@ -97,8 +98,8 @@ fn map_file(path: &Path) -> Result<FileBytes, DataError> {
         return Ok(FileBytes::Owned(Vec::new()));
     }
     // SAFETY: the mapping is read-only and private to this process, and only
-    // ever read as bytes, which any content is; byte pixels are read from it
-    // for as long as the images live. If another process truncates the file
+    // ever read as bytes or f32, for which any content is a valid value; byte
+    // and f32 samples are read from it for as long as the images live. If another process truncates the file
     // meanwhile, reads past the new end fault (SIGBUS): the caveat of
     // memory-mapping that the module docs state. Populated: its pages are
     // mapped now, not faulted in one by one while the first epoch reads them.

@@ -1,14 +1,15 @@
-//! An image data set in memory (images as bytes or f32, labels, splits), and
-//! loading it from a directory of idx files ([`idx_dir`]).
+//! A data set in memory (samples as bytes or f32, labels, splits), and
+//! loading it from a data directory through one seam ([`Source`]): idx files
+//! ([`idx_dir`]) or NumPy files ([`npy_dir`]), decoded alike ([`elements`]).
 //!
 //! ```no_run
 //! use softreg::data::Dataset;
-//! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
-//! assert_eq!(data.train.images.features(), 784);
+//! let data = Dataset::load("data/fashion-mnist".as_ref(), None)?;
+//! assert_eq!((data.train.images.features(), data.classes), (784, 10));
 //! # Ok::<(), softreg::data::DataError>(())
 //! ```
 //!
-//! A directory holds the four files `train-images-idx3-ubyte`,
+//! An idx directory holds the four files `train-images-idx3-ubyte`,
 //! `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`,
 //! each raw or gzipped (`.gz`). A raw file is memory-mapped. A `.gz` file is
 //! decompressed once into the raw file beside it, written under a temporary name
@@ -16,37 +17,46 @@
 //! a half file; where the cache cannot be written (a read-only directory, a full
 //! disk) the file is decompressed in memory instead. A raw file present beside
 //! its `.gz` is taken as that file's decompressed copy unless the `.gz` was
-//! modified after it, in which case it is decompressed again.
+//! modified after it, in which case it is decompressed again. A NumPy directory
+//! holds [`NPY_FILES`], each memory-mapped.
 //!
-//! Pixels hold their exact byte values ([`Images::scale`] is 1/255): as bytes,
-//! read straight from the raw file's mapping ([`buffer::Bytes`]; copied into a
-//! [`PixelBuffer`] only when the file was decompressed in memory), or
-//! converted once to f32 and stored row-major in a page-aligned buffer on
-//! transparent huge pages ([`PixelBuffer`]) with no padding between rows
-//! ([`PixelFormat`]); labels stay `u8`.
+//! Byte samples are pixels holding their exact byte values ([`Images::scale`]
+//! is 1/255): as bytes, read straight from the file's mapping
+//! ([`buffer::Bytes`]; copied into a [`PixelBuffer`] only when the file was
+//! decompressed in memory), or converted once to f32 ([`PixelFormat`]).
+//! Samples of any other type are features with scale 1: f32 in this
+//! machine's byte order straight from the mapping, others converted once to
+//! f32 in a page-aligned buffer on transparent huge pages. Labels of any
+//! integer type become [`Label`]s; the class count is the largest label + 1
+//! unless given.
 //!
-//! Memory-mapping caveat: byte pixels are read from the mapping for as long as
-//! the images live. A file deleted, or replaced by renaming a new file into
-//! place, does not change the loaded data set; a file rewritten or truncated
-//! in place by another process meanwhile can change it or make the process
-//! fault (SIGBUS), as with any memory-mapped reader. The f32 format copies the
-//! pixels out during the load and drops the mapping.
+//! Memory-mapping caveat: samples held from a mapping are read from it for
+//! as long as the images live. A file deleted, or replaced by renaming a new
+//! file into place, does not change the loaded data set; a file rewritten or
+//! truncated in place by another process meanwhile can change it or make the
+//! process fault (SIGBUS), as with any memory-mapped reader.
 
 use std::borrow::Cow;
 use std::io;
 
 pub mod buffer;
+mod elements;
 mod error;
 pub mod fashion_mnist;
 mod files;
 pub mod idx;
 mod idx_dir;
+pub mod npy;
+mod npy_dir;
+mod source;
 
-use buffer::{Bytes, PixelBuffer};
+use buffer::{Bytes, Held, PixelBuffer};
 use error::check_fits;
 pub use error::{DataError, DataErrorKind};
 pub use files::source_file;
-pub use idx_dir::{CLASS_NAMES_FILE, FILE_STEMS, files_of, load_split, load_test};
+pub use idx_dir::{FILE_STEMS, load_split};
+pub use npy_dir::{NPY_FILES, load_npy_split};
+pub use source::{CLASS_NAMES_FILE, Source, SplitName, files_of, load_test};
 
 /// How image pixels are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,7 +110,7 @@ pub fn pixel_to_f32(p: u8) -> f32 {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Pixels {
-    F32(PixelBuffer<f32>),
+    F32(Held<f32>),
     U8(Bytes),
 }
 
@@ -134,7 +144,13 @@ impl Images {
     /// empty, or no memory can be mapped.
     pub fn from_f32(height: usize, width: usize, pixels: &[f32]) -> Self {
         let buffer = PixelBuffer::from_slice(pixels).expect("cannot map memory for images");
-        Self::new(height, width, pixels.len(), Pixels::F32(buffer), 1.0)
+        Self::new(
+            height,
+            width,
+            pixels.len(),
+            Pixels::F32(Held::Owned(buffer)),
+            1.0,
+        )
     }
 
     /// Images of `height x width` from row-major byte pixels, kept as bytes
@@ -176,9 +192,9 @@ impl Images {
         }
     }
 
-    /// Images of `height x width` from values converted once to f32 (any
-    /// values, scale 1): samples of an idx type other than bytes.
-    pub fn from_values(height: usize, width: usize, values: PixelBuffer<f32>) -> Self {
+    /// Samples of `height x width` from f32 values as they are held (a copy,
+    /// or a file's mapping), scale 1: features of any type but bytes.
+    pub fn from_values(height: usize, width: usize, values: Held<f32>) -> Self {
         Self::new(height, width, values.len(), Pixels::F32(values), 1.0)
     }
 
@@ -193,11 +209,14 @@ impl Images {
     ) -> io::Result<Self> {
         let buffer = match format {
             PixelFormat::U8 => Pixels::U8(Bytes::Owned(PixelBuffer::from_slice(pixels)?)),
-            PixelFormat::F32 => Pixels::F32(PixelBuffer::from_fn(pixels.len(), |out| {
-                for (f, &p) in out.iter_mut().zip(pixels) {
-                    *f = f32::from(p);
-                }
-            })?),
+            PixelFormat::F32 => {
+                let buffer = PixelBuffer::from_fn(pixels.len(), |out| {
+                    for (f, &p) in out.iter_mut().zip(pixels) {
+                        *f = f32::from(p);
+                    }
+                })?;
+                Pixels::F32(Held::Owned(buffer))
+            }
         };
         Ok(Self::new(height, width, pixels.len(), buffer, PIXEL_SCALE))
     }

@@ -123,3 +123,44 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The bytes of a version 1.0 `.npy` file: dtype `descr` (such as `<f4`),
+/// `shape`, C order unless `fortran`, and `data`, the header padded to 64
+/// bytes as NumPy pads it.
+pub fn npy_bytes(descr: &str, shape: &[usize], fortran: bool, data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let order = if fortran { "True" } else { "False" };
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {tuple}, }}");
+    let unpadded = 10 + dict.len() + 1;
+    let padding = unpadded.next_multiple_of(64) - unpadded;
+    let header = format!("{dict}{}\n", " ".repeat(padding));
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// f32 values as little-endian bytes.
+pub fn f32_le(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// i64 values as little-endian bytes.
+pub fn i64_le(values: &[i64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Writes a NumPy data directory: training samples `(count, features)` of
+/// f32 and int64 labels, and the same files as the test split.
+pub fn write_npy_dataset(dir: &Path, samples: &[f32], features: usize, labels: &[i64]) {
+    let x = npy_bytes("<f4", &[labels.len(), features], false, &f32_le(samples));
+    let y = npy_bytes("<i8", &[labels.len()], false, &i64_le(labels));
+    for (name, bytes) in softreg::data::NPY_FILES.iter().zip([&x, &y, &x, &y]) {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

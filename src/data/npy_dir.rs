@@ -1,0 +1,74 @@
+//! A data directory of NumPy files: `train_x.npy` (the samples: their count,
+//! then one sample's shape) and `train_y.npy` (one integer label each), and
+//! the test split's `test_x.npy` and `test_y.npy`, each memory-mapped.
+
+use std::path::{Path, PathBuf};
+
+use super::elements::{self, Elements};
+use super::files::map_file;
+use super::npy::NpyHeader;
+use super::{DataError, DataErrorKind, PixelFormat, Split};
+
+/// The four files of a NumPy data directory: training samples and labels,
+/// test samples and labels.
+pub const NPY_FILES: [&str; 4] = ["train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy"];
+
+/// Whether `dir` is a NumPy data directory (it holds `train_x.npy`).
+pub(super) fn holds_npy(dir: &Path) -> bool {
+    dir.join(NPY_FILES[0]).exists()
+}
+
+/// Every `.npy` file of `dir` that loading may read.
+pub(super) fn npy_files_of(dir: &Path) -> Vec<PathBuf> {
+    NPY_FILES.iter().map(|name| dir.join(name)).collect()
+}
+
+/// Loads a samples file and its labels file of `dir` as a split, every label
+/// below `classes`.
+pub fn load_npy_split(
+    dir: &Path,
+    (samples, labels): (&str, &str),
+    classes: usize,
+    format: PixelFormat,
+) -> Result<Split, DataError> {
+    let (x_path, y_path) = (dir.join(samples), dir.join(labels));
+    let (x_header, x) = open_npy(&x_path)?;
+    let (y_header, y) = open_npy(&y_path)?;
+    let rank = |path: &Path, found: usize, expected: &'static str| {
+        DataError::new(path, DataErrorKind::Rank { found, expected })
+    };
+    if x_header.shape().len() < 2 {
+        let expected = "samples need at least 2 (the count, then one sample's shape)";
+        return Err(rank(&x_path, x_header.shape().len(), expected));
+    }
+    if y_header.shape().len() != 1 {
+        return Err(rank(&y_path, y_header.shape().len(), "labels need 1"));
+    }
+    let shape = elements::sample_shape(x_header.shape());
+    if shape.0 == 0 || shape.1 == 0 {
+        return Err(DataError::new(&x_path, DataErrorKind::EmptyImages(shape)));
+    }
+    let images = elements::samples(&x_path, shape, npy_elements(&x_header, x), format)?;
+    let labels = elements::labels(&y_path, npy_elements(&y_header, y), classes)?;
+    Split::new((&x_path, images), (&y_path, labels))
+}
+
+/// The mapped file `path` with its header, checked against its length.
+fn open_npy(path: &Path) -> Result<(NpyHeader, super::files::FileBytes), DataError> {
+    let bytes = map_file(path)?;
+    let error = |e: super::npy::NpyError| DataError::new(path, DataErrorKind::Npy(e));
+    let header = NpyHeader::parse(&bytes).map_err(error)?;
+    header.check_length(bytes.len() as u64).map_err(error)?;
+    Ok((header, bytes))
+}
+
+/// The elements of a checked `.npy` file.
+fn npy_elements(header: &NpyHeader, file: super::files::FileBytes) -> Elements {
+    Elements {
+        dtype: header.dtype(),
+        big_endian: false,
+        file,
+        start: header.data_offset(),
+        len: (header.data_len() / header.dtype().size() as u64) as usize,
+    }
+}

@@ -1,0 +1,224 @@
+//! The one seam between files and the rest of softreg: a data directory
+//! ([`Source`]: idx files, or NumPy files) opened as a [`Dataset`], with its
+//! class count and class names.
+
+use std::path::{Path, PathBuf};
+
+use super::idx_dir::{FILE_STEMS, idx_files_of, load_split};
+use super::npy_dir::{NPY_FILES, holds_npy, load_npy_split, npy_files_of};
+use super::{
+    DataError, DataErrorKind, Dataset, Images, Label, MAX_CLASS_NAME_CHARS, MAX_CLASSES,
+    PixelFormat, Split, fashion_mnist,
+};
+
+/// What a data directory holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The four idx files (raw or gzipped) of [`FILE_STEMS`].
+    Idx(PathBuf),
+    /// The `.npy` files of [`NPY_FILES`] (it holds `train_x.npy`).
+    Npy(PathBuf),
+}
+
+/// A split of a data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitName {
+    /// The training split.
+    Train,
+    /// The test split.
+    Test,
+}
+
+impl Source {
+    /// The source `dir` holds: NumPy files if it has `train_x.npy`, else idx
+    /// files.
+    pub fn of(dir: &Path) -> Self {
+        if holds_npy(dir) {
+            Self::Npy(dir.to_path_buf())
+        } else {
+            Self::Idx(dir.to_path_buf())
+        }
+    }
+
+    /// Loads one split, every label below `classes`.
+    pub fn split(
+        &self,
+        name: SplitName,
+        classes: usize,
+        format: PixelFormat,
+    ) -> Result<Split, DataError> {
+        let i = match name {
+            SplitName::Train => 0,
+            SplitName::Test => 2,
+        };
+        match self {
+            Self::Idx(dir) => load_split(dir, FILE_STEMS[i], FILE_STEMS[i + 1], classes, format),
+            Self::Npy(dir) => {
+                load_npy_split(dir, (NPY_FILES[i], NPY_FILES[i + 1]), classes, format)
+            }
+        }
+    }
+
+    /// The file a split's samples are read from (the raw name for idx).
+    pub fn samples_file(&self, name: SplitName) -> PathBuf {
+        let i = match name {
+            SplitName::Train => 0,
+            SplitName::Test => 2,
+        };
+        match self {
+            Self::Idx(dir) => dir.join(FILE_STEMS[i]),
+            Self::Npy(dir) => dir.join(NPY_FILES[i]),
+        }
+    }
+
+    /// The file a split's labels are read from (the raw name for idx).
+    pub fn labels_file(&self, name: SplitName) -> PathBuf {
+        let mut path = self.samples_file(name);
+        let i = match name {
+            SplitName::Train => 1,
+            SplitName::Test => 3,
+        };
+        path.set_file_name(match self {
+            Self::Idx(_) => FILE_STEMS[i],
+            Self::Npy(_) => NPY_FILES[i],
+        });
+        path
+    }
+}
+
+/// Every file of `dir` that loading may read (idx raw and gzipped, `.npy`,
+/// the class names): what no output may overwrite.
+pub fn files_of(dir: &Path) -> Vec<PathBuf> {
+    let mut files = idx_files_of(dir);
+    files.extend(npy_files_of(dir));
+    files.push(dir.join(CLASS_NAMES_FILE));
+    files
+}
+
+/// Loads only the test split of `dir` (what scoring a saved model needs), with
+/// any label below [`MAX_CLASSES`] accepted; check the labels against the
+/// model with [`Split::highest_label`].
+pub fn load_test(dir: &Path, format: PixelFormat) -> Result<Split, DataError> {
+    Source::of(dir).split(SplitName::Test, MAX_CLASSES, format)
+}
+
+impl Split {
+    /// The split of `images` and their `labels`, each with the file it was
+    /// read from: refused if there are no images or the counts differ.
+    pub(super) fn new(
+        (images_path, images): (&Path, Images),
+        (labels_path, labels): (&Path, Vec<Label>),
+    ) -> Result<Self, DataError> {
+        if images.is_empty() {
+            return Err(DataError::new(images_path, DataErrorKind::NoImages));
+        }
+        if labels.len() != images.len() {
+            return Err(DataError::new(
+                labels_path,
+                DataErrorKind::CountMismatch {
+                    images: images.len(),
+                    labels: labels.len(),
+                },
+            ));
+        }
+        Ok(Split { images, labels })
+    }
+
+    /// The largest label and the index of its first image, if any.
+    pub fn highest_label(&self) -> Option<(usize, Label)> {
+        let max = *self.labels.iter().max()?;
+        let index = self.labels.iter().position(|&l| l == max)?;
+        Some((index, max))
+    }
+}
+
+impl Dataset {
+    /// Loads the data directory `dir` ([`Source`]) as f32 samples, with
+    /// `classes` classes (every label must be below it), or as many as the
+    /// largest label says.
+    pub fn load(dir: &Path, classes: Option<usize>) -> Result<Self, DataError> {
+        Self::load_as(dir, classes, PixelFormat::F32)
+    }
+
+    /// [`Dataset::load`] with byte pixels held in `format` (samples of other
+    /// types are f32 whatever it says).
+    pub fn load_as(
+        dir: &Path,
+        classes: Option<usize>,
+        format: PixelFormat,
+    ) -> Result<Self, DataError> {
+        let source = Source::of(dir);
+        let bound = classes.unwrap_or(MAX_CLASSES);
+        let train = source.split(SplitName::Train, bound, format)?;
+        let test = source.split(SplitName::Test, bound, format)?;
+        if test.images.shape() != train.images.shape() {
+            return Err(DataError::new(
+                &source.samples_file(SplitName::Test),
+                DataErrorKind::ShapeMismatch {
+                    expected: train.images.shape(),
+                    found: test.images.shape(),
+                },
+            ));
+        }
+        let highest = [&train, &test]
+            .iter()
+            .filter_map(|s| s.highest_label())
+            .map(|(_, label)| label as usize)
+            .max()
+            .unwrap_or(0);
+        let classes = classes.unwrap_or(highest + 1);
+        let class_names = class_names(dir, [&train, &test], classes)?;
+        Ok(Self {
+            train,
+            test,
+            classes,
+            class_names,
+        })
+    }
+}
+
+/// The name of the plain-text file in a data directory that names the
+/// classes, one per line, by label.
+pub const CLASS_NAMES_FILE: &str = "classes.txt";
+
+/// The class names of a data set: the lines of [`CLASS_NAMES_FILE`] in `dir`
+/// if there is one, Fashion-MNIST's if the splits' labels are Fashion-MNIST's
+/// (recognised by their checksums), else the class numbers.
+fn class_names(dir: &Path, splits: [&Split; 2], classes: usize) -> Result<Vec<String>, DataError> {
+    let path = dir.join(CLASS_NAMES_FILE);
+    if path.exists() {
+        let text = crate::input::read_capped(&path, MAX_NAMES_BYTES)
+            .map_err(|e| DataError::new(&path, DataErrorKind::Io(e)))?;
+        let text = String::from_utf8_lossy(&text);
+        let names: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+        if let Some((line, name)) = names
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.chars().count() > MAX_CLASS_NAME_CHARS)
+        {
+            let kind = DataErrorKind::ClassNameTooLong {
+                line: line + 1,
+                chars: name.chars().count(),
+            };
+            return Err(DataError::new(&path, kind));
+        }
+        if names.len() != classes {
+            let kind = DataErrorKind::ClassNames {
+                names: names.len(),
+                classes,
+            };
+            return Err(DataError::new(&path, kind));
+        }
+        return Ok(names);
+    }
+    let [train, test] = splits;
+    if classes == fashion_mnist::CLASSES
+        && fashion_mnist::is_fashion_mnist(&train.labels, &test.labels)
+    {
+        return Ok(fashion_mnist::CLASS_NAMES.map(str::to_string).to_vec());
+    }
+    Ok((0..classes).map(|c| c.to_string()).collect())
+}
+
+/// The largest class-names file read: 16 MB.
+const MAX_NAMES_BYTES: u64 = 16 << 20;
