@@ -412,3 +412,66 @@ fn numpy_files_softreg_does_not_read_are_refused_with_the_reason() {
         }
     }
 }
+
+/// The bundled digits (NumPy files of 8x8 float32 images) train end to end:
+/// ten classes from the labels, named by number, and a test accuracy a
+/// softmax regression reaches on them; feature vectors refuse `--plot`.
+#[test]
+fn the_bundled_digits_train_from_numpy_files() {
+    let digits = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits");
+    let data = Dataset::load(&digits, None).unwrap();
+    assert_eq!(
+        (data.train.len(), data.test.len(), data.classes),
+        (1438, 359, 10)
+    );
+    assert_eq!(
+        (data.train.images.shape(), data.class_names[9].as_str()),
+        ((8, 8), "9")
+    );
+    let dir = digits.to_str().unwrap();
+    let flags = ["--epochs", "30", "--lr", "0.5", "--batch-size", "64"];
+    let run = common::softreg(&[&["train", "--data", dir][..], &flags].concat());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let accuracy: f64 = stdout
+        .split("final test acc ")
+        .nth(1)
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(accuracy > 0.95, "{stdout}");
+
+    let features = tempfile::tempdir().unwrap();
+    let samples: Vec<f32> = (0..60).map(|i| (i % 7) as f32).collect();
+    common::write_npy_dataset(
+        features.path(),
+        &samples,
+        3,
+        &(0..20).map(|i| i % 2).collect::<Vec<_>>(),
+    );
+    let path = features.path().to_str().unwrap();
+    let model = features.path().join("model.safetensors");
+    let model = model.to_str().unwrap();
+    let trained = common::softreg(&["train", "--data", path, "--epochs", "1", "--save", model]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let plot = features.path().join("p.png");
+    let refused = common::softreg(&[
+        "predict",
+        "--model",
+        model,
+        "--data",
+        path,
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("vectors of 3 features"));
+    assert!(!plot.exists());
+}

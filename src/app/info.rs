@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::data::fashion_mnist;
-use crate::data::{DataError, DataErrorKind, Dataset, FILE_STEMS, PixelFormat};
+use crate::data::{DataError, DataErrorKind, Dataset, PixelFormat, Source};
 
-/// One of the four files.
+/// One of the files the data set is read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileInfo {
     /// The file training reads ([`crate::data::source_file`]): the raw file
@@ -28,14 +28,14 @@ pub struct FileInfo {
 /// A summary of a data directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataInfo {
-    /// The four files.
+    /// The files the data set is read from.
     pub files: Vec<FileInfo>,
     /// The loaded data set's shape and labels.
     pub dataset: Dataset,
 }
 
 impl DataInfo {
-    /// Whether all four files are the canonical Fashion-MNIST ones.
+    /// Whether all four files are the canonical Fashion-MNIST idx files.
     pub fn is_fashion_mnist(&self) -> bool {
         self.files.iter().all(|f| f.canonical)
     }
@@ -133,13 +133,13 @@ impl DataInfo {
 pub fn inspect(dir: &Path, classes: Option<usize>) -> Result<DataInfo, DataError> {
     let dataset = Dataset::load_as(dir, classes, PixelFormat::U8)?;
     let mut files = Vec::new();
-    let sums = fashion_mnist::GZ_SHA256
-        .iter()
-        .zip(fashion_mnist::RAW_SHA256);
-    for (stem, (gz_sum, raw_sum)) in FILE_STEMS.iter().zip(sums) {
-        let path = crate::data::source_file(dir, stem);
+    for (i, path) in Source::of(dir).files_read().into_iter().enumerate() {
         let is_gz = path.extension().is_some_and(|e| e == "gz");
-        let canonical_sum = if is_gz { gz_sum } else { raw_sum };
+        let canonical_sum = match Source::of(dir) {
+            Source::Idx(_) if is_gz => Some(fashion_mnist::GZ_SHA256[i]),
+            Source::Idx(_) => Some(fashion_mnist::RAW_SHA256[i]),
+            Source::Npy(_) => None,
+        };
         let io = |e| DataError {
             path: path.clone(),
             kind: DataErrorKind::Io(e),
@@ -161,7 +161,7 @@ pub fn inspect(dir: &Path, classes: Option<usize>) -> Result<DataInfo, DataError
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let canonical = sha256 == *canonical_sum;
+        let canonical = canonical_sum == Some(sha256.as_str());
         files.push(FileInfo {
             path,
             bytes,

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::files::source_file;
 use super::idx_dir::{FILE_STEMS, idx_files_of, load_split};
 use super::npy_dir::{NPY_FILES, holds_npy, load_npy_split, npy_files_of};
 use super::{
@@ -83,6 +84,25 @@ impl Source {
             Self::Npy(_) => NPY_FILES[i],
         });
         path
+    }
+}
+
+impl Source {
+    /// The files loading reads: for idx, each raw file (or the decompressed
+    /// cache) when present and current, else its `.gz`; for NumPy, the
+    /// `.npy` files present.
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        match self {
+            Self::Idx(dir) => FILE_STEMS
+                .iter()
+                .map(|stem| source_file(dir, stem))
+                .collect(),
+            Self::Npy(dir) => NPY_FILES
+                .iter()
+                .map(|name| dir.join(name))
+                .filter(|path| path.exists())
+                .collect(),
+        }
     }
 }
 

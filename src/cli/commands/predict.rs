@@ -11,6 +11,7 @@ use softreg::eval;
 
 use super::{Outcome, save_picture};
 use crate::cli::args::PredictArgs;
+use crate::cli::convert::UsageError;
 use crate::cli::stdout::{Output, Stdout, colour, prepare_outputs};
 
 /// Classes printed per picture of the user's.
@@ -56,6 +57,15 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
         return Ok(());
     }
     let test = eval::test_split_for(dir, (&args.model, &model), info.image_shape)?;
+    if plot.is_some() && test.images.shape().0 == 1 {
+        let (_, features) = test.images.shape();
+        return Err(UsageError(format!(
+            "--plot draws images, and the samples of {} are vectors of {features} features; \
+             --json prints the predictions",
+            dir.display()
+        ))
+        .into());
+    }
     let predicted = predictions::predict_first(&model, &test, args.count);
     if let Some(path) = &plot {
         let (canvas, _) = predictions::figure(&test, &predicted, &info.class_names);
