@@ -48,7 +48,9 @@ fn epoch(c: &mut Criterion) {
     let data = Dataset::load(data_dir().as_ref(), Some(10)).unwrap();
     let model = Model::init(784, 10, &mut SeededRng::new(1));
     let mut group = c.benchmark_group("evaluate");
-    group.throughput(Throughput::Elements(data.test.len() as u64));
+    group.throughput(Throughput::Elements(
+        data.test.as_ref().unwrap().len() as u64
+    ));
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -62,8 +64,8 @@ fn epoch(c: &mut Criterion) {
                         black_box(evaluate(
                             Kernel::Fused,
                             &model,
-                            &data.test,
-                            0..data.test.len(),
+                            data.test.as_ref().unwrap(),
+                            0..data.test.as_ref().unwrap().len(),
                         ))
                     })
                 })

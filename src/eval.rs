@@ -7,7 +7,7 @@
 //! use softreg::{checkpoint, data::Dataset, eval::Metrics};
 //! let (model, _) = checkpoint::load("model.safetensors".as_ref())?;
 //! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(model.classes))?;
-//! let metrics = Metrics::compute(&model, &data.test);
+//! let metrics = Metrics::compute(&model, data.test.as_ref().ok_or("no test split")?);
 //! println!("accuracy {:.3}", metrics.accuracy());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

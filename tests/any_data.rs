@@ -346,13 +346,12 @@ fn numpy_files_of_every_dtype_load_to_their_values() {
 
 /// What softreg does not read from `.npy` is refused, naming the file and
 /// the reason: Fortran order, big-endian, pickled objects, float labels,
-/// features without a sample axis, a shape the file does not hold, a missing
-/// test file.
+/// features without a sample axis, a shape the file does not hold.
 #[test]
 fn numpy_files_softreg_does_not_read_are_refused_with_the_reason() {
     let labels = common::npy_bytes("<i8", &[2], false, &common::i64_le(&[0, 1]));
     let floats = common::f32_le(&[0.0; 6]);
-    let cases: [(&str, Vec<u8>, Vec<u8>, &str); 7] = [
+    let cases: [(&str, Vec<u8>, Vec<u8>, &str); 6] = [
         (
             "train_x.npy",
             common::npy_bytes("<f4", &[2, 3], true, &floats),
@@ -389,27 +388,15 @@ fn numpy_files_softreg_does_not_read_are_refused_with_the_reason() {
             labels.clone(),
             "truncated",
         ),
-        (
-            "t10k",
-            common::npy_bytes("<f4", &[2, 3], false, &floats),
-            labels.clone(),
-            "test_x.npy",
-        ),
     ];
     for (blamed, x, y, reason) in cases {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("train_x.npy"), &x).unwrap();
         std::fs::write(dir.path().join("train_y.npy"), &y).unwrap();
-        if blamed != "t10k" {
-            std::fs::write(dir.path().join("test_x.npy"), &x).unwrap();
-            std::fs::write(dir.path().join("test_y.npy"), &y).unwrap();
-        }
         let err = Dataset::load(dir.path(), None).unwrap_err();
         let message = err.to_string();
         assert!(message.contains(reason), "{reason}: {message}");
-        if blamed != "t10k" {
-            assert!(err.path.ends_with(blamed), "{reason}: {message}");
-        }
+        assert!(err.path.ends_with(blamed), "{reason}: {message}");
     }
 }
 
@@ -421,7 +408,11 @@ fn the_bundled_digits_train_from_numpy_files() {
     let digits = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits");
     let data = Dataset::load(&digits, None).unwrap();
     assert_eq!(
-        (data.train.len(), data.test.len(), data.classes),
+        (
+            data.train.len(),
+            data.test.as_ref().unwrap().len(),
+            data.classes
+        ),
         (1438, 359, 10)
     );
     assert_eq!(
@@ -474,4 +465,74 @@ fn the_bundled_digits_train_from_numpy_files() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("vectors of 3 features"));
     assert!(!plot.exists());
+}
+
+/// A NumPy directory without test files trains: the held-out `--validation`
+/// images rank and score it, and nothing claims a test accuracy; a test
+/// labels file without its samples file is refused, naming the missing one.
+#[test]
+fn numpy_files_need_no_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples: Vec<f32> = (0..120).map(|i| (i % 5) as f32).collect();
+    let labels: Vec<i64> = (0..40).map(|i| i % 2).collect();
+    common::write_npy_dataset(dir.path(), &samples, 3, &labels);
+    for name in &softreg::data::NPY_FILES[2..] {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    let data = Dataset::load(dir.path(), None).unwrap();
+    assert!(data.test.is_none());
+    let path = dir.path().to_str().unwrap();
+    let run = common::softreg(&[
+        "train",
+        "--data",
+        path,
+        "--epochs",
+        "2",
+        "--validation",
+        "10",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("30 train + 10 validation / no test images of 1x3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("final val acc") && !stdout.contains("test acc"),
+        "{stdout}"
+    );
+    let json = common::softreg(&["train", "--data", path, "--epochs", "1", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(first["test_acc"].is_null(), "{first}");
+    let sweep = common::softreg(&[
+        "sweep",
+        "--data",
+        path,
+        "--epochs",
+        "1",
+        "--validation",
+        "10",
+        "--lr",
+        "0.1,0.2",
+    ]);
+    assert!(
+        sweep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
+
+    let y = std::fs::read(dir.path().join("train_y.npy")).unwrap();
+    std::fs::write(dir.path().join("test_y.npy"), y).unwrap();
+    let err = Dataset::load(dir.path(), None).unwrap_err();
+    assert!(err.path.ends_with("test_x.npy"), "{err}");
 }

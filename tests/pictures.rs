@@ -119,9 +119,9 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
     );
 
     let (loaded, _) = checkpoint::load(&model_path).unwrap();
-    let expected = predictions::predict_first(&loaded, &data.test, 3);
+    let expected = predictions::predict_first(&loaded, data.test.as_ref().unwrap(), 3);
     for (k, &guess) in expected.iter().enumerate() {
-        let row = data.test.images.row_f32(k);
+        let row = data.test.as_ref().unwrap().images.row_f32(k);
         let bytes: Vec<u8> = row.iter().map(|&v| (v * 255.0).round() as u8).collect();
         let dark = dir.path().join(format!("item{k}.png"));
         image::GrayImage::from_raw(28, 28, bytes.clone())
@@ -195,7 +195,11 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
     assert_eq!(lines.len(), 3);
     for (k, line) in lines.iter().enumerate() {
         assert_eq!(line["predicted"], expected[k], "{line}");
-        assert_eq!(line["label"], data.test.labels[k], "{line}");
+        assert_eq!(
+            line["label"],
+            data.test.as_ref().unwrap().labels[k],
+            "{line}"
+        );
     }
     assert_eq!(
         &fs::read(&jpeg).unwrap()[..2],

@@ -101,7 +101,10 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
         }
         let last = trained.epochs.last().unwrap();
         let test = swept.test.unwrap();
-        assert_eq!((test.loss, test.accuracy), (last.test_loss, last.test_acc));
+        assert_eq!(
+            (test.loss, test.accuracy),
+            (last.test.unwrap().loss, last.test.unwrap().accuracy)
+        );
     }
     let best = swept.best().unwrap();
     let top = swept

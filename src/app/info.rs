@@ -76,7 +76,7 @@ impl DataInfo {
         serde_json::json!({
             "files": files,
             "train": split(&data.train.labels),
-            "test": split(&data.test.labels),
+            "test": data.test.as_ref().map(|t| split(&t.labels)),
             "shape": [height, width],
             "classes": data.classes,
             "fashion_mnist": self.is_fashion_mnist(),
@@ -106,11 +106,13 @@ impl DataInfo {
             out,
             "train: {} images, test: {} images, {h}x{w} pixels, {} classes",
             data.train.len(),
-            data.test.len(),
+            data.test.as_ref().map_or(0, |t| t.len()),
             data.classes
         );
         let train = Self::histogram(&data.train.labels, data.classes);
-        let test = Self::histogram(&data.test.labels, data.classes);
+        let no_labels: &[Label] = &[];
+        let test_labels = data.test.as_ref().map_or(no_labels, |t| &t.labels[..]);
+        let test = Self::histogram(test_labels, data.classes);
         let _ = writeln!(out, "class histogram (train / test):");
         for c in 0..data.classes {
             let name = crate::app::report::printable(&data.class_names[c]);

@@ -124,9 +124,11 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         format!(", {}", settings.join(" "))
     };
     format!(
-        "{}: {trained_on} train{validation} / {} test images of {height}x{width}, {} classes; batch {batch}, lr {}{optimizer}, seed {}, {threads}, {} kernel",
+        "{}: {trained_on} train{validation} / {} images of {height}x{width}, {} classes; batch {batch}, lr {}{optimizer}, seed {}, {threads}, {} kernel",
         dir.display(),
-        data.test.len(),
+        data.test
+            .as_ref()
+            .map_or_else(|| "no test".to_string(), |t| format!("{} test", t.len())),
         data.classes,
         number(config.setting.learning_rate),
         config.setting.seed,
@@ -150,26 +152,33 @@ pub fn epoch_line(report: &EpochReport, flop_per_sample: f64) -> String {
     let validation = report
         .validation
         .map_or_else(String::new, |v| format!(", val acc {:.3}", v.accuracy));
+    let test = report
+        .test
+        .map_or_else(String::new, |t| format!(", test acc {:.3}", t.accuracy));
     format!(
-        "epoch {}, loss {}, train acc {:.3}{validation}, test acc {:.3}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
+        "epoch {}, loss {}, train acc {:.3}{validation}{test}  ({}, {:.2} M samples/s, {:.1} GFLOP/s)",
         report.epoch,
         crate::train::format_loss(report.loss),
         report.train_acc,
-        report.test_acc,
         format_duration(report.train_seconds),
         rate / 1e6,
         rate * flop_per_sample / 1e9,
     )
 }
 
-/// The closing line: epochs, training time, total time and final test accuracy.
+/// The closing line: epochs, training time, total time and final test
+/// accuracy (else validation accuracy, when there is no test split).
 pub fn summary_line(epochs: &[EpochReport], total_seconds: f64) -> String {
     let train_seconds = epochs.iter().fold(0.0, |t, e| t + e.train_seconds);
-    let final_acc = epochs
-        .last()
-        .map_or_else(|| "n/a".to_string(), |e| format!("{:.3}", e.test_acc));
+    let last = epochs.last();
+    let final_acc = match (last.and_then(|e| e.test), last.and_then(|e| e.validation)) {
+        (Some(test), _) => format!(", final test acc {:.3}", test.accuracy),
+        (None, Some(validation)) => format!(", final val acc {:.3}", validation.accuracy),
+        (None, None) if last.is_some() => String::new(),
+        (None, None) => ", final test acc n/a".to_string(),
+    };
     format!(
-        "trained {} epochs in {} ({} total with loading and evaluation), final test acc {final_acc}",
+        "trained {} epochs in {} ({} total with loading and evaluation){final_acc}",
         epochs.len(),
         format_duration(train_seconds),
         format_duration(total_seconds),
@@ -249,8 +258,8 @@ pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
         "epoch": report.epoch,
         "loss": report.loss,
         "train_acc": report.train_acc,
-        "test_loss": report.test_loss,
-        "test_acc": report.test_acc,
+        "test_loss": report.test.map(|t| t.loss),
+        "test_acc": report.test.map(|t| t.accuracy),
         "seconds": report.train_seconds,
         "samples_per_s": report.samples_per_second(),
     });
@@ -268,7 +277,7 @@ pub fn summary_json(epochs: &[EpochReport], total_seconds: f64) -> serde_json::V
         "epochs": epochs.len(),
         "train_seconds": epochs.iter().fold(0.0, |t, e| t + e.train_seconds),
         "total_seconds": total_seconds,
-        "final_test_acc": epochs.last().map(|e| e.test_acc),
+        "final_test_acc": epochs.last().and_then(|e| e.test).map(|t| t.accuracy),
         "final_loss": epochs.last().map(|e| e.loss),
     })
 }

@@ -27,12 +27,14 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         _ => "sgd and adam, ".to_string(),
     };
     format!(
-        "{}: {} train + {} validation / {} test images of {height}x{width}, {} classes; \
+        "{}: {} train + {} validation / {} images of {height}x{width}, {} classes; \
          {} models ({optimizers}{} lr{momenta} x {} wd x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
         dir.display(),
         data.train.len() - config.run.validation,
         config.run.validation,
-        data.test.len(),
+        data.test
+            .as_ref()
+            .map_or_else(|| "no test".to_string(), |t| format!("{} test", t.len())),
         data.classes,
         config.settings.len(),
         grid.learning_rates.len(),

@@ -355,8 +355,9 @@ impl Split {
 pub struct Dataset {
     /// The training split.
     pub train: Split,
-    /// The test split.
-    pub test: Split,
+    /// The test split, if the data set has one (a NumPy directory need not:
+    /// hold out `--validation` images instead).
+    pub test: Option<Split>,
     /// The number of classes; every label is below it.
     pub classes: usize,
     /// One name per class, by label.

@@ -60,6 +60,15 @@ impl Source {
         }
     }
 
+    /// Whether there is a test split: always for idx files (their absence is
+    /// an error), for NumPy files when either test file is present.
+    pub fn has_test(&self) -> bool {
+        match self {
+            Self::Idx(_) => true,
+            Self::Npy(dir) => NPY_FILES[2..].iter().any(|name| dir.join(name).exists()),
+        }
+    }
+
     /// The file a split's samples are read from (the raw name for idx).
     pub fn samples_file(&self, name: SplitName) -> PathBuf {
         let i = match name {
@@ -170,8 +179,14 @@ impl Dataset {
         let source = Source::of(dir);
         let bound = classes.unwrap_or(MAX_CLASSES);
         let train = source.split(SplitName::Train, bound, format)?;
-        let test = source.split(SplitName::Test, bound, format)?;
-        if test.images.shape() != train.images.shape() {
+        let test = match source.has_test() {
+            true => Some(source.split(SplitName::Test, bound, format)?),
+            false => None,
+        };
+        if let Some(test) = test
+            .as_ref()
+            .filter(|t| t.images.shape() != train.images.shape())
+        {
             return Err(DataError::new(
                 &source.samples_file(SplitName::Test),
                 DataErrorKind::ShapeMismatch {
@@ -180,14 +195,15 @@ impl Dataset {
                 },
             ));
         }
-        let highest = [&train, &test]
-            .iter()
+        let highest = [Some(&train), test.as_ref()]
+            .into_iter()
+            .flatten()
             .filter_map(|s| s.highest_label())
             .map(|(_, label)| label as usize)
             .max()
             .unwrap_or(0);
         let classes = classes.unwrap_or(highest + 1);
-        let class_names = class_names(dir, [&train, &test], classes)?;
+        let class_names = class_names(dir, (&train, test.as_ref()), classes)?;
         Ok(Self {
             train,
             test,
@@ -204,7 +220,11 @@ pub const CLASS_NAMES_FILE: &str = "classes.txt";
 /// The class names of a data set: the lines of [`CLASS_NAMES_FILE`] in `dir`
 /// if there is one, Fashion-MNIST's if the splits' labels are Fashion-MNIST's
 /// (recognised by their checksums), else the class numbers.
-fn class_names(dir: &Path, splits: [&Split; 2], classes: usize) -> Result<Vec<String>, DataError> {
+fn class_names(
+    dir: &Path,
+    (train, test): (&Split, Option<&Split>),
+    classes: usize,
+) -> Result<Vec<String>, DataError> {
     let path = dir.join(CLASS_NAMES_FILE);
     if path.exists() {
         let text = crate::input::read_capped(&path, MAX_NAMES_BYTES)
@@ -231,8 +251,8 @@ fn class_names(dir: &Path, splits: [&Split; 2], classes: usize) -> Result<Vec<St
         }
         return Ok(names);
     }
-    let [train, test] = splits;
-    if classes == fashion_mnist::CLASSES
+    if let Some(test) = test
+        && classes == fashion_mnist::CLASSES
         && fashion_mnist::is_fashion_mnist(&train.labels, &test.labels)
     {
         return Ok(fashion_mnist::CLASS_NAMES.map(str::to_string).to_vec());

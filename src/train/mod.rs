@@ -7,7 +7,7 @@
 //! use softreg::{data::Dataset, train::{train, TrainConfig}};
 //! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
 //! let trained = train(&data, &TrainConfig::default(), |epoch| println!("{epoch:?}"))?;
-//! println!("test accuracy {}", trained.epochs.last().unwrap().test_acc);
+//! println!("test accuracy {:?}", trained.epochs.last().unwrap().test.map(|t| t.accuracy));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -282,10 +282,9 @@ pub struct EpochReport {
     pub loss: f64,
     /// Training accuracy accumulated over the epoch's minibatches.
     pub train_acc: f64,
-    /// Mean loss on the test set after the epoch.
-    pub test_loss: f64,
-    /// Accuracy on the test set after the epoch.
-    pub test_acc: f64,
+    /// Loss and accuracy on the test split after the epoch, when the data
+    /// set has one.
+    pub test: Option<Evaluation>,
     /// Loss and accuracy on the held-out validation images after the epoch,
     /// when some are held out.
     pub validation: Option<Evaluation>,
@@ -311,9 +310,9 @@ pub struct Trained {
     pub epochs: Vec<EpochReport>,
 }
 
-/// Trains a model on `data.train`, evaluating on `data.test` after every epoch
-/// and passing each epoch's report to `on_epoch` as soon as it is known (which
-/// may stop the run there: [`EpochControl`]).
+/// Trains a model on `data.train`, evaluating on `data.test` (if there is
+/// one) after every epoch and passing each epoch's report to `on_epoch` as
+/// soon as it is known (which may stop the run there: [`EpochControl`]).
 pub fn train<C: EpochControl>(
     data: &Dataset,
     config: &TrainConfig,
@@ -345,13 +344,12 @@ pub fn train_with_progress<C: EpochControl>(
     let (mut on_epoch, mut reports) = (on_epoch, Vec::new());
     let report = |epoch: usize, models: &[SweptModel], seconds: f64| {
         let last = models[0].epochs.last().expect("an epoch trained");
-        let test = last.test.expect("scored every epoch");
+
         let report = EpochReport {
             epoch,
             loss: last.loss,
             train_acc: last.train_acc,
-            test_loss: test.loss,
-            test_acc: test.accuracy,
+            test: last.test,
             validation: last.validation,
             samples: trained_on,
             train_seconds: seconds,

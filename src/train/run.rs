@@ -156,7 +156,9 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             .flatten();
         let mut tests = policy
             .test_every_epoch
-            .then(|| score(&data.test, 0..data.test.len()).into_iter())
+            .then_some(data.test.as_ref())
+            .flatten()
+            .map(|test| score(test, 0..test.len()).into_iter())
             .into_iter()
             .flatten();
         let mut run_away = None;
@@ -199,8 +201,13 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             .map(|&(i, _)| models[i].epochs.last().and_then(|e| e.test))
             .collect()
     } else {
-        let tests = evaluate_models(engine, &weights, &data.test, 0..data.test.len());
-        tests.into_iter().map(Some).collect::<Vec<_>>()
+        match &data.test {
+            Some(test) => {
+                let tests = evaluate_models(engine, &weights, test, 0..test.len());
+                tests.into_iter().map(Some).collect::<Vec<_>>()
+            }
+            None => vec![None; live.len()],
+        }
     };
     for (&(i, _), test) in live.iter().zip(tests) {
         models[i].test = test;

@@ -290,7 +290,7 @@ impl Swept {
 /// Trains every model of `config` on `data.train` in one pass over the data
 /// per step, holding out the last `config.validation` images and scoring every
 /// model on them after each epoch (`on_epoch(epoch, models)`), and on
-/// `data.test` at the end; `on_epoch` may end the run early
+/// `data.test` (if there is one) at the end; `on_epoch` may end the run early
 /// ([`EpochControl`]). `on_step(samples)` follows the training samples of the
 /// run, as in [`super::train_with_progress`].
 pub fn sweep<C: EpochControl>(

@@ -43,12 +43,18 @@ pub fn draw(epochs: &[EpochReport]) -> Canvas {
         colour: TRAIN_ACC,
         values: epochs.iter().map(|e| e.train_acc).collect(),
     };
-    let test_acc = Series {
-        name: "test acc",
-        colour: TEST_ACC,
-        values: epochs.iter().map(|e| e.test_acc).collect(),
-    };
-    let mut accuracies = vec![train_acc, test_acc];
+    let mut accuracies = vec![train_acc];
+    if epochs.iter().all(|e| e.test.is_some()) && !epochs.is_empty() {
+        accuracies.push(Series {
+            name: "test acc",
+            colour: TEST_ACC,
+            values: epochs
+                .iter()
+                .filter_map(|e| e.test)
+                .map(|t| t.accuracy)
+                .collect(),
+        });
+    }
     if epochs.iter().all(|e| e.validation.is_some()) && !epochs.is_empty() {
         accuracies.push(Series {
             name: "val acc",

@@ -56,7 +56,11 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
                 config.kernel.describe(config.run.isa(), config.run.plan()),
             ),
         ];
-        let test_accuracy = trained.epochs.last().map(|e| e.test_acc);
+        let test_accuracy = trained
+            .epochs
+            .last()
+            .and_then(|e| e.test)
+            .map(|t| t.accuracy);
         let data = (dir.as_path(), &data);
         save_model(
             path,
