@@ -250,7 +250,7 @@ fn numpy_files_train_from_their_mapping() {
     );
 
     let path = dir.path().to_str().unwrap();
-    let run = common::softreg(&[
+    let stdout = common::softreg_stdout(&[
         "train",
         "--data",
         path,
@@ -259,12 +259,6 @@ fn numpy_files_train_from_their_mapping() {
         "--batch-size",
         "8",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("40 train / 40 test images of 1x5, 3 classes"),
         "{stdout}"
@@ -421,13 +415,7 @@ fn the_bundled_digits_train_from_numpy_files() {
     );
     let dir = digits.to_str().unwrap();
     let flags = ["--epochs", "30", "--lr", "0.5", "--batch-size", "64"];
-    let run = common::softreg(&[&["train", "--data", dir][..], &flags].concat());
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = common::softreg_stdout(&[&["train", "--data", dir][..], &flags].concat());
     let accuracy: f64 = stdout
         .split("final test acc ")
         .nth(1)
@@ -482,7 +470,7 @@ fn numpy_files_need_no_test_split() {
     let data = Dataset::load(dir.path(), None).unwrap();
     assert!(data.test.is_none());
     let path = dir.path().to_str().unwrap();
-    let run = common::softreg(&[
+    let stdout = common::softreg_stdout(&[
         "train",
         "--data",
         path,
@@ -491,12 +479,6 @@ fn numpy_files_need_no_test_split() {
         "--validation",
         "10",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("30 train + 10 validation / no test images of 1x3"),
         "{stdout}"

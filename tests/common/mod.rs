@@ -164,3 +164,15 @@ pub fn write_npy_dataset(dir: &Path, samples: &[f32], features: usize, labels: &
         std::fs::write(dir.join(name), bytes).unwrap();
     }
 }
+
+/// Runs the built `softreg` binary with `args`, asserts it succeeded, and
+/// returns its standard output.
+pub fn softreg_stdout(args: &[&str]) -> String {
+    let output = softreg(args);
+    assert!(
+        output.status.success(),
+        "softreg {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
