@@ -250,6 +250,40 @@ fn fast_paths_match_reference_for_other_class_counts() {
     }
 }
 
+/// The shapes of data sets other than Fashion-MNIST: features 1 to 2,048
+/// (none a multiple of the vector width but 2,048) by 2 to 1,000 classes, on
+/// every fast path, with f32 features of both signs and with byte pixels
+/// (which also give the f32 pixels' bits).
+#[test]
+fn fast_paths_match_reference_at_any_shape() {
+    let mut seed = 5000;
+    for &features in &[1, 3, 17, 785, 2048] {
+        for &classes in &[2, 3, 11, 47, 1000] {
+            seed += 1;
+            let signed = random_case(seed, 9, features, classes, true);
+            let mut rng = SeededRng::new(seed);
+            let (bytes, _) = random_pixels(&mut rng, signed.images.len() * features);
+            let as_u8 = Case {
+                images: Images::from_u8(1, features, &bytes),
+                ..signed.clone()
+            };
+            let as_f32 = Images::from_bytes(1, features, &bytes, PixelFormat::F32).unwrap();
+            for path in FastPath::all() {
+                let what = format!("{features} features x {classes} classes");
+                check_against_reference(path, &signed, &format!("{what}, f32"));
+                check_against_reference(path, &as_u8, &format!("{what}, u8"));
+                let mut a = ChunkSums::new(features, classes);
+                let mut b = ChunkSums::new(features, classes);
+                let (model, labels, rows) = (&as_u8.model, &as_u8.labels, &as_u8.rows);
+                path.step(model, &as_u8.images, labels, rows, &mut a);
+                path.step(model, &as_f32, labels, rows, &mut b);
+                assert_eq!(a.loss_sum.to_bits(), b.loss_sum.to_bits(), "{what}");
+                assert_eq!((a.grad_weights, a.grad_bias), (b.grad_weights, b.grad_bias));
+            }
+        }
+    }
+}
+
 /// A model whose logits are exactly `values` for an all-ones input.
 fn constant_logits(values: &[f32]) -> (Model, Images) {
     let features = 16;
