@@ -518,3 +518,59 @@ fn numpy_files_need_no_test_split() {
     let err = Dataset::load(dir.path(), None).unwrap_err();
     assert!(err.path.ends_with("test_x.npy"), "{err}");
 }
+
+/// `--standardize`: features a thousand apart in scale and offset train
+/// where the raw ones diverge, and the saved model, with the transform folded
+/// into its weight and bias, scores the raw test files as training did.
+#[test]
+fn standardized_features_train_and_the_saved_model_takes_raw_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = softreg::random::SeededRng::new(4);
+    let (count, features) = (600, 6);
+    let mut samples = Vec::new();
+    let mut labels = Vec::new();
+    for _ in 0..count {
+        let z: Vec<f64> = (0..features).map(|_| rng.normal(0.0, 1.0)).collect();
+        labels.push(i64::from(z[0] + z[1] > 0.0) + i64::from(z[2] > 1.0));
+        samples.extend(
+            z.iter()
+                .enumerate()
+                .map(|(f, &z)| (z * 10f64.powi(f as i32 - 2) + 300.0 * f as f64) as f32),
+        );
+    }
+    common::write_npy_dataset(dir.path(), &samples, features, &labels);
+    let path = dir.path().to_str().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let model = model.to_str().unwrap();
+    let flags = [
+        "train",
+        "--data",
+        path,
+        "--epochs",
+        "10",
+        "--batch-size",
+        "32",
+    ];
+    let raw = common::softreg(&flags);
+    assert!(!raw.status.success(), "raw features this far apart diverge");
+    let stdout =
+        common::softreg_stdout(&[&flags[..], &["--standardize", "--save", model]].concat());
+    let printed = stdout
+        .split("final test acc ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(printed.parse::<f64>().unwrap() > 0.8, "{stdout}");
+    let eval = common::softreg_stdout(&["eval", "--model", model, "--data", path]);
+    assert!(
+        eval.contains(&format!("test acc {printed} ")),
+        "{printed} vs {eval}"
+    );
+    let (_, info) = softreg::checkpoint::load(model.as_ref()).unwrap();
+    assert!(
+        info.training.iter().any(|(k, _)| k == "standardized"),
+        "{:?}",
+        info.training
+    );
+}

@@ -57,6 +57,16 @@ pub struct ClassesArg {
     pub classes: Option<usize>,
 }
 
+/// `--standardize`, for the commands that train.
+#[derive(clap::Args)]
+pub struct StandardizeArg {
+    /// Standardize every feature by its mean and spread over the training
+    /// images (not the held-out ones) before training; the saved model has
+    /// them folded into its weight and bias, so it takes the raw features.
+    #[arg(long)]
+    pub standardize: bool,
+}
+
 /// `--threads`.
 #[derive(clap::Args)]
 pub struct ThreadArgs {
@@ -147,6 +157,8 @@ pub struct TrainArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub classes: ClassesArg,
+    #[command(flatten)]
+    pub standardize: StandardizeArg,
     /// The implementation of the loss and gradient.
     #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
     pub kernel: KernelArg,
@@ -199,6 +211,8 @@ pub struct SweepArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub classes: ClassesArg,
+    #[command(flatten)]
+    pub standardize: StandardizeArg,
     #[command(flatten)]
     pub json: JsonArg,
     /// Draw the best configurations' validation curves and the learning rate x

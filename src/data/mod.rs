@@ -49,6 +49,7 @@ mod idx_dir;
 pub mod npy;
 mod npy_dir;
 mod source;
+pub mod standardize;
 
 use buffer::{Bytes, Held, PixelBuffer};
 use error::check_fits;

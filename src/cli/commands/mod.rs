@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use softreg::app::figures::canvas::Canvas;
 use softreg::checkpoint::{self, ModelInfo};
-use softreg::data::{self, Dataset};
+use softreg::data::standardize::Standardization;
+use softreg::data::{self, DataError, Dataset};
 use softreg::model::Model;
 use softreg::train::Optimizer;
 
@@ -41,12 +42,21 @@ pub fn run(command: Command, out: &mut Stdout) -> Outcome {
 /// settings (`settings`, then the optimizer's) and its test accuracy.
 fn save_model(
     path: &Path,
-    model: &Model,
+    (model, standardization): (&Model, Option<&Standardization>),
     (dir, data): (&Path, &Dataset),
-    settings: Vec<(&str, String)>,
+    mut settings: Vec<(&str, String)>,
     optimizer: &Optimizer,
     test_accuracy: Option<f64>,
 ) -> Outcome {
+    let folded;
+    let model = match standardization {
+        Some(standardization) => {
+            settings.push(("standardized", "folded into weight and bias".to_string()));
+            folded = standardization.fold(model);
+            &folded
+        }
+        None => model,
+    };
     let mut info = ModelInfo {
         class_names: data.class_names.clone(),
         image_shape: data.train.images.shape(),
@@ -60,6 +70,16 @@ fn save_model(
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     Ok(checkpoint::save(path, model, &info)?)
+}
+
+/// `--standardize`: every split of `data` standardized by the mean and spread
+/// of its first `trained_on` training images (the held-out ones excluded).
+fn standardized(
+    on: bool,
+    (dir, data): (&Path, &mut Dataset),
+    trained_on: usize,
+) -> Result<Option<Standardization>, DataError> {
+    on.then(|| data.standardize(dir, 0..trained_on)).transpose()
 }
 
 /// Writes a figure to the picture `path` named by `flag`.

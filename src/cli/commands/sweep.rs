@@ -7,7 +7,7 @@ use softreg::app::{report, sweep_report};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::train::sweep;
 
-use super::{Outcome, go_on, save_model, save_picture, training_outputs};
+use super::{Outcome, go_on, save_model, save_picture, standardized, training_outputs};
 use crate::cli::args::SweepArgs;
 use crate::cli::convert;
 use crate::cli::stdout::{Stdout, progress_bar};
@@ -21,13 +21,14 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         args.plot.as_deref(),
         dir,
     )?;
-    let data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
+    let mut data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
     config.check(&data)?;
+    let trained_on = data.train.len() - config.run.validation;
+    let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
     let json = args.json.json;
     if !json {
         out.println(sweep_report::header(dir, &data, &config, &grid));
     }
-    let trained_on = data.train.len() - config.run.validation;
     let progress = progress_bar(config.run.epochs.saturating_mul(trained_on));
     let files_to_write = save.is_some() || plot.is_some();
     let swept = sweep(
@@ -68,7 +69,8 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         let test_accuracy = best.test.map(|t| t.accuracy);
         let data = (dir.as_path(), &data);
         let optimizer = &best.setting.optimizer;
-        save_model(path, &best.model, data, settings, optimizer, test_accuracy)?;
+        let model = (&best.model, standardization.as_ref());
+        save_model(path, model, data, settings, optimizer, test_accuracy)?;
     }
     if let Some(path) = &plot {
         save_picture(&sweep_figure::draw(&swept), ("--plot", path))?;

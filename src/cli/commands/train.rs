@@ -7,7 +7,7 @@ use softreg::app::report;
 use softreg::data::Dataset;
 use softreg::train::train_with_progress;
 
-use super::{Outcome, go_on, save_model, save_picture, training_outputs};
+use super::{Outcome, go_on, save_model, save_picture, standardized, training_outputs};
 use crate::cli::args::TrainArgs;
 use crate::cli::convert;
 use crate::cli::stdout::{Stdout, progress_bar};
@@ -18,14 +18,15 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let dir = &args.data.data;
     let [save, plot] =
         training_outputs(("--save", args.save.as_deref()), args.plot.as_deref(), dir)?;
-    let data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
+    let mut data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
     config.check(&data)?;
+    let trained_on = data.train.len() - config.run.validation;
+    let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
     let json = args.json.json;
     if !json {
         out.println(report::run_header(dir, &data, &config));
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
-    let trained_on = data.train.len() - config.run.validation;
     let progress = progress_bar(config.run.epochs.saturating_mul(trained_on));
     let files_to_write = save.is_some() || plot.is_some();
     let trained = train_with_progress(
@@ -64,7 +65,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         let data = (dir.as_path(), &data);
         save_model(
             path,
-            &trained.model,
+            (&trained.model, standardization.as_ref()),
             data,
             settings,
             &config.setting.optimizer,
