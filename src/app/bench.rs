@@ -187,6 +187,11 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
             (Kernel::Fused, &f32_data, config.epochs),
             (Kernel::Gemm, &f32_data, config.epochs),
         ];
+        // Samples that are not bytes are f32 however they are asked for:
+        // one fused row then, not two of the same.
+        if u8_data.train.images.format() != PixelFormat::U8 {
+            configurations.remove(0);
+        }
         if threads == 1 {
             configurations.push((Kernel::Reference, &f32_data, 1));
         }

@@ -179,9 +179,12 @@ impl BenchReport {
         let flop = self.flop_per_sample;
         let cores = cores();
         let ceiling = self.peak_one_core * self.threads.min(cores) as f64;
+        // The sweeps train on the first row's data: bytes, unless the samples
+        // are not bytes.
+        let pixels = self.rows.first().map_or("u8", |r| r.pixels.name());
         let _ = writeln!(
             out,
-            "sweep, u8 pixels, {} (median epoch, summed over models; of peak as above):",
+            "sweep, {pixels} pixels, {} (median epoch, summed over models; of peak as above):",
             count(self.threads, "thread")
         );
         let _ = writeln!(
