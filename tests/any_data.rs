@@ -574,3 +574,27 @@ fn standardized_features_train_and_the_saved_model_takes_raw_ones() {
         info.training
     );
 }
+
+/// `--kernel auto` (the default) trains the tutorial's shape with the fused
+/// kernel and a thousand classes of 768 features (3 MB of weights, past half
+/// of any L2 this runs on) with the GEMM baseline; a named kernel is kept.
+#[test]
+fn the_kernel_is_chosen_by_the_models_shape() {
+    use softreg::kernel::Kernel;
+    assert_eq!(Kernel::for_shape(784, 10), Kernel::Fused);
+    assert_eq!(Kernel::for_shape(768, 1000), Kernel::Gemm);
+    let dir = tempfile::tempdir().unwrap();
+    let samples: Vec<f32> = (0..20 * 768).map(|i| (i % 13) as f32 / 13.0).collect();
+    let labels: Vec<i64> = (0..20).map(|i| i * 50).collect();
+    common::write_npy_dataset(dir.path(), &samples, 768, &labels);
+    let path = dir.path().to_str().unwrap();
+    let auto = common::softreg_stdout(&["train", "--data", path, "--epochs", "1"]);
+    assert!(
+        auto.contains("951 classes") && auto.contains("gemm (matrixmultiply) kernel"),
+        "{auto}"
+    );
+    let forced = common::softreg_stdout(&[
+        "train", "--data", path, "--epochs", "1", "--kernel", "fused",
+    ]);
+    assert!(forced.contains(", fused "), "{forced}");
+}

@@ -160,7 +160,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub standardize: StandardizeArg,
     /// The implementation of the loss and gradient.
-    #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
+    #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
     pub kernel: KernelArg,
     /// How pixels are held in memory: u8 (the file's bytes, widened to f32 in
     /// registers by the kernel as it reads them: a quarter of the memory
@@ -330,6 +330,9 @@ pub enum PixelsArg {
 /// `--kernel` values.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum KernelArg {
+    /// Fused while the weights take at most half the L2 cache, GEMM beyond
+    /// (many classes of many features).
+    Auto,
     /// The fused SIMD kernel, parallel over fixed chunks of each minibatch.
     Fused,
     /// The unfused baseline: logits GEMM, softmax pass, gradient GEMM (matrixmultiply).

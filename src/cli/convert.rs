@@ -4,7 +4,7 @@
 //! errors.
 
 use softreg::app::tune::SavedPlan;
-use softreg::data::PixelFormat;
+use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Kernel, Plan};
 use softreg::train::{
     Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
@@ -18,8 +18,9 @@ use super::args::{KernelArg, OptimizerArg, PixelsArg, RunArgs, SweepArgs, Thread
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The training run `train`'s flags describe; flags of the other optimizer
-/// are refused.
+/// The training run `train`'s flags describe (its kernel the default until
+/// [`kernel`] resolves `--kernel` against the data); flags of the other
+/// optimizer are refused.
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     Ok(TrainConfig {
         run: run_config(&args.run, args.validation, &args.threads)?,
@@ -28,8 +29,18 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
             learning_rate: args.lr,
             seed: args.seed,
         },
-        kernel: kernel(args.kernel),
+        kernel: Kernel::default(),
     })
+}
+
+/// The kernel `--kernel` names, `auto` chosen for models of `data`'s shape.
+pub fn kernel(arg: KernelArg, data: &Dataset) -> Kernel {
+    match arg {
+        KernelArg::Auto => Kernel::for_shape(data.train.images.features(), data.classes),
+        KernelArg::Fused => Kernel::Fused,
+        KernelArg::Gemm => Kernel::Gemm,
+        KernelArg::Reference => Kernel::Reference,
+    }
 }
 
 /// What every training command's flags say of the run.
@@ -124,14 +135,6 @@ fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
                 weight_decay: args.weight_decay,
             })
         }
-    }
-}
-
-fn kernel(arg: KernelArg) -> Kernel {
-    match arg {
-        KernelArg::Fused => Kernel::Fused,
-        KernelArg::Gemm => Kernel::Gemm,
-        KernelArg::Reference => Kernel::Reference,
     }
 }
 

@@ -132,17 +132,24 @@ fn default_tiles(isa: Isa) -> Tiles {
 /// The L1 data cache of CPU 0 in bytes as Linux reports it, 32 KiB where it
 /// does not.
 pub fn l1d_bytes() -> usize {
-    l1d_from_sysfs().unwrap_or(32 * 1024)
+    cache_from_sysfs("1", &["Data"]).unwrap_or(32 * 1024)
 }
 
-fn l1d_from_sysfs() -> Option<usize> {
+/// The L2 cache of CPU 0 in bytes as Linux reports it, 1 MiB where it does
+/// not.
+pub fn l2_bytes() -> usize {
+    cache_from_sysfs("2", &["Unified", "Data"]).unwrap_or(1 << 20)
+}
+
+/// The size of CPU 0's cache of `level` and one of the `kinds`, from `/sys`.
+fn cache_from_sysfs(level: &str, kinds: &[&str]) -> Option<usize> {
     let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let read = |name: &str| std::fs::read_to_string(entry.path().join(name)).ok();
-        let (Some(level), Some(kind)) = (read("level"), read("type")) else {
+        let (Some(found), Some(kind)) = (read("level"), read("type")) else {
             continue;
         };
-        if level.trim() == "1" && kind.trim() == "Data" {
+        if found.trim() == level && kinds.contains(&kind.trim()) {
             return parse_size(read("size")?.trim()).filter(|&size| size > 0);
         }
     }
