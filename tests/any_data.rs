@@ -598,3 +598,81 @@ fn the_kernel_is_chosen_by_the_models_shape() {
     ]);
     assert!(forced.contains(", fused "), "{forced}");
 }
+
+/// `predict --input FILE.npy` classifies every sample of a file of features:
+/// printed, or every probability into a float32 `.npy` whose rows sum to 1 and
+/// agree with `eval`; a file of other features, or an output over the input,
+/// is refused.
+#[test]
+fn predict_classifies_the_samples_of_a_numpy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples: Vec<f32> = (0..30 * 4).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    let labels: Vec<i64> = (0..30).map(|i| i % 3).collect();
+    common::write_npy_dataset(dir.path(), &samples, 4, &labels);
+    let path = dir.path().to_str().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let model = model.to_str().unwrap();
+    common::softreg_stdout(&["train", "--data", path, "--epochs", "3", "--save", model]);
+    let input = dir.path().join("test_x.npy");
+    let input = input.to_str().unwrap();
+    let printed = common::softreg_stdout(&["predict", "--model", model, "--input", input]);
+    assert_eq!(printed.lines().count(), 30, "{printed}");
+    assert!(printed.starts_with("0: "), "{printed}");
+
+    let out = dir.path().join("p.npy");
+    let flags = [
+        "predict",
+        "--model",
+        model,
+        "--input",
+        input,
+        "--probabilities",
+    ];
+    common::softreg_stdout(&[&flags[..], &[out.to_str().unwrap()]].concat());
+    let bytes = std::fs::read(&out).unwrap();
+    let header = softreg::data::npy::NpyHeader::parse(&bytes).unwrap();
+    assert_eq!(header.shape(), &[30, 3]);
+    let p: Vec<f32> = header
+        .data(&bytes)
+        .unwrap()
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let (trained, _) = softreg::checkpoint::load(model.as_ref()).unwrap();
+    let data = Dataset::load(dir.path(), None).unwrap();
+    let test = data.test.as_ref().unwrap();
+    let metrics = softreg::eval::Metrics::compute(&trained, test);
+    let mut correct = 0;
+    for (row, &label) in p.chunks(3).zip(&test.labels) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+        let guess = (0..3).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        correct += usize::from(guess == label as usize);
+    }
+    assert_eq!(correct as f64 / 30.0, metrics.accuracy());
+
+    let other = dir.path().join("other.npy");
+    std::fs::write(
+        &other,
+        common::npy_bytes("<f4", &[2, 5], false, &common::f32_le(&[0.0; 10])),
+    )
+    .unwrap();
+    let refused = common::softreg(&[
+        "predict",
+        "--model",
+        model,
+        "--input",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        common::stderr(&refused).contains("5 features; the model"),
+        "{}",
+        common::stderr(&refused)
+    );
+    let before = std::fs::read(input).unwrap();
+    let over = common::softreg(&[&flags[..], &[input]].concat());
+    assert!(!over.status.success());
+    let message = common::stderr(&over);
+    assert!(message.contains("the same file as --input"), "{message}");
+    assert_eq!(std::fs::read(input).unwrap(), before, "the input untouched");
+}

@@ -254,6 +254,14 @@ pub struct PredictArgs {
     /// Classify these pictures (PNG or JPEG, any size or colour) instead.
     #[arg(long, num_args = 1.., conflicts_with_all = ["plot", "count"])]
     pub image: Vec<PathBuf>,
+    /// Classify every sample of this .npy file (the count, then one sample's
+    /// shape, the model's features; any integer or float dtype) instead.
+    #[arg(long, conflicts_with_all = ["plot", "count", "image"])]
+    pub input: Option<PathBuf>,
+    /// With --input: write every sample's class probabilities to this .npy
+    /// file (float32, samples x classes) rather than printing them.
+    #[arg(long, requires = "input")]
+    pub probabilities: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonArg,
 }

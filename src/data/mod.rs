@@ -56,7 +56,7 @@ use error::check_fits;
 pub use error::{DataError, DataErrorKind};
 pub use files::source_file;
 pub use idx_dir::{FILE_STEMS, load_split};
-pub use npy_dir::{NPY_FILES, load_npy_split};
+pub use npy_dir::{NPY_FILES, load_npy_samples, load_npy_split};
 pub use source::{CLASS_NAMES_FILE, Source, SplitName, files_of, load_test};
 
 /// How image pixels are held in memory.

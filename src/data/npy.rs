@@ -278,6 +278,34 @@ impl NpyHeader {
     }
 }
 
+/// A version 1.0 `.npy` file of little-endian f32 `values` of `shape` in C
+/// order, its header padded to 64 bytes as NumPy pads it.
+pub fn f32_file(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let tuple = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    with_header(&dict, &data)
+}
+
+/// A version 1.0 file of the header dict `dict` and `data`, the header padded
+/// with spaces and a newline to a multiple of 64 bytes.
+fn with_header(dict: &str, data: &[u8]) -> Vec<u8> {
+    let unpadded = 10 + dict.len() + 1;
+    let header = format!(
+        "{dict}{}\n",
+        " ".repeat(unpadded.next_multiple_of(64) - unpadded)
+    );
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
 /// The three keys of a `.npy` header.
 struct HeaderDict {
     descr: String,
@@ -415,19 +443,7 @@ impl Parser<'_> {
 mod tests {
     use super::{Dtype, NpyError, NpyHeader};
 
-    /// A version 1.0 file with header `dict` and `data`, padded as NumPy pads.
-    fn file(dict: &str, data: &[u8]) -> Vec<u8> {
-        let unpadded = 10 + dict.len() + 1;
-        let header = format!(
-            "{dict}{}\n",
-            " ".repeat(unpadded.next_multiple_of(64) - unpadded)
-        );
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(header.as_bytes());
-        bytes.extend_from_slice(data);
-        bytes
-    }
+    use super::with_header as file;
 
     #[test]
     fn numpy_headers_parse_to_dtype_shape_and_offset() {
@@ -472,6 +488,21 @@ mod tests {
             NpyError::BadHeader(_)
         ));
         assert!(matches!(refused("[1, 2]"), NpyError::BadHeader(_)));
+    }
+
+    #[test]
+    fn written_files_read_back() {
+        let values = [1.5f32, -2.0, 0.25, 8.0, 0.0, 1e-3];
+        let bytes = super::f32_file(&[3, 2], &values);
+        let header = NpyHeader::parse(&bytes).unwrap();
+        assert_eq!((header.dtype(), header.shape()), (Dtype::F32, &[3, 2][..]));
+        assert_eq!(header.data_offset() % 64, 0);
+        let data = header.data(&bytes).unwrap();
+        let read: Vec<f32> = data
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(read, values);
     }
 
     #[test]

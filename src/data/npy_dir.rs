@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::elements::{self, Elements};
 use super::files::map_file;
 use super::npy::NpyHeader;
-use super::{DataError, DataErrorKind, PixelFormat, Split};
+use super::{DataError, DataErrorKind, Images, PixelFormat, Split};
 
 /// The four files of a NumPy data directory: training samples and labels,
 /// test samples and labels.
@@ -32,25 +32,37 @@ pub fn load_npy_split(
     format: PixelFormat,
 ) -> Result<Split, DataError> {
     let (x_path, y_path) = (dir.join(samples), dir.join(labels));
-    let (x_header, x) = open_npy(&x_path)?;
+    let images = load_npy_samples(&x_path, format)?;
     let (y_header, y) = open_npy(&y_path)?;
-    let rank = |path: &Path, found: usize, expected: &'static str| {
-        DataError::new(path, DataErrorKind::Rank { found, expected })
-    };
-    if x_header.shape().len() < 2 {
-        let expected = "samples need at least 2 (the count, then one sample's shape)";
-        return Err(rank(&x_path, x_header.shape().len(), expected));
-    }
     if y_header.shape().len() != 1 {
-        return Err(rank(&y_path, y_header.shape().len(), "labels need 1"));
+        let found = y_header.shape().len();
+        let kind = DataErrorKind::Rank {
+            found,
+            expected: "labels need 1",
+        };
+        return Err(DataError::new(&y_path, kind));
     }
-    let shape = elements::sample_shape(x_header.shape());
-    if shape.0 == 0 || shape.1 == 0 {
-        return Err(DataError::new(&x_path, DataErrorKind::EmptyImages(shape)));
-    }
-    let images = elements::samples(&x_path, shape, npy_elements(&x_header, x), format)?;
     let labels = elements::labels(&y_path, npy_elements(&y_header, y), classes)?;
     Split::new((&x_path, images), (&y_path, labels))
+}
+
+/// The samples of the `.npy` file `path` (their count, then one sample's
+/// shape), byte samples held in `format`.
+pub fn load_npy_samples(path: &Path, format: PixelFormat) -> Result<Images, DataError> {
+    let (header, bytes) = open_npy(path)?;
+    if header.shape().len() < 2 {
+        let expected = "samples need at least 2 (the count, then one sample's shape)";
+        let kind = DataErrorKind::Rank {
+            found: header.shape().len(),
+            expected,
+        };
+        return Err(DataError::new(path, kind));
+    }
+    let shape = elements::sample_shape(header.shape());
+    if shape.0 == 0 || shape.1 == 0 {
+        return Err(DataError::new(path, DataErrorKind::EmptyImages(shape)));
+    }
+    elements::samples(path, shape, npy_elements(&header, bytes), format)
 }
 
 /// The mapped file `path` with its header, checked against its length.

@@ -8,6 +8,7 @@ use softreg::app::user_image;
 use softreg::checkpoint;
 use softreg::data;
 use softreg::eval;
+use softreg::model::Model;
 
 use super::{Outcome, save_picture};
 use crate::cli::args::PredictArgs;
@@ -23,15 +24,43 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
     let mut inputs = vec![("--model", args.model.as_path())];
     inputs.extend(data_files.iter().map(|p| ("data file", p.as_path())));
     inputs.extend(args.image.iter().map(|p| ("--image", p.as_path())));
-    let [plot] = prepare_outputs(
-        [Output {
-            flag: "--plot",
-            path: args.plot.as_deref(),
-            picture: true,
-        }],
+    inputs.extend(args.input.iter().map(|p| ("--input", p.as_path())));
+    let [plot, probabilities] = prepare_outputs(
+        [
+            Output {
+                flag: "--plot",
+                path: args.plot.as_deref(),
+                picture: true,
+            },
+            Output {
+                flag: "--probabilities",
+                path: args.probabilities.as_deref(),
+                picture: false,
+            },
+        ],
         &inputs,
     )?;
     let (model, info) = checkpoint::load(&args.model)?;
+    if let Some(input) = &args.input {
+        let samples = data::load_npy_samples(input, data::PixelFormat::F32)?;
+        if samples.features() != model.features {
+            return Err(UsageError(format!(
+                "--input {}: its samples have {} features; the model {} takes {}",
+                input.display(),
+                samples.features(),
+                args.model.display(),
+                model.features
+            ))
+            .into());
+        }
+        return classify_samples(
+            &samples,
+            (&model, &info.class_names),
+            probabilities,
+            args.json.json,
+            out,
+        );
+    }
     if !args.image.is_empty() {
         for path in &args.image {
             let prepared = user_image::prepare(path, info.image_shape)?;
@@ -89,6 +118,73 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
     } else {
         let text = predictions::terminal(&test, &predicted, &info.class_names, colour());
         out.print(&text);
+    }
+    Ok(())
+}
+
+/// Rows classified per pass, so that the probabilities held at once stay small.
+const ROWS_PER_PASS: usize = 4096;
+
+/// Every sample's class probabilities: into the `.npy` file `probabilities`
+/// (float32, samples x classes, written whole and atomically), or printed, one
+/// line (or JSON object) per sample with its three likeliest classes.
+fn classify_samples(
+    samples: &data::Images,
+    (model, class_names): (&Model, &[String]),
+    probabilities: Option<std::path::PathBuf>,
+    json: bool,
+    out: &mut Stdout,
+) -> Outcome {
+    let rows = samples.len();
+    if let Some(path) = probabilities {
+        let bytes = (rows as u64)
+            .saturating_mul(model.classes as u64)
+            .saturating_mul(8);
+        if let Some(available) = softreg::input::available_memory().filter(|&a| bytes > a) {
+            return Err(format!(
+                "--probabilities {}: {rows} samples x {} classes need {} of memory, {} is available",
+                path.display(),
+                model.classes,
+                softreg::input::human_bytes(bytes),
+                softreg::input::human_bytes(available)
+            )
+            .into());
+        }
+        let mut values = Vec::with_capacity(rows * model.classes);
+        for start in (0..rows).step_by(ROWS_PER_PASS) {
+            let pass =
+                eval::probabilities(model, samples, start..(start + ROWS_PER_PASS).min(rows));
+            values.extend(pass.iter().flatten().map(|&p| p as f32));
+        }
+        let file = data::npy::f32_file(&[rows, model.classes], &values);
+        softreg::output::write_atomically(&path, &file)
+            .map_err(|e| format!("--probabilities {}: {e}", path.display()))?;
+        out.println(format_args!(
+            "wrote {} ({rows} samples x {} classes)",
+            path.display(),
+            model.classes
+        ));
+        return Ok(());
+    }
+    for start in (0..rows).step_by(ROWS_PER_PASS) {
+        let pass = eval::probabilities(model, samples, start..(start + ROWS_PER_PASS).min(rows));
+        for (offset, p) in pass.iter().enumerate() {
+            let mut ranked: Vec<(usize, f64)> = p.iter().copied().enumerate().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let top = ranked.iter().take(TOP);
+            let index = start + offset;
+            if json {
+                let top: Vec<_> = top
+                    .map(|&(c, p)| json!({"class": c, "name": class_names[c], "probability": p}))
+                    .collect();
+                out.println(json!({"index": index, "top": top}));
+            } else {
+                let top: Vec<String> = top
+                    .map(|&(c, p)| format!("{} {:.1}%", printable(&class_names[c]), 100.0 * p))
+                    .collect();
+                out.println(format_args!("{index}: {}", top.join(", ")));
+            }
+        }
     }
     Ok(())
 }
