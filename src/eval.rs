@@ -198,6 +198,13 @@ pub enum ScoringError {
     /// The test files could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The data directory has no test split to score on.
+    #[error(
+        "{} has no test split (test_x.npy and test_y.npy): there is nothing to score; \
+         train with --validation N to score held-out images",
+        .0.display()
+    )]
+    NoTestSplit(PathBuf),
     /// A test label has no class in the model.
     #[error(
         "{} has {classes} classes, but {} labels image {index} as class {label}: the model was \
@@ -235,6 +242,9 @@ pub fn test_split_for(
     (model_path, model): (&Path, &Model),
     image_shape: (usize, usize),
 ) -> Result<Split, ScoringError> {
+    if !data::Source::of(dir).has_test() {
+        return Err(ScoringError::NoTestSplit(dir.to_path_buf()));
+    }
     let test = data::load_test(dir, PixelFormat::F32)?;
     if let Some((index, label)) = test.highest_label()
         && label as usize >= model.classes

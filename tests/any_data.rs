@@ -513,6 +513,17 @@ fn numpy_files_need_no_test_split() {
         String::from_utf8_lossy(&sweep.stderr)
     );
 
+    let model = dir.path().join("model.safetensors");
+    let model = model.to_str().unwrap();
+    common::softreg_stdout(&["train", "--data", path, "--epochs", "1", "--save", model]);
+    let eval = common::softreg(&["eval", "--model", model, "--data", path]);
+    assert!(!eval.status.success());
+    assert!(
+        common::stderr(&eval).contains("has no test split"),
+        "{}",
+        common::stderr(&eval)
+    );
+
     let y = std::fs::read(dir.path().join("train_y.npy")).unwrap();
     std::fs::write(dir.path().join("test_y.npy"), y).unwrap();
     let err = Dataset::load(dir.path(), None).unwrap_err();
