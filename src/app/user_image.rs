@@ -5,6 +5,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
+use image::{GrayImage, Luma};
 
 use crate::data::{Images, pixel_to_f32};
 use crate::eval::probabilities;
@@ -28,8 +29,11 @@ pub const MAX_PICTURE_SIDE: u32 = 10_000;
 /// The most memory decoding one picture may take: 256 MB.
 pub const MAX_PICTURE_MEMORY: u64 = 256_000_000;
 
-/// Reads `path`, converts it to grey, resizes it to `(height, width)` and inverts
-/// it when its border is light on average, as Fashion-MNIST items are light on
+/// Reads `path`, lays any transparency onto a ground that contrasts with the
+/// opaque pixels (white under a dark item, black under a light one),
+/// converts it to grey, scales it to fit `(height, width)` keeping its aspect
+/// ratio (the rest padded with the picture's own border grey), and inverts it
+/// when its border is light on average, as Fashion-MNIST items are light on
 /// black. Pictures beyond [`MAX_PICTURE_BYTES`], [`MAX_PICTURE_SIDE`] or
 /// [`MAX_PICTURE_MEMORY`] are refused before they are decoded.
 pub fn prepare(path: &Path, shape: (usize, usize)) -> Result<Prepared, String> {
@@ -53,8 +57,8 @@ pub fn prepare(path: &Path, shape: (usize, usize)) -> Result<Prepared, String> {
         e => fail(format!("cannot read as PNG or JPEG: {e}")),
     })?;
     let (height, width) = shape;
-    let grey = picture.to_luma8();
-    let small = imageops::resize(&grey, width as u32, height as u32, FilterType::Triangle);
+    let grey = onto_ground(&picture.to_luma_alpha8());
+    let small = fitted(&grey, (width as u32, height as u32));
     let mut border = Vec::new();
     for (x, y, p) in small.enumerate_pixels() {
         if x == 0 || y == 0 || x + 1 == width as u32 || y + 1 == height as u32 {
@@ -70,6 +74,47 @@ pub fn prepare(path: &Path, shape: (usize, usize)) -> Result<Prepared, String> {
     Ok(Prepared { pixels, inverted })
 }
 
+/// `picture` with its transparency laid onto white if its opaque pixels are
+/// dark on average, else onto black, so that the item keeps its contrast.
+fn onto_ground(picture: &image::GrayAlphaImage) -> GrayImage {
+    let (mut weight, mut sum) = (0.0f64, 0.0f64);
+    for p in picture.pixels() {
+        let alpha = f64::from(p.0[1]) / 255.0;
+        weight += alpha;
+        sum += alpha * f64::from(p.0[0]);
+    }
+    let ground = if weight > 0.0 && sum / weight < 127.5 {
+        255.0
+    } else {
+        0.0
+    };
+    GrayImage::from_fn(picture.width(), picture.height(), |x, y| {
+        let [grey, alpha] = picture.get_pixel(x, y).0;
+        let alpha = f64::from(alpha) / 255.0;
+        Luma([(alpha * f64::from(grey) + (1.0 - alpha) * ground).round() as u8])
+    })
+}
+
+/// `picture` scaled to fit `(width, height)` with its aspect ratio kept,
+/// centred, the margins filled with the mean grey of its border.
+fn fitted(picture: &GrayImage, (width, height): (u32, u32)) -> GrayImage {
+    let (w, h) = picture.dimensions();
+    let scale = (f64::from(width) / f64::from(w)).min(f64::from(height) / f64::from(h));
+    let new_w = ((f64::from(w) * scale).round() as u32).clamp(1, width);
+    let new_h = ((f64::from(h) * scale).round() as u32).clamp(1, height);
+    let small = imageops::resize(picture, new_w, new_h, FilterType::Triangle);
+    let border: Vec<f64> = picture
+        .enumerate_pixels()
+        .filter(|&(x, y, _)| x == 0 || y == 0 || x + 1 == w || y + 1 == h)
+        .map(|(_, _, p)| f64::from(p.0[0]))
+        .collect();
+    let fill = (border.iter().sum::<f64>() / border.len().max(1) as f64).round() as u8;
+    let mut canvas = GrayImage::from_pixel(width, height, Luma([fill]));
+    let (left, top) = ((width - new_w) / 2, (height - new_h) / 2);
+    imageops::replace(&mut canvas, &small, i64::from(left), i64::from(top));
+    canvas
+}
+
 /// Every class's probability for one input, most probable first, from the
 /// fused kernel (as `eval` scores the test set).
 pub fn ranked_probabilities(model: &Model, pixels: &[f32]) -> Vec<(usize, f64)> {
@@ -78,4 +123,70 @@ pub fn ranked_probabilities(model: &Model, pixels: &[f32]) -> Vec<(usize, f64)> 
     let mut ranked: Vec<(usize, f64)> = probabilities.into_iter().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     ranked
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{GrayAlphaImage, GrayImage, LumaA};
+
+    use super::prepare;
+
+    /// A wide picture keeps its aspect ratio: scaled to the model's width,
+    /// padded above and below with its own ground, which ends dark.
+    #[test]
+    fn a_wide_picture_is_padded_not_stretched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.png");
+        // A dark bar across the middle of a white picture twice as wide as tall.
+        GrayImage::from_fn(56, 28, |_, y| {
+            image::Luma([if (12..16).contains(&y) { 0 } else { 255 }])
+        })
+        .save(&path)
+        .unwrap();
+        let prepared = prepare(&path, (28, 28)).unwrap();
+        assert!(prepared.inverted, "a white ground is inverted");
+        let row = |y: usize| &prepared.pixels[y * 28..(y + 1) * 28];
+        // The padding is the border's mean grey (the bar touches the border),
+        // nearly black once inverted, and the same everywhere.
+        assert!(
+            row(0).iter().all(|&p| p < 0.1 && p == row(0)[0]),
+            "{:?}",
+            row(0)
+        );
+        assert_eq!(row(27), row(0));
+        assert!(
+            row(13).iter().all(|&p| p > 0.5),
+            "the bar, light once inverted: {:?}",
+            row(13)
+        );
+    }
+
+    /// A dark item on a transparent ground is laid onto white, so it ends
+    /// light on black like a Fashion-MNIST item; a light one onto black.
+    #[test]
+    fn transparency_is_laid_onto_a_contrasting_ground() {
+        let dir = tempfile::tempdir().unwrap();
+        for (item, inverted) in [(0u8, true), (255u8, false)] {
+            let path = dir.path().join(format!("item{item}.png"));
+            GrayAlphaImage::from_fn(28, 28, |x, y| {
+                let inside = (8..20).contains(&x) && (8..20).contains(&y);
+                LumaA([
+                    if inside { item } else { 128 },
+                    if inside { 255 } else { 0 },
+                ])
+            })
+            .save(&path)
+            .unwrap();
+            let prepared = prepare(&path, (28, 28)).unwrap();
+            assert_eq!(prepared.inverted, inverted, "item {item}");
+            assert_eq!(
+                prepared.pixels[0], 0.0,
+                "item {item}: the ground ends black"
+            );
+            assert!(
+                prepared.pixels[14 * 28 + 14] > 0.9,
+                "item {item}: the item ends light"
+            );
+        }
+    }
 }
