@@ -135,9 +135,10 @@ impl DataInfo {
 pub fn inspect(dir: &Path, classes: Option<usize>) -> Result<DataInfo, DataError> {
     let dataset = Dataset::load_as(dir, classes, PixelFormat::U8)?;
     let mut files = Vec::new();
-    for (i, path) in Source::of(dir).files_read().into_iter().enumerate() {
+    let source = Source::of(dir);
+    for (i, path) in source.files_read().into_iter().enumerate() {
         let is_gz = path.extension().is_some_and(|e| e == "gz");
-        let canonical_sum = match Source::of(dir) {
+        let canonical_sum = match source {
             Source::Idx(_) if is_gz => Some(fashion_mnist::GZ_SHA256[i]),
             Source::Idx(_) => Some(fashion_mnist::RAW_SHA256[i]),
             Source::Npy(_) => None,

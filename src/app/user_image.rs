@@ -119,9 +119,13 @@ fn fitted(picture: &GrayImage, (width, height): (u32, u32)) -> GrayImage {
 /// fused kernel (as `eval` scores the test set).
 pub fn ranked_probabilities(model: &Model, pixels: &[f32]) -> Vec<(usize, f64)> {
     let image = Images::from_f32(1, pixels.len(), pixels);
-    let probabilities = probabilities(model, &image, 0..1).swap_remove(0);
+    ranked(probabilities(model, &image, 0..1).swap_remove(0))
+}
+
+/// Classes with their probabilities, most probable first (ties by class).
+pub fn ranked(probabilities: Vec<f64>) -> Vec<(usize, f64)> {
     let mut ranked: Vec<(usize, f64)> = probabilities.into_iter().enumerate().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked
 }
 

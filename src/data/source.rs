@@ -48,15 +48,10 @@ impl Source {
         classes: usize,
         format: PixelFormat,
     ) -> Result<Split, DataError> {
-        let i = match name {
-            SplitName::Train => 0,
-            SplitName::Test => 2,
-        };
+        let [samples, labels] = self.names(name);
         match self {
-            Self::Idx(dir) => load_split(dir, FILE_STEMS[i], FILE_STEMS[i + 1], classes, format),
-            Self::Npy(dir) => {
-                load_npy_split(dir, (NPY_FILES[i], NPY_FILES[i + 1]), classes, format)
-            }
+            Self::Idx(dir) => load_split(dir, samples, labels, classes, format),
+            Self::Npy(dir) => load_npy_split(dir, (samples, labels), classes, format),
         }
     }
 
@@ -71,28 +66,31 @@ impl Source {
 
     /// The file a split's samples are read from (the raw name for idx).
     pub fn samples_file(&self, name: SplitName) -> PathBuf {
-        let i = match name {
-            SplitName::Train => 0,
-            SplitName::Test => 2,
-        };
-        match self {
-            Self::Idx(dir) => dir.join(FILE_STEMS[i]),
-            Self::Npy(dir) => dir.join(NPY_FILES[i]),
-        }
+        self.dir().join(self.names(name)[0])
     }
 
     /// The file a split's labels are read from (the raw name for idx).
     pub fn labels_file(&self, name: SplitName) -> PathBuf {
-        let mut path = self.samples_file(name);
-        let i = match name {
-            SplitName::Train => 1,
-            SplitName::Test => 3,
+        self.dir().join(self.names(name)[1])
+    }
+
+    /// The data directory.
+    fn dir(&self) -> &Path {
+        match self {
+            Self::Idx(dir) | Self::Npy(dir) => dir,
+        }
+    }
+
+    /// The names of a split's samples and labels files (raw stems for idx).
+    fn names(&self, name: SplitName) -> [&'static str; 2] {
+        let files = match self {
+            Self::Idx(_) => FILE_STEMS,
+            Self::Npy(_) => NPY_FILES,
         };
-        path.set_file_name(match self {
-            Self::Idx(_) => FILE_STEMS[i],
-            Self::Npy(_) => NPY_FILES[i],
-        });
-        path
+        match name {
+            SplitName::Train => [files[0], files[1]],
+            SplitName::Test => [files[2], files[3]],
+        }
     }
 }
 

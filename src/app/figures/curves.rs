@@ -44,27 +44,28 @@ pub fn draw(epochs: &[EpochReport]) -> Canvas {
         values: epochs.iter().map(|e| e.train_acc).collect(),
     };
     let mut accuracies = vec![train_acc];
-    if epochs.iter().all(|e| e.test.is_some()) && !epochs.is_empty() {
-        accuracies.push(Series {
-            name: "test acc",
-            colour: TEST_ACC,
-            values: epochs
-                .iter()
-                .filter_map(|e| e.test)
-                .map(|t| t.accuracy)
-                .collect(),
-        });
-    }
-    if epochs.iter().all(|e| e.validation.is_some()) && !epochs.is_empty() {
-        accuracies.push(Series {
-            name: "val acc",
-            colour: VAL_ACC,
-            values: epochs
-                .iter()
-                .filter_map(|e| e.validation)
-                .map(|v| v.accuracy)
-                .collect(),
-        });
+    // Test and validation curves, each only when every epoch was scored.
+    let scored = [
+        (
+            "test acc",
+            TEST_ACC,
+            epochs.iter().map(|e| e.test).collect::<Option<Vec<_>>>(),
+        ),
+        (
+            "val acc",
+            VAL_ACC,
+            epochs.iter().map(|e| e.validation).collect(),
+        ),
+    ];
+    for (name, colour, scores) in scored {
+        if let Some(scores) = scores.filter(|s| !s.is_empty()) {
+            let values = scores.iter().map(|s| s.accuracy).collect();
+            accuracies.push(Series {
+                name,
+                colour,
+                values,
+            });
+        }
     }
     panel(&mut canvas, (MARGIN.0, MARGIN.1), "loss", &[loss]);
     let right = 2 * MARGIN.0 + PANEL.0;

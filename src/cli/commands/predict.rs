@@ -65,22 +65,16 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
         for path in &args.image {
             let prepared = user_image::prepare(path, info.image_shape)?;
             let ranked = user_image::ranked_probabilities(&model, &prepared.pixels);
-            let top = ranked.iter().take(TOP);
             if args.json.json {
-                let top: Vec<_> = top
-                    .map(|&(c, p)| json!({"class": c, "name": info.class_names[c], "probability": p}))
-                    .collect();
                 out.println(json!({
                     "image": path.display().to_string(),
                     "inverted": prepared.inverted,
-                    "top": top,
+                    "top": top_json(&ranked, &info.class_names),
                 }));
             } else {
-                let top: Vec<String> = top
-                    .map(|&(c, p)| format!("{} {:.1}%", printable(&info.class_names[c]), 100.0 * p))
-                    .collect();
                 let note = if prepared.inverted { " (inverted)" } else { "" };
-                out.println(format_args!("{}{note}: {}", path.display(), top.join(", ")));
+                let top = top_text(&ranked, &info.class_names);
+                out.println(format_args!("{}{note}: {top}", path.display()));
             }
         }
         return Ok(());
@@ -168,23 +162,35 @@ fn classify_samples(
     }
     for start in (0..rows).step_by(ROWS_PER_PASS) {
         let pass = eval::probabilities(model, samples, start..(start + ROWS_PER_PASS).min(rows));
-        for (offset, p) in pass.iter().enumerate() {
-            let mut ranked: Vec<(usize, f64)> = p.iter().copied().enumerate().collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let top = ranked.iter().take(TOP);
+        for (offset, p) in pass.into_iter().enumerate() {
+            let ranked = user_image::ranked(p);
             let index = start + offset;
             if json {
-                let top: Vec<_> = top
-                    .map(|&(c, p)| json!({"class": c, "name": class_names[c], "probability": p}))
-                    .collect();
-                out.println(json!({"index": index, "top": top}));
+                out.println(json!({"index": index, "top": top_json(&ranked, class_names)}));
             } else {
-                let top: Vec<String> = top
-                    .map(|&(c, p)| format!("{} {:.1}%", printable(&class_names[c]), 100.0 * p))
-                    .collect();
-                out.println(format_args!("{index}: {}", top.join(", ")));
+                out.println(format_args!("{index}: {}", top_text(&ranked, class_names)));
             }
         }
     }
     Ok(())
+}
+
+/// The [`TOP`] likeliest classes of `ranked` as JSON objects: class, name,
+/// probability.
+fn top_json(ranked: &[(usize, f64)], class_names: &[String]) -> Vec<serde_json::Value> {
+    ranked
+        .iter()
+        .take(TOP)
+        .map(|&(c, p)| json!({"class": c, "name": class_names[c], "probability": p}))
+        .collect()
+}
+
+/// The [`TOP`] likeliest classes of `ranked` as text: `Sneaker 91.2%, ...`.
+fn top_text(ranked: &[(usize, f64)], class_names: &[String]) -> String {
+    let top: Vec<String> = ranked
+        .iter()
+        .take(TOP)
+        .map(|&(c, p)| format!("{} {:.1}%", printable(&class_names[c]), 100.0 * p))
+        .collect();
+    top.join(", ")
 }
