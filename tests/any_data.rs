@@ -588,7 +588,8 @@ fn standardized_features_train_and_the_saved_model_takes_raw_ones() {
 
 /// `--kernel auto` (the default) trains the tutorial's shape with the fused
 /// kernel and a thousand classes of 768 features (3 MB of weights, past half
-/// of any L2 this runs on) with the GEMM baseline; a named kernel is kept.
+/// of any L2 this runs on) with the GEMM baseline, in `train` and `sweep`; a
+/// named kernel is kept.
 #[test]
 fn the_kernel_is_chosen_by_the_models_shape() {
     use softreg::kernel::Kernel;
@@ -608,6 +609,19 @@ fn the_kernel_is_chosen_by_the_models_shape() {
         "train", "--data", path, "--epochs", "1", "--kernel", "fused",
     ]);
     assert!(forced.contains(", fused "), "{forced}");
+    let sweep = [
+        "sweep",
+        "--data",
+        path,
+        "--epochs",
+        "1",
+        "--validation",
+        "5",
+    ];
+    let swept = common::softreg_stdout(&sweep);
+    assert!(swept.contains("gemm (matrixmultiply) kernel"), "{swept}");
+    let swept = common::softreg_stdout(&[&sweep[..], &["--kernel", "fused"]].concat());
+    assert!(swept.contains(", fused "), "{swept}");
 }
 
 /// `predict --input FILE.npy` classifies every sample of a file of features:

@@ -151,6 +151,76 @@ fn bench_prints_peak_and_a_row_per_kernel() {
     assert_eq!(json["sweep"][2]["models"], 40, "{json}");
 }
 
+/// `bench --features D --classes K` measures both kernels on random features
+/// of that shape beside sgemm, names the kernel `auto` picks, and refuses a
+/// half-given or impossible shape.
+#[test]
+fn bench_measures_any_shape_beside_sgemm() {
+    let shape = [
+        "bench",
+        "--features",
+        "30",
+        "--classes",
+        "7",
+        "--epochs",
+        "1",
+    ];
+    let quick = ["--threads", "1", "--peak-lane-fmas", "1000000"];
+    let output = softreg(&[&shape[..], &quick].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("30 features, 7 classes") && stdout.contains("--kernel auto runs fused"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nsgemm (matrixmultiply)"), "{stdout}");
+    for kernel in ["fused", "gemm"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kernel))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(fields[1], "1", "{row}");
+        // Measured figures: their format is checked, never their size.
+        assert!(fields[6].ends_with('x'), "{row}");
+        assert!(fields[2].parse::<f64>().unwrap().is_finite(), "{row}");
+    }
+    let output = softreg(&[&shape[..], &quick, &["--json"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (json["features"].as_u64(), json["classes"].as_u64()),
+        (Some(30), Some(7))
+    );
+    assert_eq!(json["training"].as_array().unwrap().len(), 2, "{json}");
+    assert!(json["training"][1]["of_sgemm"].is_f64(), "{json}");
+    assert!(json["sgemm_gflops"].is_f64(), "{json}");
+
+    for (args, named) in [
+        (&["bench", "--features", "30"][..], "--classes"),
+        (
+            &["bench", "--features", "0", "--classes", "3"][..],
+            "--features",
+        ),
+        (
+            &["bench", "--features", "9", "--classes", "3", "--data", "x"][..],
+            "--data",
+        ),
+        (
+            &["bench", "--features", "100000", "--classes", "3"][..],
+            "--features",
+        ),
+    ] {
+        let refused = softreg(args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&refused).contains(named),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+}
+
 #[test]
 fn a_saved_model_evaluates_to_the_accuracy_train_printed() {
     let dir = tempfile::tempdir().unwrap();

@@ -260,7 +260,7 @@ fn fast_paths_match_reference_at_any_shape() {
     for &features in &[1, 3, 17, 785, 2048] {
         for &classes in &[2, 3, 11, 47, 1000] {
             seed += 1;
-            let signed = random_case(seed, 9, features, classes, true);
+            let signed = random_case(seed, 40, features, classes, true);
             let mut rng = SeededRng::new(seed);
             let (bytes, _) = random_pixels(&mut rng, signed.images.len() * features);
             let as_u8 = Case {

@@ -57,6 +57,7 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
             oversubscribe: true,
             ..RunConfig::default()
         },
+        ..SweepConfig::default()
     };
     let mut epochs_seen = Vec::new();
     let swept = sweep(&data, &config, |e, _| epochs_seen.push(e), |_| {}).unwrap();
@@ -253,5 +254,69 @@ fn a_sweep_too_large_for_memory_is_refused() {
             "{err}"
         );
         assert!(err.to_string().contains("25.3 GB"), "{err}");
+    }
+}
+
+/// `sweep --kernel gemm` on weights past half the L2 (768 features x 1,000
+/// classes, 3 MB: minibatches in chunks of [`GEMM_ROWS`] rows) trains each
+/// model as `train` with the GEMM baseline does, bit for bit, on any thread
+/// count.
+#[test]
+fn a_sweep_with_the_gemm_kernel_trains_each_model_as_train_does() {
+    use softreg::app::bench_shape::random_dataset;
+    use softreg::kernel::Kernel;
+    use softreg::kernel::blocking::GEMM_ROWS;
+    let (features, classes) = (768, 1000);
+    assert_eq!(Kernel::Gemm.chunk_rows(features, classes), GEMM_ROWS);
+    let data = random_dataset(features, classes, 700);
+    let run = RunConfig {
+        epochs: 1,
+        batch_size: 300,
+        validation: 100,
+        ..RunConfig::default()
+    };
+    // Both seeded like the data (seed 0), so each trains as it would alone.
+    let settings = vec![
+        Setting {
+            optimizer: sgd(0.0, false, 0.0),
+            learning_rate: 0.05,
+            seed: 0,
+        },
+        Setting {
+            optimizer: sgd(0.9, false, 0.0),
+            learning_rate: 0.01,
+            seed: 0,
+        },
+    ];
+    let swept = |threads| {
+        let config = SweepConfig {
+            settings: settings.clone(),
+            run: RunConfig {
+                threads: Some(threads),
+                oversubscribe: true,
+                ..run.clone()
+            },
+            kernel: Kernel::Gemm,
+            ..SweepConfig::default()
+        };
+        sweep(&data, &config, |_, _| {}, |_| {}).unwrap()
+    };
+    let (one, three) = (swept(1), swept(3));
+    assert_ne!(one.models[0].model, one.models[1].model);
+    for (i, &setting) in settings.iter().enumerate() {
+        assert_eq!(one.models[i].model, three.models[i].model, "model {i}");
+        let alone = TrainConfig {
+            run: RunConfig {
+                threads: Some(2),
+                oversubscribe: true,
+                ..run.clone()
+            },
+            setting,
+            kernel: Kernel::Gemm,
+        };
+        let trained = train(&data, &alone, |_| {}).unwrap();
+        assert_eq!(one.models[i].model, trained.model, "model {i}");
+        let swept_epoch = &one.models[i].epochs[0];
+        assert_eq!(swept_epoch.loss, trained.epochs[0].loss, "model {i}");
     }
 }

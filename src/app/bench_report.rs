@@ -13,23 +13,44 @@ use crate::train::cores;
 /// which the threads' own peak says the machine is busy.
 const BUSY_BELOW: f64 = 0.85;
 
+/// A warning when the FMA peak measured on `threads` threads together,
+/// `peak_all_threads`, is far below `peak_one_core` times the cores they use:
+/// another process (or a slowed vCPU) is taking time, and every figure of the
+/// run is suspect.
+pub fn busy_warning(peak_one_core: f64, peak_all_threads: f64, threads: usize) -> Option<String> {
+    let ideal = peak_one_core * threads.min(cores()) as f64;
+    (threads > 1 && peak_all_threads < BUSY_BELOW * ideal).then(|| {
+        format!(
+            "warning: {} measured {:.1} GFLOP/s, {:.0} % of {} times one core's {:.1}: the \
+             machine is busy, so the figures below are not this machine's best; run again",
+            count(threads, "thread"),
+            peak_all_threads,
+            100.0 * peak_all_threads / ideal,
+            threads.min(cores()),
+            peak_one_core
+        )
+    })
+}
+
+/// A report's first lines: [`busy_warning`] if the machine is busy, then the
+/// FMA peak of `isa` measured on one core and on `threads` threads.
+pub(super) fn peak_lines(isa: &str, (one_core, all_threads): (f64, f64), threads: usize) -> String {
+    let mut out = String::new();
+    if let Some(warning) = busy_warning(one_core, all_threads, threads) {
+        let _ = writeln!(out, "{warning}");
+    }
+    let _ = writeln!(
+        out,
+        "f32 FMA peak ({isa}): {one_core:.1} GFLOP/s on one core, {all_threads:.1} GFLOP/s measured on {}",
+        count(threads, "thread")
+    );
+    out
+}
+
 impl BenchReport {
-    /// A warning when the peak measured on all threads is far below the
-    /// one-core peak times the cores they use: another process (or a slowed
-    /// vCPU) is taking time, and every figure of the run is suspect.
+    /// [`busy_warning`] for this run's peaks.
     pub fn busy(&self) -> Option<String> {
-        let ideal = self.peak_one_core * self.threads.min(cores()) as f64;
-        (self.threads > 1 && self.peak_all_threads < BUSY_BELOW * ideal).then(|| {
-            format!(
-                "warning: {} measured {:.1} GFLOP/s, {:.0} % of {} times one core's {:.1}: the \
-                 machine is busy, so the figures below are not this machine's best; run again",
-                count(self.threads, "thread"),
-                self.peak_all_threads,
-                100.0 * self.peak_all_threads / ideal,
-                self.threads.min(cores()),
-                self.peak_one_core
-            )
-        })
+        busy_warning(self.peak_one_core, self.peak_all_threads, self.threads)
     }
 
     /// The report as one JSON object: the peaks and bandwidths, and a row per
@@ -101,17 +122,10 @@ impl BenchReport {
 
     /// The report as a plain-text table.
     pub fn table(&self) -> String {
-        let mut out = String::new();
-        if let Some(warning) = self.busy() {
-            let _ = writeln!(out, "{warning}");
-        }
-        let _ = writeln!(
-            out,
-            "f32 FMA peak ({}): {:.1} GFLOP/s on one core, {:.1} GFLOP/s measured on {}",
+        let mut out = peak_lines(
             self.isa,
-            self.peak_one_core,
-            self.peak_all_threads,
-            count(self.threads, "thread")
+            (self.peak_one_core, self.peak_all_threads),
+            self.threads,
         );
         let _ = writeln!(out, "plan: {} ({})", self.plan.0, self.plan.1);
         let _ = writeln!(

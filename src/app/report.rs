@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::eval::Metrics;
 use crate::train::EpochReport;
-use crate::train::{CHUNK_ROWS, TrainConfig, cores, pool_size, team_size};
+use crate::train::{TrainConfig, cores, pool_size, team_size};
 
 /// The most classes whose confusion matrix the text report prints (a wider
 /// one does not fit a terminal; the JSON report always has it).
@@ -62,11 +62,12 @@ pub fn count(n: usize, noun: &str) -> String {
 }
 
 /// The threads that train, for a requested count (`None`: all cores) and
-/// minibatches of `batch_rows` rows, and why they differ from the request:
-/// `2 threads (all cores)`, `2 threads (8 asked, 2 cores)`, `1 thread`.
-pub fn threads(requested: Option<usize>, batch_rows: usize) -> String {
+/// minibatches of `batch_rows` rows cut into chunks of `chunk_rows`, and why
+/// they differ from the request: `2 threads (all cores)`, `2 threads (8
+/// asked, 2 cores)`, `1 thread`.
+pub fn threads(requested: Option<usize>, (batch_rows, chunk_rows): (usize, usize)) -> String {
     let (pool, cores) = (pool_size(requested), cores());
-    let team = team_size(pool, batch_rows.div_ceil(CHUNK_ROWS), false);
+    let team = team_size(pool, batch_rows.div_ceil(chunk_rows), false);
     let working = count(team, "thread");
     match requested {
         Some(asked) if asked == team => working,
@@ -74,7 +75,7 @@ pub fn threads(requested: Option<usize>, batch_rows: usize) -> String {
         _ => {
             let asked = requested.map_or_else(|| "all cores".to_string(), |t| format!("{t} asked"));
             let why = if team < pool.min(cores) {
-                format!("one per {CHUNK_ROWS}-row chunk of a minibatch")
+                format!("one per {chunk_rows}-row chunk of a minibatch")
             } else {
                 count(cores, "core")
             };
@@ -105,7 +106,9 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     let (height, width) = data.train.images.shape();
     let trained_on = data.train.len() - config.run.validation;
     let batch = config.run.batch_size.min(trained_on);
-    let threads = threads(config.run.threads, batch);
+    let features = data.train.images.features();
+    let chunk_rows = config.kernel.chunk_rows(features, data.classes);
+    let threads = threads(config.run.threads, (batch, chunk_rows));
     let validation = if config.run.validation > 0 {
         format!(" + {} validation", config.run.validation)
     } else {

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::data::Dataset;
-use crate::kernel::Kernel;
 use crate::train::{Grid, OptimizerKind, Setting, SweepConfig, Swept, SweptModel, format_loss};
 
 use super::report::{format_duration, number, threads};
@@ -16,6 +15,9 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         .run
         .batch_size
         .min(data.train.len() - config.run.validation);
+    let chunk_rows = config
+        .kernel
+        .chunk_rows(data.train.images.features(), data.classes);
     let momenta = if grid.optimizers.contains(&OptimizerKind::Sgd) {
         format!(" x {} momentum", grid.momenta.len())
     } else {
@@ -42,8 +44,8 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         grid.seeds.len(),
         config.run.epochs,
         config.data_seed,
-        threads(config.run.threads, batch),
-        Kernel::Fused.describe(config.run.isa(), config.run.plan()),
+        threads(config.run.threads, (batch, chunk_rows)),
+        config.kernel.describe(config.run.isa(), config.run.plan()),
     )
 }
 

@@ -48,6 +48,14 @@ pub struct DataArgs {
     pub data: PathBuf,
 }
 
+/// `--kernel`, for the commands that train.
+#[derive(clap::Args)]
+pub struct KernelChoice {
+    /// The implementation of the loss and gradient.
+    #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
+    pub kernel: KernelArg,
+}
+
 /// `--classes`, for the commands that load a data set to train or describe.
 #[derive(clap::Args)]
 pub struct ClassesArg {
@@ -159,9 +167,8 @@ pub struct TrainArgs {
     pub classes: ClassesArg,
     #[command(flatten)]
     pub standardize: StandardizeArg,
-    /// The implementation of the loss and gradient.
-    #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
-    pub kernel: KernelArg,
+    #[command(flatten)]
+    pub kernel: KernelChoice,
     /// How pixels are held in memory: u8 (the file's bytes, widened to f32 in
     /// registers by the kernel as it reads them: a quarter of the memory
     /// traffic) or f32 (converted once at load); the weights are bit-identical.
@@ -202,6 +209,8 @@ pub struct SweepArgs {
     pub data_seed: u64,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub kernel: KernelChoice,
     /// Hold out the last N training images to rank the models by.
     #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
     pub validation: usize,
@@ -278,6 +287,15 @@ pub struct BenchArgs {
     pub epochs: usize,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Measure on random f32 features of this many features per sample (with
+    /// --classes) instead of --data: the fused and GEMM kernels beside
+    /// matrixmultiply's sgemm on the same products, in --epochs interleaved
+    /// rounds.
+    #[arg(long, requires = "classes", conflicts_with = "data", value_parser = bench_features)]
+    pub features: Option<usize>,
+    /// The class count of --features' random data.
+    #[arg(long, requires = "features", value_parser = class_count)]
+    pub classes: Option<usize>,
     #[command(flatten)]
     pub json: JsonArg,
     /// Lane-FMAs per peak measurement (tests measure a tiny peak).
@@ -379,6 +397,16 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// The most features `bench --features` makes up.
+const MAX_BENCH_FEATURES: usize = 1 << 16;
+
+fn bench_features(s: &str) -> Result<usize, String> {
+    match at_least_one(s)? {
+        n if n > MAX_BENCH_FEATURES => Err(format!("must be at most {MAX_BENCH_FEATURES}")),
+        n => Ok(n),
     }
 }
 

@@ -10,7 +10,9 @@ use softreg::train::{
     Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
 };
 
-use super::args::{KernelArg, OptimizerArg, PixelsArg, RunArgs, SweepArgs, ThreadArgs, TrainArgs};
+use super::args::{
+    KernelArg, KernelChoice, OptimizerArg, PixelsArg, RunArgs, SweepArgs, ThreadArgs, TrainArgs,
+};
 
 /// Flags that cannot be used together, or a list the command cannot take:
 /// exit status 2, as for a flag clap refuses.
@@ -34,8 +36,8 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
 }
 
 /// The kernel `--kernel` names, `auto` chosen for models of `data`'s shape.
-pub fn kernel(arg: KernelArg, data: &Dataset) -> Kernel {
-    match arg {
+pub fn kernel(arg: &KernelChoice, data: &Dataset) -> Kernel {
+    match arg.kernel {
         KernelArg::Auto => Kernel::for_shape(data.train.images.features(), data.classes),
         KernelArg::Fused => Kernel::Fused,
         KernelArg::Gemm => Kernel::Gemm,
@@ -195,6 +197,7 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
         run: run_config(&args.run, args.validation, &args.threads)?,
         settings: grid.settings(),
         data_seed: args.data_seed,
+        kernel: Kernel::default(),
     };
     Ok((grid, config))
 }

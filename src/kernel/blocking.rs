@@ -25,9 +25,36 @@ pub const BLOCK_ROWS: usize = 32;
 /// Rows per evaluation task: fixed so that sums do not depend on the thread count.
 pub const EVAL_CHUNK_ROWS: usize = 1024;
 
-/// Rows per GEMM call of the unfused baseline ([`super::gemm`]): enough for
-/// matrixmultiply's packing to pay off.
-pub const GEMM_ROWS: usize = 64;
+/// The most rows per GEMM call of the unfused baseline ([`super::gemm`]),
+/// and its chunk on weights beyond half the L2 ([`super::Kernel::chunk_rows`]):
+/// half a default minibatch, one chunk per thread on two cores. At 768
+/// features x 1,000 classes on the Xeon (family 6 model 207), interleaved
+/// (`perf/ab.sh`, 7 rounds): against chunks of 64, one thread 1.45x and two
+/// 1.33x; against chunks of 256 (one per minibatch), one thread 0.94x and
+/// two 1.61x.
+pub const GEMM_ROWS: usize = 128;
+
+/// Classes per forward class block, for weights of `classes` classes of
+/// `vectors` vectors of `lanes` lanes each and forward tiles of
+/// `tile_classes` classes: as many whole tiles as keep the block's weights
+/// (whole rows) within half the L1 data cache, at least one tile, all the
+/// classes when they fit. Every row tile of a row block then finds a class
+/// block's weights in L1, and the weights are read from further out once per
+/// row block rather than once per row tile: at 768 features x 1,000 classes
+/// (3 MB, more than the L2) that is the difference between streaming them from
+/// L3 sixteen times per block and once. Ten classes of the tutorial's 784
+/// features are one block, as before. The blocks only order the work: the
+/// bits are the same.
+pub(super) fn forward_class_block(
+    vectors: usize,
+    classes: usize,
+    lanes: usize,
+    tile_classes: usize,
+) -> usize {
+    let per_class = vectors.max(1) * lanes * size_of::<f32>();
+    let tiles = (super::l1d_bytes() / 2 / per_class / tile_classes).max(1);
+    (tiles * tile_classes).min(classes.max(1))
+}
 
 /// Floats of forward accumulator space for a row block: one vector of the
 /// widest instruction set per (row, class).

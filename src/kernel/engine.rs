@@ -8,7 +8,7 @@ use crate::data::Label;
 use std::ops::Range;
 
 use super::gemm::{self, GemmScratch};
-use super::{ChunkSums, Isa, Plan, Scratch, Weights};
+use super::{ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
 use crate::data::{Images, Split};
 use crate::model::Model;
 use crate::reference;
@@ -21,6 +21,9 @@ pub trait Engine: Sync {
 
     /// The working space one thread reuses for every chunk it computes.
     type Scratch;
+
+    /// Which kernel this is.
+    fn kernel(&self) -> Kernel;
 
     /// The instruction set the engine's kernels and the update run with.
     fn isa(&self) -> Isa;
@@ -68,6 +71,10 @@ pub struct Fused(pub Isa, pub Plan);
 impl Engine for Fused {
     type Weights = Weights;
     type Scratch = Scratch;
+
+    fn kernel(&self) -> Kernel {
+        Kernel::Fused
+    }
 
     fn isa(&self) -> Isa {
         self.0
@@ -119,6 +126,10 @@ pub struct Gemm(pub Isa);
 impl Engine for Gemm {
     type Weights = Model;
     type Scratch = GemmScratch;
+
+    fn kernel(&self) -> Kernel {
+        Kernel::Gemm
+    }
 
     fn isa(&self) -> Isa {
         self.0
@@ -176,6 +187,10 @@ pub struct Reference;
 impl Engine for Reference {
     type Weights = Model;
     type Scratch = ();
+
+    fn kernel(&self) -> Kernel {
+        Kernel::Reference
+    }
 
     fn isa(&self) -> Isa {
         Isa::scalar()

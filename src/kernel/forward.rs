@@ -7,7 +7,7 @@ use std::ops::Range;
 use pulp::Simd;
 
 use super::Weights;
-use super::blocking::{BLOCK_ROWS, MAX_LANES, Tile, in_lanes_len};
+use super::blocking::{BLOCK_ROWS, MAX_LANES, Tile, forward_class_block, in_lanes_len};
 use super::gather::{Pixel, per_line, prefetch};
 use super::lanes::transposed_sums;
 
@@ -49,16 +49,18 @@ impl<const R: usize, const C: usize> ForwardTile for Tile<R, C> {
 
 /// `logits[c * BLOCK_ROWS + k] = scale * (x[k] · W[c]) + b[c]` for the rows
 /// of a block, rows in lanes as the softmax takes them (`x` the pixels as
-/// held, `scale` the images' factor to their values), feature block by feature
-/// block (so that the block of every class's weights stays in L1 while every
-/// row tile reuses it), in tiles of `R` rows by `C` classes (rows and classes
-/// left over in tiles of one); row `k` prefetches `ahead(k)`.
+/// held, `scale` the images' factor to their values), class block by class
+/// block ([`forward_class_block`]) and within one feature block by feature
+/// block (so that the block of the class block's weights stays in L1 while
+/// every row tile reuses it), in tiles of `R` rows by `C` classes (rows and
+/// classes left over in tiles of one); row `k` prefetches `ahead(k)` during
+/// the first class block.
 ///
-/// The vector accumulators of every (row, class) pair live in `lane_sums`
-/// between feature blocks and are summed across lanes at the end, a row
-/// group's sums of one class transposed into one vector. Each
-/// accumulator adds its products in feature order whatever the tile shape, so
-/// every shape gives the same bits.
+/// The vector accumulators of every (row, class) pair of a class block live
+/// in `lane_sums` between feature blocks and are summed across lanes at the
+/// block's end, a row group's sums of one class transposed into one vector.
+/// Each accumulator adds its products in feature order whatever the tile
+/// shape and the blocks, so every shape gives the same bits.
 #[inline(always)]
 pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     simd: S,
@@ -71,78 +73,87 @@ pub(super) fn block<'a, S: Simd, P: Pixel + 'a, const R: usize, const C: usize>(
     let (rows, classes) = (x.len(), weights.classes());
     let (w, w_tail) = weights.packed.parts();
     let w = S::as_simd_f32s(w).0;
-    let vectors = w.len() / classes.max(1);
-    let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * classes];
-    let block_vectors = weights
-        .plan()
-        .forward_block_vectors(vectors, classes, S::F32_LANES);
-    for v0 in (0..vectors).step_by(block_vectors) {
-        let block = v0..(v0 + block_vectors).min(vectors);
-        let mut k = 0;
-        while k < rows {
-            let acc = &mut acc[k * classes..];
-            if k + R <= rows {
-                let mut tile: [&[P]; R] = [&[]; R];
-                let mut prefetch: [&[P]; R] = [&[]; R];
-                for r in 0..R {
-                    tile[r] = x[k + r];
-                    prefetch[r] = ahead(k + r);
-                }
-                class_tiles::<S, P, R, C>(simd, w, classes, tile, prefetch, block.clone(), acc);
-                k += R;
-            } else {
-                class_tiles::<S, P, 1, C>(simd, w, classes, [x[k]], [ahead(k)], block.clone(), acc);
-                k += 1;
-            }
-        }
-    }
-    // Rows in lanes: each class's logits of a row group in one vector.
     let lanes = S::F32_LANES;
+    let vectors = w.len() / classes.max(1);
     let tail = w_tail.len() / classes.max(1);
     let zero = simd.splat_f32s(0.0);
     let out = S::as_mut_simd_f32s(&mut logits[..in_lanes_len(classes)]).0;
-    for g in 0..rows.div_ceil(lanes) {
-        for c in 0..classes {
-            let lane_sum = |i: usize| acc.get((g * lanes + i) * classes + c).copied();
-            let mut dot = transposed_sums(simd, |i| lane_sum(i).unwrap_or(zero));
-            if tail > 0 {
-                let mut rest = [0.0; MAX_LANES];
-                for (i, rest) in rest.iter_mut().enumerate().take(lanes) {
-                    if let Some(row) = x.get(g * lanes + i) {
-                        *rest = scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
+    let class_block = forward_class_block(vectors, classes, lanes, C);
+    for first in (0..classes).step_by(class_block) {
+        let block_classes = first..(first + class_block).min(classes);
+        let width = block_classes.len();
+        let acc = &mut S::as_mut_simd_f32s(lane_sums).0[..rows * width];
+        let block_vectors = weights.plan().forward_block_vectors(vectors, width, lanes);
+        for v0 in (0..vectors).step_by(block_vectors) {
+            let block = v0..(v0 + block_vectors).min(vectors);
+            let mut k = 0;
+            while k < rows {
+                let acc = &mut acc[k * width..];
+                // The first class block prefetches the rows ahead.
+                let ahead = |r: usize| if first == 0 { ahead(r) } else { &[] };
+                let classes = (classes, block_classes.clone());
+                if k + R <= rows {
+                    let mut tile: [&[P]; R] = [&[]; R];
+                    let mut prefetch: [&[P]; R] = [&[]; R];
+                    for r in 0..R {
+                        tile[r] = x[k + r];
+                        prefetch[r] = ahead(k + r);
                     }
+                    class_tiles::<S, P, R, C>(simd, w, classes, tile, prefetch, block.clone(), acc);
+                    k += R;
+                } else {
+                    let (tile, prefetch) = ([x[k]], [ahead(k)]);
+                    class_tiles::<S, P, 1, C>(simd, w, classes, tile, prefetch, block.clone(), acc);
+                    k += 1;
                 }
-                dot = simd.add_f32s(dot, simd.partial_load_f32s(&rest[..lanes]));
             }
-            let z = simd.mul_f32s(dot, simd.splat_f32s(scale));
-            out[c * (BLOCK_ROWS / lanes) + g] = simd.add_f32s(z, simd.splat_f32s(weights.bias[c]));
+        }
+        // Rows in lanes: each class's logits of a row group in one vector.
+        for g in 0..rows.div_ceil(lanes) {
+            for c in block_classes.clone() {
+                let lane_sum = |i: usize| acc.get((g * lanes + i) * width + c - first).copied();
+                let mut dot = transposed_sums(simd, |i| lane_sum(i).unwrap_or(zero));
+                if tail > 0 {
+                    let mut rest = [0.0; MAX_LANES];
+                    for (i, rest) in rest.iter_mut().enumerate().take(lanes) {
+                        if let Some(row) = x.get(g * lanes + i) {
+                            *rest = scalar_tail(row, &w_tail[c * tail..(c + 1) * tail]);
+                        }
+                    }
+                    dot = simd.add_f32s(dot, simd.partial_load_f32s(&rest[..lanes]));
+                }
+                let z = simd.mul_f32s(dot, simd.splat_f32s(scale));
+                let b = simd.splat_f32s(weights.bias[c]);
+                out[c * (BLOCK_ROWS / lanes) + g] = simd.add_f32s(z, b);
+            }
         }
     }
 }
 
-/// Every class tile of `R` rows over one feature block; the first tile
-/// prefetches.
+/// Every class tile of `R` rows over one feature block, for the classes
+/// `block` of `classes`, into `acc` (a row's accumulators `block.len()`
+/// apart); the first tile prefetches.
 #[inline(always)]
 fn class_tiles<S: Simd, P: Pixel, const R: usize, const C: usize>(
     simd: S,
     w: &[S::f32s],
-    classes: usize,
+    (classes, block): (usize, Range<usize>),
     x: [&[P]; R],
     ahead: [&[P]; R],
     vectors: Range<usize>,
     acc: &mut [S::f32s],
 ) {
     let mut prefetch = ahead;
-    let mut c0 = 0;
-    while c0 < classes {
+    let width = block.len();
+    let mut c0 = block.start;
+    while c0 < block.end {
         let v = vectors.clone();
-        if c0 + C <= classes {
-            let acc = &mut acc[c0..];
-            accumulate::<S, P, R, C>(simd, x, w, (classes, c0), v, prefetch, acc, classes);
+        let acc = &mut acc[c0 - block.start..];
+        if c0 + C <= block.end {
+            accumulate::<S, P, R, C>(simd, x, w, (classes, c0), v, prefetch, acc, width);
             c0 += C;
         } else {
-            let acc = &mut acc[c0..];
-            accumulate::<S, P, R, 1>(simd, x, w, (classes, c0), v, prefetch, acc, classes);
+            accumulate::<S, P, R, 1>(simd, x, w, (classes, c0), v, prefetch, acc, width);
             c0 += 1;
         }
         prefetch = [&[]; R];

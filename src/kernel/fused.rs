@@ -219,7 +219,7 @@ fn model_block<'a, S, P, F: ForwardTile, B: BackwardPanel>(
     let mut expected = labels.clone();
     softmax::cross_entropy_block(
         simd,
-        logits,
+        (logits, BLOCK_ROWS),
         classes,
         labels,
         work.exps,
@@ -315,7 +315,7 @@ impl<'a> FusedOp<'a> for EvalOp<'a> {
                 let mut block_rows = block.clone();
                 softmax::cross_entropy_block(
                     simd,
-                    &logits,
+                    (&logits, BLOCK_ROWS),
                     classes,
                     block.clone().map(|r| labels[r] as usize),
                     &mut exps,

@@ -36,7 +36,8 @@
 //! [`pulp::Simd`] and run with the instruction set an [`Isa`] names (AVX-512,
 //! AVX2+FMA, NEON or scalar); the tile shapes follow the register count
 //! ([`blocking`]). Other class counts run the same code, with leftover classes
-//! in tiles of one (not tuned).
+//! in tiles of one; many classes are taken in class blocks whose weights stay
+//! in L1 ([`blocking::forward_class_block`]).
 
 mod backward;
 pub mod blocking;
@@ -178,11 +179,25 @@ impl Kernel {
     /// (weights 614 KB), x 400 0.72x (1.23 MB), x 1000 0.54x (3.1 MB); 2048 x 47
     /// 2.0x, x 100 1.71x (819 KB).
     pub fn for_shape(features: usize, classes: usize) -> Kernel {
-        let weight_bytes = features.saturating_mul(classes).saturating_mul(4);
-        if weight_bytes <= plan::l2_bytes() / 2 {
+        if weights_fit_half_l2(features, classes) {
             Kernel::Fused
         } else {
             Kernel::Gemm
+        }
+    }
+
+    /// Rows of the chunks a minibatch is cut into for this kernel on models
+    /// of `features x classes` (each chunk's sums computed by one thread and
+    /// added in chunk order, so the results do not depend on the thread
+    /// count): [`blocking::CHUNK_ROWS`], but [`blocking::GEMM_ROWS`] for the
+    /// GEMM baseline on weights beyond half the L2 ([`Kernel::for_shape`]'s
+    /// rule): `matrixmultiply` then packs the weights twice per default
+    /// minibatch rather than four times, and the update adds two weight
+    /// gradients rather than four.
+    pub fn chunk_rows(self, features: usize, classes: usize) -> usize {
+        match self {
+            Kernel::Gemm if !weights_fit_half_l2(features, classes) => blocking::GEMM_ROWS,
+            _ => blocking::CHUNK_ROWS,
         }
     }
 
@@ -204,6 +219,13 @@ impl Kernel {
             Kernel::Reference => "reference".to_string(),
         }
     }
+}
+
+/// Whether the f32 weights of `features x classes` take at most half the L2
+/// cache: where the fused kernel finds them (and their gradient) in L2 for
+/// every row block.
+fn weights_fit_half_l2(features: usize, classes: usize) -> bool {
+    features.saturating_mul(classes).saturating_mul(4) <= plan::l2_bytes() / 2
 }
 
 /// The fused kernel's working space for one thread: a row block's logits,

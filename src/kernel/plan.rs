@@ -130,9 +130,10 @@ fn default_tiles(isa: Isa) -> Tiles {
 }
 
 /// The L1 data cache of CPU 0 in bytes as Linux reports it, 32 KiB where it
-/// does not.
+/// does not (read once).
 pub fn l1d_bytes() -> usize {
-    cache_from_sysfs("1", &["Data"]).unwrap_or(32 * 1024)
+    static L1D: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *L1D.get_or_init(|| cache_from_sysfs("1", &["Data"]).unwrap_or(32 * 1024))
 }
 
 /// The L2 cache of CPU 0 in bytes as Linux reports it, 1 MiB where it does

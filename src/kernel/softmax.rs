@@ -14,14 +14,17 @@ use super::blocking::{BLOCK_ROWS, in_lanes_len};
 /// `softmax(z) - onehot(label)`.
 ///
 /// The block's logits, its exponentials and its gradient are held with rows in
-/// lanes: `logits[c * BLOCK_ROWS + k]` is row `k`'s logit of class `c`, for
-/// the `labels.len()` rows (at most [`BLOCK_ROWS`]) of `classes` classes.
-/// Each row's maximum is subtracted before exponentiating, so large logits
-/// stay finite. A NaN logit makes its row's loss NaN.
+/// lanes: `logits[c * stride + k]` is row `k`'s logit of class `c`, for the
+/// `labels.len()` rows (at most [`BLOCK_ROWS`]) of `classes` classes, and
+/// the gradient is written in the same layout; `stride` is a multiple of
+/// [`BLOCK_ROWS`] (`BLOCK_ROWS` itself for a block held alone, more for a
+/// block of a larger matrix of classes by rows, as the GEMM baseline computes
+/// it). Each row's maximum is subtracted before exponentiating, so large
+/// logits stay finite. A NaN logit makes its row's loss NaN.
 #[inline(always)]
 pub fn cross_entropy_block<S: Simd>(
     simd: S,
-    logits: &[f32],
+    (logits, stride): (&[f32], usize),
     classes: usize,
     labels: impl Iterator<Item = usize>,
     exps: &mut [f32],
@@ -35,10 +38,14 @@ pub fn cross_entropy_block<S: Simd>(
         rows += 1;
     }
     let lanes = S::F32_LANES;
-    let per_class = BLOCK_ROWS / lanes;
+    assert!(stride.is_multiple_of(BLOCK_ROWS), "whole blocks of rows");
     let groups = rows.div_ceil(lanes);
-    let at = |c: usize, g: usize| c * per_class + g;
-    let z = S::as_simd_f32s(&logits[..in_lanes_len(classes)]).0;
+    // Vector `g` of class `c`: of the logits and the gradient, and of the
+    // exponentials (a block of their own).
+    let at = |c: usize, g: usize| c * (stride / lanes) + g;
+    let exp_at = |c: usize, g: usize| c * (BLOCK_ROWS / lanes) + g;
+    let held = (classes.max(1) - 1) * stride + BLOCK_ROWS;
+    let z = S::as_simd_f32s(&logits[..held]).0;
     let e = S::as_mut_simd_f32s(&mut exps[..in_lanes_len(classes)]).0;
     let splat = |v: f32| simd.splat_f32s(v);
     let mut maxima = [0.0f32; BLOCK_ROWS];
@@ -58,7 +65,7 @@ pub fn cross_entropy_block<S: Simd>(
             numbers = simd.and_m32s(numbers, simd.equal_f32s(v, v));
         }
         for c in 0..classes {
-            e[at(c, g)] = simd.sub_f32s(z[at(c, g)], max);
+            e[exp_at(c, g)] = simd.sub_f32s(z[at(c, g)], max);
         }
         let rows = g * lanes..(g + 1) * lanes;
         simd.partial_store_f32s(&mut maxima[rows.clone()], max);
@@ -67,45 +74,35 @@ pub fn cross_entropy_block<S: Simd>(
         simd.partial_store_f32s(&mut poisoned[rows], poison);
     }
     for c in 0..classes {
-        exp_in_place(simd, &mut e[at(c, 0)..at(c, groups)]);
+        exp_in_place(simd, &mut e[exp_at(c, 0)..exp_at(c, groups)]);
     }
     for g in 0..groups {
-        let mut sum = e[at(0, g)];
+        let mut sum = e[exp_at(0, g)];
         for c in 1..classes {
-            sum = simd.add_f32s(sum, e[at(c, g)]);
+            sum = simd.add_f32s(sum, e[exp_at(c, g)]);
         }
         simd.partial_store_f32s(&mut sums[g * lanes..(g + 1) * lanes], sum);
     }
     if let Some(grad) = grad {
-        let gv = S::as_mut_simd_f32s(&mut grad[..in_lanes_len(classes)]).0;
+        let gv = S::as_mut_simd_f32s(&mut grad[..held]).0;
         for g in 0..groups {
             let sum = simd.partial_load_f32s(&sums[g * lanes..(g + 1) * lanes]);
             let inv = simd.div_f32s(splat(1.0), sum);
             for c in 0..classes {
-                gv[at(c, g)] = simd.mul_f32s(e[at(c, g)], inv);
+                gv[at(c, g)] = simd.mul_f32s(e[exp_at(c, g)], inv);
             }
         }
         for (k, &label) in label.iter().enumerate().take(rows) {
-            grad[label * BLOCK_ROWS + k] -= 1.0;
+            grad[label * stride + k] -= 1.0;
         }
     }
     for (k, &label) in label.iter().enumerate().take(rows) {
         let loss = if poisoned[k].is_nan() {
             f32::NAN
         } else {
-            maxima[k] - logits[label * BLOCK_ROWS + k] + sums[k].ln()
+            maxima[k] - logits[label * stride + k] + sums[k].ln()
         };
         on_row(loss, argmaxes[k] as usize);
-    }
-}
-
-/// Row-major rows of `classes` values (at most [`BLOCK_ROWS`] of them) into
-/// a block held rows in lanes, as [`cross_entropy_block`] takes it.
-pub(super) fn into_lanes(rows: &[f32], classes: usize, in_lanes: &mut [f32]) {
-    for (k, row) in rows.chunks_exact(classes).enumerate() {
-        for (c, &z) in row.iter().enumerate() {
-            in_lanes[c * BLOCK_ROWS + k] = z;
-        }
     }
 }
 
@@ -247,7 +244,7 @@ mod tests {
                 let labels = labels.iter().copied();
                 cross_entropy_block(
                     simd,
-                    logits,
+                    (logits, BLOCK_ROWS),
                     10,
                     labels,
                     &mut scratch,

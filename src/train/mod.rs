@@ -34,7 +34,7 @@ use thiserror::Error;
 use crate::data::Dataset;
 use crate::eval::Evaluation;
 use crate::input::human_bytes;
-use crate::kernel::{Fused, Gemm, Isa, Kernel, Plan, Reference};
+use crate::kernel::{Isa, Kernel, Plan};
 use crate::model::Model;
 use run::{Policy, Run};
 
@@ -358,15 +358,8 @@ pub fn train_with_progress<C: EpochControl>(
         reports.push(report);
         control
     };
-    let swept = on_pool(config.run.threads, || match config.kernel {
-        Kernel::Fused => run::models(
-            &Fused(config.run.isa(), config.run.plan()),
-            &run,
-            report,
-            &on_step,
-        ),
-        Kernel::Gemm => run::models(&Gemm(config.run.isa()), &run, report, &on_step),
-        Kernel::Reference => run::models(&Reference, &run, report, &on_step),
+    let swept = on_pool(config.run.threads, || {
+        run::models_with(config.kernel, &run, report, &on_step)
     })?;
     let model = swept.models.into_iter().next().expect("one model").model;
     Ok(Trained {

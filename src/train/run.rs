@@ -11,7 +11,7 @@ use super::update::Params;
 use super::{EpochControl, ModelEpoch, RunConfig, Setting, Swept, SweptModel, TrainError};
 use crate::data::Dataset;
 use crate::eval::evaluate_models;
-use crate::kernel::Engine;
+use crate::kernel::{Engine, Fused, Gemm, Kernel, Reference};
 use crate::model::Model;
 use crate::random::SeededRng;
 
@@ -65,6 +65,22 @@ pub(super) struct Run<'a> {
     pub policy: Policy,
 }
 
+/// [`models`] with the engine of `kernel`, on `run`'s instruction set and
+/// plan: the one place a [`Kernel`] becomes an [`Engine`] for training.
+pub(super) fn models_with<C: EpochControl>(
+    kernel: Kernel,
+    run: &Run<'_>,
+    on_epoch: impl FnMut(usize, &[SweptModel], f64) -> C,
+    on_step: &(impl Fn(usize) + Sync),
+) -> Result<Swept, TrainError> {
+    let (isa, plan) = (run.config.isa(), run.config.plan());
+    match kernel {
+        Kernel::Fused => models(&Fused(isa, plan), run, on_epoch, on_step),
+        Kernel::Gemm => models(&Gemm(isa), run, on_epoch, on_step),
+        Kernel::Reference => models(&Reference, run, on_epoch, on_step),
+    }
+}
+
 /// Trains every model of `run` with `engine` on the current rayon pool,
 /// calling `on_epoch(epoch, models, seconds)` after each epoch with every
 /// model so far and the epoch's training time, and `on_step(samples)` with
@@ -104,11 +120,9 @@ pub(super) fn models<E: Engine, C: EpochControl>(
         .collect();
     // A minibatch never holds more rows than the training set: buffers are
     // sized by what the data can use, not by the setting.
-    let mut team = Team::new(
-        (features, classes),
-        models.len(),
-        config.batch_size.min(trained_on),
-    );
+    let batch_rows = config.batch_size.min(trained_on);
+    let chunk_rows = engine.kernel().chunk_rows(features, classes);
+    let mut team = Team::new((features, classes), models.len(), (batch_rows, chunk_rows));
     let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
     for epoch in 1..=config.epochs {
         if live.is_empty() {

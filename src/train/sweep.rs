@@ -1,5 +1,7 @@
 //! Many models trained in one pass over the data: every combination of a few
-//! optimizer settings and seeds, side by side in the fused kernel.
+//! optimizer settings and seeds, side by side in one kernel (the fused one
+//! shares each pass over the rows among the models; the GEMM baseline, for
+//! weights beyond half the L2, takes them one after another).
 //!
 //! ```no_run
 //! use softreg::{data::Dataset, train::{Grid, SweepConfig, sweep}};
@@ -22,10 +24,10 @@
 
 use super::optimizer::Optimizer;
 use super::run::{self, Policy, Run};
-use super::{CHUNK_ROWS, Divergence, EpochControl, RunConfig, Setting, TrainError};
+use super::{Divergence, EpochControl, RunConfig, Setting, TrainError};
 use crate::data::Dataset;
 use crate::eval::Evaluation;
-use crate::kernel::Fused;
+use crate::kernel::Kernel;
 use crate::model::Model;
 
 /// The most models one sweep trains together.
@@ -137,6 +139,8 @@ pub struct SweepConfig {
     pub settings: Vec<Setting>,
     /// Seeds the per-epoch shuffles every model shares.
     pub data_seed: u64,
+    /// The implementation of the loss and gradient.
+    pub kernel: Kernel,
 }
 
 impl SweepConfig {
@@ -173,7 +177,9 @@ impl SweepConfig {
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
         let parameters = (data.train.images.features() + 1) * data.classes;
         let trained_on = self.run.trained_on(data);
-        let chunks = self.run.batch_size.min(trained_on).div_ceil(CHUNK_ROWS);
+        let features = data.train.images.features();
+        let chunk_rows = self.kernel.chunk_rows(features, data.classes);
+        let chunks = self.run.batch_size.min(trained_on).div_ceil(chunk_rows);
         let copies = 4 + chunks;
         (parameters as u64)
             .saturating_mul(4 * copies as u64)
@@ -191,6 +197,7 @@ impl Default for SweepConfig {
             },
             settings: Grid::default().settings(),
             data_seed: 0,
+            kernel: Kernel::Fused,
         }
     }
 }
@@ -313,11 +320,6 @@ pub fn sweep<C: EpochControl>(
     let mut on_epoch = on_epoch;
     let report = |epoch: usize, models: &[SweptModel], _| on_epoch(epoch, models);
     super::on_pool(config.run.threads, || {
-        run::models(
-            &Fused(config.run.isa(), config.run.plan()),
-            &run,
-            report,
-            &on_step,
-        )
+        run::models_with(config.kernel, &run, report, &on_step)
     })
 }

@@ -1,7 +1,8 @@
 //! The thread team that computes an epoch's minibatches together, for one
 //! model or many.
 //!
-//! A minibatch is cut into fixed chunks of [`CHUNK_ROWS`] rows, and the models
+//! A minibatch is cut into fixed chunks
+//! ([`crate::kernel::Kernel::chunk_rows`] rows), and the models
 //! still training into groups; a work item is one chunk for one group. Each
 //! step, the team's threads claim the items one at a time (so a thread whose
 //! vCPU runs slower for a while takes fewer, rather than being waited for)
@@ -23,7 +24,6 @@ use super::divergence::Cause;
 use super::optimizer::StepRule;
 use super::update::{Params, reduce_and_apply};
 use crate::data::Split;
-use crate::kernel::blocking::CHUNK_ROWS;
 use crate::kernel::{ChunkSums, Engine};
 
 /// The most worker threads per core a training pool gets. Threads beyond the
@@ -76,16 +76,21 @@ pub(super) struct Epoch<'a> {
 type Member<W> = RwLock<(Params<W>, EpochSums)>;
 
 /// The chunk sums of one minibatch, allocated once for the whole run: per
-/// chunk, one [`ChunkSums`] per model.
+/// chunk of `chunk_rows` rows, one [`ChunkSums`] per model.
 pub(super) struct Team {
     sums: Vec<Vec<Mutex<ChunkSums>>>,
+    chunk_rows: usize,
 }
 
 impl Team {
     /// Sums for `models` models of `features` x `classes` and minibatches of
-    /// at most `batch_rows` rows.
-    pub fn new((features, classes): (usize, usize), models: usize, batch_rows: usize) -> Self {
-        let chunks = batch_rows.div_ceil(CHUNK_ROWS);
+    /// at most `batch_rows` rows cut into chunks of `chunk_rows`.
+    pub fn new(
+        (features, classes): (usize, usize),
+        models: usize,
+        (batch_rows, chunk_rows): (usize, usize),
+    ) -> Self {
+        let chunks = batch_rows.div_ceil(chunk_rows);
         let sums = (0..chunks)
             .map(|_| {
                 (0..models)
@@ -93,7 +98,7 @@ impl Team {
                     .collect()
             })
             .collect();
-        Self { sums }
+        Self { sums, chunk_rows }
     }
 
     /// One epoch of every model of `models` (each with its own
@@ -127,6 +132,7 @@ impl Team {
             engine,
             epoch,
             sums: &self.sums,
+            chunk_rows: self.chunk_rows,
             members: &members,
             barrier: SpinBarrier::new(team),
             team,
@@ -141,7 +147,7 @@ impl Team {
             }
             let mut scratch = {
                 let member = members[0].read().expect(POISONED);
-                engine.scratch(&member.0.weights, CHUNK_ROWS)
+                engine.scratch(&member.0.weights, self.chunk_rows)
             };
             for step in 0..steps {
                 shared.compute_chunks(step, &mut scratch);
@@ -183,6 +189,7 @@ struct Shared<'a, E: Engine> {
     engine: &'a E,
     epoch: &'a Epoch<'a>,
     sums: &'a [Vec<Mutex<ChunkSums>>],
+    chunk_rows: usize,
     members: &'a [Member<E::Weights>],
     barrier: SpinBarrier,
     team: usize,
@@ -207,7 +214,7 @@ impl<E: Engine> Shared<'_, E> {
     /// thread computes them.
     fn compute_chunks(&self, step: usize, scratch: &mut E::Scratch) {
         let rows = self.batch(step);
-        let chunks = rows.len().div_ceil(CHUNK_ROWS);
+        let chunks = rows.len().div_ceil(self.chunk_rows);
         let next = (step + 1) * self.epoch.batch_size < self.epoch.order.len();
         let next = next.then(|| self.batch(step + 1));
         let reading: Vec<_> = self
@@ -230,14 +237,14 @@ impl<E: Engine> Shared<'_, E> {
             }
             let (c, g) = (item / groups, item % groups);
             let models = &training[g * group..((g + 1) * group).min(training.len())];
-            let ahead = ahead_of(rows, item + self.team, groups, next);
+            let ahead = ahead_of((rows, self.chunk_rows), item + self.team, groups, next);
             let weights: Vec<_> = models.iter().map(|&m| &reading[m].0.weights).collect();
             let mut guards: Vec<_> = models
                 .iter()
                 .map(|&m| self.sums[c][m].lock().expect(POISONED))
                 .collect();
             let mut sums: Vec<&mut ChunkSums> = guards.iter_mut().map(|g| &mut **g).collect();
-            let chunk = chunk_of(rows, c);
+            let chunk = chunk_of(rows, self.chunk_rows, c);
             let train = self.epoch.train;
             self.engine
                 .step(&weights, train, (chunk, ahead), &mut sums, scratch);
@@ -250,7 +257,7 @@ impl<E: Engine> Shared<'_, E> {
     /// left alone.
     fn update_models(&self, step: usize) {
         let rows = self.batch(step).len();
-        let used = &self.sums[..rows.div_ceil(CHUNK_ROWS)];
+        let used = &self.sums[..rows.div_ceil(self.chunk_rows)];
         let t = self.epoch.steps_before + step as u64 + 1;
         loop {
             let m = self.update_claimed.fetch_add(1, Ordering::Relaxed);
@@ -294,24 +301,24 @@ impl<E: Engine> Shared<'_, E> {
     }
 }
 
-/// Chunk `c` of the minibatch `rows`.
-fn chunk_of(rows: &[usize], c: usize) -> &[usize] {
-    &rows[(c * CHUNK_ROWS).min(rows.len())..((c + 1) * CHUNK_ROWS).min(rows.len())]
+/// Chunk `c` of the minibatch `rows` cut into chunks of `chunk_rows`.
+fn chunk_of(rows: &[usize], chunk_rows: usize, c: usize) -> &[usize] {
+    &rows[(c * chunk_rows).min(rows.len())..((c + 1) * chunk_rows).min(rows.len())]
 }
 
-/// The rows of work item `item` (of `groups` model groups per chunk) of the
-/// minibatch `rows`, or past its last item, of the `next` minibatch: a guess
-/// at what the thread computes next, to prefetch.
+/// The rows of work item `item` (of `groups` model groups per chunk of
+/// `chunk_rows`) of the minibatch `rows`, or past its last item, of the
+/// `next` minibatch: a guess at what the thread computes next, to prefetch.
 fn ahead_of<'a>(
-    rows: &'a [usize],
+    (rows, chunk_rows): (&'a [usize], usize),
     item: usize,
     groups: usize,
     next: Option<&'a [usize]>,
 ) -> &'a [usize] {
-    let items = rows.len().div_ceil(CHUNK_ROWS) * groups;
+    let items = rows.len().div_ceil(chunk_rows) * groups;
     match next {
-        _ if item < items => chunk_of(rows, item / groups),
-        Some(next) => chunk_of(next, (item - items) / groups),
+        _ if item < items => chunk_of(rows, chunk_rows, item / groups),
+        Some(next) => chunk_of(next, chunk_rows, (item - items) / groups),
         None => &[],
     }
 }
@@ -329,7 +336,8 @@ const ITEMS_PER_THREAD: usize = 8;
 
 #[cfg(test)]
 mod tests {
-    use super::{CHUNK_ROWS, ITEMS_PER_THREAD, ahead_of, chunk_of, group_size};
+    use super::{ITEMS_PER_THREAD, ahead_of, chunk_of, group_size};
+    use crate::kernel::blocking::CHUNK_ROWS;
 
     /// Groups cover every model, and a team gets enough items to share out
     /// (one model per item when there are too few models for that).
@@ -356,13 +364,14 @@ mod tests {
     fn the_rows_ahead_follow_the_items_into_the_next_minibatch() {
         let rows: Vec<usize> = (0..3 * CHUNK_ROWS - 5).collect();
         let next: Vec<usize> = (1000..1000 + 2 * CHUNK_ROWS).collect();
-        let groups = 2;
-        assert_eq!(ahead_of(&rows, 0, groups, Some(&next)), chunk_of(&rows, 0));
-        assert_eq!(ahead_of(&rows, 5, groups, Some(&next)), chunk_of(&rows, 2));
-        assert_eq!(chunk_of(&rows, 2).len(), CHUNK_ROWS - 5);
-        assert_eq!(ahead_of(&rows, 6, groups, Some(&next)), chunk_of(&next, 0));
-        assert_eq!(ahead_of(&rows, 9, groups, Some(&next)), chunk_of(&next, 1));
-        assert!(ahead_of(&rows, 6, groups, None).is_empty());
-        assert!(ahead_of(&rows, 20, groups, Some(&next)).is_empty());
+        let (groups, cut) = (2, (&rows[..], CHUNK_ROWS));
+        let chunk = |rows, c| chunk_of(rows, CHUNK_ROWS, c);
+        assert_eq!(ahead_of(cut, 0, groups, Some(&next)), chunk(&rows, 0));
+        assert_eq!(ahead_of(cut, 5, groups, Some(&next)), chunk(&rows, 2));
+        assert_eq!(chunk(&rows, 2).len(), CHUNK_ROWS - 5);
+        assert_eq!(ahead_of(cut, 6, groups, Some(&next)), chunk(&next, 0));
+        assert_eq!(ahead_of(cut, 9, groups, Some(&next)), chunk(&next, 1));
+        assert!(ahead_of(cut, 6, groups, None).is_empty());
+        assert!(ahead_of(cut, 20, groups, Some(&next)).is_empty());
     }
 }

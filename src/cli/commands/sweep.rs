@@ -14,7 +14,7 @@ use crate::cli::stdout::{Stdout, progress_bar};
 
 pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     let start = Instant::now();
-    let (grid, config) = convert::sweep_config(&args)?;
+    let (grid, mut config) = convert::sweep_config(&args)?;
     let dir = &args.data.data;
     let [save, plot] = training_outputs(
         ("--save-best", args.save_best.as_deref()),
@@ -22,6 +22,7 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         dir,
     )?;
     let mut data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
+    config.kernel = convert::kernel(&args.kernel, &data);
     config.check(&data)?;
     let trained_on = data.train.len() - config.run.validation;
     let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;

@@ -19,7 +19,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let [save, plot] =
         training_outputs(("--save", args.save.as_deref()), args.plot.as_deref(), dir)?;
     let mut data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
-    config.kernel = convert::kernel(args.kernel, &data);
+    config.kernel = convert::kernel(&args.kernel, &data);
     config.check(&data)?;
     let trained_on = data.train.len() - config.run.validation;
     let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
