@@ -787,3 +787,66 @@ fn a_sweep_whose_every_model_diverges_exits_non_zero_and_writes_nothing() {
     }
     assert!(common::listing(out.path()).is_empty(), "no model, no plot");
 }
+
+// Issue 21: the third round, one test per class.
+
+/// Class 2: `bench` sizes nothing by its flags alone. A batch of a billion
+/// rows is the training set, as in `train`, even under an address-space
+/// limit (4 GB) that a buffer of a billion row indices would break.
+#[test]
+fn bench_sizes_no_buffer_by_its_batch_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let script = format!(
+        "ulimit -v 4000000 && exec '{}' bench --data '{}' --batch-size 1000000000 --epochs 1 \
+         --threads 1 --peak-lane-fmas 1000 --json",
+        env!("CARGO_BIN_EXE_softreg"),
+        dir.path().display()
+    );
+    let output = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["batch_size"], 5, "the whole training set: {json}");
+}
+
+/// Class 6: a setting is refused by every command that takes it, naming the
+/// real cause: Adam's `--eps 0` (which makes 0 / 0 for a weight whose
+/// gradient has been 0, not a learning rate too high), and SGD's momentum
+/// with Adam alone in a sweep, as `train` refuses it.
+#[test]
+fn settings_are_refused_alike_by_every_command_naming_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    write_valid_dataset(dir.path(), false);
+    let data = dir.path().to_str().unwrap();
+    let adam = ["--data", data, "--epochs", "1", "--optimizer", "adam"];
+    let output = softreg(&[&["train"], &adam[..], &["--eps", "0"]].concat());
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("eps must be above 0"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !stderr(&output).contains("learning rate"),
+        "{}",
+        stderr(&output)
+    );
+    for flags in [&["--momentum", "0.5,0.9"][..], &["--nesterov"][..]] {
+        let sweep = [&["sweep", "--validation", "2"], &adam[..], flags].concat();
+        let swept = softreg(&sweep);
+        let train = [&["train"], &adam[..], &flags[..1]].concat();
+        let train = if flags[0] == "--momentum" {
+            [&train[..], &["0.5"]].concat()
+        } else {
+            train
+        };
+        for (output, what) in [(swept, "sweep"), (softreg(&train), "train")] {
+            assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(&output));
+            assert!(
+                stderr(&output).contains("--momentum and --nesterov are SGD's"),
+                "{what}: {}",
+                stderr(&output)
+            );
+        }
+    }
+}

@@ -176,6 +176,9 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let cores = cores();
     let u8_data = Dataset::load_as(&config.data, None, PixelFormat::U8)?;
     let f32_data = Dataset::load_as(&config.data, None, PixelFormat::F32)?;
+    // Minibatches never hold more rows than the training set (as in
+    // training): no buffer is sized by the flag alone.
+    let batch_size = config.batch_size.min(u8_data.train.len()).max(1);
     let flop = flop_per_sample(f32_data.train.images.features(), f32_data.classes);
     let mut rows = Vec::new();
     let mut thread_counts = vec![1, config.threads];
@@ -200,7 +203,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                 kernel,
                 run: RunConfig {
                     epochs,
-                    batch_size: config.batch_size,
+                    batch_size,
                     threads: Some(threads),
                     plan: Some(config.plan),
                     ..RunConfig::default()
@@ -235,7 +238,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
             settings: sweep_settings(models),
             run: RunConfig {
                 epochs: config.epochs,
-                batch_size: config.batch_size,
+                batch_size,
                 threads: Some(config.threads),
                 validation,
                 plan: Some(config.plan),
@@ -250,19 +253,19 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     Ok(BenchReport {
         isa: isa.name(),
         threads: config.threads,
-        batch_size: config.batch_size,
+        batch_size,
         flop_per_sample: flop,
         peak_one_core,
         peak_all_threads,
         read_one_thread: peak::read_gbps(pixels, 1, 3),
         read_all_threads: peak::read_gbps(pixels, config.threads, 3),
-        hot_rows_samples_per_second: hot_rows(&f32_data, config.batch_size, config.plan),
+        hot_rows_samples_per_second: hot_rows(&f32_data, batch_size, config.plan),
         plan: (config.plan, config.plan_origin),
         candidates: tune::measure(
             isa,
             &u8_data.train,
             u8_data.classes,
-            config.batch_size,
+            batch_size,
             &Plan::candidates(isa),
             BENCH_ROUNDS,
         ),

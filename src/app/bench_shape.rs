@@ -66,7 +66,8 @@ impl ShapeBenchConfig {
         let samples = samples_for(self.features, self.classes, self.batch_size) as u64;
         let features = self.features as u64;
         let weights = features.saturating_mul(self.classes as u64);
-        let chunks = self.batch_size.div_ceil(crate::train::CHUNK_ROWS) as u64;
+        let batch_rows = self.batch_size.min(samples as usize);
+        let chunks = batch_rows.div_ceil(crate::train::CHUNK_ROWS) as u64;
         samples
             .saturating_mul(features)
             .saturating_mul(8)

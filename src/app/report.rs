@@ -105,7 +105,7 @@ pub fn number(value: f32) -> String {
 pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     let (height, width) = data.train.images.shape();
     let trained_on = data.train.len() - config.run.validation;
-    let batch = config.run.batch_size.min(trained_on);
+    let batch = config.run.batch_rows(data);
     let features = data.train.images.features();
     let chunk_rows = config.kernel.chunk_rows(features, data.classes);
     let threads = threads(config.run.threads, (batch, chunk_rows));

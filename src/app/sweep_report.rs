@@ -11,10 +11,7 @@ use super::report::{format_duration, number, threads};
 /// The first line of a sweep: the data, the grid and what runs.
 pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> String {
     let (height, width) = data.train.images.shape();
-    let batch = config
-        .run
-        .batch_size
-        .min(data.train.len() - config.run.validation);
+    let batch = config.run.batch_rows(data);
     let chunk_rows = config
         .kernel
         .chunk_rows(data.train.images.features(), data.classes);

@@ -125,9 +125,7 @@ fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
         }
         OptimizerArg::Adam => {
             if args.momentum != 0.0 || args.nesterov {
-                return Err(UsageError(
-                    "--momentum and --nesterov are SGD's; Adam has --beta1".into(),
-                ));
+                return Err(UsageError(SGD_FLAGS_WITH_ADAM.into()));
             }
             let (beta1, beta2, eps) = Optimizer::ADAM_DEFAULTS;
             Ok(Optimizer::Adam {
@@ -139,6 +137,9 @@ fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
         }
     }
 }
+
+/// Why `--momentum` or `--nesterov` is refused with Adam alone.
+const SGD_FLAGS_WITH_ADAM: &str = "--momentum and --nesterov are SGD's; Adam has --beta1";
 
 /// The pixel format `--pixels` names.
 pub fn pixels(arg: PixelsArg) -> PixelFormat {
@@ -189,6 +190,12 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     no_repeats("--weight-decay", &args.weight_decay)?;
     no_repeats("--seeds", &seeds)?;
     no_repeats("--optimizer", &args.optimizer)?;
+    let sgd = args.optimizer.contains(&OptimizerArg::Sgd);
+    if !sgd && (args.nesterov || args.momentum.iter().any(|&m| m != 0.0)) {
+        return Err(UsageError(format!(
+            "{SGD_FLAGS_WITH_ADAM} (list sgd in --optimizer to sweep both)"
+        )));
+    }
     if args.nesterov && !args.momentum.iter().any(|&m| m > 0.0) {
         return Err(UsageError("--nesterov needs a --momentum above 0".into()));
     }

@@ -152,6 +152,13 @@ impl RunConfig {
     pub fn trained_on(&self, data: &Dataset) -> usize {
         data.train.len().saturating_sub(self.validation)
     }
+
+    /// The rows of the run's largest minibatch: the batch size, but never
+    /// more than the images trained on (buffers are sized by what the data
+    /// can use, not by the flag).
+    pub fn batch_rows(&self, data: &Dataset) -> usize {
+        self.batch_size.min(self.trained_on(data))
+    }
 }
 
 /// One training run: one model, with the engine `kernel`; the default is the

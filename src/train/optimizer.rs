@@ -24,6 +24,14 @@ pub enum OptimizerError {
     /// A moment decay outside `[0, 1)`.
     #[error("{setting} must be in [0, 1), got {value}")]
     Beta { setting: &'static str, value: f32 },
+    /// Adam's epsilon at 0: a weight whose gradient has always been 0 (a
+    /// pixel blank in every image) would be updated by 0 / 0.
+    #[error(
+        "eps must be above 0: Adam divides by sqrt(v) + eps, and v is 0 for a weight whose \
+         gradient has been 0 so far (a feature that is 0 in every sample), which makes 0 / 0; \
+         PyTorch's default is 1e-8"
+    )]
+    ZeroEps,
 }
 
 /// An optimizer and its settings; the learning rate is the run's.
@@ -156,6 +164,9 @@ impl Optimizer {
                     }
                 }
                 finite_at_least_zero("eps", eps)?;
+                if eps == 0.0 {
+                    return Err(OptimizerError::ZeroEps);
+                }
                 finite_at_least_zero("weight decay", weight_decay)
             }
         }

@@ -118,9 +118,7 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             (i, Params { weights, moments })
         })
         .collect();
-    // A minibatch never holds more rows than the training set: buffers are
-    // sized by what the data can use, not by the setting.
-    let batch_rows = config.batch_size.min(trained_on);
+    let batch_rows = config.batch_rows(data);
     let chunk_rows = engine.kernel().chunk_rows(features, classes);
     let mut team = Team::new((features, classes), models.len(), (batch_rows, chunk_rows));
     let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);

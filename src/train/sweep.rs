@@ -176,10 +176,9 @@ impl SweepConfig {
     /// chunk of a minibatch.
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
         let parameters = (data.train.images.features() + 1) * data.classes;
-        let trained_on = self.run.trained_on(data);
         let features = data.train.images.features();
         let chunk_rows = self.kernel.chunk_rows(features, data.classes);
-        let chunks = self.run.batch_size.min(trained_on).div_ceil(chunk_rows);
+        let chunks = self.run.batch_rows(data).div_ceil(chunk_rows);
         let copies = 4 + chunks;
         (parameters as u64)
             .saturating_mul(4 * copies as u64)
