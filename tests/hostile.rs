@@ -850,3 +850,35 @@ fn settings_are_refused_alike_by_every_command_naming_the_cause() {
         }
     }
 }
+
+/// Class 1: figure layout cannot wrap. A sweep map of a thousand learning
+/// rates (cells narrower than the gap between them, which made a width
+/// wrap around and the drawing hang) is drawn at once, labels thinned to
+/// what fits.
+#[test]
+fn a_sweep_map_of_a_thousand_learning_rates_is_drawn_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples: Vec<f32> = (0..60 * 2).map(|i| (i % 7) as f32 - 3.0).collect();
+    let labels: Vec<i64> = (0..60).map(|i| i % 2).collect();
+    common::write_npy_dataset(dir.path(), &samples, 2, &labels);
+    let lrs: Vec<String> = (1..=1000)
+        .map(|i| format!("{}", f64::from(i) * 1e-4))
+        .collect();
+    let (data, plot) = (dir.path().to_path_buf(), dir.path().join("map.png"));
+    let output = within_a_minute(move || {
+        let (data, plot) = (data.to_str().unwrap(), plot.to_str().unwrap());
+        let args = [
+            "sweep",
+            "--data",
+            data,
+            "--epochs",
+            "1",
+            "--validation",
+            "10",
+        ];
+        softreg(&[&args[..], &["--lr", &lrs.join(","), "--plot", plot]].concat())
+    });
+    assert!(output.status.success(), "{}", stderr(&output));
+    let picture = image::open(dir.path().join("map.png")).unwrap();
+    assert!(picture.width() > 0);
+}

@@ -55,10 +55,16 @@ impl Canvas {
     }
 
     /// Fills the rectangle with top-left `(x, y)`, clipped to the canvas.
+    /// Only the pixels on the canvas are visited, so a rectangle of any size
+    /// costs at most the canvas.
     pub fn fill_rect(&mut self, x: i64, y: i64, width: u32, height: u32, colour: Colour) {
-        for dy in 0..i64::from(height) {
-            for dx in 0..i64::from(width) {
-                self.put(x + dx, y + dy, colour);
+        let (w, h) = (
+            i64::from(self.image.width()),
+            i64::from(self.image.height()),
+        );
+        for py in y.max(0)..y.saturating_add(i64::from(height)).min(h) {
+            for px in x.max(0)..x.saturating_add(i64::from(width)).min(w) {
+                self.image.put_pixel(px as u32, py as u32, Rgb(colour));
             }
         }
     }

@@ -107,12 +107,18 @@ fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Conf
             (lo.min(v), hi.max(v))
         });
     let (x0, y0) = (i64::from(left), i64::from(top));
-    let (cw, ch) = (PANEL.0 / lrs.len() as u32, PANEL.1 / wds.len() as u32);
+    // Cells at least a pixel (the map may then run past its panel, clipped
+    // by the canvas); a two-pixel gap and a label only where they fit.
+    let (cw, ch) = (
+        (PANEL.0 / lrs.len() as u32).max(1),
+        (PANEL.1 / wds.len() as u32).max(1),
+    );
+    let fits = |label: &str| Canvas::text_width(label, 1) + 2 <= cw && GLYPH + 2 <= ch;
     for (row, wd_values) in values.iter().enumerate() {
         // The largest weight decay at the top.
-        let y = y0 + ((wds.len() - 1 - row) as u32 * ch) as i64;
+        let y = y0 + (wds.len() - 1 - row) as i64 * i64::from(ch);
         for (col, value) in wd_values.iter().enumerate() {
-            let x = x0 + i64::from(col as u32 * cw);
+            let x = x0 + col as i64 * i64::from(cw);
             let (colour, label) = match value {
                 Some(v) => {
                     let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
@@ -120,7 +126,16 @@ fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Conf
                 }
                 None => ([230, 230, 230], "-".to_string()),
             };
-            canvas.fill_rect(x, y, cw - 2, ch - 2, colour);
+            canvas.fill_rect(
+                x,
+                y,
+                cw.saturating_sub(2).max(1),
+                ch.saturating_sub(2).max(1),
+                colour,
+            );
+            if !fits(&label) {
+                continue;
+            }
             let ink = if value.is_some_and(|v| hi > lo && (v - lo) / (hi - lo) > 0.6) {
                 WHITE
             } else {
@@ -133,10 +148,17 @@ fn heat_map(canvas: &mut Canvas, (left, top): (u32, u32), configurations: &[Conf
         let lx = x0 - 6 - i64::from(Canvas::text_width(&label, 1));
         canvas.text(lx, y + i64::from(ch / 2) - 4, &label, BLACK, 1);
     }
-    let bottom = y0 + i64::from(ch * wds.len() as u32);
-    for (col, lr) in lrs.iter().enumerate() {
+    let bottom = y0 + i64::from(ch) * wds.len() as i64;
+    // Every learning rate's label when they fit side by side, else every
+    // `step`-th.
+    let widest = lrs
+        .iter()
+        .map(|&lr| Canvas::text_width(&number(lr), 1))
+        .max();
+    let step = (widest.unwrap_or(0) + 4).div_ceil(cw).max(1) as usize;
+    for (col, lr) in lrs.iter().enumerate().step_by(step) {
         let label = number(*lr);
-        let x = x0 + i64::from(col as u32 * cw + cw / 2);
+        let x = x0 + col as i64 * i64::from(cw) + i64::from(cw / 2);
         canvas.text(
             x - i64::from(Canvas::text_width(&label, 1) / 2),
             bottom + 6,
