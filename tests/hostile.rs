@@ -882,3 +882,18 @@ fn a_sweep_map_of_a_thousand_learning_rates_is_drawn_at_once() {
     let picture = image::open(dir.path().join("map.png")).unwrap();
     assert!(picture.width() > 0);
 }
+
+/// Class 1: no figure is sized by a flag alone: `predict --count` shows at
+/// most 1,000 images (a million made a figure of the whole test set, 583 MB
+/// for Fashion-MNIST's 10,000, and more for a larger set).
+#[test]
+fn predict_count_is_bounded() {
+    let output = softreg(&["predict", "--model", "m.safetensors", "--count", "1000000"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--count"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("at most 1000"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -254,8 +254,9 @@ pub struct PredictArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// How many test images to show.
-    #[arg(long, default_value_t = 9, value_parser = at_least_one)]
+    /// How many test images to show (at most 1,000: a figure of them is sized
+    /// by the count).
+    #[arg(long, default_value_t = 9, value_parser = shown_count)]
     pub count: usize,
     /// Draw the figure into this picture (.png or .jpg) instead of printing it.
     #[arg(long, alias = "out")]
@@ -397,6 +398,18 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// The most test images `predict --count` shows.
+const MAX_SHOWN: usize = 1000;
+
+fn shown_count(s: &str) -> Result<usize, String> {
+    match at_least_one(s)? {
+        n if n > MAX_SHOWN => Err(format!(
+            "must be at most {MAX_SHOWN} (to classify more samples, use eval or predict --input)"
+        )),
+        n => Ok(n),
     }
 }
 
