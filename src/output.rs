@@ -8,7 +8,10 @@ use std::path::Path;
 /// owner-only 0600, so that the renamed result is readable like any other file.
 pub fn temporary_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     let mut builder = tempfile::Builder::new();
-    builder.prefix(TEMPORARY_PREFIX);
+    builder
+        .prefix(TEMPORARY_PREFIX)
+        .rand_bytes(TEMPORARY_RANDOM)
+        .suffix(TEMPORARY_SUFFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -53,6 +56,23 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The prefix of every temporary file softreg creates beside an output.
 const TEMPORARY_PREFIX: &str = ".softreg-";
+
+/// The random letters and digits between the prefix and the suffix.
+const TEMPORARY_RANDOM: usize = 12;
+
+/// The suffix of every temporary file softreg creates.
+const TEMPORARY_SUFFIX: &str = ".partial";
+
+/// Whether `name` is exactly a temporary file's name as [`temporary_in`]
+/// makes them (`.softreg-` then 12 letters and digits then `.partial`): only
+/// such files are ever removed, never a user's own `.softreg-settings.toml`.
+fn is_temporary_name(name: &str) -> bool {
+    name.strip_prefix(TEMPORARY_PREFIX)
+        .and_then(|rest| rest.strip_suffix(TEMPORARY_SUFFIX))
+        .is_some_and(|random| {
+            random.len() == TEMPORARY_RANDOM && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
 
 /// How old a leftover temporary file must be before a later run removes it: a
 /// live run rewrites its temporary within seconds, so one untouched for an
@@ -134,7 +154,7 @@ pub fn remove_stale_temporaries(dir: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(TEMPORARY_PREFIX) {
+        if !name.to_str().is_some_and(is_temporary_name) {
             continue;
         }
         let stale = entry.metadata().is_ok_and(|meta| {

@@ -342,16 +342,24 @@ fn an_output_that_cannot_be_written_fails_before_training() {
 fn stale_temporaries_are_removed_and_links_written_through() {
     let dir = tempfile::tempdir().unwrap();
     write_valid_dataset(dir.path(), false);
-    let stale = dir.path().join(".softreg-Abc123");
-    fs::write(&stale, b"left by a killed run").unwrap();
     let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
-    fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
-    let fresh = dir.path().join(".softreg-Live99");
+    let old_file = |name: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, b"two hours old").unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(two_hours_ago).unwrap();
+        path
+    };
+    let stale = old_file(".softreg-Abc123def456.partial");
+    // Class 4 of issue 21: a user's own file that merely starts alike is
+    // never touched, however old.
+    let users = [
+        ".softreg-settings.toml",
+        ".softreg-Abc123def456",
+        ".softreg-Abc123.partial",
+    ]
+    .map(old_file);
+    let fresh = dir.path().join(".softreg-Live99Live99.partial");
     fs::write(&fresh, b"a run in progress").unwrap();
     let real = dir.path().join("real.safetensors");
     let link = dir.path().join("latest.safetensors");
@@ -368,6 +376,9 @@ fn stale_temporaries_are_removed_and_links_written_through() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stale.exists(), "a stale temporary is removed");
     assert!(fresh.exists(), "a recent one may belong to a live run");
+    for user in &users {
+        assert!(user.exists(), "{} is not ours", user.display());
+    }
     assert!(
         fs::symlink_metadata(&link)
             .unwrap()
