@@ -87,6 +87,9 @@ pub struct ShapeRow {
     /// Arithmetic rate the median throughput implies.
     pub gflops: f64,
     /// The median over rounds of the training rate over the same round's
+    /// one-core FMA peak times the cores used.
+    pub of_peak: f64,
+    /// The median over rounds of the training rate over the same round's
     /// sgemm rate times the cores used.
     pub of_sgemm: f64,
 }
@@ -154,8 +157,9 @@ pub fn random_dataset(features: usize, classes: usize, samples: usize) -> Datase
 
 /// Measures the FMA peak, then in each of `config.rounds` rounds one epoch
 /// of the fused and the GEMM kernel on one thread and on `config.threads`,
-/// each right after `matrixmultiply`'s sgemm on as many minibatches' two
-/// products, on random f32 features of the configured shape.
+/// each right after a shorter peak measurement and `matrixmultiply`'s sgemm
+/// on as many minibatches' two products, on random f32 features of the
+/// configured shape.
 pub fn run(config: &ShapeBenchConfig) -> Result<ShapeReport, TrainError> {
     let (features, classes) = (config.features, config.classes);
     let isa = Isa::best();
@@ -172,13 +176,15 @@ pub fn run(config: &ShapeBenchConfig) -> Result<ShapeReport, TrainError> {
         .collect();
     let mut rates = vec![Vec::new(); configurations.len()];
     let mut ratios = vec![Vec::new(); configurations.len()];
+    let mut of_peak = vec![Vec::new(); configurations.len()];
     let mut sgemm = Vec::new();
     let products = Products::new(&data, config.batch_size);
     for _ in 0..config.rounds {
         for (i, &(kernel, threads)) in configurations.iter().enumerate() {
-            // The yardstick right before each epoch, so that each ratio
-            // compares two measurements of the same moment of a machine whose
-            // speed changes.
+            // The yardsticks right before each epoch (a tenth of the start's
+            // peak measurement), so that each ratio compares measurements of
+            // the same moment of a machine whose speed changes.
+            let peak_gflops = peak::fma_gflops(isa, config.peak_lane_fmas / 10);
             let sgemm_gflops = products.gflops(samples.div_ceil(config.batch_size));
             sgemm.push(sgemm_gflops);
             let train_config = TrainConfig {
@@ -197,18 +203,20 @@ pub fn run(config: &ShapeBenchConfig) -> Result<ShapeReport, TrainError> {
             rates[i].push(rate);
             let used = threads.min(cores()) as f64;
             ratios[i].push(rate * flop / 1e9 / (sgemm_gflops * used));
+            of_peak[i].push(rate * flop / 1e9 / (peak_gflops * used));
         }
     }
     let rows = configurations
         .iter()
-        .zip(rates.into_iter().zip(ratios))
-        .map(|(&(kernel, threads), (rates, ratios))| {
+        .zip(rates.into_iter().zip(ratios).zip(of_peak))
+        .map(|(&(kernel, threads), ((rates, ratios), of_peak))| {
             let samples_per_second = Spread::of(rates);
             ShapeRow {
                 kernel,
                 threads,
                 samples_per_second,
                 gflops: samples_per_second.median * flop / 1e9,
+                of_peak: Spread::of(of_peak).median,
                 of_sgemm: Spread::of(ratios).median,
             }
         })
@@ -306,7 +314,7 @@ impl ShapeReport {
         );
         let _ = writeln!(
             out,
-            "training (median epoch of each round, then the slowest and fastest; of sgemm: against the same round's sgemm times the cores used):"
+            "training (median epoch of each round, then the slowest and fastest; of peak and of sgemm: medians of each round's ratio to the one-core peak and to sgemm measured right before it, times the cores used):"
         );
         let _ = writeln!(
             out,
@@ -322,7 +330,7 @@ impl ShapeReport {
                 row.threads,
                 rate.median / 1e6,
                 row.gflops,
-                100.0 * row.gflops / self.ceiling(row.threads),
+                100.0 * row.of_peak,
                 row.of_sgemm,
                 rate.min / 1e6,
                 rate.max / 1e6
@@ -344,7 +352,7 @@ impl ShapeReport {
                     "samples_per_s_min": row.samples_per_second.min,
                     "samples_per_s_max": row.samples_per_second.max,
                     "gflops": row.gflops,
-                    "of_peak": row.gflops / self.ceiling(row.threads),
+                    "of_peak": row.of_peak,
                     "of_sgemm": row.of_sgemm,
                 })
             })
@@ -366,11 +374,5 @@ impl ShapeReport {
             "sgemm_gflops_max": self.sgemm_gflops.max,
             "training": rows,
         })
-    }
-
-    /// The FMA peak of the cores `threads` threads use: one core's times
-    /// their count.
-    fn ceiling(&self, threads: usize) -> f64 {
-        self.peak_one_core * threads.min(cores()) as f64
     }
 }

@@ -84,7 +84,10 @@ fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0, 0.2);
     }
-    let rough = (hi - lo).max(1e-6) / 5.0;
+    // At least a span of 0.001: equal values (a sweep's models that all
+    // reach the same accuracy) get ticks of four decimals, whose labels fit
+    // the margin, not seven.
+    let rough = (hi - lo).max(1e-3) / 5.0;
     let power = 10f64.powf(rough.log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
