@@ -108,11 +108,52 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// Memory the system can still give this process, from `/proc/meminfo`'s
-/// `MemAvailable`, where the system reports it (Linux).
+/// Memory this process can still be given, where the system reports it
+/// (Linux): the smallest of `/proc/meminfo`'s `MemAvailable`, what the
+/// process's cgroup (v2) `memory.max` leaves beyond its `memory.current`, and
+/// what its address-space limit (`ulimit -v`, from `/proc/self/limits`) leaves
+/// beyond the address space it holds now.
 pub fn available_memory() -> Option<u64> {
+    [
+        system_available(),
+        cgroup_available(),
+        address_space_available(),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+/// `MemAvailable`, in bytes.
+fn system_available() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kb.checked_mul(1024)
+}
+
+/// What the cgroup v2 `memory.max` of this process leaves, in bytes (none
+/// for `max` or where there is no such cgroup).
+fn cgroup_available() -> Option<u64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = groups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let max: u64 = read("memory.max")?.trim().parse().ok()?;
+    let current: u64 = read("memory.current")?.trim().parse().ok()?;
+    Some(max.saturating_sub(current))
+}
+
+/// What the address-space limit leaves beyond the process's address space
+/// now, in bytes (none when unlimited).
+fn address_space_available() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    let limit: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(limit.saturating_sub(kb.saturating_mul(1024)))
 }

@@ -908,3 +908,30 @@ fn predict_count_is_bounded() {
         stderr(&output)
     );
 }
+
+/// Class 3: the memory check counts the limits the process really runs
+/// under. Under an address-space limit of 1 GB (`ulimit -v`), a sweep whose
+/// weights and gradients need 1.4 GB is refused with the figures, where it
+/// used to pass the check on `MemAvailable` and abort on allocation.
+#[test]
+fn the_memory_check_counts_the_address_space_limit() {
+    let data = common::fashion_mnist_dir();
+    let lrs: Vec<String> = (1..=256)
+        .map(|i| format!("{}", f64::from(i) * 1e-3))
+        .collect();
+    let script = format!(
+        "ulimit -v 1000000 && exec '{}' sweep --data '{}' --lr {} --seeds 0-3 --batch-size 2560 \
+         --epochs 1",
+        env!("CARGO_BIN_EXE_softreg"),
+        data.display(),
+        lrs.join(",")
+    );
+    let output = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("1024 models with batches of 2560 need"),
+        "{message}"
+    );
+    assert!(message.contains("lower --batch-size"), "{message}");
+}
