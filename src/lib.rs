@@ -23,10 +23,11 @@
 //! [`train::sweep`] of many in one pass over the data; [`checkpoint`] saves and loads models as
 //! safetensors; [`app`] is what only the command line needs (reports,
 //! figures, user pictures, `info`, `bench`, the sweep's table). [`input`] and [`output`] open
-//! inputs and write outputs safely for all of them. Each module imports only
-//! from the ones before it in this list.
+//! inputs and write outputs safely for all of them, and [`signals`] turns the
+//! signals their files can bring into an error or a cleanup. Each module
+//! imports only from the ones before it in this list.
 //!
-//! Modules, bottom up: [`input`], [`output`], [`data`] (with [`data::idx`],
+//! Modules, bottom up: [`signals`], [`input`], [`output`], [`data`] (with [`data::idx`],
 //! [`data::buffer`], [`data::fashion_mnist`]), [`random`], [`model`],
 //! [`reference`](mod@reference), [`kernel`], [`eval`], [`train`], [`checkpoint`], [`app`].
 
@@ -44,4 +45,5 @@ pub mod model;
 pub mod output;
 pub mod random;
 pub mod reference;
+pub mod signals;
 pub mod train;

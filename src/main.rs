@@ -13,6 +13,7 @@ use cli::stdout::Stdout;
 
 fn main() -> ExitCode {
     let command = Cli::parse().command;
+    softreg::signals::install();
     let mut out = Stdout::default();
     let outcome = cli::commands::run(command, &mut out);
     // A write error on standard output is reported after the command's files

@@ -1,12 +1,111 @@
 //! Writing output files whole or not at all.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// A temporary file in `dir` that will become an output file: created with the
-/// permissions an ordinary new file gets (0644 on Unix), not a temporary file's
-/// owner-only 0600, so that the renamed result is readable like any other file.
-pub fn temporary_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+/// A file being written in a directory, to become an output file whole.
+///
+/// Where the file system allows (Linux's `O_TMPFILE`: ext4, XFS, Btrfs,
+/// tmpfs...), it has no name until [`PendingFile::persist`]: whatever kills
+/// the process midway, SIGKILL included, leaves nothing behind. Elsewhere it
+/// is a named temporary (`.softreg-` then 12 letters and digits then
+/// `.partial`), removed when dropped, on SIGINT and SIGTERM once the binary
+/// has installed [`crate::signals::install`], and by a later run an hour after
+/// a SIGKILL. Either way it is created with the permissions an ordinary new
+/// file gets (0644 on Unix), not a temporary file's owner-only 0600.
+pub struct PendingFile(Pending);
+
+enum Pending {
+    /// An `O_TMPFILE` file of `dir`, with no name yet.
+    #[cfg(target_os = "linux")]
+    Anonymous { file: std::fs::File, dir: PathBuf },
+    /// A named temporary, with its removal on SIGINT and SIGTERM.
+    Named(tempfile::NamedTempFile, crate::signals::RemoveOnInterrupt),
+}
+
+impl PendingFile {
+    /// A new empty file in `dir`.
+    pub fn create_in(dir: &Path) -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        if let Some(file) = anonymous_in(dir) {
+            return Ok(Self(Pending::Anonymous {
+                file,
+                dir: dir.to_path_buf(),
+            }));
+        }
+        let named = temporary_builder().tempfile_in(dir)?;
+        let guard = crate::signals::RemoveOnInterrupt::new(named.path());
+        Ok(Self(Pending::Named(named, guard)))
+    }
+
+    /// The open file, to write to.
+    pub fn file(&self) -> &std::fs::File {
+        match &self.0 {
+            #[cfg(target_os = "linux")]
+            Pending::Anonymous { file, .. } => file,
+            Pending::Named(named, _) => named.as_file(),
+        }
+    }
+
+    /// Whether the file has no name until it is persisted.
+    pub fn is_anonymous(&self) -> bool {
+        match self.0 {
+            #[cfg(target_os = "linux")]
+            Pending::Anonymous { .. } => true,
+            Pending::Named(..) => false,
+        }
+    }
+
+    /// Gives the file the name `target` (in the same directory), replacing
+    /// whatever file was there in one rename.
+    ///
+    /// An anonymous file is first linked under a temporary name (`rename` is
+    /// the only atomic replacement, and `linkat` will not replace), so a name
+    /// that is not `target` exists only for the moment between the two calls,
+    /// and only ever for a complete file.
+    pub fn persist(self, target: &Path) -> io::Result<()> {
+        match self.0 {
+            #[cfg(target_os = "linux")]
+            Pending::Anonymous { file, dir } => {
+                use std::os::fd::AsRawFd;
+                let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+                let linked = temporary_builder().make_in(&dir, |name| {
+                    rustix::fs::linkat(
+                        rustix::fs::CWD,
+                        proc_path.as_str(),
+                        rustix::fs::CWD,
+                        name,
+                        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                    )
+                    .map_err(io::Error::from)
+                })?;
+                linked.persist(target).map_err(|e| e.error)?;
+                Ok(())
+            }
+            Pending::Named(named, _guard) => {
+                named.persist(target).map_err(|e| e.error)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A nameless file in `dir` (`O_TMPFILE`), where the file system and the
+/// kernel support it and `/proc` is there to link it by.
+#[cfg(target_os = "linux")]
+fn anonymous_in(dir: &Path) -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    if !Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)).ok()?;
+    Some(std::fs::File::from(fd))
+}
+
+/// Names temporary files as [`is_temporary_name`] recognises them, created
+/// 0644 (before the umask).
+fn temporary_builder() -> tempfile::Builder<'static, 'static> {
     let mut builder = tempfile::Builder::new();
     builder
         .prefix(TEMPORARY_PREFIX)
@@ -17,7 +116,7 @@ pub fn temporary_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    builder.tempfile_in(dir)
+    builder
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,
@@ -47,11 +146,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
             ),
         ));
     }
-    let mut tmp = temporary_in(parent_dir(&target))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&target).map_err(|e| e.error)?;
-    Ok(())
+    let pending = PendingFile::create_in(parent_dir(&target))?;
+    pending.file().write_all(bytes)?;
+    pending.file().sync_all()?;
+    pending.persist(&target)
 }
 
 /// The prefix of every temporary file softreg creates beside an output.
@@ -63,7 +161,7 @@ const TEMPORARY_RANDOM: usize = 12;
 /// The suffix of every temporary file softreg creates.
 const TEMPORARY_SUFFIX: &str = ".partial";
 
-/// Whether `name` is exactly a temporary file's name as [`temporary_in`]
+/// Whether `name` is exactly a temporary file's name as [`temporary_builder`]
 /// makes them (`.softreg-` then 12 letters and digits then `.partial`): only
 /// such files are ever removed, never a user's own `.softreg-settings.toml`.
 fn is_temporary_name(name: &str) -> bool {
@@ -108,7 +206,7 @@ pub fn prepare(path: &Path, flag: &str) -> Result<std::path::PathBuf, String> {
             )));
         }
         Ok(_) => {
-            temporary_in(dir)
+            PendingFile::create_in(dir)
                 .map_err(|e| fail(format!("cannot write in {}: {e}", dir.display())))?;
         }
         Err(_) => {

@@ -582,15 +582,7 @@ fn a_confusion_matrix_too_wide_for_a_terminal_is_left_to_json() {
 
 #[test]
 fn info_checks_the_files_training_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    for stem in softreg::data::FILE_STEMS {
-        let name = format!("{stem}.gz");
-        fs::copy(
-            common::fashion_mnist_dir().join(&name),
-            dir.path().join(&name),
-        )
-        .unwrap();
-    }
+    let dir = compressed_copy();
     let data = dir.path().to_str().unwrap();
     let output = softreg(&["info", "--data", data]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -934,4 +926,137 @@ fn the_memory_check_counts_the_address_space_limit() {
         "{message}"
     );
     assert!(message.contains("lower --batch-size"), "{message}");
+}
+
+// Class 5 of issue 21: interrupted runs and files changed under the reader.
+
+/// The bundled data's compressed files copied into a fresh directory, so that
+/// the first run there decompresses them.
+fn compressed_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for stem in softreg::data::FILE_STEMS {
+        let name = format!("{stem}.gz");
+        fs::copy(
+            common::fashion_mnist_dir().join(&name),
+            dir.path().join(&name),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn send_signal(child: &std::process::Child, signal: libc::c_int) {
+    // SAFETY: `kill` on the pid of a child not yet waited for (so not reused).
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert!(sent == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH));
+}
+
+#[test]
+fn a_run_interrupted_while_decompressing_leaves_no_litter() {
+    let dir = compressed_copy();
+    // SIGKILL cannot be caught: only a file with no name until it is whole
+    // (O_TMPFILE) leaves nothing then. Where the file system has none, the
+    // named temporary is removed on SIGINT and SIGTERM, and after an hour.
+    let anonymous = softreg::output::PendingFile::create_in(dir.path())
+        .unwrap()
+        .is_anonymous();
+    let mut signals = vec![libc::SIGINT, libc::SIGTERM];
+    if anonymous {
+        signals.push(libc::SIGKILL);
+    } else {
+        eprintln!(
+            "no O_TMPFILE in {}: SIGKILL not tried",
+            dir.path().display()
+        );
+    }
+    let whole_size = |stem: &str| {
+        fs::metadata(common::fashion_mnist_dir().join(stem))
+            .unwrap()
+            .len()
+    };
+    let mut cut_short = 0;
+    for signal in signals {
+        for delay_ms in [5, 20, 40, 70, 100, 140, 200] {
+            for stem in softreg::data::FILE_STEMS {
+                let _ = fs::remove_file(dir.path().join(stem));
+            }
+            let mut child = Command::new(env!("CARGO_BIN_EXE_softreg"))
+                .args(["train", "--epochs", "1", "--data"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            send_signal(&child, signal);
+            let status = child.wait().unwrap();
+            let mut names: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|name| !name.ends_with(".gz"))
+                .collect();
+            names.sort();
+            for name in &names {
+                assert!(
+                    softreg::data::FILE_STEMS.contains(&name.as_str()),
+                    "signal {signal} after {delay_ms} ms ({status}) left {name}"
+                );
+                let size = fs::metadata(dir.path().join(name)).unwrap().len();
+                assert_eq!(size, whole_size(name), "{name} is not whole");
+            }
+            if names.len() < softreg::data::FILE_STEMS.len() {
+                cut_short += 1;
+            }
+        }
+    }
+    assert!(cut_short > 0, "no run was interrupted while decompressing");
+}
+
+#[test]
+fn a_mapped_file_truncated_while_training_is_an_error_naming_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    for stem in softreg::data::FILE_STEMS {
+        fs::copy(
+            common::fashion_mnist_dir().join(stem),
+            dir.path().join(stem),
+        )
+        .unwrap();
+    }
+    let images = dir.path().join("train-images-idx3-ubyte");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_softreg"))
+        .args(["train", "--epochs", "10000", "--data"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("epoch 1,")),
+        "the run did not start training"
+    );
+    // What another process might do to a file it is rewriting in place.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&images)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let output = within_a_minute(move || {
+        for _ in lines.by_ref() {}
+        child.wait_with_output().unwrap()
+    });
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "{} changed while softreg was reading it",
+            images.display()
+        )),
+        "{message}"
+    );
 }

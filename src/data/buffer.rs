@@ -19,7 +19,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use bytemuck::Pod;
-use memmap2::{Mmap, MmapMut};
+use memmap2::MmapMut;
+
+use super::files::MappedFile;
 
 /// A fixed-length, page-aligned buffer of plain values.
 pub struct PixelBuffer<T> {
@@ -108,7 +110,7 @@ pub enum Held<T> {
     /// `len` values of `map` from byte `start`.
     Mapped {
         /// The file's mapping, shared by every clone.
-        map: Arc<Mmap>,
+        map: Arc<MappedFile>,
         /// Where the values start in the file, in bytes.
         start: usize,
         /// How many values there are.
@@ -135,7 +137,7 @@ impl<T: Pod> Clone for Held<T> {
 impl<T: Pod> Held<T> {
     /// The `len` values of `map` from byte `start`, if they lie within it and
     /// `start` is aligned for `T` (the mapping itself is page-aligned).
-    pub fn mapped(map: Mmap, start: usize, len: usize) -> Option<Self> {
+    pub fn mapped(map: MappedFile, start: usize, len: usize) -> Option<Self> {
         let end = len.checked_mul(size_of::<T>())?.checked_add(start)?;
         let fits = end <= map.len() && start.is_multiple_of(align_of::<T>());
         fits.then(|| Self::Mapped {

@@ -12,7 +12,8 @@ use memmap2::{Mmap, MmapOptions};
 
 use super::idx::{Holds, IdxHeader};
 use super::{DataError, DataErrorKind, check_fits};
-use crate::output::temporary_in;
+use crate::output::PendingFile;
+use crate::signals::WatchedMapping;
 
 /// A whole idx file in memory (mapped or decompressed) with its checked header.
 pub(super) struct IdxFile {
@@ -22,8 +23,24 @@ pub(super) struct IdxFile {
 
 /// The bytes of a file: memory-mapped, or held in memory when no cache could be written.
 pub(super) enum FileBytes {
-    Mapped(Mmap),
+    Mapped(MappedFile),
     Owned(Vec<u8>),
+}
+
+/// A whole file mapped read-only, watched while it lives: if another process
+/// truncates the file, reading the lost pages ends the run with an error
+/// naming the file, not a bare SIGBUS (see [`crate::signals`]).
+pub struct MappedFile {
+    /// Declared first, so dropped (unwatched) before the mapping goes.
+    _watch: WatchedMapping,
+    map: Mmap,
+}
+
+impl Deref for MappedFile {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
 }
 
 impl Deref for FileBytes {
@@ -97,14 +114,17 @@ pub(super) fn map_file(path: &Path) -> Result<FileBytes, DataError> {
         // Mapping an empty file fails on some platforms; it is simply empty.
         return Ok(FileBytes::Owned(Vec::new()));
     }
-    // SAFETY: the mapping is read-only and private to this process, and only
-    // ever read as bytes or f32, for which any content is a valid value; byte
-    // and f32 samples are read from it for as long as the images live. If another process truncates the file
-    // meanwhile, reads past the new end fault (SIGBUS): the caveat of
-    // memory-mapping that the module docs state. Populated: its pages are
+    // SAFETY: the mapping is read-only and only ever read as bytes or f32,
+    // for which any content is a valid value; byte and f32 samples are read
+    // from it for as long as the images live. If another process truncates
+    // the file meanwhile, reads past the new end fault (SIGBUS), which the
+    // watch turns into an error naming the file. Populated: its pages are
     // mapped now, not faulted in one by one while the first epoch reads them.
     let map = unsafe { MmapOptions::new().populate().map(&file) }.map_err(io_err)?;
-    Ok(FileBytes::Mapped(map))
+    Ok(FileBytes::Mapped(MappedFile {
+        _watch: WatchedMapping::new(&map, path),
+        map,
+    }))
 }
 
 /// A `.gz` idx file opened for reading: its checked header, and the rest of the
@@ -175,7 +195,8 @@ fn write_cache(gz: &Path, raw: &Path, holds: Holds) -> Result<(), CacheFailure> 
     } = GzIdx::open(gz, holds).map_err(CacheFailure::Data)?;
     let dir = raw.parent().unwrap_or(Path::new("."));
     crate::output::remove_stale_temporaries(dir);
-    let mut tmp = temporary_in(dir).map_err(|_| CacheFailure::Write)?;
+    let pending = PendingFile::create_in(dir).map_err(|_| CacheFailure::Write)?;
+    let mut tmp = pending.file();
     tmp.write_all(&header_bytes)
         .map_err(|_| CacheFailure::Write)?;
     let mut copied = 0u64;
@@ -198,10 +219,10 @@ fn write_cache(gz: &Path, raw: &Path, holds: Holds) -> Result<(), CacheFailure> 
     // change of the `.gz` makes it stale (a `.gz` dated in the future, from a
     // skewed clock, does not make every run decompress again).
     if let Ok(modified) = std::fs::metadata(gz).and_then(|m| m.modified()) {
-        let _ = tmp.as_file().set_modified(modified);
+        let _ = tmp.set_modified(modified);
     }
-    tmp.as_file().sync_all().map_err(|_| CacheFailure::Write)?;
-    tmp.persist(raw).map_err(|_| CacheFailure::Write)?;
+    tmp.sync_all().map_err(|_| CacheFailure::Write)?;
+    pending.persist(raw).map_err(|_| CacheFailure::Write)?;
     Ok(())
 }
 

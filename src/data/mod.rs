@@ -54,7 +54,7 @@ pub mod standardize;
 use buffer::{Bytes, Held, PixelBuffer};
 use error::check_fits;
 pub use error::{DataError, DataErrorKind};
-pub use files::source_file;
+pub use files::{MappedFile, source_file};
 pub use idx_dir::{FILE_STEMS, load_split};
 pub use npy_dir::{NPY_FILES, load_npy_samples, load_npy_split};
 pub use source::{CLASS_NAMES_FILE, Source, SplitName, files_of, load_test};
