@@ -926,6 +926,24 @@ fn the_memory_check_counts_the_address_space_limit() {
         "{message}"
     );
     assert!(message.contains("lower --batch-size"), "{message}");
+
+    // `train` too: one model of 20,000 features x 5,000 classes holds 2 GB of
+    // weights, optimizer buffers and gradients (it used to abort allocating).
+    let dir = tempfile::tempdir().unwrap();
+    let features = 20_000;
+    common::write_npy_dataset(dir.path(), &vec![0.5; 2 * features], features, &[0, 4999]);
+    let script = format!(
+        "ulimit -v 1000000 && exec '{}' train --data '{}' --epochs 1",
+        env!("CARGO_BIN_EXE_softreg"),
+        dir.path().display(),
+    );
+    let output = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("one model with batches of 256 needs 2.0 GB"),
+        "{message}"
+    );
 }
 
 // Class 5 of issue 21: interrupted runs and files changed under the reader.

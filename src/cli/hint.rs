@@ -51,6 +51,13 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
         TrainError::NoValidation => (Some("pass --validation 1 or more"), true),
         TrainError::Validation { .. } => (Some("lower --validation"), true),
         TrainError::Optimizer(_) => (None, true),
+        TrainError::OutOfMemory { models: 1, .. } => (
+            Some(
+                "lower --batch-size (each chunk of a minibatch holds a gradient copy), or train \
+                 on fewer features or classes",
+            ),
+            false,
+        ),
         TrainError::OutOfMemory { .. } => (Some("list fewer values or lower --batch-size"), false),
         TrainError::Diverged(_) => (
             Some("--lr sets the learning rate; nothing is written"),

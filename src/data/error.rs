@@ -106,6 +106,8 @@ pub(super) fn check_fits(
     needed: u64,
     held: &'static str,
 ) -> Result<(), DataErrorKind> {
+    // Not `memory_shortfall`: that asks the allocator for the bytes, and a
+    // header's claim is not yet known to be backed by data.
     match crate::input::available_memory() {
         Some(available) if needed > available => Err(DataErrorKind::TooLarge {
             described,

@@ -153,6 +153,42 @@ impl RunConfig {
         data.train.len().saturating_sub(self.validation)
     }
 
+    /// Bytes a run of `models` models with `kernel` holds beyond the data:
+    /// per model, its weights, two optimizer buffers and a row-major copy,
+    /// and its gradient sums for every chunk of a minibatch.
+    pub fn memory_needed(&self, data: &Dataset, kernel: Kernel, models: usize) -> u64 {
+        let features = data.train.images.features();
+        let parameters = (features + 1) * data.classes;
+        let chunk_rows = kernel.chunk_rows(features, data.classes);
+        let chunks = self.batch_rows(data).div_ceil(chunk_rows);
+        let copies = 4 + chunks;
+        (parameters as u64)
+            .saturating_mul(4 * copies as u64)
+            .saturating_mul(models as u64)
+    }
+
+    /// Refuses a run of `models` models whose weights and gradient sums
+    /// ([`RunConfig::memory_needed`]) this process cannot be given now
+    /// ([`crate::input::memory_shortfall`]): checked before any is allocated,
+    /// for `train` and `sweep` alike.
+    pub fn check_memory(
+        &self,
+        data: &Dataset,
+        kernel: Kernel,
+        models: usize,
+    ) -> Result<(), TrainError> {
+        let needed = self.memory_needed(data, kernel, models);
+        match crate::input::memory_shortfall(needed) {
+            Some(available) => Err(TrainError::OutOfMemory {
+                models,
+                batch_size: self.batch_size,
+                needed,
+                available,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The rows of the run's largest minibatch: the batch size, but never
     /// more than the images trained on (buffers are sized by what the data
     /// can use, not by the flag).
@@ -178,7 +214,8 @@ impl TrainConfig {
     /// Refuses settings that cannot train on `data`, naming the setting.
     pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
         self.run.check(data)?;
-        self.setting.check()
+        self.setting.check()?;
+        self.run.check_memory(data, self.kernel, 1)
     }
 }
 
@@ -209,10 +246,12 @@ pub enum TrainError {
     /// A sweep with no validation image to rank its models by.
     #[error("a sweep ranks models by validation accuracy: it needs at least one validation image")]
     NoValidation,
-    /// A sweep whose weights and gradient sums would not fit in memory.
+    /// A run whose weights and gradient sums would not fit in memory.
     #[error(
-        "{models} models with batches of {batch_size} need {} of memory for their weights and \
-         gradients, more than the {} available",
+        "{} with batches of {batch_size} need{} {} of memory for weights and gradients, more \
+         than the {} available",
+        if *.models == 1 { "one model".to_string() } else { format!("{} models", .models) },
+        if *.models == 1 { "s" } else { "" },
         human_bytes(*.needed),
         human_bytes(*.available)
     )]

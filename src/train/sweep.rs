@@ -159,30 +159,15 @@ impl SweepConfig {
             return Err(TrainError::NoValidation);
         }
         self.run.check(data)?;
-        let needed = self.memory_needed(data);
-        if let Some(available) = crate::input::available_memory().filter(|&a| needed > a) {
-            return Err(TrainError::OutOfMemory {
-                models: self.settings.len(),
-                batch_size: self.run.batch_size,
-                needed,
-                available,
-            });
-        }
+        self.run
+            .check_memory(data, self.kernel, self.settings.len())?;
         self.settings.iter().try_for_each(Setting::check)
     }
 
-    /// Bytes the sweep holds beyond the data: per model, its weights, two
-    /// optimizer buffers and a row-major copy, and its gradient sums for every
-    /// chunk of a minibatch.
+    /// Bytes the sweep holds beyond the data ([`RunConfig::memory_needed`]).
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
-        let parameters = (data.train.images.features() + 1) * data.classes;
-        let features = data.train.images.features();
-        let chunk_rows = self.kernel.chunk_rows(features, data.classes);
-        let chunks = self.run.batch_rows(data).div_ceil(chunk_rows);
-        let copies = 4 + chunks;
-        (parameters as u64)
-            .saturating_mul(4 * copies as u64)
-            .saturating_mul(self.settings.len() as u64)
+        self.run
+            .memory_needed(data, self.kernel, self.settings.len())
     }
 }
 

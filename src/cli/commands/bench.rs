@@ -2,7 +2,7 @@
 
 use softreg::app::bench::{self, BenchConfig};
 use softreg::app::bench_shape::{self, ShapeBenchConfig};
-use softreg::input::available_memory;
+use softreg::input::memory_shortfall;
 use softreg::kernel::Isa;
 use softreg::train::pool_size;
 
@@ -26,7 +26,7 @@ pub fn run(args: BenchArgs, out: &mut Stdout) -> Outcome {
             ..ShapeBenchConfig::new(features, classes)
         };
         let needed = config.memory_needed();
-        if let Some(available) = available_memory().filter(|&a| needed > a) {
+        if let Some(available) = memory_shortfall(needed) {
             return Err(format!(
                 "--features {features} --classes {classes}: random data and weights of that \
                  shape need about {:.1} GB, and {:.1} GB of memory is available: ask for a \

@@ -134,7 +134,7 @@ fn classify_samples(
         let bytes = (rows as u64)
             .saturating_mul(model.classes as u64)
             .saturating_mul(8);
-        if let Some(available) = softreg::input::available_memory().filter(|&a| bytes > a) {
+        if let Some(available) = softreg::input::memory_shortfall(bytes) {
             return Err(format!(
                 "--probabilities {}: {rows} samples x {} classes need {} of memory, {} is available",
                 path.display(),
