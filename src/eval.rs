@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::data::{self, DataError, Images, PixelFormat, Split};
 use crate::kernel::blocking::EVAL_CHUNK_ROWS;
-use crate::kernel::{self, Engine, Fused, Gemm, Isa, Kernel, Plan, Reference, Weights};
+use crate::kernel::{self, Engine, EngineJob, Isa, Kernel, Plan, Weights};
 use crate::model::Model;
 
 /// Loss and accuracy of a model on a labelled split.
@@ -48,22 +48,32 @@ impl Evaluation {
 /// [`EVAL_CHUNK_ROWS`]-row chunks whose sums are added in order (so the
 /// figures do not depend on the thread count).
 pub fn evaluate(kernel: Kernel, model: &Model, split: &Split, range: Range<usize>) -> Evaluation {
-    fn alone<E: Engine>(
-        engine: E,
-        model: &Model,
-        split: &Split,
+    struct Alone<'a> {
+        model: &'a Model,
+        split: &'a Split,
         range: Range<usize>,
-    ) -> Evaluation {
-        evaluate_models(&engine, &[&engine.weights(model)], split, range)[0]
     }
-    match kernel {
-        Kernel::Fused => {
-            let isa = Isa::best();
-            alone(Fused(isa, Plan::default_for(isa)), model, split, range)
+    impl EngineJob for Alone<'_> {
+        type Output = Evaluation;
+        fn run<E: Engine>(self, engine: &E) -> Evaluation {
+            evaluate_models(
+                engine,
+                &[&engine.weights(self.model)],
+                self.split,
+                self.range,
+            )[0]
         }
-        Kernel::Gemm => alone(Gemm(Isa::best()), model, split, range),
-        Kernel::Reference => alone(Reference, model, split, range),
     }
+    let isa = Isa::best();
+    kernel.run(
+        isa,
+        Plan::default_for(isa),
+        Alone {
+            model,
+            split,
+            range,
+        },
+    )
 }
 
 /// Loss and accuracy of each model (`weights`, in `engine`'s layout) on the

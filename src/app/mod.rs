@@ -1,5 +1,5 @@
 //! What only the command line needs: the text and JSON it prints
-//! ([`report`], [`sweep_report`], [`bench_report`]), the figures it draws ([`figures`]), classifying a user's own
+//! ([`report`], [`fit_report`], [`sweep_report`], [`bench_report`]), the figures it draws ([`figures`]), classifying a user's own
 //! pictures ([`user_image`]), describing a data directory ([`info`]) and
 //! measuring the machine ([`bench`](mod@bench), [`bench_shape`], [`peak`]). Nothing below `app` imports
 //! from it.
@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_report;
 pub mod bench_shape;
 pub mod figures;
+pub mod fit_report;
 pub mod info;
 pub mod peak;
 pub mod report;

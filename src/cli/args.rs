@@ -131,9 +131,27 @@ pub struct TrainArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 0.1, value_parser = positive_finite, allow_negative_numbers = true)]
     pub lr: f32,
-    /// sgd (torch.optim.SGD) or adam (torch.optim.Adam), PyTorch's semantics.
+    /// sgd (torch.optim.SGD) or adam (torch.optim.Adam), PyTorch's semantics;
+    /// or lbfgs: full-batch L-BFGS to the optimum of mean cross-entropy +
+    /// (λ/2)‖W‖², scikit-learn's LogisticRegression (--C or --l2, --tol,
+    /// --max-iter; it has no learning rate, epochs or batches).
     #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
     pub optimizer: OptimizerArg,
+    /// L-BFGS: scikit-learn's C, the inverse strength of the L2 penalty on the
+    /// weights: λ = 1 / (C n) for n training images [default: 1].
+    #[arg(long = "C", value_name = "C", allow_negative_numbers = true)]
+    pub c: Option<f64>,
+    /// L-BFGS: the L2 penalty's strength λ itself (instead of --C).
+    #[arg(long, conflicts_with = "c", allow_negative_numbers = true)]
+    pub l2: Option<f64>,
+    /// L-BFGS: stop once every gradient component is at most this in absolute
+    /// value (scipy's pgtol, scikit-learn's tol) [default: 1e-4].
+    #[arg(long, allow_negative_numbers = true)]
+    pub tol: Option<f64>,
+    /// L-BFGS: stop after this many iterations (scikit-learn's max_iter)
+    /// [default: 100].
+    #[arg(long)]
+    pub max_iter: Option<usize>,
     /// SGD momentum factor (0: none).
     #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true)]
     pub momentum: f32,
@@ -343,6 +361,8 @@ pub enum OptimizerArg {
     Sgd,
     /// Adam, bias-corrected.
     Adam,
+    /// Full-batch L-BFGS (train only).
+    Lbfgs,
 }
 
 /// `--pixels` values.

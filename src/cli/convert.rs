@@ -6,6 +6,8 @@
 use softreg::app::tune::SavedPlan;
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Kernel, Plan};
+use softreg::train::fit::{FitConfig, Penalty};
+use softreg::train::lbfgs::LbfgsSettings;
 use softreg::train::{
     Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
 };
@@ -107,7 +109,15 @@ pub fn plan(flag: Option<Plan>, isa: Isa) -> Result<(Plan, &'static str), UsageE
 const PLAN_VARIABLE: &str = "SOFTREG_PLAN";
 
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
+    if args.c.is_some() || args.l2.is_some() || args.tol.is_some() || args.max_iter.is_some() {
+        return Err(UsageError(
+            "--C, --l2, --tol and --max-iter are L-BFGS's: add --optimizer lbfgs".into(),
+        ));
+    }
     match args.optimizer {
+        OptimizerArg::Lbfgs => Err(UsageError(
+            "--optimizer lbfgs is a full-batch fit: `train` runs it with fit_config".into(),
+        )),
         OptimizerArg::Sgd => {
             if args.beta1.is_some() || args.beta2.is_some() || args.eps.is_some() {
                 return Err(UsageError(
@@ -149,10 +159,50 @@ pub fn pixels(arg: PixelsArg) -> PixelFormat {
     }
 }
 
+/// The full-batch fit `train --optimizer lbfgs`'s flags describe (its kernel
+/// the default until [`kernel`] resolves `--kernel`); the flags of SGD and
+/// Adam are refused.
+pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
+    if args.momentum != 0.0
+        || args.nesterov
+        || args.weight_decay != 0.0
+        || args.beta1.is_some()
+        || args.beta2.is_some()
+        || args.eps.is_some()
+    {
+        return Err(UsageError(
+            "--momentum, --nesterov, --weight-decay, --beta1, --beta2 and --eps are SGD's and \
+             Adam's: L-BFGS's penalty is --C or --l2"
+                .into(),
+        ));
+    }
+    let penalty = match (args.c, args.l2) {
+        (_, Some(lambda)) => Penalty::L2(lambda),
+        (c, None) => Penalty::C(c.unwrap_or(1.0)),
+    };
+    let defaults = LbfgsSettings::default();
+    Ok(FitConfig {
+        run: run_config(&args.run, args.validation, &args.threads)?,
+        penalties: vec![penalty],
+        solver: LbfgsSettings {
+            gtol: args.tol.unwrap_or(defaults.gtol),
+            max_iter: args.max_iter.unwrap_or(defaults.max_iter),
+            ..defaults
+        },
+        kernel: Kernel::default(),
+        test_every: 10,
+    })
+}
+
 /// The grid `sweep`'s flags describe and the sweep of its models. The model
 /// count is checked first (cheap, whatever the lists' lengths), then a value
 /// listed twice is refused.
 pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError> {
+    if args.optimizer.contains(&OptimizerArg::Lbfgs) {
+        return Err(UsageError(
+            "sweep trains SGD and Adam models; fit with L-BFGS by `train --optimizer lbfgs`".into(),
+        ));
+    }
     let seeds = args
         .seeds
         .iter()
@@ -162,7 +212,7 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
             .optimizer
             .iter()
             .map(|&o| match o {
-                OptimizerArg::Sgd => OptimizerKind::Sgd,
+                OptimizerArg::Sgd | OptimizerArg::Lbfgs => OptimizerKind::Sgd,
                 OptimizerArg::Adam => OptimizerKind::Adam,
             })
             .collect(),

@@ -150,9 +150,19 @@ impl Weights {
     }
 }
 
+/// Work that runs with any [`Engine`] ([`Kernel::run`] picks it): a closure
+/// cannot be generic over the engine, so this is a trait, as pulp's
+/// `WithSimd` is for instruction sets.
+pub trait EngineJob {
+    /// What the work returns.
+    type Output;
+    /// Does the work with `engine`.
+    fn run<E: Engine>(self, engine: &E) -> Self::Output;
+}
+
 /// Which implementation computes the loss and gradient: the choice `train`,
 /// `bench` and the tests make, named here once; each is an [`Engine`], and
-/// running one is an exhaustive `match` over this.
+/// [`Kernel::run`] is the one place a choice becomes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
     /// The fused SIMD kernel of this module, parallel over fixed chunks.
@@ -183,6 +193,17 @@ impl Kernel {
             Kernel::Fused
         } else {
             Kernel::Gemm
+        }
+    }
+
+    /// Runs `job` with this kernel's engine, on `isa` with `plan` (the plan
+    /// only matters to the fused kernel, the instruction set not to the
+    /// reference).
+    pub fn run<J: EngineJob>(self, isa: Isa, plan: Plan, job: J) -> J::Output {
+        match self {
+            Kernel::Fused => job.run(&Fused(isa, plan)),
+            Kernel::Gemm => job.run(&Gemm(isa)),
+            Kernel::Reference => job.run(&Reference),
         }
     }
 

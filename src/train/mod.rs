@@ -13,6 +13,9 @@
 
 mod barrier;
 mod divergence;
+pub mod fit;
+mod full_batch;
+pub mod lbfgs;
 mod optimizer;
 mod run;
 mod sweep;
@@ -261,6 +264,12 @@ pub enum TrainError {
         needed: u64,
         available: u64,
     },
+    /// A penalty strength that is not a number the objective can use.
+    #[error("{0}: C must be a positive finite number, and l2 a finite number of at least 0")]
+    Penalty(String),
+    /// A gradient tolerance that is negative or not finite.
+    #[error("the gradient tolerance must be a finite number of at least 0, got {0}")]
+    Tolerance(f64),
     /// More epochs than any run could finish.
     #[error("epochs must be at most {MAX_EPOCHS}, got {0}")]
     Epochs(usize),

@@ -11,7 +11,7 @@ use super::update::Params;
 use super::{EpochControl, ModelEpoch, RunConfig, Setting, Swept, SweptModel, TrainError};
 use crate::data::Dataset;
 use crate::eval::evaluate_models;
-use crate::kernel::{Engine, Fused, Gemm, Kernel, Reference};
+use crate::kernel::{Engine, EngineJob, Kernel};
 use crate::model::Model;
 use crate::random::SeededRng;
 
@@ -66,19 +66,36 @@ pub(super) struct Run<'a> {
 }
 
 /// [`models`] with the engine of `kernel`, on `run`'s instruction set and
-/// plan: the one place a [`Kernel`] becomes an [`Engine`] for training.
+/// plan.
 pub(super) fn models_with<C: EpochControl>(
     kernel: Kernel,
     run: &Run<'_>,
     on_epoch: impl FnMut(usize, &[SweptModel], f64) -> C,
     on_step: &(impl Fn(usize) + Sync),
 ) -> Result<Swept, TrainError> {
-    let (isa, plan) = (run.config.isa(), run.config.plan());
-    match kernel {
-        Kernel::Fused => models(&Fused(isa, plan), run, on_epoch, on_step),
-        Kernel::Gemm => models(&Gemm(isa), run, on_epoch, on_step),
-        Kernel::Reference => models(&Reference, run, on_epoch, on_step),
+    struct Job<'a, 'r, O, S> {
+        run: &'a Run<'r>,
+        on_epoch: O,
+        on_step: &'a S,
     }
+    impl<C: EpochControl, O: FnMut(usize, &[SweptModel], f64) -> C, S: Fn(usize) + Sync> EngineJob
+        for Job<'_, '_, O, S>
+    {
+        type Output = Result<Swept, TrainError>;
+        fn run<E: Engine>(self, engine: &E) -> Self::Output {
+            models(engine, self.run, self.on_epoch, self.on_step)
+        }
+    }
+    let (isa, plan) = (run.config.isa(), run.config.plan());
+    kernel.run(
+        isa,
+        plan,
+        Job {
+            run,
+            on_epoch,
+            on_step,
+        },
+    )
 }
 
 /// Trains every model of `run` with `engine` on the current rayon pool,

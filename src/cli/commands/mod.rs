@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod fit;
 mod info;
 mod predict;
 mod sweep;
@@ -17,7 +18,6 @@ use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::standardize::Standardization;
 use softreg::data::{self, DataError, Dataset};
 use softreg::model::Model;
-use softreg::train::Optimizer;
 
 use super::args::Command;
 use super::stdout::{Output, Stdout, prepare_outputs};
@@ -45,7 +45,6 @@ fn save_model(
     (model, standardization): (&Model, Option<&Standardization>),
     (dir, data): (&Path, &Dataset),
     mut settings: Vec<(&str, String)>,
-    optimizer: &Optimizer,
     test_accuracy: Option<f64>,
 ) -> Outcome {
     let folded;
@@ -66,7 +65,6 @@ fn save_model(
     info.training = [("data", dir.display().to_string())]
         .into_iter()
         .chain(settings)
-        .chain(optimizer.settings())
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     Ok(checkpoint::save(path, model, &info)?)

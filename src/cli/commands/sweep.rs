@@ -54,7 +54,7 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         );
     };
     if let Some(path) = &save {
-        let settings = vec![
+        let mut settings = vec![
             ("epochs", config.run.epochs.to_string()),
             ("batch_size", config.run.batch_size.to_string()),
             ("lr", best.setting.learning_rate.to_string()),
@@ -69,9 +69,9 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         ];
         let test_accuracy = best.test.map(|t| t.accuracy);
         let data = (dir.as_path(), &data);
-        let optimizer = &best.setting.optimizer;
+        settings.extend(best.setting.optimizer.settings());
         let model = (&best.model, standardization.as_ref());
-        save_model(path, model, data, settings, optimizer, test_accuracy)?;
+        save_model(path, model, data, settings, test_accuracy)?;
     }
     if let Some(path) = &plot {
         save_picture(&sweep_figure::draw(&swept), ("--plot", path))?;

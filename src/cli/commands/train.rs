@@ -8,11 +8,14 @@ use softreg::data::Dataset;
 use softreg::train::train_with_progress;
 
 use super::{Outcome, go_on, save_model, save_picture, standardized, training_outputs};
-use crate::cli::args::TrainArgs;
+use crate::cli::args::{OptimizerArg, TrainArgs};
 use crate::cli::convert;
 use crate::cli::stdout::{Stdout, progress_bar};
 
 pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
+    if args.optimizer == OptimizerArg::Lbfgs {
+        return super::fit::run(args, out);
+    }
     let start = Instant::now();
     let mut config = convert::train_config(&args)?;
     let dir = &args.data.data;
@@ -48,7 +51,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     progress.finish_and_clear();
     let trained = trained?;
     if let Some(path) = &save {
-        let settings = vec![
+        let mut settings = vec![
             ("epochs", config.run.epochs.to_string()),
             ("batch_size", config.run.batch_size.to_string()),
             ("lr", config.setting.learning_rate.to_string()),
@@ -58,6 +61,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
                 config.kernel.describe(config.run.isa(), config.run.plan()),
             ),
         ];
+        settings.extend(config.setting.optimizer.settings());
         let test_accuracy = trained
             .epochs
             .last()
@@ -69,7 +73,6 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
             (&trained.model, standardization.as_ref()),
             data,
             settings,
-            &config.setting.optimizer,
             test_accuracy,
         )?;
     }

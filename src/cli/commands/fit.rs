@@ -1,0 +1,90 @@
+//! `softreg train --optimizer lbfgs`: a full-batch fit to the optimum.
+
+use softreg::app::fit_report;
+use softreg::data::Dataset;
+use softreg::train::fit::fit;
+use softreg::train::lbfgs::LbfgsStop;
+
+use super::{Outcome, save_model, standardized, training_outputs};
+use crate::cli::args::TrainArgs;
+use crate::cli::convert;
+use crate::cli::stdout::Stdout;
+
+pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
+    let mut config = convert::fit_config(&args)?;
+    if args.plot.is_some() {
+        return Err(convert::UsageError(
+            "--plot draws epochs; an L-BFGS fit has none (--json has every iteration)".into(),
+        )
+        .into());
+    }
+    let dir = &args.data.data;
+    let [save, _] = training_outputs(("--save", args.save.as_deref()), None, dir)?;
+    let mut data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
+    config.kernel = convert::kernel(&args.kernel, &data);
+    config.check(&data)?;
+    let trained_on = config.run.trained_on(&data);
+    let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
+    let json = args.json.json;
+    if !json {
+        out.println(fit_report::header(dir, &data, &config));
+    }
+    let fitted = fit(&data, &config, |iteration| {
+        if json {
+            out.println(fit_report::iteration_json(iteration));
+        } else {
+            out.println(fit_report::iteration_line(iteration));
+        }
+    })?;
+    let model = &fitted.models[0];
+    if model.last.stop == Some(LbfgsStop::NotFinite) {
+        return Err(
+            "the objective is not finite at the starting point (all weights 0): the data \
+                    holds values too large for f32 arithmetic; try --standardize"
+                .into(),
+        );
+    }
+    if let Some(path) = &save {
+        let mut settings = vec![
+            ("optimizer", "lbfgs".to_string()),
+            ("penalty", model.penalty.describe()),
+            ("lambda", model.lambda.to_string()),
+            ("tol", config.solver.gtol.to_string()),
+            ("iterations", model.last.iteration.to_string()),
+            ("objective", model.last.objective.to_string()),
+            ("gradient_max", model.last.gradient_max.to_string()),
+            (
+                "kernel",
+                config.kernel.describe(config.run.isa(), config.run.plan()),
+            ),
+        ];
+        if let Some(stop) = model.last.stop {
+            settings.push(("stop", fit_report::stop_name(stop).to_string()));
+        }
+        let test_accuracy = model.last.test.map(|t| t.accuracy);
+        let data = (dir.as_path(), &data);
+        save_model(
+            path,
+            (&model.model, standardization.as_ref()),
+            data,
+            settings,
+            test_accuracy,
+        )?;
+    }
+    if json {
+        out.println(fit_report::summary_json(&fitted));
+    } else {
+        out.println(fit_report::summary_line(&fitted, config.solver.gtol));
+        if let Some(path) = &args.save {
+            out.println(format_args!("model saved to {}", path.display()));
+        }
+    }
+    if model.last.stop == Some(LbfgsStop::MaxIterations) {
+        eprintln!(
+            "warning: not converged: the largest gradient component is {:.3e}, above --tol {:e}, \
+             after --max-iter {} iterations; raise --max-iter to go on",
+            model.last.gradient_max, config.solver.gtol, config.solver.max_iter
+        );
+    }
+    Ok(())
+}

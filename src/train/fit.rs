@@ -1,0 +1,388 @@
+//! Full-batch fits: L-BFGS ([`super::lbfgs`]) on the objective scikit-learn's
+//! `LogisticRegression` minimises,
+//!
+//! ```text
+//! f(W, b) = (1/n) Σᵢ cross-entropy(W xᵢ + b, yᵢ) + (λ/2) ‖W‖²,   λ = 1 / (C n),
+//! ```
+//!
+//! the bias unpenalised, for one strength or many. Every model's solver asks
+//! for the objective at its own trial point; each pass over the training rows
+//! ([`super::full_batch::pass`]) evaluates every model that is still
+//! solving, so a sweep of strengths reads the data once per round, and models
+//! drop out as they converge. The solvers work in f64 on the weights in the
+//! engine's layout (a permutation of the row-major matrix, so dot products
+//! and the norm are the same); the kernel computes with those weights rounded
+//! to f32, and the objective is that of the rounded weights, the ones saved.
+
+use std::time::Instant;
+
+pub use super::full_batch::PASS_CHUNK_ROWS;
+use super::full_batch::{self, PassSums};
+use super::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
+use super::{RunConfig, TrainError, on_pool};
+use crate::data::Dataset;
+use crate::eval::{Evaluation, evaluate_models};
+use crate::kernel::{Engine, EngineJob, Kernel};
+use crate::model::Model;
+
+/// The strength of the L2 penalty on the weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Penalty {
+    /// scikit-learn's `C`: λ = 1 / (C n) for n training rows.
+    C(f64),
+    /// λ itself.
+    L2(f64),
+}
+
+impl Penalty {
+    /// λ for `n` training rows.
+    pub fn lambda(self, n: usize) -> f64 {
+        match self {
+            Penalty::C(c) => 1.0 / (c * n as f64),
+            Penalty::L2(lambda) => lambda,
+        }
+    }
+
+    /// `C 1` or `l2 0.001`, as the flags name them.
+    pub fn describe(self) -> String {
+        match self {
+            Penalty::C(c) => format!("C {c}"),
+            Penalty::L2(lambda) => format!("l2 {lambda}"),
+        }
+    }
+
+    fn check(self) -> Result<(), TrainError> {
+        let fine = match self {
+            Penalty::C(c) => c.is_finite() && c > 0.0,
+            Penalty::L2(lambda) => lambda.is_finite() && lambda >= 0.0,
+        };
+        if fine {
+            Ok(())
+        } else {
+            Err(TrainError::Penalty(self.describe()))
+        }
+    }
+}
+
+/// A full-batch fit of one model per penalty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    /// Threads, instruction set, plan and held-out rows (epochs and batch
+    /// size do not apply).
+    pub run: RunConfig,
+    /// One model per penalty.
+    pub penalties: Vec<Penalty>,
+    /// History, tolerances and the iteration limit.
+    pub solver: LbfgsSettings,
+    /// The implementation of the loss and gradient.
+    pub kernel: Kernel,
+    /// Score the test split every this many iterations (and at the end); 0
+    /// for only at the end.
+    pub test_every: usize,
+}
+
+impl FitConfig {
+    /// Refuses settings that cannot fit on `data`, naming the setting.
+    pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
+        if self.penalties.is_empty() {
+            return Err(TrainError::NoModels);
+        }
+        if self.penalties.len() > super::MAX_SWEEP_MODELS {
+            return Err(TrainError::TooManyModels(self.penalties.len()));
+        }
+        let run = RunConfig {
+            epochs: 1,
+            batch_size: full_batch::PASS_CHUNK_ROWS,
+            ..self.run.clone()
+        };
+        run.check(data)?;
+        self.penalties.iter().try_for_each(|p| p.check())?;
+        if !(self.solver.gtol >= 0.0 && self.solver.gtol.is_finite()) {
+            return Err(TrainError::Tolerance(self.solver.gtol));
+        }
+        let needed = self.memory_needed(data);
+        match crate::input::memory_shortfall(needed) {
+            Some(available) => Err(TrainError::OutOfMemory {
+                models: self.penalties.len(),
+                batch_size: self.run.trained_on(data),
+                needed,
+                available,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Bytes the fit holds beyond the data: per model, the solver's f64
+    /// iterate, gradient, trial, direction and line-search copies and its
+    /// history's pairs, the f32 weights, and a pass's chunk sums (at most
+    /// [`full_batch::BLOCK_BYTES`], but one chunk per thread at least).
+    pub fn memory_needed(&self, data: &Dataset) -> u64 {
+        let parameters = ((data.train.images.features() + 1) * data.classes) as u64;
+        let solver = 8 * (8 + 2 * self.solver.history as u64);
+        let models = self.penalties.len() as u64;
+        let per_model = parameters.saturating_mul(solver + 4);
+        let threads = super::pool_size(self.run.threads) as u64;
+        let sums = parameters
+            .saturating_mul(4 * models)
+            .saturating_mul(threads)
+            .max(full_batch::BLOCK_BYTES as u64);
+        per_model.saturating_mul(models).saturating_add(sums)
+    }
+}
+
+/// One iteration of one model's fit, as it is reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitIteration {
+    /// Which model (index into the penalties).
+    pub model: usize,
+    /// Iterations so far (0 for the starting point).
+    pub iteration: usize,
+    /// The objective at the iterate.
+    pub objective: f64,
+    /// The largest gradient component there, in absolute value.
+    pub gradient_max: f64,
+    /// The length of the step that reached it.
+    pub step: f64,
+    /// Objective evaluations so far.
+    pub evaluations: usize,
+    /// Test loss and accuracy, on the iterations that score it.
+    pub test: Option<Evaluation>,
+    /// Seconds since the fit started.
+    pub seconds: f64,
+    /// Why the model stopped, on its last iteration.
+    pub stop: Option<LbfgsStop>,
+}
+
+/// A fitted model.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The penalty it was fitted with, and its λ.
+    pub penalty: Penalty,
+    pub lambda: f64,
+    /// The weights and bias.
+    pub model: Model,
+    /// Its last iteration: objective, gradient, why it stopped, test score.
+    pub last: FitIteration,
+    /// Loss and accuracy on the held-out rows, when some are held out.
+    pub validation: Option<Evaluation>,
+}
+
+/// Every model's fit, and what the fits took together.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    /// One per penalty, in their order.
+    pub models: Vec<Fitted>,
+    /// Passes over the training rows (each evaluated every model still
+    /// solving).
+    pub passes: usize,
+    /// Training rows.
+    pub rows: usize,
+    /// Seconds, scoring included.
+    pub seconds: f64,
+}
+
+/// Fits one model per penalty of `config` on `data.train` (less the held-out
+/// rows), calling `on_iteration` after each iteration of each model (the
+/// starting point is iteration 0).
+pub fn fit(
+    data: &Dataset,
+    config: &FitConfig,
+    on_iteration: impl FnMut(&FitIteration) + Send,
+) -> Result<Fit, TrainError> {
+    config.check(data)?;
+    struct Job<'a, F> {
+        data: &'a Dataset,
+        config: &'a FitConfig,
+        on_iteration: F,
+    }
+    impl<F: FnMut(&FitIteration)> EngineJob for Job<'_, F> {
+        type Output = Fit;
+        fn run<E: Engine>(self, engine: &E) -> Fit {
+            fit_with(engine, self.data, self.config, self.on_iteration)
+        }
+    }
+    let (isa, plan) = (config.run.isa(), config.run.plan());
+    let job = Job {
+        data,
+        config,
+        on_iteration,
+    };
+    on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))
+}
+
+/// The objective `config`'s fit minimises for `penalty`, and its gradient
+/// (row-major, as a model's weights and bias, rounded to f32), at `model`:
+/// what every iteration computes, exposed to check it against an
+/// independent computation.
+pub fn objective_at(
+    data: &Dataset,
+    config: &FitConfig,
+    penalty: Penalty,
+    model: &Model,
+) -> Result<(f64, Model), TrainError> {
+    struct Job<'a> {
+        data: &'a Dataset,
+        n: usize,
+        lambda: f64,
+        model: &'a Model,
+    }
+    impl EngineJob for Job<'_> {
+        type Output = (f64, Model);
+        fn run<E: Engine>(self, engine: &E) -> (f64, Model) {
+            let rows: Vec<usize> = (0..self.n).collect();
+            let mut weights = engine.weights(self.model);
+            let split = (&self.data.train, self.data.classes);
+            let sums = full_batch::pass(engine, split, &rows, &[&weights]);
+            let (f, gradient) = objective::<E>(&mut weights, &sums[0], self.lambda, self.n);
+            set_weights::<E>(&mut weights, &gradient);
+            (f, engine.model(&weights))
+        }
+    }
+    let n = config.run.trained_on(data);
+    let job = Job {
+        data,
+        n,
+        lambda: penalty.lambda(n),
+        model,
+    };
+    let (isa, plan) = (config.run.isa(), config.run.plan());
+    on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))
+}
+
+/// A model being fitted: its solver, its penalty's λ, and f32 weights in the
+/// engine's layout to evaluate its trial points with.
+struct Member<W> {
+    solver: Lbfgs,
+    lambda: f64,
+    weights: W,
+}
+
+fn fit_with<E: Engine>(
+    engine: &E,
+    data: &Dataset,
+    config: &FitConfig,
+    mut on_iteration: impl FnMut(&FitIteration),
+) -> Fit {
+    let start = Instant::now();
+    let train = &data.train;
+    let (features, classes) = (train.images.features(), data.classes);
+    let n = config.run.trained_on(data);
+    let rows: Vec<usize> = (0..n).collect();
+    let zeros = Model::zeros(features, classes);
+    let mut members: Vec<Member<E::Weights>> = config
+        .penalties
+        .iter()
+        .map(|&penalty| Member {
+            solver: Lbfgs::new(vec![0.0; (features + 1) * classes], config.solver),
+            lambda: penalty.lambda(n),
+            weights: engine.weights(&zeros),
+        })
+        .collect();
+    let mut last: Vec<Option<FitIteration>> = vec![None; members.len()];
+    let mut passes = 0;
+    loop {
+        let solving: Vec<usize> = (0..members.len())
+            .filter(|&m| members[m].solver.stopped().is_none())
+            .collect();
+        if solving.is_empty() {
+            break;
+        }
+        for &m in &solving {
+            let Member {
+                solver, weights, ..
+            } = &mut members[m];
+            set_weights::<E>(weights, solver.point());
+        }
+        let weights: Vec<&E::Weights> = solving.iter().map(|&m| &members[m].weights).collect();
+        let sums = full_batch::pass(engine, (train, classes), &rows, &weights);
+        passes += 1;
+        for (&m, sums) in solving.iter().zip(sums) {
+            let member = &mut members[m];
+            let (f, gradient) = objective::<E>(&mut member.weights, &sums, member.lambda, n);
+            let progress = member.solver.tell(f, &gradient);
+            if progress == LbfgsProgress::Searching {
+                continue;
+            }
+            let stop = member.solver.stopped();
+            let iteration = member.solver.iterations();
+            let scored = stop.is_some()
+                || (config.test_every > 0 && iteration > 0 && iteration % config.test_every == 0);
+            let test = data.test.as_ref().filter(|_| scored).map(|split| {
+                set_weights::<E>(&mut member.weights, member.solver.x());
+                evaluate_models(engine, &[&member.weights], split, 0..split.len())[0]
+            });
+            let report = FitIteration {
+                model: m,
+                iteration,
+                objective: member.solver.objective(),
+                gradient_max: member.solver.gradient_max(),
+                step: member.solver.last_step(),
+                evaluations: member.solver.evaluations(),
+                test,
+                seconds: start.elapsed().as_secs_f64(),
+                stop,
+            };
+            // A stop without a new step (the line search found none) is not
+            // an iteration: it only updates the last one's score and stop.
+            let repeated = last[m].as_ref().is_some_and(|l| l.iteration == iteration);
+            if !repeated {
+                on_iteration(&report);
+            }
+            last[m] = Some(report);
+        }
+    }
+    let held_out = n..train.len();
+    let models = members
+        .into_iter()
+        .zip(last)
+        .zip(&config.penalties)
+        .map(|((mut member, last), &penalty)| {
+            set_weights::<E>(&mut member.weights, member.solver.x());
+            let validation = (!held_out.is_empty())
+                .then(|| evaluate_models(engine, &[&member.weights], train, held_out.clone())[0]);
+            Fitted {
+                penalty,
+                lambda: member.lambda,
+                model: engine.model(&member.weights),
+                last: last.expect("every model reports its stop"),
+                validation,
+            }
+        })
+        .collect();
+    Fit {
+        models,
+        passes,
+        rows: n,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Writes `x` (the weights in the engine's layout, then the bias) into
+/// `weights`, rounded to f32.
+fn set_weights<E: Engine>(weights: &mut E::Weights, x: &[f64]) {
+    let (w, b) = E::params(weights);
+    let (xw, xb) = x.split_at(w.len());
+    for (w, x) in w.iter_mut().chain(b.iter_mut()).zip(xw.iter().chain(xb)) {
+        *w = *x as f32;
+    }
+}
+
+/// The objective and its gradient at the f32 `weights` the pass used: the
+/// mean loss and gradient of `n` rows from `sums`, plus (λ/2)‖W‖² and λW.
+fn objective<E: Engine>(
+    weights: &mut E::Weights,
+    sums: &PassSums,
+    lambda: f64,
+    n: usize,
+) -> (f64, Vec<f64>) {
+    let (w, _) = E::params(weights);
+    let scale = 1.0 / n as f64;
+    let mut gradient: Vec<f64> = sums.gradient.iter().map(|g| g * scale).collect();
+    let mut norm = 0.0;
+    for (g, &w) in gradient.iter_mut().zip(w.iter()) {
+        let w = f64::from(w);
+        norm += w * w;
+        *g += lambda * w;
+    }
+    (sums.loss_sum * scale + 0.5 * lambda * norm, gradient)
+}

@@ -1,0 +1,283 @@
+//! The full-batch L-BFGS fit: its objective and gradient against an f64
+//! computation written out here (itself checked by finite differences), its
+//! optimum against that computation's own optimum, and its bits for any
+//! thread count and for strengths fitted together or apart.
+
+mod common;
+
+use common::{softreg, stderr};
+use softreg::app::bench_shape::random_dataset;
+use softreg::data::Dataset;
+use softreg::kernel::Kernel;
+use softreg::model::Model;
+use softreg::random::SeededRng;
+use softreg::train::RunConfig;
+use softreg::train::fit::{FitConfig, Penalty, fit, objective_at};
+use softreg::train::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
+
+const FEATURES: usize = 20;
+const CLASSES: usize = 4;
+const SAMPLES: usize = 700;
+
+/// The objective in f64, row by row, with the gradient as one flat vector
+/// (row-major weights, then the bias): the reference everything is held to.
+fn reference(data: &Dataset, lambda: f64, x: &[f64]) -> (f64, Vec<f64>) {
+    let (w, b) = x.split_at(FEATURES * CLASSES);
+    let images = &data.train.images;
+    let n = data.train.len();
+    let mut f = 0.0;
+    let mut g = vec![0.0; x.len()];
+    for i in 0..n {
+        let row: Vec<f64> = images.row_f32(i).iter().map(|&v| f64::from(v)).collect();
+        let z: Vec<f64> = (0..CLASSES)
+            .map(|k| {
+                b[k] + (0..FEATURES)
+                    .map(|j| w[k * FEATURES + j] * row[j])
+                    .sum::<f64>()
+            })
+            .collect();
+        let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+        let label = data.train.labels[i] as usize;
+        f += lse - z[label];
+        for k in 0..CLASSES {
+            let d = (z[k] - lse).exp() - f64::from(u8::from(k == label));
+            for j in 0..FEATURES {
+                g[k * FEATURES + j] += d * row[j];
+            }
+            g[FEATURES * CLASSES + k] += d;
+        }
+    }
+    let mut norm = 0.0;
+    for (i, v) in g.iter_mut().enumerate() {
+        *v /= n as f64;
+        if i < FEATURES * CLASSES {
+            *v += lambda * x[i];
+            norm += x[i] * x[i];
+        }
+    }
+    (f / n as f64 + 0.5 * lambda * norm, g)
+}
+
+fn flat(model: &Model) -> Vec<f64> {
+    model
+        .weights
+        .iter()
+        .chain(&model.bias)
+        .map(|&v| f64::from(v))
+        .collect()
+}
+
+fn config(kernel: Kernel, penalties: Vec<Penalty>, threads: usize) -> FitConfig {
+    FitConfig {
+        run: RunConfig {
+            threads: Some(threads),
+            ..RunConfig::default()
+        },
+        penalties,
+        solver: LbfgsSettings {
+            gtol: 1e-6,
+            max_iter: 500,
+            ..LbfgsSettings::default()
+        },
+        kernel,
+        test_every: 0,
+    }
+}
+
+fn random_model(seed: u64) -> Model {
+    Model::init(FEATURES, CLASSES, &mut SeededRng::new(seed))
+}
+
+#[test]
+fn the_reference_gradient_matches_finite_differences() {
+    let data = random_dataset(FEATURES, CLASSES, SAMPLES);
+    let x: Vec<f64> = flat(&random_model(3)).iter().map(|v| v * 30.0).collect();
+    let (_, g) = reference(&data, 0.01, &x);
+    for i in [0, 17, 45, FEATURES * CLASSES - 1, FEATURES * CLASSES + 2] {
+        let h = 1e-6;
+        let (mut up, mut down) = (x.clone(), x.clone());
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (reference(&data, 0.01, &up).0 - reference(&data, 0.01, &down).0) / (2.0 * h);
+        assert!(
+            (numeric - g[i]).abs() < 1e-7,
+            "component {i}: {numeric} vs {}",
+            g[i]
+        );
+    }
+}
+
+/// Every kernel's objective within 1e-6 relative of the f64 one, and its
+/// gradient within 1e-5 of the largest component (f32 arithmetic).
+#[test]
+fn every_kernel_computes_the_objective_and_gradient_of_the_reference() {
+    let data = random_dataset(FEATURES, CLASSES, SAMPLES);
+    let mut model = random_model(5);
+    model.weights.iter_mut().for_each(|w| *w *= 30.0);
+    for kernel in [Kernel::Fused, Kernel::Gemm, Kernel::Reference] {
+        for penalty in [Penalty::C(0.5), Penalty::L2(0.0)] {
+            let config = config(kernel, vec![penalty], 2);
+            let (f, gradient) = objective_at(&data, &config, penalty, &model).unwrap();
+            let (f_ref, g_ref) = reference(&data, penalty.lambda(SAMPLES), &flat(&model));
+            assert!(
+                (f - f_ref).abs() <= 1e-6 * f_ref,
+                "{kernel:?}: {f} vs {f_ref}"
+            );
+            let scale = g_ref.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (got, want) in flat(&gradient).iter().zip(&g_ref) {
+                assert!(
+                    (got - want).abs() <= 1e-5 * scale,
+                    "{kernel:?}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+/// The f64 reference's own optimum, by the same solver in f64.
+fn reference_optimum(data: &Dataset, lambda: f64) -> (f64, Vec<f64>) {
+    let settings = LbfgsSettings {
+        gtol: 1e-12,
+        ftol: 0.0,
+        max_iter: 10_000,
+        ..LbfgsSettings::default()
+    };
+    let mut solver = Lbfgs::new(vec![0.0; (FEATURES + 1) * CLASSES], settings);
+    loop {
+        let (f, g) = reference(data, lambda, solver.point());
+        if let LbfgsProgress::Stopped(_) = solver.tell(f, &g) {
+            return (solver.objective(), solver.x().to_vec());
+        }
+    }
+}
+
+#[test]
+fn the_fit_lands_on_the_optimum_of_the_f64_objective() {
+    let data = random_dataset(FEATURES, CLASSES, SAMPLES);
+    for penalty in [Penalty::C(0.1), Penalty::C(10.0)] {
+        let lambda = penalty.lambda(SAMPLES);
+        let (f_opt, x_opt) = reference_optimum(&data, lambda);
+        for kernel in [Kernel::Fused, Kernel::Gemm] {
+            let mut config = config(kernel, vec![penalty], 2);
+            config.solver.gtol = 1e-8;
+            let fitted = fit(&data, &config, |_| {}).unwrap();
+            let model = &fitted.models[0];
+            assert!(matches!(
+                model.last.stop,
+                Some(
+                    LbfgsStop::Converged
+                        | LbfgsStop::LineSearchFailed
+                        | LbfgsStop::ObjectiveStalled
+                )
+            ));
+            let (f, _) = reference(&data, lambda, &flat(&model.model));
+            assert!(f >= f_opt - 1e-12, "below the optimum: {f} < {f_opt}");
+            assert!(
+                f - f_opt <= 1e-7 * f_opt,
+                "{kernel:?} {penalty:?}: {f} vs {f_opt}"
+            );
+            let x = flat(&model.model);
+            let far = x
+                .iter()
+                .zip(&x_opt)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                far < 1e-3,
+                "{kernel:?} {penalty:?}: weights {far} from the optimum's"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_fit_is_the_same_bits_for_any_thread_count_and_alone_or_together() {
+    let data = random_dataset(FEATURES, CLASSES, SAMPLES);
+    let penalties = vec![Penalty::C(0.01), Penalty::C(1.0), Penalty::L2(0.003)];
+    let together = fit(&data, &config(Kernel::Fused, penalties.clone(), 1), |_| {}).unwrap();
+    let three = fit(&data, &config(Kernel::Fused, penalties.clone(), 3), |_| {}).unwrap();
+    for (i, &penalty) in penalties.iter().enumerate() {
+        let alone = fit(&data, &config(Kernel::Fused, vec![penalty], 2), |_| {}).unwrap();
+        assert_eq!(
+            together.models[i].model, alone.models[0].model,
+            "{penalty:?}"
+        );
+        assert_eq!(
+            together.models[i].model, three.models[i].model,
+            "{penalty:?}"
+        );
+        assert_eq!(
+            together.models[i].last.iteration,
+            alone.models[0].last.iteration
+        );
+    }
+    // One pass per round evaluates every model still solving.
+    let most = together
+        .models
+        .iter()
+        .map(|m| m.last.evaluations)
+        .max()
+        .unwrap();
+    assert_eq!(together.passes, most);
+}
+
+#[test]
+fn the_command_fits_reports_and_refuses_what_does_not_apply() {
+    let data = common::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let output = softreg(&[
+        "train",
+        "--optimizer",
+        "lbfgs",
+        "--C",
+        "0.1",
+        "--max-iter",
+        "3",
+        "--data",
+        data,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.contains("full-batch L-BFGS, C 0.1 (λ 1.6667e-4)"),
+        "{text}"
+    );
+    assert!(text.contains("iter 0, objective 2.302585"), "{text}");
+    assert!(text.contains("iter 3, objective"), "{text}");
+    assert!(text.contains("not converged"), "{text}");
+    assert!(
+        stderr(&output).contains("warning: not converged"),
+        "{}",
+        stderr(&output)
+    );
+
+    for (args, says) in [
+        (&["--momentum", "0.9"][..], "--momentum"),
+        (&["--C", "0"][..], "C 0"),
+        (&["--C", "1", "--l2", "0.1"][..], "--l2"),
+        (&["--tol", "-1"][..], "tolerance"),
+    ] {
+        let mut all = vec!["train", "--optimizer", "lbfgs", "--data", data];
+        all.extend_from_slice(args);
+        let output = softreg(&all);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let output = softreg(&["train", "--C", "1", "--data", data]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("add --optimizer lbfgs"),
+        "{}",
+        stderr(&output)
+    );
+}
