@@ -281,3 +281,59 @@ fn the_command_fits_reports_and_refuses_what_does_not_apply() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_sweep_fits_every_strength_and_saves_the_best() {
+    let data = common::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let best = dir.path().join("best.safetensors");
+    let output = softreg(&[
+        "sweep",
+        "--optimizer",
+        "lbfgs",
+        "--C",
+        "0.01,1",
+        "--max-iter",
+        "4",
+        "--data",
+        data,
+        "--save-best",
+        best.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.contains("C 0.01 (λ 2.0000e-3): max_iterations after 4 iterations"),
+        "{text}"
+    );
+    assert!(text.contains("2 fits in "), "{text}");
+    let (_, info) = softreg::checkpoint::load(&best).unwrap();
+    assert!(
+        info.training
+            .iter()
+            .any(|(k, v)| k == "optimizer" && v == "lbfgs")
+    );
+
+    for (args, says) in [
+        (&["--optimizer", "lbfgs,sgd"][..], "alone"),
+        (&["--optimizer", "lbfgs", "--lr", "0.5"][..], "--lr"),
+        (&["--optimizer", "lbfgs", "--C", "1,1"][..], "--C"),
+        (&["--C", "1"][..], "add --optimizer lbfgs"),
+    ] {
+        let mut all = vec!["sweep", "--data", data];
+        all.extend_from_slice(args);
+        let output = softreg(&all);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -207,9 +207,28 @@ pub struct SweepArgs {
     /// Learning rates, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0.1", value_parser = positive_finite, allow_negative_numbers = true)]
     pub lr: Vec<f32>,
-    /// Optimizers: sgd, adam or both (Adam takes no momentum).
+    /// Optimizers: sgd, adam or both (Adam takes no momentum); or lbfgs alone:
+    /// one full-batch L-BFGS fit per --C (or --l2), all in one pass over the
+    /// data per round.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "sgd")]
     pub optimizer: Vec<OptimizerArg>,
+    /// L-BFGS: scikit-learn's C values, comma-separated [default: 1].
+    #[arg(
+        long = "C",
+        value_name = "C",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub c: Vec<f64>,
+    /// L-BFGS: L2 strengths λ, comma-separated (with or instead of --C).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub l2: Vec<f64>,
+    /// L-BFGS: stop once every gradient component is at most this [default: 1e-4].
+    #[arg(long, allow_negative_numbers = true)]
+    pub tol: Option<f64>,
+    /// L-BFGS: stop after this many iterations [default: 100].
+    #[arg(long)]
+    pub max_iter: Option<usize>,
     /// SGD momentum factors.
     #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
     pub momentum: Vec<f32>,

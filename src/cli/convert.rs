@@ -194,13 +194,66 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
     })
 }
 
+/// The fits `sweep --optimizer lbfgs`'s flags describe: one per `--C` and
+/// per `--l2`; the flags of SGD and Adam are refused.
+pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
+    if args.optimizer != [OptimizerArg::Lbfgs] {
+        return Err(UsageError(
+            "--optimizer lbfgs fits alone: list it without sgd or adam".into(),
+        ));
+    }
+    let sgd_defaults = args.lr == [0.1]
+        && args.momentum == [0.0]
+        && !args.nesterov
+        && args.weight_decay == [0.0]
+        && args.seeds == [(0, 0)]
+        && args.data_seed == 0;
+    if !sgd_defaults {
+        return Err(UsageError(
+            "--lr, --momentum, --nesterov, --weight-decay, --seeds and --data-seed are SGD's and \
+             Adam's: L-BFGS fits from zero weights on the whole set, its penalty --C or --l2"
+                .into(),
+        ));
+    }
+    let mut penalties: Vec<Penalty> = args.c.iter().map(|&c| Penalty::C(c)).collect();
+    penalties.extend(args.l2.iter().map(|&l| Penalty::L2(l)));
+    if penalties.is_empty() {
+        penalties.push(Penalty::C(1.0));
+    }
+    if penalties.len() > MAX_SWEEP_MODELS {
+        return Err(UsageError(format!(
+            "{} values of --C and --l2 are more than the {MAX_SWEEP_MODELS} one sweep fits",
+            penalties.len()
+        )));
+    }
+    no_repeats("--C", &args.c)?;
+    no_repeats("--l2", &args.l2)?;
+    let defaults = LbfgsSettings::default();
+    Ok(FitConfig {
+        run: run_config(&args.run, args.validation, &args.threads)?,
+        penalties,
+        solver: LbfgsSettings {
+            gtol: args.tol.unwrap_or(defaults.gtol),
+            max_iter: args.max_iter.unwrap_or(defaults.max_iter),
+            ..defaults
+        },
+        kernel: Kernel::default(),
+        test_every: 0,
+    })
+}
+
 /// The grid `sweep`'s flags describe and the sweep of its models. The model
 /// count is checked first (cheap, whatever the lists' lengths), then a value
 /// listed twice is refused.
 pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError> {
     if args.optimizer.contains(&OptimizerArg::Lbfgs) {
         return Err(UsageError(
-            "sweep trains SGD and Adam models; fit with L-BFGS by `train --optimizer lbfgs`".into(),
+            "--optimizer lbfgs is a fit: `sweep` runs it with fit_sweep_config".into(),
+        ));
+    }
+    if !args.c.is_empty() || !args.l2.is_empty() || args.tol.is_some() || args.max_iter.is_some() {
+        return Err(UsageError(
+            "--C, --l2, --tol and --max-iter are L-BFGS's: add --optimizer lbfgs".into(),
         ));
     }
     let seeds = args
@@ -212,7 +265,8 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
             .optimizer
             .iter()
             .map(|&o| match o {
-                OptimizerArg::Sgd | OptimizerArg::Lbfgs => OptimizerKind::Sgd,
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+                OptimizerArg::Lbfgs => unreachable!("sweep runs --optimizer lbfgs as a fit"),
                 OptimizerArg::Adam => OptimizerKind::Adam,
             })
             .collect(),

@@ -181,6 +181,21 @@ pub struct Fit {
     pub seconds: f64,
 }
 
+impl Fit {
+    /// The model with the best validation accuracy (the first of equals),
+    /// when rows were held out.
+    pub fn best(&self) -> Option<&Fitted> {
+        self.models
+            .iter()
+            .filter_map(|m| Some((m, m.validation?.accuracy)))
+            .fold(None, |best: Option<(&Fitted, f64)>, (m, acc)| match best {
+                Some((_, top)) if top >= acc => best,
+                _ => Some((m, acc)),
+            })
+            .map(|(m, _)| m)
+    }
+}
+
 /// Fits one model per penalty of `config` on `data.train` (less the held-out
 /// rows), calling `on_iteration` after each iteration of each model (the
 /// starting point is iteration 0).

@@ -1,12 +1,16 @@
 //! `softreg train --optimizer lbfgs`: a full-batch fit to the optimum.
 
 use softreg::app::fit_report;
-use softreg::data::Dataset;
-use softreg::train::fit::fit;
+use std::path::Path;
+
+use softreg::data::standardize::Standardization;
+use softreg::data::{Dataset, PixelFormat};
+use softreg::train::fit::FitConfig;
+use softreg::train::fit::{Fitted, fit};
 use softreg::train::lbfgs::LbfgsStop;
 
 use super::{Outcome, save_model, standardized, training_outputs};
-use crate::cli::args::TrainArgs;
+use crate::cli::args::{SweepArgs, TrainArgs};
 use crate::cli::convert;
 use crate::cli::stdout::Stdout;
 
@@ -45,31 +49,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         );
     }
     if let Some(path) = &save {
-        let mut settings = vec![
-            ("optimizer", "lbfgs".to_string()),
-            ("penalty", model.penalty.describe()),
-            ("lambda", model.lambda.to_string()),
-            ("tol", config.solver.gtol.to_string()),
-            ("iterations", model.last.iteration.to_string()),
-            ("objective", model.last.objective.to_string()),
-            ("gradient_max", model.last.gradient_max.to_string()),
-            (
-                "kernel",
-                config.kernel.describe(config.run.isa(), config.run.plan()),
-            ),
-        ];
-        if let Some(stop) = model.last.stop {
-            settings.push(("stop", fit_report::stop_name(stop).to_string()));
-        }
-        let test_accuracy = model.last.test.map(|t| t.accuracy);
-        let data = (dir.as_path(), &data);
-        save_model(
-            path,
-            (&model.model, standardization.as_ref()),
-            data,
-            settings,
-            test_accuracy,
-        )?;
+        save_fitted(path, model, (dir, &data), standardization.as_ref(), &config)?;
     }
     if json {
         out.println(fit_report::summary_json(&fitted));
@@ -87,4 +67,87 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         );
     }
     Ok(())
+}
+
+/// `softreg sweep --optimizer lbfgs`: one fit per penalty, together.
+pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
+    let mut config = convert::fit_sweep_config(&args)?;
+    if args.plot.is_some() {
+        return Err(convert::UsageError(
+            "--plot draws epochs; L-BFGS fits have none (--json has every model)".into(),
+        )
+        .into());
+    }
+    let dir = &args.data.data;
+    let [save, _] = training_outputs(("--save-best", args.save_best.as_deref()), None, dir)?;
+    let mut data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
+    config.kernel = convert::kernel(&args.kernel, &data);
+    config.check(&data)?;
+    let trained_on = config.run.trained_on(&data);
+    let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
+    let json = args.json.json;
+    if !json {
+        out.println(fit_report::header(dir, &data, &config));
+    }
+    let fitted = fit(&data, &config, |iteration| {
+        if json {
+            out.println(fit_report::iteration_json(iteration));
+        } else if iteration.stop.is_some() {
+            out.println(fit_report::stopped_line(&config, iteration, trained_on));
+        }
+    })?;
+    let Some(best) = fitted.best() else {
+        return Err("no model has a validation score to rank by (--validation)".into());
+    };
+    if let Some(path) = &save {
+        save_fitted(path, best, (dir, &data), standardization.as_ref(), &config)?;
+    }
+    if json {
+        out.println(fit_report::summary_json(&fitted));
+    } else {
+        out.print(&fit_report::sweep_table(&fitted));
+        if let Some(path) = &args.save_best {
+            out.println(format_args!(
+                "best ({}) saved to {}",
+                best.penalty.describe(),
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Saves a fitted model with its penalty, λ, iterations, objective and stop
+/// in the metadata.
+fn save_fitted(
+    path: &Path,
+    model: &Fitted,
+    (dir, data): (&Path, &Dataset),
+    standardization: Option<&Standardization>,
+    config: &FitConfig,
+) -> Outcome {
+    let mut settings = vec![
+        ("optimizer", "lbfgs".to_string()),
+        ("penalty", model.penalty.describe()),
+        ("lambda", model.lambda.to_string()),
+        ("tol", config.solver.gtol.to_string()),
+        ("iterations", model.last.iteration.to_string()),
+        ("objective", model.last.objective.to_string()),
+        ("gradient_max", model.last.gradient_max.to_string()),
+        (
+            "kernel",
+            config.kernel.describe(config.run.isa(), config.run.plan()),
+        ),
+    ];
+    if let Some(stop) = model.last.stop {
+        settings.push(("stop", fit_report::stop_name(stop).to_string()));
+    }
+    let test_accuracy = model.last.test.map(|t| t.accuracy);
+    save_model(
+        path,
+        (&model.model, standardization),
+        (dir, data),
+        settings,
+        test_accuracy,
+    )
 }

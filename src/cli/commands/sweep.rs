@@ -8,11 +8,14 @@ use softreg::data::{Dataset, PixelFormat};
 use softreg::train::sweep;
 
 use super::{Outcome, go_on, save_model, save_picture, standardized, training_outputs};
-use crate::cli::args::SweepArgs;
+use crate::cli::args::{OptimizerArg, SweepArgs};
 use crate::cli::convert;
 use crate::cli::stdout::{Stdout, progress_bar};
 
 pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
+    if args.optimizer.contains(&OptimizerArg::Lbfgs) {
+        return super::fit::sweep(args, out);
+    }
     let start = Instant::now();
     let (grid, mut config) = convert::sweep_config(&args)?;
     let dir = &args.data.data;
