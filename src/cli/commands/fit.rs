@@ -1,6 +1,7 @@
 //! `softreg train --optimizer lbfgs`: a full-batch fit to the optimum.
 
 use softreg::app::fit_report;
+use std::error::Error;
 use std::path::Path;
 
 use softreg::data::standardize::Standardization;
@@ -10,7 +11,7 @@ use softreg::train::fit::{Fitted, fit};
 use softreg::train::lbfgs::LbfgsStop;
 
 use super::{Outcome, save_model, standardized, training_outputs};
-use crate::cli::args::{SweepArgs, TrainArgs};
+use crate::cli::args::{KernelChoice, SweepArgs, TrainArgs};
 use crate::cli::convert;
 use crate::cli::stdout::Stdout;
 
@@ -24,11 +25,17 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     }
     let dir = &args.data.data;
     let [save, _] = training_outputs(("--save", args.save.as_deref()), None, dir)?;
-    let mut data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
-    config.kernel = convert::kernel(&args.kernel, &data);
-    config.check(&data)?;
-    let trained_on = config.run.trained_on(&data);
-    let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
+    let source = (
+        dir.as_path(),
+        args.classes.classes,
+        convert::pixels(args.pixels),
+    );
+    let (data, standardization) = load(
+        &mut config,
+        source,
+        &args.kernel,
+        args.standardize.standardize,
+    )?;
     let json = args.json.json;
     if !json {
         out.println(fit_report::header(dir, &data, &config));
@@ -80,11 +87,14 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
     }
     let dir = &args.data.data;
     let [save, _] = training_outputs(("--save-best", args.save_best.as_deref()), None, dir)?;
-    let mut data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
-    config.kernel = convert::kernel(&args.kernel, &data);
-    config.check(&data)?;
+    let source = (dir.as_path(), args.classes.classes, PixelFormat::U8);
+    let (data, standardization) = load(
+        &mut config,
+        source,
+        &args.kernel,
+        args.standardize.standardize,
+    )?;
     let trained_on = config.run.trained_on(&data);
-    let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
     let json = args.json.json;
     if !json {
         out.println(fit_report::header(dir, &data, &config));
@@ -115,6 +125,22 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// What both commands do before fitting: load the data, resolve `--kernel`
+/// for its shape, check the fit, and standardize when asked.
+fn load(
+    config: &mut FitConfig,
+    (dir, classes, pixels): (&Path, Option<usize>, PixelFormat),
+    kernel: &KernelChoice,
+    standardize: bool,
+) -> Result<(Dataset, Option<Standardization>), Box<dyn Error>> {
+    let mut data = Dataset::load_as(dir, classes, pixels)?;
+    config.kernel = convert::kernel(kernel, &data);
+    config.check(&data)?;
+    let trained_on = config.run.trained_on(&data);
+    let standardization = standardized(standardize, (dir, &mut data), trained_on)?;
+    Ok((data, standardization))
 }
 
 /// Saves a fitted model with its penalty, λ, iterations, objective and stop
