@@ -16,7 +16,10 @@
 //! The line search is Nocedal and Wright's (Numerical Optimization, 2nd ed.,
 //! algorithms 3.5 and 3.6): extrapolate until the step brackets an
 //! acceptable one, then shrink the bracket with safeguarded cubic
-//! interpolation. It accepts the same steps as scipy's Moré-Thuente search
+//! interpolation. Near the optimum the decrease a step makes falls below the
+//! objective's rounding (a full-batch loss summed in f32 rows), so, as Hager
+//! and Zhang's CG_DESCENT does, a step also counts as decreasing enough when
+//! its slope says so and the objective is within its rounding of the start. It accepts the same steps as scipy's Moré-Thuente search
 //! (both end on the strong Wolfe conditions), though not always the same one.
 
 use std::collections::VecDeque;
@@ -25,6 +28,15 @@ use std::collections::VecDeque;
 const C1: f64 = 1e-4;
 /// The curvature constant of the strong Wolfe conditions.
 const C2: f64 = 0.9;
+/// Hager and Zhang's approximate sufficient decrease: a step whose slope is
+/// at most (1 − 2δ) of the starting one in magnitude lowers the objective by
+/// δ α |φ'(0)| to second order, which the gradient tells when the objective's
+/// own rounding hides it. δ:
+const APPROXIMATE_DELTA: f64 = 0.1;
+/// ... trusted only while the objective is within this of its starting
+/// value, relatively: the size of the objective's rounding that the
+/// approximate test stands in for.
+const APPROXIMATE_WITHIN: f64 = 1e-7;
 
 /// How the solver runs and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,6 +106,9 @@ struct Sample {
     f: f64,
     slope: f64,
     gradient: Vec<f64>,
+    /// Whether it decreases the objective enough by the objective's value
+    /// (rather than only by its slope, the approximate test).
+    exact: bool,
 }
 
 /// The line search under way along the current direction.
@@ -220,18 +235,23 @@ impl Lbfgs {
         };
         search.evaluations += 1;
         let slope = dot(gradient, &self.direction);
-        let sample = Sample {
+        let mut sample = Sample {
             step: search.step,
             f: if f.is_finite() { f } else { f64::INFINITY },
             slope,
             gradient: gradient.to_vec(),
+            exact: false,
         };
-        let sufficient = sample.f <= search.f0 + C1 * sample.step * search.slope0;
+        let within = APPROXIMATE_WITHIN * search.f0.abs();
+        let approximate = sample.f <= search.f0 + within
+            && sample.slope <= (1.0 - 2.0 * APPROXIMATE_DELTA) * -search.slope0;
+        sample.exact = sample.f <= search.f0 + C1 * sample.step * search.slope0;
+        let sufficient = sample.exact || approximate;
         let curvature = sample.slope.abs() <= -C2 * search.slope0;
         match search.bracket.take() {
             None => {
                 let first = search.previous.step == 0.0;
-                if !sufficient || (!first && sample.f >= search.previous.f) {
+                if !sufficient || (!first && !approximate && sample.f >= search.previous.f) {
                     let low = search.previous.clone();
                     search.bracket = Some((low, sample));
                 } else if curvature {
@@ -245,7 +265,7 @@ impl Lbfgs {
                 }
             }
             Some((mut low, mut high)) => {
-                if !sufficient || sample.f >= low.f {
+                if !sufficient || (!approximate && sample.f >= low.f) {
                     high = sample;
                 } else {
                     if curvature {
@@ -311,6 +331,7 @@ impl Lbfgs {
                 f: self.f,
                 slope: slope0,
                 gradient: self.gradient.clone(),
+                exact: false,
             },
             bracket: None,
             evaluations: 0,
@@ -338,6 +359,7 @@ impl Lbfgs {
             *x += s;
         }
         let previous_f = self.f;
+        let exact = sample.exact;
         self.f = sample.f;
         self.gradient = sample.gradient;
         self.iterations += 1;
@@ -358,8 +380,10 @@ impl Lbfgs {
         if max_abs(&self.gradient) <= self.settings.gtol {
             return self.stop(LbfgsStop::Converged);
         }
+        // A step taken on its slope alone made a decrease the objective's
+        // rounding hides: it says nothing of stalling.
         let scale = previous_f.abs().max(self.f.abs()).max(1.0);
-        if previous_f - self.f <= self.settings.ftol * scale {
+        if exact && previous_f - self.f <= self.settings.ftol * scale {
             return self.stop(LbfgsStop::ObjectiveStalled);
         }
         if self.iterations >= self.settings.max_iter {
