@@ -5,8 +5,8 @@ mod common;
 
 use softreg::data::{Dataset, PixelFormat};
 use softreg::train::{
-    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
-    TrainError, sweep, train,
+    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig,
+    TrainConfig, TrainError, sweep, train,
 };
 
 fn fashion_mnist() -> Dataset {
@@ -37,6 +37,7 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
         optimizer,
         learning_rate,
         seed,
+        schedule: Schedule::Constant,
     };
     let settings = vec![
         setting(sgd(0.0, false, 0.0), 0.1, 3),
@@ -154,6 +155,7 @@ fn the_grid_is_every_combination_and_adam_takes_no_momentum() {
         momenta: vec![0.0, 0.9],
         nesterov: true,
         weight_decays: vec![0.0, 1e-4],
+        schedules: vec![Schedule::Constant],
         seeds: (0..4).collect(),
     };
     let settings = grid.settings();
@@ -281,11 +283,13 @@ fn a_sweep_with_the_gemm_kernel_trains_each_model_as_train_does() {
             optimizer: sgd(0.0, false, 0.0),
             learning_rate: 0.05,
             seed: 0,
+            schedule: Schedule::Constant,
         },
         Setting {
             optimizer: sgd(0.9, false, 0.0),
             learning_rate: 0.01,
             seed: 0,
+            schedule: Schedule::Constant,
         },
     ];
     let swept = |threads| {

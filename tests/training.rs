@@ -9,7 +9,9 @@ use softreg::kernel::{Isa, Kernel};
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::reference;
-use softreg::train::{Cause, Divergence, RunConfig, Setting, TrainConfig, TrainError, train};
+use softreg::train::{
+    Cause, Divergence, RunConfig, Schedule, Setting, TrainConfig, TrainError, train,
+};
 
 fn fashion_mnist(format: PixelFormat) -> Dataset {
     Dataset::load_as(&common::fashion_mnist_dir(), Some(10), format).unwrap()
@@ -431,6 +433,7 @@ fn optimizers_follow_pytorchs_formulas() {
                     learning_rate: lr,
                     optimizer,
                     seed: 4,
+                    schedule: Schedule::Constant,
                 },
             };
             let trained = train(&data, &config, |_| {}).unwrap();

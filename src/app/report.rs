@@ -114,16 +114,19 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     } else {
         String::new()
     };
-    let optimizer = if config.setting.optimizer.is_plain_sgd() {
+    let plain = config.setting.optimizer.is_plain_sgd();
+    let settings: Vec<String> = (if plain {
+        Vec::new()
+    } else {
+        config.setting.optimizer.settings()
+    })
+    .into_iter()
+    .chain(config.setting.schedule.settings())
+    .map(|(k, v)| format!("{k} {v}"))
+    .collect();
+    let optimizer = if settings.is_empty() {
         String::new()
     } else {
-        let settings: Vec<String> = config
-            .setting
-            .optimizer
-            .settings()
-            .into_iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
         format!(", {}", settings.join(" "))
     };
     format!(
@@ -255,7 +258,7 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
 }
 
 /// One epoch as a JSON object: epoch, loss, train_acc, test_loss, test_acc,
-/// seconds, samples_per_s.
+/// lr (the schedule's rate that epoch), seconds, samples_per_s.
 pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
     let mut object = serde_json::json!({
         "epoch": report.epoch,
@@ -263,6 +266,7 @@ pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
         "train_acc": report.train_acc,
         "test_loss": report.test.map(|t| t.loss),
         "test_acc": report.test.map(|t| t.accuracy),
+        "lr": report.learning_rate,
         "seconds": report.train_seconds,
         "samples_per_s": report.samples_per_second(),
     });

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use crate::data::Dataset;
-use crate::train::{Grid, OptimizerKind, Setting, SweepConfig, Swept, SweptModel, format_loss};
+use crate::train::{
+    Grid, OptimizerKind, Schedule, Setting, SweepConfig, Swept, SweptModel, format_loss,
+};
 
 use super::report::{format_duration, number, threads};
 
@@ -25,9 +27,15 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         [OptimizerKind::Adam] => "adam, ".to_string(),
         _ => "sgd and adam, ".to_string(),
     };
+    let schedules = if grid.schedules == [Schedule::Constant] {
+        String::new()
+    } else {
+        let names: Vec<String> = grid.schedules.iter().map(|s| s.to_string()).collect();
+        format!(" x {} schedules ({})", names.len(), names.join("; "))
+    };
     format!(
         "{}: {} train + {} validation / {} images of {height}x{width}, {} classes; \
-         {} models ({optimizers}{} lr{momenta} x {} wd x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
+         {} models ({optimizers}{} lr{momenta} x {} wd{schedules} x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
         dir.display(),
         data.train.len() - config.run.validation,
         config.run.validation,
@@ -149,7 +157,8 @@ pub fn ranked(swept: &Swept) -> Vec<Configuration<'_>> {
     for model in &swept.models {
         let same = |c: &&mut Configuration| {
             let s = c.setting;
-            (s.optimizer, s.learning_rate) == (model.setting.optimizer, model.setting.learning_rate)
+            let m = &model.setting;
+            (s.optimizer, s.learning_rate, s.schedule) == (m.optimizer, m.learning_rate, m.schedule)
         };
         match configurations.iter_mut().find(same) {
             Some(c) => c.models.push(model),
@@ -180,6 +189,9 @@ pub fn describe(setting: &Setting) -> String {
     if weight_decay > 0.0 {
         text += &format!(" wd {}", number(weight_decay));
     }
+    if setting.schedule != Schedule::Constant {
+        text += &format!(" {}", setting.schedule);
+    }
     text
 }
 
@@ -200,9 +212,29 @@ pub fn table(swept: &Swept) -> String {
         swept.models.len(),
         configurations.len()
     );
+    let scheduled = swept
+        .models
+        .iter()
+        .any(|m| m.setting.schedule != Schedule::Constant);
+    let schedule_of = |s: &Setting| {
+        if scheduled {
+            format!("  {}", s.schedule)
+        } else {
+            String::new()
+        }
+    };
     out += &format!(
-        "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {}\n",
-        "rank", "optimizer", "lr", "momentum", "wd", "val acc", "test acc", "loss", "diverged"
+        "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {}{}\n",
+        "rank",
+        "optimizer",
+        "lr",
+        "momentum",
+        "wd",
+        "val acc",
+        "test acc",
+        "loss",
+        "diverged",
+        if scheduled { "  schedule" } else { "" }
     );
     let stat = |s: Option<(f64, f64)>, digits: usize| {
         s.map_or_else(
@@ -220,7 +252,7 @@ pub fn table(swept: &Swept) -> String {
             None => "-".to_string(),
         };
         out += &format!(
-            "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {}/{}\n",
+            "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {}/{}{}\n",
             rank + 1,
             name,
             number(c.setting.learning_rate),
@@ -231,6 +263,7 @@ pub fn table(swept: &Swept) -> String {
             stat(c.loss(), 4),
             c.diverged(),
             c.models.len(),
+            schedule_of(&c.setting),
         );
     }
     let diverged: Vec<&SweptModel> = swept
@@ -297,6 +330,7 @@ pub fn model_json(model: &SweptModel) -> serde_json::Value {
         "nesterov": nesterov,
         "weight_decay": decimal(weight_decay),
         "seed": s.seed,
+        "schedule": s.schedule.to_string(),
         "loss": last.map(|e| e.loss),
         "val_acc": model.val_acc(),
         "test_acc": model.test.map(|t| t.accuracy),

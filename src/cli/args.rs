@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use softreg::app::tune;
 use softreg::kernel::{Plan, PlanError};
-use softreg::train::{MAX_EPOCHS, MAX_SWEEP_MODELS};
+use softreg::train::{MAX_EPOCHS, MAX_SWEEP_MODELS, Schedule, ScheduleError};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -120,6 +120,10 @@ pub struct PlanArg {
     pub plan: Option<Plan>,
 }
 
+fn schedule(text: &str) -> Result<Schedule, String> {
+    text.parse().map_err(|e: ScheduleError| e.to_string())
+}
+
 fn plan(text: &str) -> Result<Plan, String> {
     text.parse().map_err(|e: PlanError| e.to_string())
 }
@@ -170,6 +174,12 @@ pub struct TrainArgs {
     /// Adam's epsilon [default: 1e-8].
     #[arg(long, value_parser = at_least_zero, allow_negative_numbers = true)]
     pub eps: Option<f32>,
+    /// Learning-rate schedule, stepped after every epoch with PyTorch's
+    /// semantics: constant, step:STEP_SIZE,GAMMA (StepLR),
+    /// cosine:T_MAX[,ETA_MIN] (CosineAnnealingLR) or linear:START,END,ITERS
+    /// (LinearLR warm-up).
+    #[arg(long, default_value = "constant", value_parser = schedule)]
+    pub schedule: Schedule,
     /// Hold out the last N training images for validation: never trained on,
     /// scored after every epoch (val acc).
     #[arg(long, default_value_t = 0)]
@@ -238,6 +248,9 @@ pub struct SweepArgs {
     /// L2 weight decays.
     #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
     pub weight_decay: Vec<f32>,
+    /// Learning-rate schedules (as train's --schedule), separated by `;`.
+    #[arg(long, value_delimiter = ';', default_value = "constant", value_parser = schedule)]
+    pub schedule: Vec<Schedule>,
     /// Seeds of the initial weights: values and ranges, `0-3` or `0,5,7-9`.
     #[arg(long, value_delimiter = ',', default_value = "0", value_parser = seed_range)]
     pub seeds: Vec<(u64, u64)>,

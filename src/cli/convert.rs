@@ -9,7 +9,8 @@ use softreg::kernel::{Isa, Kernel, Plan};
 use softreg::train::fit::{FitConfig, Penalty};
 use softreg::train::lbfgs::LbfgsSettings;
 use softreg::train::{
-    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
+    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig,
+    TrainConfig,
 };
 
 use super::args::{
@@ -32,6 +33,7 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
             optimizer: optimizer(args)?,
             learning_rate: args.lr,
             seed: args.seed,
+            schedule: args.schedule,
         },
         kernel: Kernel::default(),
     })
@@ -164,6 +166,7 @@ pub fn pixels(arg: PixelsArg) -> PixelFormat {
 /// Adam are refused.
 pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
     if args.momentum != 0.0
+        || args.schedule != Schedule::Constant
         || args.nesterov
         || args.weight_decay != 0.0
         || args.beta1.is_some()
@@ -171,7 +174,7 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
         || args.eps.is_some()
     {
         return Err(UsageError(
-            "--momentum, --nesterov, --weight-decay, --beta1, --beta2 and --eps are SGD's and \
+            "--momentum, --nesterov, --weight-decay, --schedule, --beta1, --beta2 and --eps are SGD's and \
              Adam's: L-BFGS's penalty is --C or --l2"
                 .into(),
         ));
@@ -207,10 +210,11 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
         && !args.nesterov
         && args.weight_decay == [0.0]
         && args.seeds == [(0, 0)]
+        && args.schedule == [Schedule::Constant]
         && args.data_seed == 0;
     if !sgd_defaults {
         return Err(UsageError(
-            "--lr, --momentum, --nesterov, --weight-decay, --seeds and --data-seed are SGD's and \
+            "--lr, --momentum, --nesterov, --weight-decay, --schedule, --seeds and --data-seed are SGD's and \
              Adam's: L-BFGS fits from zero weights on the whole set, its penalty --C or --l2"
                 .into(),
         ));
@@ -274,6 +278,7 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
         momenta: args.momentum.clone(),
         nesterov: args.nesterov,
         weight_decays: args.weight_decay.clone(),
+        schedules: args.schedule.clone(),
         seeds: Vec::new(),
     };
     let count = Grid {
@@ -293,6 +298,7 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     no_repeats("--momentum", &args.momentum)?;
     no_repeats("--weight-decay", &args.weight_decay)?;
     no_repeats("--seeds", &seeds)?;
+    no_repeats("--schedule", &args.schedule)?;
     no_repeats("--optimizer", &args.optimizer)?;
     let sgd = args.optimizer.contains(&OptimizerArg::Sgd);
     if !sgd && (args.nesterov || args.momentum.iter().any(|&m| m != 0.0)) {

@@ -18,6 +18,7 @@ mod full_batch;
 pub mod lbfgs;
 mod optimizer;
 mod run;
+mod schedule;
 mod sweep;
 mod team;
 mod update;
@@ -25,6 +26,7 @@ mod update;
 pub use divergence::{Cause, Divergence, RUNAWAY_FACTOR};
 pub use optimizer::{Optimizer, OptimizerError};
 pub use run::DataOrder;
+pub use schedule::{Schedule, ScheduleError};
 pub use sweep::{
     Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, SweepConfig, Swept, SweptModel, sweep,
 };
@@ -53,6 +55,8 @@ pub struct Setting {
     pub learning_rate: f32,
     /// The seed of the model's initial weights.
     pub seed: u64,
+    /// How the learning rate changes from epoch to epoch.
+    pub schedule: Schedule,
 }
 
 impl Default for Setting {
@@ -61,6 +65,7 @@ impl Default for Setting {
             optimizer: Optimizer::default(),
             learning_rate: 0.1,
             seed: 0,
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -343,6 +348,8 @@ pub struct EpochReport {
     /// Loss and accuracy on the held-out validation images after the epoch,
     /// when some are held out.
     pub validation: Option<Evaluation>,
+    /// The learning rate the epoch trained with (the schedule's).
+    pub learning_rate: f32,
     /// Training samples in the epoch.
     pub samples: usize,
     /// Wall time of the epoch's training steps, evaluation excluded.
@@ -406,6 +413,10 @@ pub fn train_with_progress<C: EpochControl>(
             train_acc: last.train_acc,
             test: last.test,
             validation: last.validation,
+            learning_rate: config
+                .setting
+                .schedule
+                .rate(config.setting.learning_rate, epoch),
             samples: trained_on,
             train_seconds: seconds,
         };

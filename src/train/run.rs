@@ -146,7 +146,18 @@ pub(super) fn models<E: Engine, C: EpochControl>(
         let order = orders.next_epoch();
         let start = Instant::now();
         let (indices, mut params): (Vec<usize>, Vec<_>) = live.drain(..).unzip();
-        let settings: Vec<Setting> = indices.iter().map(|&i| models[i].setting).collect();
+        // Each model's setting with the rate its schedule gives this epoch.
+        let settings: Vec<Setting> = indices
+            .iter()
+            .map(|&i| {
+                let setting = models[i].setting;
+                let learning_rate = setting.schedule.rate(setting.learning_rate, epoch);
+                Setting {
+                    learning_rate,
+                    ..setting
+                }
+            })
+            .collect();
         let epoch_run = Epoch {
             train,
             order,

@@ -24,7 +24,7 @@
 
 use super::optimizer::Optimizer;
 use super::run::{self, Policy, Run};
-use super::{Divergence, EpochControl, RunConfig, Setting, TrainError};
+use super::{Divergence, EpochControl, RunConfig, Schedule, Setting, TrainError};
 use crate::data::Dataset;
 use crate::eval::Evaluation;
 use crate::kernel::Kernel;
@@ -56,6 +56,8 @@ pub struct Grid {
     pub nesterov: bool,
     /// L2 weight decays.
     pub weight_decays: Vec<f32>,
+    /// Learning-rate schedules.
+    pub schedules: Vec<Schedule>,
     /// Seeds of the initial weights.
     pub seeds: Vec<u64>,
 }
@@ -69,6 +71,7 @@ impl Default for Grid {
             momenta: vec![0.0],
             nesterov: false,
             weight_decays: vec![0.0],
+            schedules: vec![Schedule::Constant],
             seeds: vec![0],
         }
     }
@@ -89,6 +92,7 @@ impl Grid {
                     momenta
                         .saturating_mul(self.learning_rates.len())
                         .saturating_mul(self.weight_decays.len())
+                        .saturating_mul(self.schedules.len())
                         .saturating_mul(self.seeds.len()),
                 )
             })
@@ -114,12 +118,15 @@ impl Grid {
                             },
                             OptimizerKind::Adam => Optimizer::adam(weight_decay),
                         };
-                        for &seed in &self.seeds {
-                            settings.push(Setting {
-                                optimizer,
-                                learning_rate,
-                                seed,
-                            });
+                        for &schedule in &self.schedules {
+                            for &seed in &self.seeds {
+                                settings.push(Setting {
+                                    optimizer,
+                                    learning_rate,
+                                    seed,
+                                    schedule,
+                                });
+                            }
                         }
                     }
                 }

@@ -73,6 +73,7 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         let test_accuracy = best.test.map(|t| t.accuracy);
         let data = (dir.as_path(), &data);
         settings.extend(best.setting.optimizer.settings());
+        settings.extend(best.setting.schedule.settings());
         let model = (&best.model, standardization.as_ref());
         save_model(path, model, data, settings, test_accuracy)?;
     }

@@ -62,6 +62,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
             ),
         ];
         settings.extend(config.setting.optimizer.settings());
+        settings.extend(config.setting.schedule.settings());
         let test_accuracy = trained
             .epochs
             .last()
