@@ -17,7 +17,7 @@
 use std::time::Instant;
 
 pub use super::full_batch::PASS_CHUNK_ROWS;
-use super::full_batch::{self, PassSums};
+use super::full_batch::{self, PassBuffers, PassSums};
 use super::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
 use super::{RunConfig, TrainError, on_pool};
 use crate::data::Dataset;
@@ -114,19 +114,20 @@ impl FitConfig {
 
     /// Bytes the fit holds beyond the data: per model, the solver's f64
     /// iterate, gradient, trial, direction and line-search copies and its
-    /// history's pairs, the f32 weights, and a pass's chunk sums (at most
-    /// [`full_batch::BLOCK_BYTES`], but one chunk per thread at least).
+    /// history's pairs, and the f32 weights; and the passes' chunk sums
+    /// ([`PassBuffers::bytes`]).
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
-        let parameters = ((data.train.images.features() + 1) * data.classes) as u64;
+        let shape = (data.train.images.features(), data.classes);
+        let parameters = ((shape.0 + 1) * shape.1) as u64;
         let solver = 8 * (8 + 2 * self.solver.history as u64);
-        let models = self.penalties.len() as u64;
+        let models = self.penalties.len();
         let per_model = parameters.saturating_mul(solver + 4);
-        let threads = super::pool_size(self.run.threads) as u64;
-        let sums = parameters
-            .saturating_mul(4 * models)
-            .saturating_mul(threads)
-            .max(full_batch::BLOCK_BYTES as u64);
-        per_model.saturating_mul(models).saturating_add(sums)
+        let (rows, threads) = (
+            self.run.trained_on(data),
+            super::pool_size(self.run.threads),
+        );
+        let sums = PassBuffers::bytes(shape, models, rows, threads);
+        per_model.saturating_mul(models as u64).saturating_add(sums)
     }
 }
 
@@ -246,8 +247,11 @@ pub fn objective_at(
         fn run<E: Engine>(self, engine: &E) -> (f64, Model) {
             let rows: Vec<usize> = (0..self.n).collect();
             let mut weights = engine.weights(self.model);
-            let split = (&self.data.train, self.data.classes);
-            let sums = full_batch::pass(engine, split, &rows, &[&weights]);
+            let (train, classes) = (&self.data.train, self.data.classes);
+            let shape = (train.images.features(), classes);
+            let threads = rayon::current_num_threads();
+            let mut buffers = PassBuffers::new(shape, 1, self.n, threads);
+            let sums = full_batch::pass(engine, (train, classes), &rows, &[&weights], &mut buffers);
             let (f, gradient) = objective::<E>(&mut weights, &sums[0], self.lambda, self.n);
             set_weights::<E>(&mut weights, &gradient);
             (f, engine.model(&weights))
@@ -293,6 +297,8 @@ fn fit_with<E: Engine>(
             weights: engine.weights(&zeros),
         })
         .collect();
+    let threads = rayon::current_num_threads();
+    let mut buffers = PassBuffers::new((features, classes), members.len(), n, threads);
     let mut last: Vec<Option<FitIteration>> = vec![None; members.len()];
     let mut passes = 0;
     loop {
@@ -309,7 +315,7 @@ fn fit_with<E: Engine>(
             set_weights::<E>(weights, solver.point());
         }
         let weights: Vec<&E::Weights> = solving.iter().map(|&m| &members[m].weights).collect();
-        let sums = full_batch::pass(engine, (train, classes), &rows, &weights);
+        let sums = full_batch::pass(engine, (train, classes), &rows, &weights, &mut buffers);
         passes += 1;
         for (&m, sums) in solving.iter().zip(sums) {
             let member = &mut members[m];

@@ -20,7 +20,7 @@ pub const PASS_CHUNK_ROWS: usize = 512;
 
 /// Bytes of chunk sums a pass holds at once, over all models; a block takes
 /// as many chunks as fit (but at least one per thread).
-pub(super) const BLOCK_BYTES: usize = 256 << 20;
+const BLOCK_BYTES: usize = 256 << 20;
 
 /// Gradient components one thread adds at a time in the reduction.
 const REDUCE_PIECE: usize = 4096;
@@ -36,13 +36,72 @@ pub struct PassSums {
     pub gradient: Vec<f64>,
 }
 
+/// The chunk sums of one block of a pass, for up to `models` models:
+/// allocated once for a whole fit, not once per pass.
+pub struct PassBuffers {
+    sums: Vec<Vec<ChunkSums>>,
+}
+
+impl PassBuffers {
+    /// Buffers for passes over `rows` rows with up to `models` models of
+    /// `features x classes`, on `threads` threads.
+    pub fn new(
+        (features, classes): (usize, usize),
+        models: usize,
+        rows: usize,
+        threads: usize,
+    ) -> Self {
+        let block = block_chunks((features, classes), models, rows, threads);
+        let sums = (0..block)
+            .map(|_| {
+                (0..models)
+                    .map(|_| ChunkSums::new(features, classes))
+                    .collect()
+            })
+            .collect();
+        Self { sums }
+    }
+
+    /// The bytes [`PassBuffers::new`] allocates for these arguments.
+    pub fn bytes(
+        (features, classes): (usize, usize),
+        models: usize,
+        rows: usize,
+        threads: usize,
+    ) -> u64 {
+        let block = block_chunks((features, classes), models, rows, threads) as u64;
+        block
+            .saturating_mul(models as u64)
+            .saturating_mul(((features + 1) * classes * size_of::<f32>()) as u64)
+    }
+}
+
+/// Chunks in a block: as many as [`BLOCK_BYTES`] holds for every model, at
+/// least one per thread, at most every chunk of `rows`.
+fn block_chunks(
+    (features, classes): (usize, usize),
+    models: usize,
+    rows: usize,
+    threads: usize,
+) -> usize {
+    let per_chunk = models
+        .saturating_mul((features + 1) * classes)
+        .saturating_mul(size_of::<f32>());
+    (BLOCK_BYTES / per_chunk.max(1))
+        .max(threads)
+        .min(rows.div_ceil(PASS_CHUNK_ROWS))
+        .max(1)
+}
+
 /// Each model's sums over the training rows `rows` of `train`, with the
-/// weights `weights` (of `classes` classes), on the current rayon pool.
+/// weights `weights` (of `classes` classes, at most as many models as
+/// `buffers` holds), on the current rayon pool.
 pub fn pass<E: Engine>(
     engine: &E,
     (train, classes): (&Split, usize),
     rows: &[usize],
     weights: &[&E::Weights],
+    buffers: &mut PassBuffers,
 ) -> Vec<PassSums> {
     let features = train.images.features();
     let parameters = (features + 1) * classes;
@@ -58,19 +117,13 @@ pub fn pass<E: Engine>(
         return totals;
     }
     let chunks: Vec<&[usize]> = rows.chunks(PASS_CHUNK_ROWS).collect();
-    let per_chunk = weights.len() * parameters * size_of::<f32>();
-    let block = (BLOCK_BYTES / per_chunk.max(1))
-        .max(rayon::current_num_threads())
-        .min(chunks.len());
-    let mut sums: Vec<Vec<ChunkSums>> = (0..block)
-        .map(|_| {
-            (0..weights.len())
-                .map(|_| ChunkSums::new(features, classes))
-                .collect()
-        })
-        .collect();
+    let block = buffers.sums.len();
+    assert!(
+        buffers.sums.iter().all(|c| c.len() >= weights.len()),
+        "buffers for every model"
+    );
     for (b, block_chunks) in chunks.chunks(block).enumerate() {
-        let used = &mut sums[..block_chunks.len()];
+        let used = &mut buffers.sums[..block_chunks.len()];
         // One contiguous share per thread: the kernel reads its rows in
         // order. (Rayon's adaptive splitting, one chunk at a time, measured
         // no faster on two threads than on one.)
@@ -83,8 +136,9 @@ pub fn pass<E: Engine>(
                 for (j, chunk_sums) in part.iter_mut().enumerate() {
                     let i = p * share + j;
                     let next = chunks.get(b * block + i + 1).copied().unwrap_or(&[]);
-                    chunk_sums.iter_mut().for_each(ChunkSums::reset);
-                    let mut targets: Vec<&mut ChunkSums> = chunk_sums.iter_mut().collect();
+                    let models = &mut chunk_sums[..weights.len()];
+                    models.iter_mut().for_each(ChunkSums::reset);
+                    let mut targets: Vec<&mut ChunkSums> = models.iter_mut().collect();
                     engine.step(
                         weights,
                         train,
