@@ -257,6 +257,7 @@ fn the_command_fits_reports_and_refuses_what_does_not_apply() {
         (&["--C", "0"][..], "C 0"),
         (&["--C", "1", "--l2", "0.1"][..], "--l2"),
         (&["--tol", "-1"][..], "tolerance"),
+        (&["--plot", "curves.png"][..], "--plot"),
     ] {
         let mut all = vec!["train", "--optimizer", "lbfgs", "--data", data];
         all.extend_from_slice(args);

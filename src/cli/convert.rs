@@ -183,17 +183,31 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
         (_, Some(lambda)) => Penalty::L2(lambda),
         (c, None) => Penalty::C(c.unwrap_or(1.0)),
     };
-    let defaults = LbfgsSettings::default();
     Ok(FitConfig {
         run: run_config(&args.run, args.validation, &args.threads)?,
         penalties: vec![penalty],
-        solver: LbfgsSettings {
-            gtol: args.tol.unwrap_or(defaults.gtol),
-            max_iter: args.max_iter.unwrap_or(defaults.max_iter),
-            ..defaults
-        },
+        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
         kernel: Kernel::default(),
         test_every: 10,
+    })
+}
+
+/// The solver's settings from `--tol` and `--max-iter`; `--plot` refused
+/// (it draws epochs, and a fit has none).
+fn solver(
+    (tol, max_iter): (Option<f64>, Option<usize>),
+    plot: bool,
+) -> Result<LbfgsSettings, UsageError> {
+    if plot {
+        return Err(UsageError(
+            "--plot draws epochs; an L-BFGS fit has none (--json has every iteration)".into(),
+        ));
+    }
+    let defaults = LbfgsSettings::default();
+    Ok(LbfgsSettings {
+        gtol: tol.unwrap_or(defaults.gtol),
+        max_iter: max_iter.unwrap_or(defaults.max_iter),
+        ..defaults
     })
 }
 
@@ -232,15 +246,10 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
     }
     no_repeats("--C", &args.c)?;
     no_repeats("--l2", &args.l2)?;
-    let defaults = LbfgsSettings::default();
     Ok(FitConfig {
         run: run_config(&args.run, args.validation, &args.threads)?,
         penalties,
-        solver: LbfgsSettings {
-            gtol: args.tol.unwrap_or(defaults.gtol),
-            max_iter: args.max_iter.unwrap_or(defaults.max_iter),
-            ..defaults
-        },
+        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
         kernel: Kernel::default(),
         test_every: 0,
     })

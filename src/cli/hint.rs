@@ -50,6 +50,7 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
         TrainError::NothingToRank => (Some("pass --epochs 1 or more"), true),
         TrainError::Penalty(_) => (Some("pass --C above 0, or --l2 of 0 or more"), true),
         TrainError::Tolerance(_) => (Some("pass --tol of 0 or more"), true),
+        TrainError::NotFiniteAtStart => (Some("try --standardize"), false),
         TrainError::NoValidation => (Some("pass --validation 1 or more"), true),
         TrainError::Validation { .. } => (Some("lower --validation"), true),
         TrainError::Optimizer(_) => (None, true),

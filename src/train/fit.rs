@@ -186,14 +186,11 @@ impl Fit {
     /// The model with the best validation accuracy (the first of equals),
     /// when rows were held out.
     pub fn best(&self) -> Option<&Fitted> {
-        self.models
+        let scored = self
+            .models
             .iter()
-            .filter_map(|m| Some((m, m.validation?.accuracy)))
-            .fold(None, |best: Option<(&Fitted, f64)>, (m, acc)| match best {
-                Some((_, top)) if top >= acc => best,
-                _ => Some((m, acc)),
-            })
-            .map(|(m, _)| m)
+            .map(|m| (m, m.validation.map(|v| v.accuracy)));
+        super::best_by_validation(scored)
     }
 }
 
@@ -223,7 +220,16 @@ pub fn fit(
         config,
         on_iteration,
     };
-    on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))
+    let fitted = on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))?;
+    // Every model starts from zero weights, so one not finite there is all.
+    if fitted
+        .models
+        .iter()
+        .any(|m| m.last.stop == Some(LbfgsStop::NotFinite))
+    {
+        return Err(TrainError::NotFiniteAtStart);
+    }
+    Ok(fitted)
 }
 
 /// The objective `config`'s fit minimises for `penalty`, and its gradient

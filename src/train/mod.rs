@@ -272,6 +272,12 @@ pub enum TrainError {
     /// A penalty strength that is not a number the objective can use.
     #[error("{0}: C must be a positive finite number, and l2 a finite number of at least 0")]
     Penalty(String),
+    /// A full-batch objective that is not finite at zero weights.
+    #[error(
+        "the objective or its gradient is not finite at zero weights: the features are too \
+         large for sums in f32"
+    )]
+    NotFiniteAtStart,
     /// A gradient tolerance that is negative or not finite.
     #[error("the gradient tolerance must be a finite number of at least 0, got {0}")]
     Tolerance(f64),
@@ -432,6 +438,21 @@ pub fn train_with_progress<C: EpochControl>(
         model,
         epochs: reports,
     })
+}
+
+/// The item with the highest validation accuracy, the first of equals;
+/// items without one are passed over.
+fn best_by_validation<T>(items: impl Iterator<Item = (T, Option<f64>)>) -> Option<T> {
+    items
+        .filter_map(|(item, accuracy)| Some((item, accuracy?)))
+        .fold(
+            None,
+            |best: Option<(T, f64)>, (item, accuracy)| match best {
+                Some((_, top)) if top >= accuracy => best,
+                _ => Some((item, accuracy)),
+            },
+        )
+        .map(|(item, _)| item)
 }
 
 /// `run` on a pool of [`pool_size`]`(threads)` workers.

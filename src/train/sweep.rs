@@ -258,17 +258,7 @@ impl Swept {
     /// The model with the highest final validation accuracy (the first of
     /// equals), among those that did not diverge.
     pub fn best(&self) -> Option<&SweptModel> {
-        self.models
-            .iter()
-            .filter_map(|m| Some((m, m.val_acc()?)))
-            .fold(
-                None,
-                |best: Option<(&SweptModel, f64)>, (m, acc)| match best {
-                    Some((_, top)) if top >= acc => best,
-                    _ => Some((m, acc)),
-                },
-            )
-            .map(|(m, _)| m)
+        super::best_by_validation(self.models.iter().map(|m| (m, m.val_acc())))
     }
 
     /// Training throughput summed over models.

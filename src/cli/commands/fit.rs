@@ -17,12 +17,6 @@ use crate::cli::stdout::Stdout;
 
 pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let mut config = convert::fit_config(&args)?;
-    if args.plot.is_some() {
-        return Err(convert::UsageError(
-            "--plot draws epochs; an L-BFGS fit has none (--json has every iteration)".into(),
-        )
-        .into());
-    }
     let dir = &args.data.data;
     let [save, _] = training_outputs(("--save", args.save.as_deref()), None, dir)?;
     let source = (
@@ -48,13 +42,6 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         }
     })?;
     let model = &fitted.models[0];
-    if model.last.stop == Some(LbfgsStop::NotFinite) {
-        return Err(
-            "the objective is not finite at the starting point (all weights 0): the data \
-                    holds values too large for f32 arithmetic; try --standardize"
-                .into(),
-        );
-    }
     if let Some(path) = &save {
         save_fitted(path, model, (dir, &data), standardization.as_ref(), &config)?;
     }
@@ -79,12 +66,6 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
 /// `softreg sweep --optimizer lbfgs`: one fit per penalty, together.
 pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
     let mut config = convert::fit_sweep_config(&args)?;
-    if args.plot.is_some() {
-        return Err(convert::UsageError(
-            "--plot draws epochs; L-BFGS fits have none (--json has every model)".into(),
-        )
-        .into());
-    }
     let dir = &args.data.data;
     let [save, _] = training_outputs(("--save-best", args.save_best.as_deref()), None, dir)?;
     let source = (dir.as_path(), args.classes.classes, PixelFormat::U8);
