@@ -238,6 +238,7 @@ fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
                 .map(|e| ModelEpoch {
                     loss: 1.0,
                     train_acc: 0.5,
+                    learning_rate: 0.1,
                     validation: Some(Evaluation {
                         loss: 1.0,
                         accuracy: 0.5 + 0.05 * (i + e) as f64,

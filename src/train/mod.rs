@@ -26,7 +26,7 @@ mod update;
 pub use divergence::{Cause, Divergence, RUNAWAY_FACTOR};
 pub use optimizer::{Optimizer, OptimizerError};
 pub use run::DataOrder;
-pub use schedule::{Schedule, ScheduleError};
+pub use schedule::{Rates, Schedule, ScheduleError};
 pub use sweep::{
     Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, SweepConfig, Swept, SweptModel, sweep,
 };
@@ -419,10 +419,7 @@ pub fn train_with_progress<C: EpochControl>(
             train_acc: last.train_acc,
             test: last.test,
             validation: last.validation,
-            learning_rate: config
-                .setting
-                .schedule
-                .rate(config.setting.learning_rate, epoch),
+            learning_rate: last.learning_rate,
             samples: trained_on,
             train_seconds: seconds,
         };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::divergence::{Divergence, check_run_away};
 use super::team::{Epoch, EpochSums, Team};
 use super::update::Params;
-use super::{EpochControl, ModelEpoch, RunConfig, Setting, Swept, SweptModel, TrainError};
+use super::{EpochControl, ModelEpoch, Rates, RunConfig, Setting, Swept, SweptModel, TrainError};
 use crate::data::Dataset;
 use crate::eval::evaluate_models;
 use crate::kernel::{Engine, EngineJob, Kernel};
@@ -138,6 +138,10 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     let batch_rows = config.batch_rows(data);
     let chunk_rows = engine.kernel().chunk_rows(features, classes);
     let mut team = Team::new((features, classes), models.len(), (batch_rows, chunk_rows));
+    let mut rates: Vec<Rates> = models
+        .iter()
+        .map(|m| Rates::new(m.setting.schedule, m.setting.learning_rate))
+        .collect();
     let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
     for epoch in 1..=config.epochs {
         if live.is_empty() {
@@ -149,13 +153,9 @@ pub(super) fn models<E: Engine, C: EpochControl>(
         // Each model's setting with the rate its schedule gives this epoch.
         let settings: Vec<Setting> = indices
             .iter()
-            .map(|&i| {
-                let setting = models[i].setting;
-                let learning_rate = setting.schedule.rate(setting.learning_rate, epoch);
-                Setting {
-                    learning_rate,
-                    ..setting
-                }
+            .map(|&i| Setting {
+                learning_rate: rates[i].next_rate(),
+                ..models[i].setting
             })
             .collect();
         let epoch_run = Epoch {
@@ -202,7 +202,8 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             .into_iter()
             .flatten();
         let mut run_away = None;
-        for ((i, params), sums) in indices.into_iter().zip(params).zip(sums) {
+        let outcomes = indices.into_iter().zip(params).zip(sums).zip(&settings);
+        for (((i, params), sums), setting) in outcomes {
             let swept = &mut models[i];
             swept.model = engine.model(&params.weights);
             let cause = match sums {
@@ -215,6 +216,7 @@ pub(super) fn models<E: Engine, C: EpochControl>(
                     swept.epochs.push(ModelEpoch {
                         loss,
                         train_acc: correct as f64 / trained_on as f64,
+                        learning_rate: setting.learning_rate,
                         validation: validations.next(),
                         test: tests.next(),
                     });

@@ -44,16 +44,14 @@ pub enum Schedule {
 impl Schedule {
     /// The rate epoch `epoch` (1-based) trains with, from the base rate
     /// `base`. The constant schedule gives `base` itself, to the bit.
+    /// (Each call replays the epochs before; a training loop steps
+    /// [`Rates`] instead.)
     pub fn rate(self, base: f32, epoch: usize) -> f32 {
-        if self == Schedule::Constant {
-            return base;
-        }
-        let base = f64::from(base);
-        let mut lr = base;
-        for last_epoch in 0..epoch.max(1) {
-            lr = self.next(base, lr, last_epoch);
-        }
-        lr as f32
+        let mut rates = Rates::new(self, base);
+        (1..epoch).for_each(|_| {
+            rates.next_rate();
+        });
+        rates.next_rate()
     }
 
     /// PyTorch's chainable `get_lr` at `last_epoch` `k`, from the rate `lr`
@@ -98,6 +96,42 @@ impl Schedule {
             Schedule::Constant => Vec::new(),
             _ => vec![("schedule", self.to_string())],
         }
+    }
+}
+
+/// A schedule's rates epoch after epoch, each computed from the one before,
+/// as a training loop steps its scheduler.
+#[derive(Debug, Clone)]
+pub struct Rates {
+    schedule: Schedule,
+    base: f32,
+    /// The rate of the last epoch returned, in f64.
+    lr: f64,
+    /// Epochs returned so far (PyTorch's `last_epoch` of the next one).
+    epochs: usize,
+}
+
+impl Rates {
+    /// The rates of `schedule` from the base rate `base`.
+    pub fn new(schedule: Schedule, base: f32) -> Self {
+        Self {
+            schedule,
+            base,
+            lr: f64::from(base),
+            epochs: 0,
+        }
+    }
+
+    /// The next epoch's rate. The constant schedule gives `base` itself,
+    /// to the bit.
+    pub fn next_rate(&mut self) -> f32 {
+        let k = self.epochs;
+        self.epochs += 1;
+        if self.schedule == Schedule::Constant {
+            return self.base;
+        }
+        self.lr = self.schedule.next(f64::from(self.base), self.lr, k);
+        self.lr as f32
     }
 }
 

@@ -200,6 +200,8 @@ pub struct ModelEpoch {
     pub loss: f64,
     /// Training accuracy accumulated over the epoch's minibatches.
     pub train_acc: f64,
+    /// The learning rate the epoch trained with (its schedule's).
+    pub learning_rate: f32,
     /// Loss and accuracy on the held-out validation images after the epoch,
     /// when some are held out (a sweep always holds some out).
     pub validation: Option<Evaluation>,
