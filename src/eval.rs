@@ -4,8 +4,8 @@
 //! probabilities.
 //!
 //! ```no_run
-//! use softreg::{checkpoint, data::Dataset, eval::Metrics};
-//! let (model, _) = checkpoint::load("model.safetensors".as_ref())?;
+//! use softreg::{model_file, data::Dataset, eval::Metrics};
+//! let (model, _) = model_file::load("model.safetensors".as_ref())?;
 //! let data = Dataset::load("data/fashion-mnist".as_ref(), Some(model.classes))?;
 //! let metrics = Metrics::compute(&model, data.test.as_ref().ok_or("no test split")?);
 //! println!("accuracy {:.3}", metrics.accuracy());

@@ -20,7 +20,7 @@
 //! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);
 //! [`eval`] scores models on a split with any kernel; [`train`] runs the
 //! epochs of minibatch SGD on a team of threads, for one model or a
-//! [`train::sweep`] of many in one pass over the data; [`checkpoint`] saves and loads models as
+//! [`train::sweep`] of many in one pass over the data; [`model_file`] saves and loads models as
 //! safetensors; [`app`] is what only the command line needs (reports,
 //! figures, user pictures, `info`, `bench`, the sweep's table). [`input`] and [`output`] open
 //! inputs and write outputs safely for all of them, and [`signals`] turns the
@@ -29,19 +29,19 @@
 //!
 //! Modules, bottom up: [`signals`], [`input`], [`output`], [`data`] (with [`data::idx`],
 //! [`data::buffer`], [`data::fashion_mnist`]), [`random`], [`model`],
-//! [`reference`](mod@reference), [`kernel`], [`eval`], [`train`], [`checkpoint`], [`app`].
+//! [`reference`](mod@reference), [`kernel`], [`eval`], [`train`], [`model_file`], [`app`].
 
 // The docs are read with `--document-private-items` (CI builds them so): the
 // kernel's overview links to its private passes.
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod app;
-pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod input;
 pub mod kernel;
 pub mod model;
+pub mod model_file;
 pub mod output;
 pub mod random;
 pub mod reference;

@@ -578,7 +578,7 @@ fn standardized_features_train_and_the_saved_model_takes_raw_ones() {
         eval.contains(&format!("test acc {printed} ")),
         "{printed} vs {eval}"
     );
-    let (_, info) = softreg::checkpoint::load(model.as_ref()).unwrap();
+    let (_, info) = softreg::model_file::load(model.as_ref()).unwrap();
     assert!(
         info.training.iter().any(|(k, _)| k == "standardized"),
         "{:?}",
@@ -663,7 +663,7 @@ fn predict_classifies_the_samples_of_a_numpy_file() {
         .chunks(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
-    let (trained, _) = softreg::checkpoint::load(model.as_ref()).unwrap();
+    let (trained, _) = softreg::model_file::load(model.as_ref()).unwrap();
     let data = Dataset::load(dir.path(), None).unwrap();
     let test = data.test.as_ref().unwrap();
     let metrics = softreg::eval::Metrics::compute(&trained, test);

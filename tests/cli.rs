@@ -433,7 +433,7 @@ fn optimizer_settings_are_saved_and_zero_epochs_save_the_initial_model() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
-    let (_, info) = softreg::checkpoint::load(&model).unwrap();
+    let (_, info) = softreg::model_file::load(&model).unwrap();
     for (key, value) in [
         ("optimizer", "adam"),
         ("beta2", "0.999"),
@@ -463,7 +463,7 @@ fn optimizer_settings_are_saved_and_zero_epochs_save_the_initial_model() {
         initial.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let (saved, _) = softreg::checkpoint::load(&initial).unwrap();
+    let (saved, _) = softreg::model_file::load(&initial).unwrap();
     let expected = softreg::model::Model::init(6, 10, &mut softreg::random::SeededRng::new(7));
     assert_eq!(saved, expected);
 
@@ -571,7 +571,7 @@ fn sweep_prints_a_ranked_table_draws_and_saves_the_best_model() {
     assert!(lines[9].starts_with("best model: sgd lr "), "{stdout}");
     assert!(lines[10].starts_with("trained 8 models in "), "{stdout}");
     assert!(fs::metadata(&plot).unwrap().len() > 1000);
-    let (model, info) = softreg::checkpoint::load(&best).unwrap();
+    let (model, info) = softreg::model_file::load(&best).unwrap();
     assert!(model.is_finite());
     let setting = |key: &str| {
         info.training

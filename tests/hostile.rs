@@ -76,7 +76,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use softreg::checkpoint::{self, CheckpointErrorKind};
+use softreg::model_file::{self, ModelFileErrorKind};
 
 /// Runs `f` on another thread and fails the test if it has not returned
 /// within a minute (a hang, which 07f0cbc had, must fail rather than block CI).
@@ -166,7 +166,7 @@ fn a_huge_model_file_is_refused_by_its_size_without_reading_it() {
         .unwrap()
         .set_len(3_000_000_000)
         .unwrap();
-    let err = checkpoint::load(&path).unwrap_err();
+    let err = model_file::load(&path).unwrap_err();
     assert!(err.to_string().contains("is 3.0 GB"), "{err}");
 }
 
@@ -174,7 +174,7 @@ fn a_huge_model_file_is_refused_by_its_size_without_reading_it() {
 fn model_metadata_is_bounded_at_load() {
     let long_name = format!("[{:?}, \"b\", \"c\"]", "x".repeat(1_000_000));
     let bytes = common::model_file_with_metadata(3, 6, &[("class_names", &long_name)]);
-    let err = checkpoint::from_bytes(&bytes).unwrap_err();
+    let err = model_file::from_bytes(&bytes).unwrap_err();
     assert!(
         err.to_string()
             .contains("class_names[0] is 1000000 characters long"),
@@ -182,9 +182,9 @@ fn model_metadata_is_bounded_at_load() {
     );
 
     let many = common::model_file_with_metadata(70_000, 1, &[]);
-    let err = checkpoint::from_bytes(&many).unwrap_err();
+    let err = model_file::from_bytes(&many).unwrap_err();
     assert!(
-        matches!(err, CheckpointErrorKind::TooManyClasses(70_000)),
+        matches!(err, ModelFileErrorKind::TooManyClasses(70_000)),
         "{err}"
     );
 }
@@ -257,7 +257,7 @@ fn fifos_in_place_of_inputs_are_refused_without_blocking() {
 
     let model = dir.path().join("model.fifo");
     mkfifo(&model);
-    let err = within_a_minute(move || checkpoint::load(&model).unwrap_err());
+    let err = within_a_minute(move || model_file::load(&model).unwrap_err());
     assert!(err.to_string().contains("named pipe"), "{err}");
 
     let picture = dir.path().join("picture.fifo");
@@ -386,7 +386,7 @@ fn stale_temporaries_are_removed_and_links_written_through() {
             .is_symlink()
     );
     assert!(
-        checkpoint::load(&real).is_ok(),
+        model_file::load(&real).is_ok(),
         "the link's target holds the model"
     );
 }
@@ -403,7 +403,7 @@ fn a_closed_stdout_ends_output_quietly_and_the_model_is_still_saved() {
     let output = reading_one_byte(&["train", "--epochs", "3000", "--data", data, "--save", save]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
-    assert!(checkpoint::load(&model).is_ok());
+    assert!(model_file::load(&model).is_ok());
 }
 
 #[test]
@@ -465,7 +465,7 @@ fn a_full_disk_on_stdout_is_an_error_not_a_panic() {
         stderr(&output)
     );
     assert!(
-        checkpoint::load(&model).is_ok(),
+        model_file::load(&model).is_ok(),
         "the model is saved regardless"
     );
 }
@@ -488,21 +488,21 @@ fn models_with_non_finite_or_overflowing_weights_are_refused() {
         safetensors::serialize(tensors, None).unwrap()
     };
     let nan = file(vec![0.0, 0.0, 0.0, 0.0, f32::NAN, 0.0], vec![0.0; 2]);
-    match checkpoint::from_bytes(&nan).unwrap_err() {
-        CheckpointErrorKind::NotFinite { name, index, .. } => {
+    match model_file::from_bytes(&nan).unwrap_err() {
+        ModelFileErrorKind::NotFinite { name, index, .. } => {
             assert_eq!((name, index), ("weight", vec![1, 1]))
         }
         other => panic!("{other}"),
     }
     let inf_bias = file(vec![0.0; 6], vec![0.0, f32::INFINITY]);
     assert!(matches!(
-        checkpoint::from_bytes(&inf_bias).unwrap_err(),
-        CheckpointErrorKind::NotFinite { name: "bias", .. }
+        model_file::from_bytes(&inf_bias).unwrap_err(),
+        ModelFileErrorKind::NotFinite { name: "bias", .. }
     ));
     let huge = file(vec![1e38, 1e38, 1e38, 0.0, 0.0, 0.0], vec![0.0; 2]);
     assert!(matches!(
-        checkpoint::from_bytes(&huge).unwrap_err(),
-        CheckpointErrorKind::LogitsOverflow { class: 0, .. }
+        model_file::from_bytes(&huge).unwrap_err(),
+        ModelFileErrorKind::LogitsOverflow { class: 0, .. }
     ));
 }
 

@@ -309,7 +309,7 @@ fn a_sweep_fits_every_strength_and_saves_the_best() {
         "{text}"
     );
     assert!(text.contains("2 fits in "), "{text}");
-    let (_, info) = softreg::checkpoint::load(&best).unwrap();
+    let (_, info) = softreg::model_file::load(&best).unwrap();
     assert!(
         info.training
             .iter()

@@ -7,8 +7,8 @@ use std::fs;
 use common::softreg;
 
 use softreg::app::figures::predictions::{self, CORRECT, GridLayout, WRONG};
-use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::{Dataset, Images, Split};
+use softreg::model_file::{self, ModelInfo};
 use softreg::train::{RunConfig, TrainConfig, train};
 
 fn names() -> Vec<String> {
@@ -83,7 +83,7 @@ fn trained_model(dir: &std::path::Path, data: &Dataset) -> std::path::PathBuf {
     };
     let trained = train(data, &config, |_| {}).unwrap();
     let path = dir.join("model.safetensors");
-    checkpoint::save(&path, &trained.model, &ModelInfo::fashion_mnist((28, 28))).unwrap();
+    model_file::save(&path, &trained.model, &ModelInfo::fashion_mnist((28, 28))).unwrap();
     path
 }
 
@@ -118,7 +118,7 @@ fn predict_writes_the_grid_and_classifies_pictures_like_the_test_set() {
         (3 * layout.cell.0, 3 * layout.cell.1)
     );
 
-    let (loaded, _) = checkpoint::load(&model_path).unwrap();
+    let (loaded, _) = model_file::load(&model_path).unwrap();
     let expected = predictions::predict_first(&loaded, data.test.as_ref().unwrap(), 3);
     for (k, &guess) in expected.iter().enumerate() {
         let row = data.test.as_ref().unwrap().images.row_f32(k);

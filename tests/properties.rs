@@ -8,9 +8,9 @@ use std::cell::Cell;
 use std::fs;
 
 use proptest::prelude::*;
-use softreg::checkpoint;
 use softreg::data::idx::{Holds, IdxHeader};
 use softreg::data::{PixelFormat, load_split};
+use softreg::model_file;
 
 const IMAGES: &str = "train-images-idx3-ubyte";
 const LABELS: &str = "train-labels-idx1-ubyte";
@@ -130,12 +130,12 @@ proptest! {
     /// loader an error, never a panic, and never a heap beyond the input's size.
     #[test]
     fn model_loader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..31_900) {
-        let (_, peak) = peak_heap_during(|| checkpoint::from_bytes(&bytes));
+        let (_, peak) = peak_heap_during(|| model_file::from_bytes(&bytes));
         prop_assert!(peak <= HEAP_ALLOWANCE + 8 * bytes.len(), "held {} heap bytes", peak);
         let model = softreg::model::Model::init(784, 10, &mut softreg::random::SeededRng::new(1));
-        let good = checkpoint::to_bytes(&model, &checkpoint::ModelInfo::fashion_mnist((28, 28))).unwrap();
+        let good = model_file::to_bytes(&model, &model_file::ModelInfo::fashion_mnist((28, 28))).unwrap();
         let cut = cut.min(good.len() - 1);
-        prop_assert!(checkpoint::from_bytes(&good[..cut]).is_err());
+        prop_assert!(model_file::from_bytes(&good[..cut]).is_err());
     }
 
     /// Arbitrary metadata on a valid model, numbers of any size in the image
@@ -146,7 +146,7 @@ proptest! {
         value in prop_oneof!["[0-9]{1,22}x[0-9]{1,22}", "\\PC{0,40}", "\\[(\"[a-z]{0,3}\", ?){0,4}\\]"],
     ) {
         let bytes = common::model_file_with_metadata(2, 6, &[(key, &value)]);
-        if let Ok((model, info)) = checkpoint::from_bytes(&bytes) {
+        if let Ok((model, info)) = model_file::from_bytes(&bytes) {
             prop_assert_eq!(info.image_shape.0 * info.image_shape.1, model.features);
             prop_assert_eq!(info.class_names.len(), model.classes);
         }

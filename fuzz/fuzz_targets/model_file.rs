@@ -1,4 +1,4 @@
-//! Fuzzes the model loader, `softreg::checkpoint::from_bytes`.
+//! Fuzzes the model loader, `softreg::model_file::from_bytes`.
 //!
 //! The first input byte picks the mode. Even: the rest of the input is the file,
 //! arbitrary bytes (seeded with real model files). Odd: the rest drives a
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use safetensors::tensor::{Dtype, TensorView};
-use softreg::checkpoint::{from_bytes, to_bytes};
+use softreg::model_file::{from_bytes, to_bytes};
 use softreg_fuzz::{CountingAllocator, HEAP_ALLOWANCE, peak_heap_during};
 
 #[global_allocator]

@@ -1,8 +1,8 @@
 //! `softreg eval`.
 
 use softreg::app::report;
-use softreg::checkpoint;
 use softreg::eval::{self, Metrics};
+use softreg::model_file;
 use softreg::train::pool_size;
 
 use super::Outcome;
@@ -10,7 +10,7 @@ use crate::cli::args::EvalArgs;
 use crate::cli::stdout::Stdout;
 
 pub fn run(args: EvalArgs, out: &mut Stdout) -> Outcome {
-    let (model, info) = checkpoint::load(&args.model)?;
+    let (model, info) = model_file::load(&args.model)?;
     let test = eval::test_split_for(&args.data.data, (&args.model, &model), info.image_shape)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(pool_size(args.threads.threads))

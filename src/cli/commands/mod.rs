@@ -14,10 +14,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use softreg::app::figures::canvas::Canvas;
-use softreg::checkpoint::{self, ModelInfo};
 use softreg::data::standardize::Standardization;
 use softreg::data::{self, DataError, Dataset};
 use softreg::model::Model;
+use softreg::model_file::{self, ModelInfo};
 
 use super::args::Command;
 use super::stdout::{Output, Stdout, prepare_outputs};
@@ -67,7 +67,7 @@ fn save_model(
         .chain(settings)
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-    Ok(checkpoint::save(path, model, &info)?)
+    Ok(model_file::save(path, model, &info)?)
 }
 
 /// `--standardize`: every split of `data` standardized by the mean and spread

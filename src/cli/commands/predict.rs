@@ -5,10 +5,10 @@ use serde_json::json;
 use softreg::app::figures::predictions;
 use softreg::app::report::printable;
 use softreg::app::user_image;
-use softreg::checkpoint;
 use softreg::data;
 use softreg::eval;
 use softreg::model::Model;
+use softreg::model_file;
 
 use super::{Outcome, save_picture};
 use crate::cli::args::PredictArgs;
@@ -40,7 +40,7 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
         ],
         &inputs,
     )?;
-    let (model, info) = checkpoint::load(&args.model)?;
+    let (model, info) = model_file::load(&args.model)?;
     if let Some(input) = &args.input {
         let samples = data::load_npy_samples(input, data::PixelFormat::F32)?;
         if samples.features() != model.features {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
-use softreg::checkpoint::{self, CheckpointErrorKind, ModelInfo};
 use softreg::model::Model;
+use softreg::model_file::{self, ModelFileErrorKind, ModelInfo};
 use softreg::random::SeededRng;
 
 fn model_and_info() -> (Model, ModelInfo) {
@@ -22,8 +22,8 @@ fn save_then_load_round_trips_bit_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let (model, info) = model_and_info();
-    checkpoint::save(&path, &model, &info).unwrap();
-    let (loaded, loaded_info) = checkpoint::load(&path).unwrap();
+    model_file::save(&path, &model, &info).unwrap();
+    let (loaded, loaded_info) = model_file::load(&path).unwrap();
     let bits = |m: &Model| {
         m.weights
             .iter()
@@ -41,7 +41,7 @@ fn save_then_load_round_trips_bit_exactly() {
 #[test]
 fn the_file_has_pytorch_linear_layout_for_the_safetensors_crate() {
     let (model, info) = model_and_info();
-    let bytes = checkpoint::to_bytes(&model, &info).unwrap();
+    let bytes = model_file::to_bytes(&model, &info).unwrap();
     let tensors = SafeTensors::deserialize(&bytes).unwrap();
     let mut names = tensors.names();
     names.sort();
@@ -68,8 +68,8 @@ fn the_file_has_pytorch_linear_layout_for_the_safetensors_crate() {
     assert!(metadata["class_names"].contains("Ankle boot"));
 }
 
-fn kind_of(bytes: &[u8]) -> CheckpointErrorKind {
-    checkpoint::from_bytes(bytes).unwrap_err()
+fn kind_of(bytes: &[u8]) -> ModelFileErrorKind {
+    model_file::from_bytes(bytes).unwrap_err()
 }
 
 /// A safetensors file holding the given tensors and no metadata.
@@ -116,32 +116,32 @@ fn metadata_that_does_not_fit_the_model_is_refused() {
     ] {
         let err = kind_of(&model_with(key, value));
         assert!(
-            matches!(err, CheckpointErrorKind::Metadata(ref m) if m.contains(key)),
+            matches!(err, ModelFileErrorKind::Metadata(ref m) if m.contains(key)),
             "{key} = {value}: {err}"
         );
     }
-    let (_, info) = checkpoint::from_bytes(&model_with("image_shape", "1x4")).unwrap();
+    let (_, info) = model_file::from_bytes(&model_with("image_shape", "1x4")).unwrap();
     assert_eq!(info.image_shape, (1, 4));
 }
 
 #[test]
 fn broken_files_get_their_own_errors() {
     let (model, info) = model_and_info();
-    let good = checkpoint::to_bytes(&model, &info).unwrap();
+    let good = model_file::to_bytes(&model, &info).unwrap();
 
     let truncated = &good[..good.len() - 100];
-    assert!(matches!(kind_of(truncated), CheckpointErrorKind::Format(_)));
+    assert!(matches!(kind_of(truncated), ModelFileErrorKind::Format(_)));
     assert!(matches!(
         kind_of(b"PK\x03\x04 a zip file"),
-        CheckpointErrorKind::Format(_)
+        ModelFileErrorKind::Format(_)
     ));
-    assert!(matches!(kind_of(&[]), CheckpointErrorKind::Format(_)));
+    assert!(matches!(kind_of(&[]), ModelFileErrorKind::Format(_)));
 
     let f32s = |n: usize| vec![0u8; 4 * n];
     let only_weight = file_with(vec![("weight", Dtype::F32, vec![10, 784], f32s(7840))]);
     assert!(matches!(
         kind_of(&only_weight),
-        CheckpointErrorKind::MissingTensor("bias")
+        ModelFileErrorKind::MissingTensor("bias")
     ));
 
     // The bias says how many classes there are; a weight that disagrees is
@@ -152,14 +152,14 @@ fn broken_files_get_their_own_errors() {
     ]);
     assert!(matches!(
         kind_of(&wrong_shape),
-        CheckpointErrorKind::WrongShape { name: "weight", .. }
+        ModelFileErrorKind::WrongShape { name: "weight", .. }
     ));
     let transposed = file_with(vec![
         ("weight", Dtype::F32, vec![784, 10], f32s(7840)),
         ("bias", Dtype::F32, vec![10], f32s(10)),
     ]);
     match kind_of(&transposed) {
-        CheckpointErrorKind::WrongShape {
+        ModelFileErrorKind::WrongShape {
             name: "weight",
             expected,
             ..
@@ -177,7 +177,7 @@ fn broken_files_get_their_own_errors() {
     ]);
     assert!(matches!(
         kind_of(&matrix_bias),
-        CheckpointErrorKind::WrongShape { name: "bias", .. }
+        ModelFileErrorKind::WrongShape { name: "bias", .. }
     ));
 
     let flat_weight = file_with(vec![
@@ -186,7 +186,7 @@ fn broken_files_get_their_own_errors() {
     ]);
     assert!(matches!(
         kind_of(&flat_weight),
-        CheckpointErrorKind::WrongShape { name: "weight", .. }
+        ModelFileErrorKind::WrongShape { name: "weight", .. }
     ));
 
     let f64_weight = file_with(vec![
@@ -195,11 +195,11 @@ fn broken_files_get_their_own_errors() {
     ]);
     assert!(matches!(
         kind_of(&f64_weight),
-        CheckpointErrorKind::WrongDtype { name: "weight", .. }
+        ModelFileErrorKind::WrongDtype { name: "weight", .. }
     ));
 
     // Without metadata a file still loads, with neutral class names.
-    let (plain, plain_info) = checkpoint::from_bytes(&file_with(vec![
+    let (plain, plain_info) = model_file::from_bytes(&file_with(vec![
         ("weight", Dtype::F32, vec![10, 784], f32s(7840)),
         ("bias", Dtype::F32, vec![10], f32s(10)),
     ]))
@@ -214,11 +214,11 @@ fn a_failed_save_leaves_the_previous_file_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let (model, info) = model_and_info();
-    checkpoint::save(&path, &model, &info).unwrap();
+    model_file::save(&path, &model, &info).unwrap();
     let before = std::fs::read(&path).unwrap();
     // Saving into a directory that does not exist fails before touching anything.
     let missing = dir.path().join("no-such-dir").join("model.safetensors");
-    assert!(checkpoint::save(&missing, &model, &info).is_err());
+    assert!(model_file::save(&missing, &model, &info).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -229,7 +229,7 @@ fn saved_files_are_readable_like_ordinary_new_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let (model, info) = model_and_info();
-    checkpoint::save(&path, &model, &info).unwrap();
+    model_file::save(&path, &model, &info).unwrap();
     let plain = dir.path().join("plain");
     std::fs::write(&plain, b"x").unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -3,14 +3,14 @@
 //! `[classes]`, with metadata saying what the model is.
 //!
 //! ```no_run
-//! use softreg::checkpoint::{self, ModelInfo};
+//! use softreg::model_file::{self, ModelInfo};
 //! use softreg::{model::Model, random::SeededRng};
 //! let model = Model::init(784, 10, &mut SeededRng::new(0));
 //! let info = ModelInfo::fashion_mnist((28, 28));
-//! checkpoint::save("model.safetensors".as_ref(), &model, &info)?;
-//! let (loaded, _) = checkpoint::load("model.safetensors".as_ref())?;
+//! model_file::save("model.safetensors".as_ref(), &model, &info)?;
+//! let (loaded, _) = model_file::load("model.safetensors".as_ref())?;
 //! assert_eq!(loaded, model);
-//! # Ok::<(), checkpoint::CheckpointError>(())
+//! # Ok::<(), model_file::ModelFileError>(())
 //! ```
 //!
 //! In Python: `nn.Linear(784, 10).load_state_dict(safetensors.torch.load_file(path))`
@@ -55,16 +55,16 @@ impl ModelInfo {
 /// A model file that could not be written or read, and why.
 #[derive(Debug, Error)]
 #[error("{}: {kind}", path.display())]
-pub struct CheckpointError {
+pub struct ModelFileError {
     /// The file at fault.
     pub path: PathBuf,
     /// What is wrong.
-    pub kind: CheckpointErrorKind,
+    pub kind: ModelFileErrorKind,
 }
 
 /// What is wrong with a model file.
 #[derive(Debug, Error)]
-pub enum CheckpointErrorKind {
+pub enum ModelFileErrorKind {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -111,10 +111,10 @@ fn check_finite(
     name: &'static str,
     values: &[f32],
     columns: usize,
-) -> Result<(), CheckpointErrorKind> {
+) -> Result<(), ModelFileErrorKind> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(CheckpointErrorKind::NotFinite {
+        Some(i) => Err(ModelFileErrorKind::NotFinite {
             name,
             index: if columns > 1 {
                 vec![i / columns, i % columns]
@@ -133,18 +133,18 @@ fn check_logits_fit(
     weights: &[f32],
     bias: &[f32],
     features: usize,
-) -> Result<(), CheckpointErrorKind> {
+) -> Result<(), ModelFileErrorKind> {
     for (class, (row, &b)) in weights.chunks_exact(features).zip(bias).enumerate() {
         let sum = row.iter().map(|&w| f64::from(w).abs()).sum::<f64>() + f64::from(b).abs();
         if sum > f64::from(f32::MAX) / 16.0 {
-            return Err(CheckpointErrorKind::LogitsOverflow { class, sum });
+            return Err(ModelFileErrorKind::LogitsOverflow { class, sum });
         }
     }
     Ok(())
 }
 
-fn error(path: &Path, kind: impl Into<CheckpointErrorKind>) -> CheckpointError {
-    CheckpointError {
+fn error(path: &Path, kind: impl Into<ModelFileErrorKind>) -> ModelFileError {
+    ModelFileError {
         path: path.to_path_buf(),
         kind: kind.into(),
     }
@@ -152,7 +152,7 @@ fn error(path: &Path, kind: impl Into<CheckpointErrorKind>) -> CheckpointError {
 
 /// Writes `model` and `info` to `path` atomically: a temporary file in the same
 /// directory, flushed to disk, then renamed over `path`.
-pub fn save(path: &Path, model: &Model, info: &ModelInfo) -> Result<(), CheckpointError> {
+pub fn save(path: &Path, model: &Model, info: &ModelInfo) -> Result<(), ModelFileError> {
     let bytes = to_bytes(model, info).map_err(|kind| error(path, kind))?;
     write_atomically(path, &bytes).map_err(|e| error(path, e))
 }
@@ -162,10 +162,10 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 /// The safetensors bytes of `model` with `info` as metadata.
-pub fn to_bytes(model: &Model, info: &ModelInfo) -> Result<Vec<u8>, CheckpointErrorKind> {
+pub fn to_bytes(model: &Model, info: &ModelInfo) -> Result<Vec<u8>, ModelFileErrorKind> {
     let weight = f32_bytes(&model.weights);
     let bias = f32_bytes(&model.bias);
-    let format = |e: safetensors::SafeTensorError| CheckpointErrorKind::Format(e.to_string());
+    let format = |e: safetensors::SafeTensorError| ModelFileErrorKind::Format(e.to_string());
     let tensors = [
         (
             "weight",
@@ -215,21 +215,21 @@ pub const MAX_CLASS_NAME_CHARS: usize = crate::data::MAX_CLASS_NAME_CHARS;
 /// Reads a model file written by [`save`] (or any safetensors file with F32
 /// `weight [classes, features]` and `bias [classes]`). Only a regular file of
 /// at most [`MAX_MODEL_BYTES`] is read; every weight must be finite.
-pub fn load(path: &Path) -> Result<(Model, ModelInfo), CheckpointError> {
+pub fn load(path: &Path) -> Result<(Model, ModelInfo), ModelFileError> {
     let bytes = crate::input::read_capped(path, MAX_MODEL_BYTES).map_err(|e| error(path, e))?;
     from_bytes(&bytes).map_err(|kind| error(path, kind))
 }
 
 /// Parses and checks the safetensors bytes of a model.
-pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), CheckpointErrorKind> {
-    let format = |e: safetensors::SafeTensorError| CheckpointErrorKind::Format(e.to_string());
+pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), ModelFileErrorKind> {
+    let format = |e: safetensors::SafeTensorError| ModelFileErrorKind::Format(e.to_string());
     let tensors = SafeTensors::deserialize(bytes).map_err(format)?;
     let weight = f32_tensor(&tensors, "weight")?;
     let bias = f32_tensor(&tensors, "bias")?;
     let classes = match *bias.0.as_slice() {
         [classes] if classes > 0 => classes,
         _ => {
-            return Err(CheckpointErrorKind::WrongShape {
+            return Err(ModelFileErrorKind::WrongShape {
                 name: "bias",
                 found: bias.0,
                 expected: "[classes] with at least one class".to_string(),
@@ -237,12 +237,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), CheckpointErrorKin
         }
     };
     if classes > MAX_CLASSES {
-        return Err(CheckpointErrorKind::TooManyClasses(classes));
+        return Err(ModelFileErrorKind::TooManyClasses(classes));
     }
     let features = match *weight.0.as_slice() {
         [c, features] if c == classes && features > 0 => features,
         [features, c] if c == classes && features > 0 => {
-            return Err(CheckpointErrorKind::WrongShape {
+            return Err(ModelFileErrorKind::WrongShape {
                 name: "weight",
                 found: weight.0,
                 expected: format!(
@@ -252,7 +252,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), CheckpointErrorKin
             });
         }
         _ => {
-            return Err(CheckpointErrorKind::WrongShape {
+            return Err(ModelFileErrorKind::WrongShape {
                 name: "weight",
                 found: weight.0,
                 expected: format!("[{classes}, features] to match bias [{classes}]"),
@@ -277,12 +277,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, ModelInfo), CheckpointErrorKin
 fn f32_tensor(
     tensors: &SafeTensors<'_>,
     name: &'static str,
-) -> Result<(Vec<usize>, Vec<f32>), CheckpointErrorKind> {
+) -> Result<(Vec<usize>, Vec<f32>), ModelFileErrorKind> {
     let view = tensors
         .tensor(name)
-        .map_err(|_| CheckpointErrorKind::MissingTensor(name))?;
+        .map_err(|_| ModelFileErrorKind::MissingTensor(name))?;
     if view.dtype() != Dtype::F32 {
-        return Err(CheckpointErrorKind::WrongDtype {
+        return Err(ModelFileErrorKind::WrongDtype {
             name,
             found: format!("{:?}", view.dtype()),
         });
@@ -302,10 +302,10 @@ fn parse_info(
     metadata: Option<&HashMap<String, String>>,
     classes: usize,
     features: usize,
-) -> Result<ModelInfo, CheckpointErrorKind> {
+) -> Result<ModelInfo, ModelFileErrorKind> {
     let empty = HashMap::new();
     let metadata = metadata.unwrap_or(&empty);
-    let bad = |what: &str| CheckpointErrorKind::Metadata(what.to_string());
+    let bad = |what: &str| ModelFileErrorKind::Metadata(what.to_string());
     let class_names = match metadata.get("class_names") {
         Some(json) => {
             let names: Vec<String> = serde_json::from_str(json)
