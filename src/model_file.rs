@@ -50,6 +50,14 @@ impl ModelInfo {
             ..Self::default()
         }
     }
+
+    /// The value of training setting `key`, if the file records it.
+    pub fn training_setting(&self, key: &str) -> Option<&str> {
+        self.training
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A model file that could not be written or read, and why.

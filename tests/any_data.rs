@@ -580,7 +580,7 @@ fn standardized_features_train_and_the_saved_model_takes_raw_ones() {
     );
     let (_, info) = softreg::model_file::load(model.as_ref()).unwrap();
     assert!(
-        info.training.iter().any(|(k, _)| k == "standardized"),
+        info.training_setting("standardized").is_some(),
         "{:?}",
         info.training
     );

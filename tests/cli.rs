@@ -505,7 +505,13 @@ fn validation_is_reported_in_text_and_json_only_when_asked_for() {
         stdout.contains("3 train + 2 validation / 3 test images"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches(", val acc ").count(), 2, "{stdout}");
+    let epoch_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert_eq!(epoch_lines.len(), 2, "{stdout}");
+    assert!(
+        epoch_lines.iter().all(|l| l.contains(", val acc ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nbest epoch "), "{stdout}");
     for (flags, expect_val) in [(&["--validation", "2"][..], true), (&[][..], false)] {
         let mut args = vec!["train", "--data", data, "--epochs", "1", "--json"];
         args.extend_from_slice(flags);
@@ -553,7 +559,9 @@ fn sweep_prints_a_ranked_table_draws_and_saves_the_best_model() {
     );
     assert!(lines[1].starts_with("epoch 1: 8 models, 0 diverged; best val acc "));
     assert!(lines[2].starts_with("epoch 2: "));
-    assert!(lines[3].starts_with("8 models, 4 configurations ranked by validation accuracy"));
+    assert!(lines[3].starts_with(
+        "8 models, 4 configurations ranked by their best epoch's validation accuracy"
+    ));
     assert!(lines[4].starts_with("rank  optimizer"));
     let val_acc = |row: &str| {
         row.split_whitespace()
@@ -573,16 +581,11 @@ fn sweep_prints_a_ranked_table_draws_and_saves_the_best_model() {
     assert!(fs::metadata(&plot).unwrap().len() > 1000);
     let (model, info) = softreg::model_file::load(&best).unwrap();
     assert!(model.is_finite());
-    let setting = |key: &str| {
-        info.training
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    assert!(setting("selected_by").unwrap().contains("8-model sweep"));
-    assert!(["0.03", "0.3"].contains(&setting("lr").unwrap().as_str()));
-    assert!(["4", "5"].contains(&setting("seed").unwrap().as_str()));
-    assert_eq!(setting("optimizer").as_deref(), Some("sgd"));
+    let setting = |key| info.training_setting(key).unwrap();
+    assert!(setting("selected_by").contains("8-model sweep"));
+    assert!(["0.03", "0.3"].contains(&setting("lr")));
+    assert!(["4", "5"].contains(&setting("seed")));
+    assert_eq!(setting("optimizer"), "sgd");
 }
 
 #[test]
@@ -724,4 +727,113 @@ fn tune_saves_a_plan_train_uses_and_plan_flags_override() {
     assert!(damaged.status.success(), "{}", stderr(&damaged));
     assert!(stderr(&damaged).contains("warning"), "{}", stderr(&damaged));
     assert!(stderr(&damaged).contains(saved.to_str().unwrap()));
+}
+
+/// `--patience` stops a validated run, `--save` keeps the best epoch and says
+/// which, and the JSON summary carries the settings and the best epoch.
+#[test]
+fn train_with_patience_saves_the_best_epoch_and_the_summary_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("best.st");
+    let data = common::fashion_mnist_dir();
+    let args = |json: bool| {
+        let mut args = vec![
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "30",
+            "--validation",
+            "10000",
+            "--patience",
+            "1",
+            "--save",
+            saved.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        softreg(&args)
+    };
+    let output = args(true);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (epochs, summary) = lines.split_at(lines.len() - 1);
+    let summary = &summary[0];
+    assert_eq!(summary["stopped_early"], true, "{stdout}");
+    assert_eq!(summary["epochs"], epochs.len());
+    let best = summary["best_epoch"].as_u64().unwrap() as usize;
+    assert_eq!(epochs.len(), best + 1, "{stdout}");
+    assert_eq!(summary["best_val_acc"], epochs[best - 1]["val_acc"]);
+    assert_eq!(summary["best_test_acc"], epochs[best - 1]["test_acc"]);
+    let settings = &summary["settings"];
+    for (key, value) in [
+        ("epochs", "30"),
+        ("validation", "10000"),
+        ("patience", "1"),
+        ("lr", "0.1"),
+        ("optimizer", "sgd"),
+        ("batch_size", "256"),
+        ("seed", "0"),
+    ] {
+        assert_eq!(settings[key], value, "{key}: {stdout}");
+    }
+    let (_, info) = softreg::model_file::load(&saved).unwrap();
+    assert_eq!(
+        info.training_setting("epoch"),
+        Some(best.to_string().as_str())
+    );
+    assert_eq!(info.training_setting("patience"), Some("1"));
+
+    let text = args(false);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!("best epoch {best}, val acc ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("(epoch {best}, the best by validation accuracy)")),
+        "{text}"
+    );
+}
+
+/// `sweep --save-best` saves the best model's best epoch, as its JSON says.
+#[test]
+fn sweep_save_best_saves_the_best_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("best.st");
+    let data = common::fashion_mnist_dir();
+    let output = softreg(&[
+        "sweep",
+        "--data",
+        data.to_str().unwrap(),
+        "--lr",
+        "0.3,3",
+        "--epochs",
+        "3",
+        "--json",
+        "--save-best",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let best = &summary["best"];
+    assert_eq!(best["epochs_trained"], 3, "{stdout}");
+    let epoch = best["epoch"].as_u64().unwrap();
+    assert!((1..=3).contains(&epoch), "{stdout}");
+    let (_, info) = softreg::model_file::load(&saved).unwrap();
+    assert_eq!(
+        info.training_setting("epoch"),
+        Some(epoch.to_string().as_str())
+    );
+    assert_eq!(
+        info.training_setting("val_acc"),
+        Some(best["val_acc"].to_string().as_str())
+    );
 }

@@ -1078,3 +1078,30 @@ fn a_mapped_file_truncated_while_training_is_an_error_naming_it() {
         "{message}"
     );
 }
+
+/// Early stopping that cannot work is refused before training, naming the
+/// flag: no patience at all, nothing held out to judge by, and a full-batch
+/// fit (which has no epochs).
+#[test]
+fn impossible_early_stopping_is_refused_naming_the_flag() {
+    for (args, says) in [
+        (
+            &["train", "--patience", "0", "--validation", "100"][..],
+            "--patience 1",
+        ),
+        (
+            &["train", "--patience", "2"][..],
+            "--validation N, or leave out --patience",
+        ),
+        (
+            &["sweep", "--patience", "2", "--validation", "0"][..],
+            "--validation",
+        ),
+        (
+            &["train", "--optimizer", "lbfgs", "--patience", "2"][..],
+            "--patience",
+        ),
+    ] {
+        common::assert_refused(&softreg(args), &args, says);
+    }
+}

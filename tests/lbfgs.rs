@@ -261,18 +261,7 @@ fn the_command_fits_reports_and_refuses_what_does_not_apply() {
     ] {
         let mut all = vec!["train", "--optimizer", "lbfgs", "--data", data];
         all.extend_from_slice(args);
-        let output = softreg(&all);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        common::assert_refused(&softreg(&all), &args, says);
     }
     let output = softreg(&["train", "--C", "1", "--data", data]);
     assert_eq!(output.status.code(), Some(2));
@@ -324,17 +313,6 @@ fn a_sweep_fits_every_strength_and_saves_the_best() {
     ] {
         let mut all = vec!["sweep", "--data", data];
         all.extend_from_slice(args);
-        let output = softreg(&all);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        common::assert_refused(&softreg(&all), &args, says);
     }
 }

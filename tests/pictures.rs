@@ -248,6 +248,8 @@ fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
                 .collect(),
             test: None,
             diverged: None,
+            best: None,
+            stopped_early: false,
         })
         .collect();
     let swept = Swept {

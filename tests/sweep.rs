@@ -238,8 +238,10 @@ fn a_sweep_too_large_for_memory_is_refused() {
         },
         ..SweepConfig::default()
     };
-    // 7,850 parameters; 782 chunks of 64 rows in a minibatch of 50,000.
-    let per_model = 7_850 * 4 * (4 + 782);
+    // 7,850 parameters; four working copies, one for the best epoch's
+    // weights (the sweep validates), and 782 chunks of 64 rows in a minibatch
+    // of 50,000.
+    let per_model = 7_850 * 4 * (4 + 1 + 782);
     assert_eq!(config.memory_needed(&data), 1024 * per_model as u64);
     let available = softreg::input::available_memory();
     if available.is_some_and(|a| a < config.memory_needed(&data)) {
@@ -323,4 +325,92 @@ fn a_sweep_with_the_gemm_kernel_trains_each_model_as_train_does() {
         let swept_epoch = &one.models[i].epochs[0];
         assert_eq!(swept_epoch.loss, trained.epochs[0].loss, "model {i}");
     }
+}
+
+/// A sweep ranks and keeps each model by its best epoch (the highest
+/// validation accuracy, the earliest of equals): its weights are, to the bit,
+/// those of a sweep that stops at that epoch. With patience, each model stops
+/// on its own that many epochs after its best while the others go on.
+#[test]
+fn each_model_is_ranked_and_kept_by_its_best_epoch() {
+    let data = fashion_mnist();
+    let grid = Grid {
+        learning_rates: vec![0.3, 3.0],
+        momenta: vec![0.0, 0.9],
+        ..Grid::default()
+    };
+    let epochs = 4;
+    let run = |epochs, patience| {
+        let config = SweepConfig {
+            settings: grid.settings(),
+            run: RunConfig {
+                epochs,
+                validation: 5_000,
+                patience,
+                ..SweepConfig::default().run
+            },
+            ..SweepConfig::default()
+        };
+        sweep(&data, &config, |_, _| {}, |_| {}).unwrap()
+    };
+    let full = run(epochs, None);
+    let mut chosen = Vec::new();
+    for model in &full.models {
+        assert_eq!(model.epochs.len(), epochs);
+        let accuracies: Vec<f64> = model
+            .epochs
+            .iter()
+            .map(|e| e.validation.unwrap().accuracy)
+            .collect();
+        let top = accuracies.iter().copied().fold(f64::MIN, f64::max);
+        let best = accuracies.iter().position(|&a| a == top).unwrap() + 1;
+        assert_eq!(model.chosen_epoch(), Some(best), "{accuracies:?}");
+        assert_eq!(model.val_acc(), Some(top));
+        chosen.push(best);
+    }
+    assert!(
+        chosen.iter().any(|&e| e < epochs),
+        "some model's best epoch is not its last: {chosen:?}"
+    );
+    let top = full
+        .models
+        .iter()
+        .filter_map(|m| m.val_acc())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(full.best().unwrap().val_acc(), Some(top));
+    for stop in 1..epochs {
+        let short = run(stop, None);
+        for (i, model) in full.models.iter().enumerate() {
+            if chosen[i] == stop {
+                assert_eq!(model.chosen_model(), &short.models[i].model, "model {i}");
+            }
+        }
+    }
+
+    let patience = 1;
+    let stopped = run(epochs, Some(patience));
+    for (i, model) in stopped.models.iter().enumerate() {
+        // The first epoch `patience` epochs past the best so far.
+        let (mut best, mut trained) = (0, epochs);
+        for (e, epoch) in full.models[i].epochs.iter().enumerate() {
+            let accuracy = |e: usize| full.models[i].epochs[e].validation.unwrap().accuracy;
+            if e == 0 || epoch.validation.unwrap().accuracy > accuracy(best) {
+                best = e;
+            }
+            if e - best >= patience {
+                trained = e + 1;
+                break;
+            }
+        }
+        assert_eq!(
+            model.epochs[..],
+            full.models[i].epochs[..trained],
+            "model {i}"
+        );
+        assert_eq!(model.stopped_early, trained < epochs, "model {i}");
+        assert_eq!(model.chosen_epoch(), Some(best + 1), "model {i}");
+        let same = stopped.models[i].chosen_model() == full.models[i].chosen_model();
+        assert_eq!(same, best + 1 == chosen[i], "model {i}");
+    }
+    assert!(stopped.models.iter().any(|m| m.stopped_early));
 }

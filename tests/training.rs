@@ -336,10 +336,27 @@ fn invalid_settings_are_refused() {
                 threads: Some(0),
                 ..base.run
             },
-            ..base
+            ..base.clone()
         }),
         TrainError::Threads
     ));
+    for (validation, patience) in [(0, 3), (100, 0)] {
+        let err = run(TrainConfig {
+            run: RunConfig {
+                validation,
+                patience: Some(patience),
+                ..base.clone().run
+            },
+            ..base.clone()
+        });
+        assert!(
+            matches!(
+                (validation, &err),
+                (0, TrainError::PatienceWithoutValidation) | (100, TrainError::Patience)
+            ),
+            "{err}"
+        );
+    }
 }
 
 /// The optimizers against their update formulas written out in f64 (the
@@ -577,4 +594,55 @@ fn a_validation_split_is_held_out_and_scored() {
             images: 2_000
         })
     ));
+}
+
+/// With `patience`, a run stops that many epochs after its best validation
+/// accuracy (the highest, the earliest of equals), and keeps the best epoch's
+/// weights: to the bit those of a run that trains only that far.
+#[test]
+fn patience_stops_the_run_and_the_best_epochs_weights_are_kept() {
+    let data = fashion_mnist(PixelFormat::U8);
+    let config = |epochs, patience| TrainConfig {
+        run: RunConfig {
+            epochs,
+            validation: 10_000,
+            patience,
+            ..RunConfig::default()
+        },
+        ..TrainConfig::default()
+    };
+    let patience = 1;
+    let stopped = train(&data, &config(30, Some(patience)), |_| {}).unwrap();
+    let accuracies: Vec<f64> = stopped
+        .epochs
+        .iter()
+        .map(|e| e.validation.expect("scored every epoch").accuracy)
+        .collect();
+    let best = stopped.best.as_ref().expect("a best epoch");
+    let top = accuracies.iter().copied().fold(f64::MIN, f64::max);
+    assert_eq!(
+        best.epoch,
+        accuracies.iter().position(|&a| a == top).unwrap() + 1,
+        "{accuracies:?}"
+    );
+    assert!(stopped.stopped_early, "{accuracies:?}");
+    assert_eq!(accuracies.len(), best.epoch + patience, "{accuracies:?}");
+    assert_eq!(stopped.chosen().0, &best.model);
+    assert_eq!(stopped.chosen().1.unwrap().epoch, best.epoch);
+
+    let shorter = train(&data, &config(best.epoch, None), |_| {}).unwrap();
+    assert_eq!(best.model, shorter.model, "the best epoch's weights");
+    assert!(!shorter.stopped_early);
+    for (a, b) in shorter.epochs.iter().zip(&stopped.epochs) {
+        assert_eq!(
+            (a.loss, a.validation, a.test),
+            (b.loss, b.validation, b.test)
+        );
+    }
+    let unstopped = train(&data, &config(stopped.epochs.len() + 1, None), |_| {}).unwrap();
+    assert_eq!(unstopped.epochs.len(), stopped.epochs.len() + 1);
+    assert_ne!(
+        unstopped.model, stopped.model,
+        "without patience it goes on"
+    );
 }

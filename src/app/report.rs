@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::data::Dataset;
-use crate::eval::Metrics;
-use crate::train::EpochReport;
+use crate::eval::{Evaluation, Metrics};
+use crate::train::{EpochReport, Trained};
 use crate::train::{TrainConfig, cores, pool_size, team_size};
 
 /// The most classes whose confusion matrix the text report prints (a wider
@@ -122,6 +122,7 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     })
     .into_iter()
     .chain(config.setting.schedule.settings())
+    .chain(config.run.patience.map(|p| ("patience", p.to_string())))
     .map(|(k, v)| format!("{k} {v}"))
     .collect();
     let optimizer = if settings.is_empty() {
@@ -173,8 +174,10 @@ pub fn epoch_line(report: &EpochReport, flop_per_sample: f64) -> String {
 }
 
 /// The closing line: epochs, training time, total time and final test
-/// accuracy (else validation accuracy, when there is no test split).
-pub fn summary_line(epochs: &[EpochReport], total_seconds: f64) -> String {
+/// accuracy (else validation accuracy, when there is no test split); then,
+/// with validation, the best epoch and whether the run stopped early.
+pub fn summary_line(trained: &Trained, patience: Option<usize>, total_seconds: f64) -> String {
+    let epochs = &trained.epochs;
     let train_seconds = epochs.iter().fold(0.0, |t, e| t + e.train_seconds);
     let last = epochs.last();
     let final_acc = match (last.and_then(|e| e.test), last.and_then(|e| e.validation)) {
@@ -183,12 +186,30 @@ pub fn summary_line(epochs: &[EpochReport], total_seconds: f64) -> String {
         (None, None) if last.is_some() => String::new(),
         (None, None) => ", final test acc n/a".to_string(),
     };
-    format!(
+    let mut line = format!(
         "trained {} epochs in {} ({} total with loading and evaluation){final_acc}",
         epochs.len(),
         format_duration(train_seconds),
         format_duration(total_seconds),
-    )
+    );
+    if let (Some(_), (_, Some(best))) = (&trained.best, trained.chosen()) {
+        let figure = |name, e: Option<Evaluation>| {
+            e.map_or(String::new(), |e| format!(", {name} {:.3}", e.accuracy))
+        };
+        line += &format!(
+            "\nbest epoch {}{}{}",
+            best.epoch,
+            figure("val acc", best.validation),
+            figure("test acc", best.test)
+        );
+        if trained.stopped_early {
+            line += &format!(
+                "; stopped early: no better validation accuracy in the {} epochs after it",
+                patience.unwrap_or(0)
+            );
+        }
+    }
+    line
 }
 
 /// The metrics as a table: loss and accuracy, per-class accuracy, and the
@@ -277,15 +298,33 @@ pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
     object
 }
 
-/// The closing summary as a JSON object.
-pub fn summary_json(epochs: &[EpochReport], total_seconds: f64) -> serde_json::Value {
+/// The closing summary as a JSON object: `settings` (the run's, as the
+/// model file's metadata has them), `epochs`, the times, the final test
+/// accuracy and loss, and `best_epoch` with its `best_val_acc` and
+/// `best_test_acc` (null without validation), `stopped_early`.
+pub fn summary_json(
+    trained: &Trained,
+    settings: &[(&str, String)],
+    total_seconds: f64,
+) -> serde_json::Value {
+    let epochs = &trained.epochs;
+    let settings: serde_json::Map<String, serde_json::Value> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
+        .collect();
+    let best = trained.best.as_ref().and(trained.chosen().1);
     serde_json::json!({
         "summary": true,
+        "settings": settings,
         "epochs": epochs.len(),
         "train_seconds": epochs.iter().fold(0.0, |t, e| t + e.train_seconds),
         "total_seconds": total_seconds,
         "final_test_acc": epochs.last().and_then(|e| e.test).map(|t| t.accuracy),
         "final_loss": epochs.last().map(|e| e.loss),
+        "best_epoch": best.map(|e| e.epoch),
+        "best_val_acc": best.and_then(|e| e.validation).map(|v| v.accuracy),
+        "best_test_acc": best.and_then(|e| e.test).map(|t| t.accuracy),
+        "stopped_early": trained.stopped_early,
     })
 }
 

@@ -117,7 +117,7 @@ impl Configuration<'_> {
         mean_and_deviation(&values)
     }
 
-    /// Mean and deviation of the final validation accuracy.
+    /// Mean and deviation of the chosen epoch's validation accuracy.
     pub fn val_acc(&self) -> Option<(f64, f64)> {
         self.stat(SweptModel::val_acc)
     }
@@ -127,9 +127,21 @@ impl Configuration<'_> {
         self.stat(|m| m.test.map(|t| t.accuracy))
     }
 
-    /// Mean and deviation of the last epoch's training loss.
+    /// Mean and deviation of the chosen epoch's training loss.
     pub fn loss(&self) -> Option<(f64, f64)> {
-        self.stat(|m| m.finished().map(|e| e.loss))
+        self.stat(|m| m.chosen().map(|e| e.loss))
+    }
+
+    /// The chosen epochs of the models that did not diverge, as `4` or
+    /// `3-5` (`-` for none).
+    pub fn epochs(&self) -> String {
+        let epochs = self.models.iter().filter_map(|m| m.chosen_epoch());
+        let (low, high) = epochs.fold((usize::MAX, 0), |(l, h), e| (l.min(e), h.max(e)));
+        match high {
+            0 => "-".to_string(),
+            _ if low == high => low.to_string(),
+            _ => format!("{low}-{high}"),
+        }
     }
 
     /// How many of its models diverged.
@@ -202,13 +214,13 @@ const MAX_DIVERGED_LINES: usize = 10;
 /// why, then the best model:
 ///
 /// ```text
-/// rank  optimizer  lr     momentum  wd      val acc         test acc        loss            diverged
-///    1  sgd        0.3    0.9       0       0.849 ± 0.002   0.838 ± 0.003   0.4012 ± 0.0010   0/4
+/// rank  optimizer  lr     momentum  wd      val acc         test acc        loss              epoch   diverged
+///    1  sgd        0.3    0.9       0       0.849 ± 0.002   0.838 ± 0.003   0.4012 ± 0.0010   4-5     0/4
 /// ```
 pub fn table(swept: &Swept) -> String {
     let configurations = ranked(swept);
     let mut out = format!(
-        "{} models, {} configurations ranked by validation accuracy (mean ± standard deviation over seeds that did not diverge):\n",
+        "{} models, {} configurations ranked by their best epoch's validation accuracy (mean ± standard deviation over seeds that did not diverge):\n",
         swept.models.len(),
         configurations.len()
     );
@@ -224,7 +236,7 @@ pub fn table(swept: &Swept) -> String {
         }
     };
     out += &format!(
-        "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {}{}\n",
+        "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {:<7} {}{}\n",
         "rank",
         "optimizer",
         "lr",
@@ -233,6 +245,7 @@ pub fn table(swept: &Swept) -> String {
         "val acc",
         "test acc",
         "loss",
+        "epoch",
         "diverged",
         if scheduled { "  schedule" } else { "" }
     );
@@ -252,7 +265,7 @@ pub fn table(swept: &Swept) -> String {
             None => "-".to_string(),
         };
         out += &format!(
-            "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {}/{}{}\n",
+            "{:>4}  {:<9} {:<8} {:<9} {:<8} {:<15} {:<15} {:<17} {:<7} {}/{}{}\n",
             rank + 1,
             name,
             number(c.setting.learning_rate),
@@ -261,6 +274,7 @@ pub fn table(swept: &Swept) -> String {
             stat(c.val_acc(), 3),
             stat(c.test_acc(), 3),
             stat(c.loss(), 4),
+            c.epochs(),
             c.diverged(),
             c.models.len(),
             schedule_of(&c.setting),
@@ -290,9 +304,10 @@ pub fn table(swept: &Swept) -> String {
     match swept.best() {
         Some(best) => {
             out += &format!(
-                "best model: {} seed {}: val acc {:.4}, test acc {:.4}\n",
+                "best model: {} seed {}, epoch {}: val acc {:.4}, test acc {:.4}\n",
                 describe(&best.setting),
                 best.setting.seed,
+                best.chosen_epoch().unwrap_or(0),
                 best.val_acc().unwrap_or(f64::NAN),
                 best.test.map_or(f64::NAN, |t| t.accuracy),
             );
@@ -312,7 +327,9 @@ fn decimal(value: f32) -> serde_json::Value {
 }
 
 /// One model as a JSON object: `optimizer`, `lr`, `momentum` (null for Adam),
-/// `nesterov`, `weight_decay`, `seed`, `loss`, `val_acc`, `test_acc`,
+/// `nesterov`, `weight_decay`, `seed`, `schedule`, `epoch` (the chosen one:
+/// the best by validation accuracy), `epochs_trained`, `stopped_early`,
+/// and the chosen epoch's `loss`, `val_acc`, `test_acc`,
 /// `test_loss` (null for a model that diverged), `diverged` (null, or the
 /// `epoch`, the `step` (null for a run-away loss), the `cause` (`loss`,
 /// `weight` or `run-away loss`) and the `value`, as text since it may not be
@@ -322,7 +339,7 @@ pub fn model_json(model: &SweptModel) -> serde_json::Value {
     let o = s.optimizer;
     let (name, momentum, nesterov, weight_decay) =
         (o.name(), o.momentum(), o.nesterov(), o.weight_decay());
-    let last = model.finished();
+    let chosen = model.chosen();
     serde_json::json!({
         "optimizer": name,
         "lr": decimal(s.learning_rate),
@@ -331,7 +348,10 @@ pub fn model_json(model: &SweptModel) -> serde_json::Value {
         "weight_decay": decimal(weight_decay),
         "seed": s.seed,
         "schedule": s.schedule.to_string(),
-        "loss": last.map(|e| e.loss),
+        "epoch": model.chosen_epoch(),
+        "epochs_trained": model.epochs.len(),
+        "stopped_early": model.stopped_early,
+        "loss": chosen.map(|e| e.loss),
         "val_acc": model.val_acc(),
         "test_acc": model.test.map(|t| t.accuracy),
         "test_loss": model.test.map(|t| t.loss),

@@ -91,7 +91,8 @@ pub struct JsonArg {
     pub json: bool,
 }
 
-/// `--epochs`, `--batch-size` and `--isa`, as every training command takes them.
+/// `--epochs`, `--batch-size`, `--isa`, `--plan` and `--patience`, as every
+/// training command takes them.
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Passes over the training set.
@@ -107,6 +108,11 @@ pub struct RunArgs {
     pub isa: Option<String>,
     #[command(flatten)]
     pub plan: PlanArg,
+    /// Stop a model once N epochs pass without a higher validation accuracy
+    /// than its best epoch's (needs --validation); the best epoch is the one
+    /// kept either way.
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
 }
 
 /// `--plan`.

@@ -65,6 +65,7 @@ fn run_config(
         isa,
         plan: Some(plan),
         oversubscribe: false,
+        patience: run.patience,
     })
 }
 
@@ -186,21 +187,28 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
     Ok(FitConfig {
         run: run_config(&args.run, args.validation, &args.threads)?,
         penalties: vec![penalty],
-        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
+        solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
         kernel: Kernel::default(),
         test_every: 10,
     })
 }
 
-/// The solver's settings from `--tol` and `--max-iter`; `--plot` refused
-/// (it draws epochs, and a fit has none).
+/// The solver's settings from `--tol` and `--max-iter`; `--plot` and
+/// `--patience` refused (they are about epochs, and a fit has none).
 fn solver(
     (tol, max_iter): (Option<f64>, Option<usize>),
+    run: &RunArgs,
     plot: bool,
 ) -> Result<LbfgsSettings, UsageError> {
     if plot {
         return Err(UsageError(
             "--plot draws epochs; an L-BFGS fit has none (--json has every iteration)".into(),
+        ));
+    }
+    if run.patience.is_some() {
+        return Err(UsageError(
+            "--patience counts epochs; an L-BFGS fit has none and stops on --tol or --max-iter"
+                .into(),
         ));
     }
     let defaults = LbfgsSettings::default();
@@ -249,7 +257,7 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
     Ok(FitConfig {
         run: run_config(&args.run, args.validation, &args.threads)?,
         penalties,
-        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
+        solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
         kernel: Kernel::default(),
         test_every: 0,
     })

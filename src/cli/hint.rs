@@ -52,6 +52,11 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
         TrainError::Tolerance(_) => (Some("pass --tol of 0 or more"), true),
         TrainError::NotFiniteAtStart => (Some("try --standardize"), false),
         TrainError::NoValidation => (Some("pass --validation 1 or more"), true),
+        TrainError::Patience => (Some("pass --patience 1 or more"), true),
+        TrainError::PatienceWithoutValidation => (
+            Some("hold some out with --validation N, or leave out --patience"),
+            true,
+        ),
         TrainError::Validation { .. } => (Some("lower --validation"), true),
         TrainError::Optimizer(_) => (None, true),
         TrainError::OutOfMemory { models: 1, .. } => (

@@ -28,7 +28,8 @@ pub use optimizer::{Optimizer, OptimizerError};
 pub use run::DataOrder;
 pub use schedule::{Rates, Schedule, ScheduleError};
 pub use sweep::{
-    Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, SweepConfig, Swept, SweptModel, sweep,
+    BestEpoch, Grid, MAX_SWEEP_MODELS, ModelEpoch, OptimizerKind, SweepConfig, Swept, SweptModel,
+    sweep,
 };
 pub use team::{MAX_THREADS_PER_CORE, cores, pool_size, team_size};
 
@@ -71,6 +72,18 @@ impl Default for Setting {
 }
 
 impl Setting {
+    /// The model's settings as `key=value` pairs, as model files, `--json`
+    /// and checkpoints record them.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("lr", self.learning_rate.to_string()),
+            ("seed", self.seed.to_string()),
+        ];
+        settings.extend(self.optimizer.settings());
+        settings.extend(self.schedule.settings());
+        settings
+    }
+
     /// Refuses a learning rate or optimizer settings that cannot step.
     pub fn check(&self) -> Result<(), TrainError> {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
@@ -106,6 +119,10 @@ pub struct RunConfig {
     /// working ones); tests turn it on to check that 8 threads on a 2-core
     /// machine still give the same weights.
     pub oversubscribe: bool,
+    /// Stop a model once this many epochs have passed without a better
+    /// validation accuracy than its best epoch's ([`SweptModel::best`]);
+    /// `None` trains every epoch. Needs validation images.
+    pub patience: Option<usize>,
 }
 
 impl Default for RunConfig {
@@ -118,11 +135,26 @@ impl Default for RunConfig {
             isa: None,
             plan: None,
             oversubscribe: false,
+            patience: None,
         }
     }
 }
 
 impl RunConfig {
+    /// The run's settings that shape its results, as `key=value` pairs:
+    /// epochs, batch size, held-out images and patience.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("epochs", self.epochs.to_string()),
+            ("batch_size", self.batch_size.to_string()),
+            ("validation", self.validation.to_string()),
+        ];
+        if let Some(patience) = self.patience {
+            settings.push(("patience", patience.to_string()));
+        }
+        settings
+    }
+
     /// Refuses a run that cannot train on `data`, naming the setting.
     pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
         if self.batch_size == 0 {
@@ -136,6 +168,11 @@ impl RunConfig {
         }
         if data.train.is_empty() {
             return Err(TrainError::EmptyTrainingSet);
+        }
+        match self.patience {
+            Some(0) => return Err(TrainError::Patience),
+            Some(_) if self.validation == 0 => return Err(TrainError::PatienceWithoutValidation),
+            _ => {}
         }
         if self.validation >= data.train.len() {
             return Err(TrainError::Validation {
@@ -163,13 +200,14 @@ impl RunConfig {
 
     /// Bytes a run of `models` models with `kernel` holds beyond the data:
     /// per model, its weights, two optimizer buffers and a row-major copy,
-    /// and its gradient sums for every chunk of a minibatch.
+    /// the best epoch's weights when there is validation, and its gradient
+    /// sums for every chunk of a minibatch.
     pub fn memory_needed(&self, data: &Dataset, kernel: Kernel, models: usize) -> u64 {
         let features = data.train.images.features();
         let parameters = (features + 1) * data.classes;
         let chunk_rows = kernel.chunk_rows(features, data.classes);
         let chunks = self.batch_rows(data).div_ceil(chunk_rows);
-        let copies = 4 + chunks;
+        let copies = 4 + usize::from(self.validation > 0) + chunks;
         (parameters as u64)
             .saturating_mul(4 * copies as u64)
             .saturating_mul(models as u64)
@@ -219,6 +257,16 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Every setting of the run as `key=value` pairs: the run's, the model's
+    /// and the kernel with its instruction set and plan.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = self.run.settings();
+        settings.extend(self.setting.settings());
+        let (isa, plan) = (self.run.isa(), self.run.plan());
+        settings.push(("kernel", self.kernel.describe(isa, plan)));
+        settings
+    }
+
     /// Refuses settings that cannot train on `data`, naming the setting.
     pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
         self.run.check(data)?;
@@ -281,6 +329,12 @@ pub enum TrainError {
     /// A gradient tolerance that is negative or not finite.
     #[error("the gradient tolerance must be a finite number of at least 0, got {0}")]
     Tolerance(f64),
+    /// A patience of no epochs.
+    #[error("patience must be at least 1 epoch")]
+    Patience,
+    /// Early stopping with nothing to judge improvement by.
+    #[error("stopping early needs validation images to judge each epoch by")]
+    PatienceWithoutValidation,
     /// More epochs than any run could finish.
     #[error("epochs must be at most {MAX_EPOCHS}, got {0}")]
     Epochs(usize),
@@ -376,6 +430,23 @@ pub struct Trained {
     pub model: Model,
     /// One report per epoch.
     pub epochs: Vec<EpochReport>,
+    /// The epoch of the highest validation accuracy, with its weights, when
+    /// images were held out.
+    pub best: Option<BestEpoch>,
+    /// Whether the run stopped before its last epoch because validation
+    /// accuracy had not improved for `patience` epochs.
+    pub stopped_early: bool,
+}
+
+impl Trained {
+    /// The model to keep and its epoch: the best epoch's when there is one,
+    /// else the final (no epoch when none trained).
+    pub fn chosen(&self) -> (&Model, Option<&EpochReport>) {
+        match &self.best {
+            Some(best) => (&best.model, self.epochs.get(best.epoch - 1)),
+            None => (&self.model, self.epochs.last()),
+        }
+    }
 }
 
 /// Trains a model on `data.train`, evaluating on `data.test` (if there is
@@ -430,10 +501,12 @@ pub fn train_with_progress<C: EpochControl>(
     let swept = on_pool(config.run.threads, || {
         run::models_with(config.kernel, &run, report, &on_step)
     })?;
-    let model = swept.models.into_iter().next().expect("one model").model;
+    let swept = swept.models.into_iter().next().expect("one model");
     Ok(Trained {
-        model,
+        model: swept.model,
         epochs: reports,
+        best: swept.best,
+        stopped_early: swept.stopped_early,
     })
 }
 

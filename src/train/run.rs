@@ -123,6 +123,8 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             epochs: Vec::new(),
             test: None,
             diverged: None,
+            best: None,
+            stopped_early: false,
         })
         .collect();
     let mut live: Vec<(usize, Params<E::Weights>)> = models
@@ -220,12 +222,15 @@ pub(super) fn models<E: Engine, C: EpochControl>(
                         validation: validations.next(),
                         test: tests.next(),
                     });
+                    swept.stopped_early =
+                        swept.track_best(epoch, config.patience) && epoch < config.epochs;
                     check_run_away(loss, classes).err()
                 }
             };
             match cause {
                 Some(cause) if policy.stop_on_divergence => run_away = Some(cause),
                 Some(cause) => swept.diverged = Some(Divergence { epoch, cause }),
+                None if swept.stopped_early => {}
                 None => live.push((i, params)),
             }
         }
@@ -237,21 +242,31 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             break;
         }
     }
-    let weights: Vec<&E::Weights> = live.iter().map(|(_, p)| &p.weights).collect();
+    // Every model that did not diverge is scored on the test split with the
+    // weights of its chosen epoch (the best, when images are held out).
+    let scored: Vec<usize> = (0..models.len())
+        .filter(|&i| models[i].diverged.is_none())
+        .collect();
     let tests = if policy.test_every_epoch {
-        live.iter()
-            .map(|&(i, _)| models[i].epochs.last().and_then(|e| e.test))
+        scored
+            .iter()
+            .map(|&i| models[i].chosen().and_then(|e| e.test))
             .collect()
     } else {
         match &data.test {
             Some(test) => {
+                let weights: Vec<E::Weights> = scored
+                    .iter()
+                    .map(|&i| engine.weights(models[i].chosen_model()))
+                    .collect();
+                let weights: Vec<&E::Weights> = weights.iter().collect();
                 let tests = evaluate_models(engine, &weights, test, 0..test.len());
                 tests.into_iter().map(Some).collect::<Vec<_>>()
             }
-            None => vec![None; live.len()],
+            None => vec![None; scored.len()],
         }
     };
-    for (&(i, _), test) in live.iter().zip(tests) {
+    for (&i, test) in scored.iter().zip(tests) {
         models[i].test = test;
     }
     Ok(Swept {

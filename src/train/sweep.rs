@@ -219,25 +219,80 @@ pub struct SweptModel {
     pub model: Model,
     /// One entry per epoch it completed.
     pub epochs: Vec<ModelEpoch>,
-    /// Loss and accuracy on the test set after the last epoch; `None` for a
-    /// model that diverged.
+    /// Loss and accuracy on the test set of the chosen epoch's weights
+    /// ([`SweptModel::chosen`]); `None` for a model that diverged.
     pub test: Option<Evaluation>,
     /// Where and why the model diverged, if it did.
     pub diverged: Option<Divergence>,
+    /// Its best epoch so far, when images are held out.
+    pub best: Option<BestEpoch>,
+    /// Whether it stopped before the run's last epoch because its validation
+    /// accuracy had not improved for the run's patience.
+    pub stopped_early: bool,
+}
+
+/// A model's best epoch: the highest validation accuracy, the earliest of
+/// equals, with the weights it ended with.
+#[derive(Debug, Clone)]
+pub struct BestEpoch {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// The weights after that epoch.
+    pub model: Model,
 }
 
 impl SweptModel {
-    /// Validation accuracy after the last epoch, unless the model diverged.
+    /// Validation accuracy of the chosen epoch, unless the model diverged.
     pub fn val_acc(&self) -> Option<f64> {
-        Some(self.finished()?.validation?.accuracy)
+        Some(self.chosen()?.validation?.accuracy)
     }
 
-    /// The last epoch, unless the model diverged.
-    pub fn finished(&self) -> Option<&ModelEpoch> {
-        match self.diverged {
-            Some(_) => None,
-            None => self.epochs.last(),
+    /// The epoch the model is ranked and saved by, unless it diverged: its
+    /// best by validation accuracy, or the last when nothing is held out.
+    pub fn chosen(&self) -> Option<&ModelEpoch> {
+        match (&self.diverged, &self.best) {
+            (Some(_), _) => None,
+            (None, Some(best)) => self.epochs.get(best.epoch - 1),
+            (None, None) => self.epochs.last(),
         }
+    }
+
+    /// The chosen epoch's number (1-based), unless the model diverged.
+    pub fn chosen_epoch(&self) -> Option<usize> {
+        self.chosen()?;
+        Some(self.best.as_ref().map_or(self.epochs.len(), |b| b.epoch))
+    }
+
+    /// The chosen epoch's weights (the last weights for a model that
+    /// diverged).
+    pub fn chosen_model(&self) -> &Model {
+        match (&self.diverged, &self.best) {
+            (None, Some(best)) => &best.model,
+            _ => &self.model,
+        }
+    }
+
+    /// Records epoch `epoch`, just appended to [`SweptModel::epochs`] with
+    /// the weights [`SweptModel::model`] holds, as the best if its validation
+    /// accuracy beats the best so far, and says whether `patience` epochs
+    /// have now passed since the best.
+    pub(super) fn track_best(&mut self, epoch: usize, patience: Option<usize>) -> bool {
+        let accuracy = |e: &ModelEpoch| e.validation.map(|v| v.accuracy);
+        let Some(latest) = self.epochs.last().and_then(accuracy) else {
+            return false;
+        };
+        let top = self
+            .best
+            .as_ref()
+            .and_then(|b| accuracy(&self.epochs[b.epoch - 1]));
+        if top.is_none_or(|top| latest > top) {
+            self.best = Some(BestEpoch {
+                epoch,
+                model: self.model.clone(),
+            });
+        }
+        let since = epoch - self.best.as_ref().map_or(epoch, |b| b.epoch);
+        patience.is_some_and(|patience| since >= patience)
     }
 }
 

@@ -176,3 +176,13 @@ pub fn softreg_stdout(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Asserts that `output` is a refusal of the command's words (exit 2) whose
+/// message contains `says`, with nothing on standard output; `what` names the
+/// case in a failure.
+pub fn assert_refused(output: &std::process::Output, what: &dyn std::fmt::Debug, says: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{what:?}: {message}");
+    assert!(message.contains(says), "{what:?}: {message}");
+    assert!(output.stdout.is_empty(), "{what:?}");
+}

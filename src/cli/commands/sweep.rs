@@ -57,24 +57,23 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         );
     };
     if let Some(path) = &save {
-        let mut settings = vec![
-            ("epochs", config.run.epochs.to_string()),
-            ("batch_size", config.run.batch_size.to_string()),
-            ("lr", best.setting.learning_rate.to_string()),
-            ("seed", best.setting.seed.to_string()),
+        let mut settings = config.run.settings();
+        settings.extend(best.setting.settings());
+        settings.extend([
             ("data_seed", config.data_seed.to_string()),
-            ("validation", config.run.validation.to_string()),
+            ("epoch", best.chosen_epoch().unwrap_or(0).to_string()),
             ("val_acc", best.val_acc().unwrap_or(f64::NAN).to_string()),
             (
                 "selected_by",
-                format!("best val acc of a {}-model sweep", swept.models.len()),
+                format!(
+                    "best val acc of a {}-model sweep, at its best epoch",
+                    swept.models.len()
+                ),
             ),
-        ];
+        ]);
         let test_accuracy = best.test.map(|t| t.accuracy);
         let data = (dir.as_path(), &data);
-        settings.extend(best.setting.optimizer.settings());
-        settings.extend(best.setting.schedule.settings());
-        let model = (&best.model, standardization.as_ref());
+        let model = (best.chosen_model(), standardization.as_ref());
         save_model(path, model, data, settings, test_accuracy)?;
     }
     if let Some(path) = &plot {

@@ -50,28 +50,18 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     );
     progress.finish_and_clear();
     let trained = trained?;
+    let settings = config.settings();
+    let (model, chosen) = trained.chosen();
     if let Some(path) = &save {
-        let mut settings = vec![
-            ("epochs", config.run.epochs.to_string()),
-            ("batch_size", config.run.batch_size.to_string()),
-            ("lr", config.setting.learning_rate.to_string()),
-            ("seed", config.setting.seed.to_string()),
-            (
-                "kernel",
-                config.kernel.describe(config.run.isa(), config.run.plan()),
-            ),
-        ];
-        settings.extend(config.setting.optimizer.settings());
-        settings.extend(config.setting.schedule.settings());
-        let test_accuracy = trained
-            .epochs
-            .last()
-            .and_then(|e| e.test)
-            .map(|t| t.accuracy);
+        let mut settings = settings.clone();
+        if let Some(chosen) = chosen {
+            settings.push(("epoch", chosen.epoch.to_string()));
+        }
+        let test_accuracy = chosen.and_then(|e| e.test).map(|t| t.accuracy);
         let data = (dir.as_path(), &data);
         save_model(
             path,
-            (&trained.model, standardization.as_ref()),
+            (model, standardization.as_ref()),
             data,
             settings,
             test_accuracy,
@@ -82,11 +72,17 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     }
     let total = start.elapsed().as_secs_f64();
     if json {
-        out.println(report::summary_json(&trained.epochs, total));
+        out.println(report::summary_json(&trained, &settings, total));
     } else {
-        out.println(report::summary_line(&trained.epochs, total));
+        out.println(report::summary_line(&trained, config.run.patience, total));
         if let Some(path) = &args.save {
-            out.println(format_args!("model saved to {}", path.display()));
+            let epoch = match (&trained.best, chosen) {
+                (Some(_), Some(e)) => {
+                    format!(" (epoch {}, the best by validation accuracy)", e.epoch)
+                }
+                _ => String::new(),
+            };
+            out.println(format_args!("model saved to {}{epoch}", path.display()));
         }
     }
     Ok(())
