@@ -55,6 +55,24 @@ impl Model {
         }
     }
 
+    /// The SHA-256 of the shape, weights and bias, in hex: names a model's
+    /// values in a run's settings (`--init`).
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for n in [self.features, self.classes] {
+            hasher.update((n as u64).to_le_bytes());
+        }
+        for v in self.weights.iter().chain(&self.bias) {
+            hasher.update(v.to_le_bytes());
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The weights of class `c`, one per feature.
     pub fn class_weights(&self, c: usize) -> &[f32] {
         &self.weights[c * self.features..(c + 1) * self.features]

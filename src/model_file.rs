@@ -207,7 +207,29 @@ pub fn to_bytes(model: &Model, info: &ModelInfo) -> Result<Vec<u8>, ModelFileErr
         metadata.insert("test_accuracy".to_string(), acc.to_string());
     }
     metadata.insert("format".to_string(), "pt".to_string());
-    safetensors::serialize(tensors, Some(metadata)).map_err(format)
+    serialize(tensors, metadata).map_err(format)
+}
+
+/// [`safetensors::serialize`] with the header's entries in name order, so
+/// that the same tensors and metadata are always the same bytes (the crate
+/// writes the metadata in a `HashMap`'s order, which changes from run to
+/// run).
+pub(crate) fn serialize<'a, S: AsRef<str> + Ord + std::fmt::Display>(
+    tensors: impl IntoIterator<Item = (S, TensorView<'a>)>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    let mut bytes = safetensors::serialize(tensors, Some(metadata))?;
+    // The header: its length as a u64, then JSON padded with spaces to it.
+    let length = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = &bytes[8..8 + length];
+    let parsed: serde_json::Value =
+        serde_json::from_slice(header).expect("safetensors writes JSON");
+    // serde_json's maps are ordered by key; the JSON is as long as before.
+    let mut sorted = serde_json::to_vec(&parsed).expect("a JSON value serializes");
+    assert!(sorted.len() <= length, "sorting keeps the header's length");
+    sorted.resize(length, b' ');
+    bytes[8..8 + length].copy_from_slice(&sorted);
+    Ok(bytes)
 }
 
 /// The largest model file [`load`] reads: 256 MB (a Fashion-MNIST model is

@@ -23,6 +23,19 @@ impl SeededRng {
         Self(ChaCha8Rng::seed_from_u64(seed))
     }
 
+    /// The stream for `seed`, moved to the 32-bit word `word` (where
+    /// [`SeededRng::word_pos`] said an earlier stream of `seed` stood).
+    pub fn at_word(seed: u64, word: u128) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_word_pos(word);
+        Self(rng)
+    }
+
+    /// How many 32-bit words of the stream have been drawn.
+    pub fn word_pos(&self) -> u128 {
+        self.0.get_word_pos()
+    }
+
     /// A uniform sample in `(0, 1]`, with 53 random bits.
     fn uniform_open0(&mut self) -> f64 {
         ((self.0.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)

@@ -319,6 +319,7 @@ fn a_sweep_with_the_gemm_kernel_trains_each_model_as_train_does() {
             },
             setting,
             kernel: Kernel::Gemm,
+            init: None,
         };
         let trained = train(&data, &alone, |_| {}).unwrap();
         assert_eq!(one.models[i].model, trained.model, "model {i}");

@@ -151,6 +151,7 @@ fn one_full_batch_epoch_is_one_sgd_step_on_the_mean_gradient() {
     for (kernel, tolerance) in [(Kernel::Reference, 1e-7), (Kernel::Fused, 1e-6)] {
         let config = TrainConfig {
             kernel,
+            init: None,
             run: RunConfig {
                 epochs: 1,
                 batch_size: 64,
@@ -246,6 +247,7 @@ fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
     for kernel in [Kernel::Fused, Kernel::Reference] {
         let config = TrainConfig {
             kernel,
+            init: None,
             run: RunConfig {
                 epochs: 1,
                 ..RunConfig::default()
@@ -440,6 +442,7 @@ fn optimizers_follow_pytorchs_formulas() {
         for kernel in [Kernel::Fused, Kernel::Gemm, Kernel::Reference] {
             let config = TrainConfig {
                 kernel,
+                init: None,
                 run: RunConfig {
                     epochs: 3,
                     batch_size: 64,

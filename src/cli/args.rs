@@ -216,6 +216,19 @@ pub struct TrainArgs {
     /// Draw the loss and accuracy curves into this picture (.png or .jpg).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// After every epoch, write everything the run needs to continue to this
+    /// file (weights, optimizer state, data order, history, settings).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run of this checkpoint, with its settings and data: the
+    /// weights and every later epoch are bit-identical to the run never
+    /// stopped, for any thread count (--epochs may go further).
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+    /// Start from the weights of this saved model rather than random ones
+    /// (the seed still orders the data).
+    #[arg(long, value_name = "MODEL", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -36,6 +36,7 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
             schedule: args.schedule,
         },
         kernel: Kernel::default(),
+        init: None,
     })
 }
 
@@ -166,6 +167,13 @@ pub fn pixels(arg: PixelsArg) -> PixelFormat {
 /// the default until [`kernel`] resolves `--kernel`); the flags of SGD and
 /// Adam are refused.
 pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
+    if args.checkpoint.is_some() || args.resume.is_some() || args.init.is_some() {
+        return Err(UsageError(
+            "--checkpoint, --resume and --init are for epochs of SGD and Adam; an L-BFGS fit \
+             starts from zero and is not checkpointed"
+                .into(),
+        ));
+    }
     if args.momentum != 0.0
         || args.schedule != Schedule::Constant
         || args.nesterov

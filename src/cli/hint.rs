@@ -5,7 +5,7 @@ use std::error::Error;
 
 use softreg::data::{DataError, DataErrorKind};
 use softreg::eval::ScoringError;
-use softreg::train::TrainError;
+use softreg::train::{CheckpointErrorKind, TrainError};
 
 use super::convert::UsageError;
 
@@ -71,6 +71,21 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
             Some("--lr sets the learning rate; nothing is written"),
             false,
         ),
+        TrainError::InitShape { .. } => (
+            Some("pass an --init model trained on data of this shape"),
+            true,
+        ),
+        TrainError::Checkpoint(e) => match e.kind {
+            CheckpointErrorKind::OtherRun { .. } => (
+                Some(
+                    "pass the flags and --data of the run that wrote it, or leave out --resume to \
+                     start afresh",
+                ),
+                true,
+            ),
+            CheckpointErrorKind::EpochsDone { .. } => (Some("raise --epochs"), true),
+            _ => (None, false),
+        },
         TrainError::EmptyTrainingSet | TrainError::ThreadPool(_) => (None, false),
     }
 }

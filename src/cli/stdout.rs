@@ -89,6 +89,26 @@ pub struct Output<'a> {
     pub picture: bool,
 }
 
+impl<'a> Output<'a> {
+    /// A file `flag` names, if given.
+    pub fn file(flag: &'static str, path: Option<&'a Path>) -> Self {
+        Self {
+            flag,
+            path,
+            picture: false,
+        }
+    }
+
+    /// `--plot`'s picture, if given.
+    pub fn plot(path: Option<&'a Path>) -> Self {
+        Self {
+            flag: "--plot",
+            path,
+            picture: true,
+        }
+    }
+}
+
 /// Checks a command's output files before any work: no output may be one of
 /// `inputs` (the data files and models the command reads) or another output,
 /// a picture must be named `.png` or `.jpg`, and each must be writable.

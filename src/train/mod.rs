@@ -12,6 +12,7 @@
 //! ```
 
 mod barrier;
+pub mod checkpoint;
 mod divergence;
 pub mod fit;
 mod full_batch;
@@ -23,6 +24,7 @@ mod sweep;
 mod team;
 mod update;
 
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointErrorKind};
 pub use divergence::{Cause, Divergence, RUNAWAY_FACTOR};
 pub use optimizer::{Optimizer, OptimizerError};
 pub use run::DataOrder;
@@ -34,6 +36,7 @@ pub use sweep::{
 pub use team::{MAX_THREADS_PER_CORE, cores, pool_size, team_size};
 
 use std::ops::ControlFlow;
+use std::path::Path;
 
 use thiserror::Error;
 
@@ -42,7 +45,7 @@ use crate::eval::Evaluation;
 use crate::input::human_bytes;
 use crate::kernel::{Isa, Kernel, Plan};
 use crate::model::Model;
-use run::{Policy, Run};
+use run::{OnState, Policy, Run};
 
 pub use crate::kernel::blocking::{CHUNK_ROWS, EVAL_CHUNK_ROWS};
 
@@ -254,6 +257,9 @@ pub struct TrainConfig {
     pub setting: Setting,
     /// The implementation of the loss and gradient.
     pub kernel: Kernel,
+    /// The weights to start from (a warm start), rather than the seed's
+    /// normals; the seed still orders the data.
+    pub init: Option<Model>,
 }
 
 impl TrainConfig {
@@ -264,6 +270,9 @@ impl TrainConfig {
         settings.extend(self.setting.settings());
         let (isa, plan) = (self.run.isa(), self.run.plan());
         settings.push(("kernel", self.kernel.describe(isa, plan)));
+        if let Some(init) = &self.init {
+            settings.push(("init_sha256", init.digest()));
+        }
         settings
     }
 
@@ -271,6 +280,15 @@ impl TrainConfig {
     pub fn check(&self, data: &Dataset) -> Result<(), TrainError> {
         self.run.check(data)?;
         self.setting.check()?;
+        if let Some(init) = &self.init {
+            let shape = (data.train.images.features(), data.classes);
+            if (init.features, init.classes) != shape {
+                return Err(TrainError::InitShape {
+                    model: (init.features, init.classes),
+                    data: shape,
+                });
+            }
+        }
         self.run.check_memory(data, self.kernel, 1)
     }
 }
@@ -349,6 +367,19 @@ pub enum TrainError {
     /// The thread pool could not be started.
     #[error("cannot start the thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
+    /// A model to start from whose shape is not the data's.
+    #[error(
+        "the model to start from takes {} features into {} classes; the data has {} features \
+         and {} classes",
+        .model.0, .model.1, .data.0, .data.1
+    )]
+    InitShape {
+        model: (usize, usize),
+        data: (usize, usize),
+    },
+    /// A checkpoint could not be written, or is not one to resume this run from.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// The loss or a weight stopped being finite, or the loss ran away.
     #[error("{0}")]
     Diverged(Divergence),
@@ -468,7 +499,57 @@ pub fn train_with_progress<C: EpochControl>(
     on_epoch: impl FnMut(&EpochReport) -> C + Send,
     on_step: impl Fn(usize) + Sync,
 ) -> Result<Trained, TrainError> {
+    train_resumable(data, config, Continuity::default(), on_epoch, on_step)
+}
+
+/// Where a run keeps its state and what it continues.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Continuity<'a> {
+    /// Write a checkpoint here after every epoch.
+    pub checkpoint: Option<&'a Path>,
+    /// Continue the run of this checkpoint (read from the path), which must
+    /// be this run's: the same settings and data.
+    pub resume: Option<(&'a Path, &'a Checkpoint)>,
+}
+
+/// [`train_with_progress`] that writes a checkpoint after every epoch and
+/// continues one as `continuity` says; `on_epoch` hears only of the epochs
+/// this call trains, while the [`Trained`] history holds every epoch.
+pub fn train_resumable<C: EpochControl>(
+    data: &Dataset,
+    config: &TrainConfig,
+    continuity: Continuity<'_>,
+    on_epoch: impl FnMut(&EpochReport) -> C + Send,
+    on_step: impl Fn(usize) + Sync,
+) -> Result<Trained, TrainError> {
     config.check(data)?;
+    let trained_on = config.run.trained_on(data);
+    let identity = match continuity {
+        Continuity {
+            checkpoint: None,
+            resume: None,
+        } => Vec::new(),
+        _ => checkpoint::identity(data, config),
+    };
+    let resume = match continuity.resume {
+        Some((path, checkpoint)) => Some(
+            checkpoint
+                .state_for(
+                    &identity,
+                    &[config.setting],
+                    (config.run.epochs, trained_on),
+                )
+                .map_err(|kind| CheckpointError {
+                    path: path.to_path_buf(),
+                    kind,
+                })?,
+        ),
+        None => None,
+    };
+    let save = |state: &checkpoint::RunState| match continuity.checkpoint {
+        Some(path) => Ok(checkpoint::save(path, &identity, state)?),
+        None => Ok(()),
+    };
     let run = Run {
         data,
         config: &config.run,
@@ -478,22 +559,31 @@ pub fn train_with_progress<C: EpochControl>(
             stop_on_divergence: true,
             test_every_epoch: true,
         },
+        init: config.init.as_ref(),
+        resume,
+        on_state: continuity.checkpoint.map(|_| &save as OnState<'_>),
     };
-    let trained_on = config.run.trained_on(data);
-    let (mut on_epoch, mut reports) = (on_epoch, Vec::new());
+    let report = |epoch: usize, last: &ModelEpoch, seconds: f64| EpochReport {
+        epoch,
+        loss: last.loss,
+        train_acc: last.train_acc,
+        test: last.test,
+        validation: last.validation,
+        learning_rate: last.learning_rate,
+        samples: trained_on,
+        train_seconds: seconds,
+    };
+    let mut reports: Vec<EpochReport> = resume.map_or_else(Vec::new, |state| {
+        let history = &state.models[0].swept.epochs;
+        let times = history.iter().zip(&state.epoch_times);
+        (times.enumerate())
+            .map(|(k, (epoch, &(seconds, _)))| report(k + 1, epoch, seconds))
+            .collect()
+    });
+    let mut on_epoch = on_epoch;
     let report = |epoch: usize, models: &[SweptModel], seconds: f64| {
         let last = models[0].epochs.last().expect("an epoch trained");
-
-        let report = EpochReport {
-            epoch,
-            loss: last.loss,
-            train_acc: last.train_acc,
-            test: last.test,
-            validation: last.validation,
-            learning_rate: last.learning_rate,
-            samples: trained_on,
-            train_seconds: seconds,
-        };
+        let report = report(epoch, last, seconds);
         let control = on_epoch(&report);
         reports.push(report);
         control

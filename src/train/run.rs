@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::checkpoint::{ModelState, RunState};
 use super::divergence::{Divergence, check_run_away};
 use super::team::{Epoch, EpochSums, Team};
 use super::update::Params;
@@ -37,10 +38,24 @@ impl DataOrder {
         }
     }
 
+    /// The orders after `order`, drawn by the stream of `seed` from the
+    /// word `words` on: where [`DataOrder::position`] left them.
+    pub fn resumed(seed: u64, order: Vec<usize>, words: u128) -> Self {
+        Self {
+            rng: SeededRng::at_word(seed, words),
+            order,
+        }
+    }
+
     /// The next epoch's order.
     pub fn next_epoch(&mut self) -> &[usize] {
         self.rng.shuffle(&mut self.order);
         &self.order
+    }
+
+    /// The last order and the position of the stream that draws the next.
+    pub fn position(&self) -> (&[usize], u128) {
+        (&self.order, self.rng.word_pos())
     }
 }
 
@@ -56,6 +71,11 @@ pub(super) struct Policy {
     pub test_every_epoch: bool,
 }
 
+/// Called with the run's state after every epoch that leaves no model
+/// running away, before the epoch is reported (so that what is reported can
+/// be resumed from); an error stops the run.
+pub(super) type OnState<'a> = &'a (dyn Fn(&RunState) -> Result<(), TrainError> + Sync);
+
 /// A run of every model of `settings` on `data`.
 pub(super) struct Run<'a> {
     pub data: &'a Dataset,
@@ -63,6 +83,11 @@ pub(super) struct Run<'a> {
     pub settings: &'a [Setting],
     pub data_seed: u64,
     pub policy: Policy,
+    /// The weights every model starts from, rather than its seed's.
+    pub init: Option<&'a Model>,
+    /// The state to continue from, checked to be this run's.
+    pub resume: Option<&'a RunState>,
+    pub on_state: Option<OnState<'a>>,
 }
 
 /// [`models`] with the engine of `kernel`, on `run`'s instruction set and
@@ -113,39 +138,45 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     let (features, classes) = (train.images.features(), data.classes);
     let trained_on = config.trained_on(data);
     let held_out = trained_on..train.len();
-    let mut orders = DataOrder::new(run.data_seed, trained_on, features * classes);
-    let mut models: Vec<SweptModel> = run
-        .settings
-        .iter()
-        .map(|&setting| SweptModel {
-            setting,
-            model: Model::init(features, classes, &mut SeededRng::new(setting.seed)),
-            epochs: Vec::new(),
-            test: None,
-            diverged: None,
-            best: None,
-            stopped_early: false,
-        })
-        .collect();
-    let mut live: Vec<(usize, Params<E::Weights>)> = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let weights = engine.weights(&m.model);
+    let begin = match run.resume {
+        Some(state) => state.clone(),
+        None => RunState::start(run, (features, classes), trained_on),
+    };
+    let mut orders = DataOrder::resumed(run.data_seed, begin.order, begin.order_words);
+    let mut models: Vec<SweptModel> = Vec::new();
+    let mut live: Vec<(usize, Params<E::Weights>)> = Vec::new();
+    for (i, (state, &setting)) in begin.models.into_iter().zip(run.settings).enumerate() {
+        if state.training {
+            let weights = engine.weights(&state.swept.model);
             let zeros = || engine.weights(&Model::zeros(features, classes));
-            let moments = (!m.setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]);
-            (i, Params { weights, moments })
-        })
-        .collect();
+            let moments = match state.moments {
+                Some([first, second]) => Some([engine.weights(&first), engine.weights(&second)]),
+                None => (!setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]),
+            };
+            live.push((i, Params { weights, moments }));
+        }
+        models.push(SweptModel {
+            setting,
+            ..state.swept
+        });
+    }
     let batch_rows = config.batch_rows(data);
     let chunk_rows = engine.kernel().chunk_rows(features, classes);
     let mut team = Team::new((features, classes), models.len(), (batch_rows, chunk_rows));
+    // The rates and steps of the epochs done, replayed.
+    let done = begin.epochs;
     let mut rates: Vec<Rates> = models
         .iter()
-        .map(|m| Rates::new(m.setting.schedule, m.setting.learning_rate))
+        .map(|m| {
+            let mut rates = Rates::new(m.setting.schedule, m.setting.learning_rate);
+            (0..done).for_each(|_| _ = rates.next_rate());
+            rates
+        })
         .collect();
-    let (mut epoch_times, mut steps_before) = (Vec::new(), 0u64);
-    for epoch in 1..=config.epochs {
+    let steps_per_epoch = trained_on.div_ceil(config.batch_size) as u64;
+    let mut epoch_times = begin.epoch_times;
+    let mut steps_before = done as u64 * steps_per_epoch;
+    for epoch in done + 1..=config.epochs {
         if live.is_empty() {
             break;
         }
@@ -182,7 +213,7 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             }
         };
         epoch_times.push((seconds, sums.iter().map(computed).sum()));
-        steps_before += order.len().div_ceil(config.batch_size) as u64;
+        steps_before += steps_per_epoch;
         // Every model that finished the epoch, scored in one pass over the
         // held-out rows (and the test rows, if every epoch).
         let finished: Vec<&E::Weights> = params
@@ -234,6 +265,15 @@ pub(super) fn models<E: Engine, C: EpochControl>(
                 None => live.push((i, params)),
             }
         }
+        if let (Some(on_state), None) = (run.on_state, &run_away) {
+            on_state(&RunState::now(
+                engine,
+                (epoch, &models),
+                &live,
+                &orders,
+                &epoch_times,
+            ))?;
+        }
         let stop = on_epoch(epoch, &models, seconds).stops();
         if let Some(cause) = run_away {
             return Err(TrainError::Diverged(Divergence { epoch, cause }));
@@ -275,4 +315,73 @@ pub(super) fn models<E: Engine, C: EpochControl>(
         model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
         epoch_times,
     })
+}
+
+impl RunState {
+    /// The state before the first epoch: each model's initial weights (the
+    /// run's `init`, or its seed's normals) and the data in its own order.
+    fn start(run: &Run<'_>, (features, classes): (usize, usize), samples: usize) -> Self {
+        let orders = DataOrder::new(run.data_seed, samples, features * classes);
+        let (order, order_words) = orders.position();
+        let models = run
+            .settings
+            .iter()
+            .map(|&setting| ModelState {
+                swept: SweptModel {
+                    setting,
+                    model: match run.init {
+                        Some(model) => model.clone(),
+                        None => Model::init(features, classes, &mut SeededRng::new(setting.seed)),
+                    },
+                    epochs: Vec::new(),
+                    test: None,
+                    diverged: None,
+                    best: None,
+                    stopped_early: false,
+                },
+                training: true,
+                moments: None,
+            })
+            .collect();
+        Self {
+            epochs: 0,
+            models,
+            order: order.to_vec(),
+            order_words,
+            epoch_times: Vec::new(),
+        }
+    }
+
+    /// The state after `epoch`: `models` as they stand, the optimizer
+    /// buffers of the `live` ones, and where the data order is.
+    fn now<E: Engine>(
+        engine: &E,
+        (epoch, models): (usize, &[SweptModel]),
+        live: &[(usize, Params<E::Weights>)],
+        orders: &DataOrder,
+        epoch_times: &[(f64, usize)],
+    ) -> Self {
+        let (order, order_words) = orders.position();
+        let models = models
+            .iter()
+            .enumerate()
+            .map(|(i, swept)| {
+                let params = live.iter().find(|(j, _)| *j == i).map(|(_, p)| p);
+                ModelState {
+                    swept: swept.clone(),
+                    training: params.is_some(),
+                    moments: params
+                        .and_then(|p| p.moments.as_ref())
+                        .map(|[a, b]| [engine.model(a), engine.model(b)]),
+                }
+            })
+            .collect();
+        Self {
+            epochs: epoch,
+            models,
+            order: order.to_vec(),
+            order_words,
+            epoch_times: epoch_times.to_vec(),
+        }
+    }
 }

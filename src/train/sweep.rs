@@ -354,6 +354,9 @@ pub fn sweep<C: EpochControl>(
             stop_on_divergence: false,
             test_every_epoch: false,
         },
+        init: None,
+        resume: None,
+        on_state: None,
     };
     let mut on_epoch = on_epoch;
     let report = |epoch: usize, models: &[SweptModel], _| on_epoch(epoch, models);

@@ -13,12 +13,12 @@ use softreg::train::lbfgs::LbfgsStop;
 use super::{Outcome, save_model, standardized, training_outputs};
 use crate::cli::args::{KernelChoice, SweepArgs, TrainArgs};
 use crate::cli::convert;
-use crate::cli::stdout::Stdout;
+use crate::cli::stdout::{Output, Stdout};
 
 pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let mut config = convert::fit_config(&args)?;
     let dir = &args.data.data;
-    let [save, _] = training_outputs(("--save", args.save.as_deref()), None, dir)?;
+    let [save] = training_outputs([Output::file("--save", args.save.as_deref())], dir, &[])?;
     let source = (
         dir.as_path(),
         args.classes.classes,
@@ -67,7 +67,8 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
 pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
     let mut config = convert::fit_sweep_config(&args)?;
     let dir = &args.data.data;
-    let [save, _] = training_outputs(("--save-best", args.save_best.as_deref()), None, dir)?;
+    let outputs = [Output::file("--save-best", args.save_best.as_deref())];
+    let [save] = training_outputs(outputs, dir, &[])?;
     let source = (dir.as_path(), args.classes.classes, PixelFormat::U8);
     let (data, standardization) = load(
         &mut config,

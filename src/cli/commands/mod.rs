@@ -87,30 +87,22 @@ fn save_picture(canvas: &Canvas, (flag, path): (&str, &Path)) -> Outcome {
         .map_err(|e| format!("{flag} {}: {e}", path.display()).into())
 }
 
-/// The outputs of a training command, a model (`--save` or `--save-best`) and
-/// a picture (`--plot`), checked against the data files of `dir` before any
-/// work.
-fn training_outputs(
-    (model_flag, model): (&'static str, Option<&Path>),
-    plot: Option<&Path>,
+/// The outputs of a training command (a model for `--save` or `--save-best`,
+/// a picture for `--plot`, a checkpoint), checked before any work against
+/// the data files of `dir` and the files it `reads` (a model to start from, a
+/// checkpoint to resume).
+fn training_outputs<const N: usize>(
+    outputs: [Output<'_>; N],
     dir: &Path,
-) -> Result<[Option<PathBuf>; 2], Box<dyn Error>> {
+    reads: &[(&str, &Path)],
+) -> Result<[Option<PathBuf>; N], Box<dyn Error>> {
     let data_files = data::files_of(dir);
     let inputs: Vec<_> = data_files
         .iter()
         .map(|p| ("data file", p.as_path()))
+        .chain(reads.iter().copied())
         .collect();
-    let model = Output {
-        flag: model_flag,
-        path: model,
-        picture: false,
-    };
-    let plot = Output {
-        flag: "--plot",
-        path: plot,
-        picture: true,
-    };
-    prepare_outputs([model, plot], &inputs)
+    prepare_outputs(outputs, &inputs)
 }
 
 /// After an epoch: stop when the reader has gone and there is no file to

@@ -10,7 +10,7 @@ use softreg::train::sweep;
 use super::{Outcome, go_on, save_model, save_picture, standardized, training_outputs};
 use crate::cli::args::{OptimizerArg, SweepArgs};
 use crate::cli::convert;
-use crate::cli::stdout::{Stdout, progress_bar};
+use crate::cli::stdout::{Output, Stdout, progress_bar};
 
 pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     if args.optimizer.contains(&OptimizerArg::Lbfgs) {
@@ -19,11 +19,11 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     let start = Instant::now();
     let (grid, mut config) = convert::sweep_config(&args)?;
     let dir = &args.data.data;
-    let [save, plot] = training_outputs(
-        ("--save-best", args.save_best.as_deref()),
-        args.plot.as_deref(),
-        dir,
-    )?;
+    let outputs = [
+        Output::file("--save-best", args.save_best.as_deref()),
+        Output::plot(args.plot.as_deref()),
+    ];
+    let [save, plot] = training_outputs(outputs, dir, &[])?;
     let mut data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
     config.kernel = convert::kernel(&args.kernel, &data);
     config.check(&data)?;

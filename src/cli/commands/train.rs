@@ -5,12 +5,14 @@ use std::time::Instant;
 use softreg::app::figures::curves;
 use softreg::app::report;
 use softreg::data::Dataset;
-use softreg::train::train_with_progress;
+use softreg::model_file;
+use softreg::output::same_file;
+use softreg::train::{Checkpoint, Continuity, train_resumable};
 
 use super::{Outcome, go_on, save_model, save_picture, standardized, training_outputs};
 use crate::cli::args::{OptimizerArg, TrainArgs};
 use crate::cli::convert;
-use crate::cli::stdout::{Stdout, progress_bar};
+use crate::cli::stdout::{Output, Stdout, progress_bar};
 
 pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     if args.optimizer == OptimizerArg::Lbfgs {
@@ -19,8 +21,31 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let start = Instant::now();
     let mut config = convert::train_config(&args)?;
     let dir = &args.data.data;
-    let [save, plot] =
-        training_outputs(("--save", args.save.as_deref()), args.plot.as_deref(), dir)?;
+    let outputs = [
+        Output::file("--save", args.save.as_deref()),
+        Output::plot(args.plot.as_deref()),
+        Output::file("--checkpoint", args.checkpoint.as_deref()),
+    ];
+    // A run may go on writing the checkpoint it resumes from.
+    let resume_read = match (&args.resume, &args.checkpoint) {
+        (Some(resume), Some(checkpoint)) if same_file(resume, checkpoint) => None,
+        (resume, _) => resume.as_deref().map(|path| ("--resume", path)),
+    };
+    let reads: Vec<_> = (args
+        .init
+        .as_deref()
+        .map(|path| ("--init", path))
+        .into_iter())
+    .chain(resume_read)
+    .collect();
+    let [save, plot, checkpoint] = training_outputs(outputs, dir, &reads)?;
+    let resume = match &args.resume {
+        Some(path) => Some((path.as_path(), Checkpoint::load(path)?)),
+        None => None,
+    };
+    if let Some(path) = &args.init {
+        config.init = Some(model_file::load(path)?.0);
+    }
     let mut data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
     config.kernel = convert::kernel(&args.kernel, &data);
     config.check(&data)?;
@@ -29,13 +54,25 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let json = args.json.json;
     if !json {
         out.println(report::run_header(dir, &data, &config));
+        if let Some((path, checkpoint)) = &resume {
+            out.println(format_args!(
+                "resuming {} after epoch {}",
+                path.display(),
+                checkpoint.epochs()
+            ));
+        }
     }
     let flop = report::flop_per_sample(data.train.images.features(), data.classes);
     let progress = progress_bar(config.run.epochs.saturating_mul(trained_on));
-    let files_to_write = save.is_some() || plot.is_some();
-    let trained = train_with_progress(
+    let files_to_write = save.is_some() || plot.is_some() || checkpoint.is_some();
+    let continuity = Continuity {
+        checkpoint: checkpoint.as_deref(),
+        resume: resume.as_ref().map(|(path, c)| (*path, c)),
+    };
+    let trained = train_resumable(
         &data,
         &config,
+        continuity,
         |epoch| {
             progress.suspend(|| {
                 if json {
