@@ -150,7 +150,8 @@ fn tutorial_checkpoint(dir: &Path) -> std::path::PathBuf {
 }
 
 /// Resumes `checkpoint` with `args`, expecting a refusal with exit `code`
-/// whose message says `says`, and no model written.
+/// whose message says `says`, before the run begins: nothing printed, no
+/// model written.
 fn assert_resume_refused(checkpoint: &Path, args: &[&str], code: i32, says: &str) {
     let saved = checkpoint.with_extension("st");
     let mut all = vec!["--resume", checkpoint.to_str().unwrap()];
@@ -161,6 +162,7 @@ fn assert_resume_refused(checkpoint: &Path, args: &[&str], code: i32, says: &str
     assert_eq!(output.status.code(), Some(code), "{args:?}: {message}");
     assert!(message.contains(says), "{args:?}: {message}");
     assert!(!message.contains("panicked"), "{message}");
+    assert!(output.stdout.is_empty(), "{args:?}: it began the run");
     assert!(!saved.exists(), "{args:?}: a model was written");
 }
 

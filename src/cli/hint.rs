@@ -5,7 +5,7 @@ use std::error::Error;
 
 use softreg::data::{DataError, DataErrorKind};
 use softreg::eval::ScoringError;
-use softreg::train::{CheckpointErrorKind, TrainError};
+use softreg::train::{CheckpointError, CheckpointErrorKind, TrainError};
 
 use super::convert::UsageError;
 
@@ -24,6 +24,8 @@ pub fn advice(error: &(dyn Error + 'static)) -> Advice {
         (None, true)
     } else if let Some(e) = error.downcast_ref::<TrainError>() {
         train_advice(e)
+    } else if let Some(e) = error.downcast_ref::<CheckpointError>() {
+        checkpoint_advice(e)
     } else {
         (data_hint(error), false)
     };
@@ -75,18 +77,24 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
             Some("pass an --init model trained on data of this shape"),
             true,
         ),
-        TrainError::Checkpoint(e) => match e.kind {
-            CheckpointErrorKind::OtherRun { .. } => (
-                Some(
-                    "pass the flags and --data of the run that wrote it, or leave out --resume to \
-                     start afresh",
-                ),
-                true,
-            ),
-            CheckpointErrorKind::EpochsDone { .. } => (Some("raise --epochs"), true),
-            _ => (None, false),
-        },
+        TrainError::Checkpoint(e) => checkpoint_advice(e),
         TrainError::EmptyTrainingSet | TrainError::ThreadPool(_) => (None, false),
+    }
+}
+
+/// The hint for a checkpoint that cannot be resumed from, and whether a flag
+/// is at fault.
+fn checkpoint_advice(error: &CheckpointError) -> (Option<&'static str>, bool) {
+    match error.kind {
+        CheckpointErrorKind::OtherRun { .. } => (
+            Some(
+                "pass the flags and --data of the run that wrote it, or leave out --resume to \
+                 start afresh",
+            ),
+            true,
+        ),
+        CheckpointErrorKind::EpochsDone { .. } => (Some("raise --epochs"), true),
+        _ => (None, false),
     }
 }
 

@@ -74,6 +74,15 @@ pub struct Checkpoint {
     state: RunState,
 }
 
+/// A checkpoint shown to be one a run continues ([`Checkpoint::resume`]).
+#[derive(Debug, Clone)]
+pub struct Resume<'a> {
+    pub(super) path: &'a Path,
+    pub(super) checkpoint: &'a Checkpoint,
+    /// The fingerprint of the data it was checked against.
+    pub(super) data_sha256: String,
+}
+
 /// A checkpoint that could not be written, read or resumed from, and why.
 #[derive(Debug, Error)]
 #[error("{}: {kind}", path.display())]
@@ -103,10 +112,7 @@ pub enum CheckpointErrorKind {
     #[error("malformed: {0}")]
     Malformed(String),
     /// The checkpoint belongs to a run with other settings or data.
-    #[error(
-        "was written by another run: {key} is {theirs} there and {ours} here; resume with the \
-         settings and data it was written with"
-    )]
+    #[error("was written by another run: {key} is {theirs} there and {ours} here")]
     OtherRun {
         key: String,
         theirs: String,
@@ -123,9 +129,9 @@ fn malformed(what: impl Into<String>) -> CheckpointErrorKind {
 
 /// What must match for a checkpoint to continue a run: every setting that
 /// shapes its results but the epochs, the kernel and instruction set (not the
-/// plan or threads, which never change the bits), and a fingerprint of the
-/// data as the run sees it.
-pub fn identity(data: &Dataset, config: &TrainConfig) -> Vec<(String, String)> {
+/// plan or threads, which never change the bits), and `data_sha256`, the
+/// [`fingerprint`] of the data as the run sees it.
+pub(super) fn identity(config: &TrainConfig, data_sha256: String) -> Vec<(String, String)> {
     let mut identity: Vec<(String, String)> = config
         .settings()
         .into_iter()
@@ -134,14 +140,14 @@ pub fn identity(data: &Dataset, config: &TrainConfig) -> Vec<(String, String)> {
         .collect();
     identity.push(("kernel".to_string(), config.kernel.name().to_string()));
     identity.push(("isa".to_string(), config.run.isa().name().to_string()));
-    identity.push(("data_sha256".to_string(), fingerprint(data)));
+    identity.push(("data_sha256".to_string(), data_sha256));
     identity
 }
 
 /// A SHA-256 of every value the run reads: the classes, each split's image
 /// shape, scale, pixel values (as f32, whichever way they are held) and
 /// labels.
-fn fingerprint(data: &Dataset) -> String {
+pub(super) fn fingerprint(data: &Dataset) -> String {
     let mut hasher = Sha256::new();
     hasher.update((data.classes as u64).to_le_bytes());
     let mut split = |split: &Split| {
@@ -355,11 +361,29 @@ impl Checkpoint {
         self.state.epochs
     }
 
+    /// This checkpoint (read from `path`), once it is shown to be one the
+    /// run of `config` on `data` continues; the difference is named if not.
+    /// The run must then be given the same `data`.
+    pub fn resume<'a>(
+        &'a self,
+        path: &'a Path,
+        data: &Dataset,
+        config: &TrainConfig,
+    ) -> Result<Resume<'a>, CheckpointError> {
+        let resume = Resume {
+            path,
+            checkpoint: self,
+            data_sha256: fingerprint(data),
+        };
+        resume.state(config, data)?;
+        Ok(resume)
+    }
+
     /// The checkpoint's state, once it is shown to belong to the run of
     /// `identity` ([`identity`]) and `settings` (one per model), run to
     /// `epochs` epochs on `trained_on` samples; the difference is named if
     /// not.
-    pub(super) fn state_for(
+    fn state_for(
         &self,
         identity: &[(String, String)],
         settings: &[Setting],
@@ -401,6 +425,25 @@ impl Checkpoint {
         }
         state.check(settings, trained_on)?;
         Ok(state)
+    }
+}
+
+impl<'a> Resume<'a> {
+    /// The state the run of `config` on `data` continues from, with the
+    /// difference named if it is another run's.
+    pub(super) fn state(
+        &self,
+        config: &TrainConfig,
+        data: &Dataset,
+    ) -> Result<&'a RunState, CheckpointError> {
+        let identity = identity(config, self.data_sha256.clone());
+        let run = (config.run.epochs, config.run.trained_on(data));
+        (self.checkpoint)
+            .state_for(&identity, &[config.setting], run)
+            .map_err(|kind| CheckpointError {
+                path: self.path.to_path_buf(),
+                kind,
+            })
     }
 }
 

@@ -24,7 +24,7 @@ mod sweep;
 mod team;
 mod update;
 
-pub use checkpoint::{Checkpoint, CheckpointError, CheckpointErrorKind};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointErrorKind, Resume};
 pub use divergence::{Cause, Divergence, RUNAWAY_FACTOR};
 pub use optimizer::{Optimizer, OptimizerError};
 pub use run::DataOrder;
@@ -503,13 +503,13 @@ pub fn train_with_progress<C: EpochControl>(
 }
 
 /// Where a run keeps its state and what it continues.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Continuity<'a> {
     /// Write a checkpoint here after every epoch.
     pub checkpoint: Option<&'a Path>,
-    /// Continue the run of this checkpoint (read from the path), which must
-    /// be this run's: the same settings and data.
-    pub resume: Option<(&'a Path, &'a Checkpoint)>,
+    /// Continue the run of this checkpoint, checked against the same
+    /// settings and data ([`Checkpoint::resume`]).
+    pub resume: Option<Resume<'a>>,
 }
 
 /// [`train_with_progress`] that writes a checkpoint after every epoch and
@@ -524,27 +524,14 @@ pub fn train_resumable<C: EpochControl>(
 ) -> Result<Trained, TrainError> {
     config.check(data)?;
     let trained_on = config.run.trained_on(data);
-    let identity = match continuity {
-        Continuity {
-            checkpoint: None,
-            resume: None,
-        } => Vec::new(),
-        _ => checkpoint::identity(data, config),
-    };
-    let resume = match continuity.resume {
-        Some((path, checkpoint)) => Some(
-            checkpoint
-                .state_for(
-                    &identity,
-                    &[config.setting],
-                    (config.run.epochs, trained_on),
-                )
-                .map_err(|kind| CheckpointError {
-                    path: path.to_path_buf(),
-                    kind,
-                })?,
-        ),
+    let resume = match &continuity.resume {
+        Some(resume) => Some(resume.state(config, data)?),
         None => None,
+    };
+    let identity = match (&continuity.resume, continuity.checkpoint) {
+        (Some(resume), _) => checkpoint::identity(config, resume.data_sha256.clone()),
+        (None, Some(_)) => checkpoint::identity(config, checkpoint::fingerprint(data)),
+        (None, None) => Vec::new(),
     };
     let save = |state: &checkpoint::RunState| match continuity.checkpoint {
         Some(path) => Ok(checkpoint::save(path, &identity, state)?),

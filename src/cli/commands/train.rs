@@ -39,8 +39,8 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     .chain(resume_read)
     .collect();
     let [save, plot, checkpoint] = training_outputs(outputs, dir, &reads)?;
-    let resume = match &args.resume {
-        Some(path) => Some((path.as_path(), Checkpoint::load(path)?)),
+    let checkpoint_read = match &args.resume {
+        Some(path) => Some(Checkpoint::load(path)?),
         None => None,
     };
     if let Some(path) = &args.init {
@@ -52,9 +52,19 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let trained_on = data.train.len() - config.run.validation;
     let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
     let json = args.json.json;
+    let resume = match (&args.resume, &checkpoint_read) {
+        (Some(path), Some(checkpoint)) => Some(checkpoint.resume(path, &data, &config)?),
+        _ => None,
+    };
     if !json {
         out.println(report::run_header(dir, &data, &config));
-        if let Some((path, checkpoint)) = &resume {
+        if let Some(path) = &args.init {
+            out.println(format_args!(
+                "starting from the weights of {}",
+                path.display()
+            ));
+        }
+        if let (Some(path), Some(checkpoint)) = (&args.resume, &checkpoint_read) {
             out.println(format_args!(
                 "resuming {} after epoch {}",
                 path.display(),
@@ -67,7 +77,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let files_to_write = save.is_some() || plot.is_some() || checkpoint.is_some();
     let continuity = Continuity {
         checkpoint: checkpoint.as_deref(),
-        resume: resume.as_ref().map(|(path, c)| (*path, c)),
+        resume,
     };
     let trained = train_resumable(
         &data,
