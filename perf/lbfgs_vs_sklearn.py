@@ -30,7 +30,7 @@ import numpy as np
 
 import baseline
 
-SOFTREG = os.path.join(os.path.dirname(__file__), "..", "target", "release", "softreg")
+SOFTREG = os.environ.get("SOFTREG", os.path.join(os.path.dirname(__file__), "..", "target", "release", "softreg"))
 
 
 def load(data_dir, stem):
@@ -74,12 +74,13 @@ def read_safetensors(path):
     return out
 
 
-def softreg_fit(data_dir, c, tol, max_iter, threads):
+def softreg_fit(data_dir, c, tol, max_iter, threads, precondition):
     """Runs softreg; returns (weight, bias, per-iteration JSON lines, summary)."""
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "model.safetensors")
         cmd = [SOFTREG, "train", "--optimizer", "lbfgs", "--C", str(c), "--tol", str(tol),
                "--max-iter", str(max_iter), "--threads", str(threads), "--data", data_dir,
+               "--precondition", precondition,
                "--json", "--save", model]
         run = subprocess.run(cmd, capture_output=True, text=True, check=True)
         lines = [json.loads(line) for line in run.stdout.splitlines()]
@@ -99,7 +100,7 @@ def optimum(args):
         sk = LogisticRegression(C=c, tol=1e-10, max_iter=args.max_iter).fit(x, y)
         sk_seconds = time.perf_counter() - start
         f_sk = objective(sk.coef_, sk.intercept_, x, y, c)
-        w, b, _, summary = softreg_fit(args.data, c, 1e-8, args.max_iter, args.threads)
+        w, b, _, summary = softreg_fit(args.data, c, 1e-8, args.max_iter, args.threads, args.precondition)
         f_sr = objective(w, b, x, y, c)
         gap = (f_sr - f_sk) / abs(f_sk)
         stop = summary["models"][0]["stop"]
@@ -122,7 +123,7 @@ def speed(args):
     print(f"scikit-learn LogisticRegression() on float32, {args.threads} threads: {sk_seconds:.2f} s, "
           f"{sk.n_iter_[0]} iterations, objective {f_sk:.10f}, test acc {accuracy(sk.coef_, sk.intercept_, tx, ty):.4f}")
     start = time.perf_counter()
-    w, b, lines, summary = softreg_fit(args.data, 1.0, 1e-4, 1000, args.threads)
+    w, b, lines, summary = softreg_fit(args.data, 1.0, 1e-4, 1000, args.threads, args.precondition)
     wall = time.perf_counter() - start
     reached = next((l for l in lines if l["objective"] <= f_sk), None)
     if reached is None:
@@ -140,6 +141,8 @@ def main():
     parser.add_argument("--data", default="data/fashion-mnist")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--max-iter", type=int, default=20000)
+    parser.add_argument("--precondition", choices=["auto", "gram", "none"], default="auto",
+                        help="softreg's --precondition")
     args = parser.parse_args()
     {"optimum": optimum, "speed": speed}[args.mode](args)
 

@@ -18,6 +18,7 @@
 //! matrix and bias, initialised from [`random`]; [`kernel`] computes a chunk
 //! of a minibatch's loss and gradient in one fused pass (or with the GEMM
 //! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);
+//! [`linalg`] factors the L-BFGS fit's preconditioner;
 //! [`eval`] scores models on a split with any kernel; [`train`] runs the
 //! epochs of minibatch SGD on a team of threads, for one model or a
 //! [`train::sweep`] of many in one pass over the data; [`model_file`] saves and loads models as
@@ -29,7 +30,7 @@
 //!
 //! Modules, bottom up: [`signals`], [`input`], [`output`], [`data`] (with [`data::idx`],
 //! [`data::buffer`], [`data::fashion_mnist`]), [`random`], [`model`],
-//! [`reference`](mod@reference), [`kernel`], [`eval`], [`train`], [`model_file`], [`app`].
+//! [`reference`](mod@reference), [`kernel`], [`linalg`], [`eval`], [`train`], [`model_file`], [`app`].
 
 // The docs are read with `--document-private-items` (CI builds them so): the
 // kernel's overview links to its private passes.
@@ -40,6 +41,7 @@ pub mod data;
 pub mod eval;
 pub mod input;
 pub mod kernel;
+pub mod linalg;
 pub mod model;
 pub mod model_file;
 pub mod output;

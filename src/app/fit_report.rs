@@ -10,8 +10,8 @@ use crate::data::Dataset;
 use crate::train::fit::{Fit, FitConfig, FitIteration};
 use crate::train::lbfgs::LbfgsStop;
 
-/// The run's header: data, the penalty with its λ, the solver's settings,
-/// threads and kernel.
+/// The run's header: data, the penalty with its λ, the solver's settings
+/// (with its preconditioner), threads and kernel.
 pub fn header(dir: &Path, data: &Dataset, config: &FitConfig) -> String {
     let n = config.run.trained_on(data);
     let validation = if config.run.validation > 0 {
@@ -25,9 +25,14 @@ pub fn header(dir: &Path, data: &Dataset, config: &FitConfig) -> String {
         .map(|p| format!("{} (λ {:.4e})", p.describe(), p.lambda(n)))
         .collect();
     let chunk_rows = crate::train::fit::PASS_CHUNK_ROWS;
+    let preconditioner = if config.uses_gram(data) {
+        "Gram-preconditioned"
+    } else {
+        "not preconditioned"
+    };
     format!(
         "{}: {n} train{validation} images, {} features, {} classes; full-batch L-BFGS, {}, tol {:e}, \
-         at most {} iterations, history {}; {}, {} kernel",
+         at most {} iterations, history {}, {preconditioner}; {}, {} kernel",
         dir.display(),
         data.train.images.features(),
         data.classes,
@@ -151,6 +156,7 @@ pub fn summary_json(fit: &Fit) -> serde_json::Value {
         "summary": true,
         "passes": fit.passes,
         "rows": fit.rows,
+        "gram_rows": fit.gram_rows,
         "seconds": fit.seconds,
         "models": models,
     })

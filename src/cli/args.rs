@@ -162,6 +162,11 @@ pub struct TrainArgs {
     /// [default: 100].
     #[arg(long)]
     pub max_iter: Option<usize>,
+    /// L-BFGS: start each direction from the Gram matrix of the features
+    /// (gram), from the identity as scipy does (none), or gram where it
+    /// pays [default: auto].
+    #[arg(long, value_enum)]
+    pub precondition: Option<PreconditionArg>,
     /// SGD momentum factor (0: none).
     #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true)]
     pub momentum: f32,
@@ -258,6 +263,9 @@ pub struct SweepArgs {
     /// L-BFGS: stop after this many iterations [default: 100].
     #[arg(long)]
     pub max_iter: Option<usize>,
+    /// L-BFGS: gram, none or auto, as for train [default: auto].
+    #[arg(long, value_enum)]
+    pub precondition: Option<PreconditionArg>,
     /// SGD momentum factors.
     #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
     pub momentum: Vec<f32>,
@@ -414,6 +422,19 @@ pub enum OptimizerArg {
     Adam,
     /// Full-batch L-BFGS (train only).
     Lbfgs,
+}
+
+/// `--precondition` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreconditionArg {
+    /// gram where its cost is small next to a pass over the data (most
+    /// fits of many rows), none elsewhere.
+    Auto,
+    /// The Gram matrix of the features (4,096 rows of it), factored once per
+    /// strength: far fewer iterations on correlated features.
+    Gram,
+    /// The identity: L-BFGS exactly as scipy runs it.
+    None,
 }
 
 /// `--pixels` values.

@@ -8,13 +8,15 @@ use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Kernel, Plan};
 use softreg::train::fit::{FitConfig, Penalty};
 use softreg::train::lbfgs::LbfgsSettings;
+use softreg::train::precondition::Preconditioning;
 use softreg::train::{
     Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig,
     TrainConfig,
 };
 
 use super::args::{
-    KernelArg, KernelChoice, OptimizerArg, PixelsArg, RunArgs, SweepArgs, ThreadArgs, TrainArgs,
+    KernelArg, KernelChoice, OptimizerArg, PixelsArg, PreconditionArg, RunArgs, SweepArgs,
+    ThreadArgs, TrainArgs,
 };
 
 /// Flags that cannot be used together, or a list the command cannot take:
@@ -113,9 +115,15 @@ pub fn plan(flag: Option<Plan>, isa: Isa) -> Result<(Plan, &'static str), UsageE
 const PLAN_VARIABLE: &str = "SOFTREG_PLAN";
 
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
-    if args.c.is_some() || args.l2.is_some() || args.tol.is_some() || args.max_iter.is_some() {
+    if args.c.is_some()
+        || args.l2.is_some()
+        || args.tol.is_some()
+        || args.max_iter.is_some()
+        || args.precondition.is_some()
+    {
         return Err(UsageError(
-            "--C, --l2, --tol and --max-iter are L-BFGS's: add --optimizer lbfgs".into(),
+            "--C, --l2, --tol, --max-iter and --precondition are L-BFGS's: add --optimizer lbfgs"
+                .into(),
         ));
     }
     match args.optimizer {
@@ -198,7 +206,16 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
         solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
         kernel: Kernel::default(),
         test_every: 10,
+        preconditioning: preconditioning(args.precondition),
     })
+}
+
+fn preconditioning(arg: Option<PreconditionArg>) -> Preconditioning {
+    match arg {
+        None | Some(PreconditionArg::Auto) => Preconditioning::Auto,
+        Some(PreconditionArg::Gram) => Preconditioning::Gram,
+        Some(PreconditionArg::None) => Preconditioning::None,
+    }
 }
 
 /// The solver's settings from `--tol` and `--max-iter`; `--plot` and
@@ -268,6 +285,7 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
         solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
         kernel: Kernel::default(),
         test_every: 0,
+        preconditioning: preconditioning(args.precondition),
     })
 }
 
@@ -280,9 +298,15 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
             "--optimizer lbfgs is a fit: `sweep` runs it with fit_sweep_config".into(),
         ));
     }
-    if !args.c.is_empty() || !args.l2.is_empty() || args.tol.is_some() || args.max_iter.is_some() {
+    if !args.c.is_empty()
+        || !args.l2.is_empty()
+        || args.tol.is_some()
+        || args.max_iter.is_some()
+        || args.precondition.is_some()
+    {
         return Err(UsageError(
-            "--C, --l2, --tol and --max-iter are L-BFGS's: add --optimizer lbfgs".into(),
+            "--C, --l2, --tol, --max-iter and --precondition are L-BFGS's: add --optimizer lbfgs"
+                .into(),
         ));
     }
     let seeds = args

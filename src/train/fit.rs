@@ -13,12 +13,16 @@
 //! engine's layout (a permutation of the row-major matrix, so dot products
 //! and the norm are the same); the kernel computes with those weights rounded
 //! to f32, and the objective is that of the rounded weights, the ones saved.
+//! Each solver starts its directions from the Gram preconditioner
+//! ([`super::precondition`]) where it pays, from the identity otherwise.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use super::full_batch::PASS_CHUNK_ROWS;
 use super::full_batch::{self, PassBuffers, PassSums};
-use super::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
+use super::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop, Preconditioner};
+use super::precondition::{self, Gram, GramPreconditioner, Preconditioning};
 use super::{RunConfig, TrainError, on_pool};
 use crate::data::Dataset;
 use crate::eval::{Evaluation, evaluate_models};
@@ -79,6 +83,8 @@ pub struct FitConfig {
     /// Score the test split every this many iterations (and at the end); 0
     /// for only at the end.
     pub test_every: usize,
+    /// Whether the solvers start from the Gram preconditioner.
+    pub preconditioning: Preconditioning,
 }
 
 impl FitConfig {
@@ -112,10 +118,29 @@ impl FitConfig {
         }
     }
 
+    /// Whether the fit on `data` uses the Gram preconditioner: always or
+    /// never as asked, or for `auto` where it pays
+    /// ([`precondition::gram_pays`]) and its memory is at hand.
+    pub fn uses_gram(&self, data: &Dataset) -> bool {
+        let (features, classes) = (data.train.images.features(), data.classes);
+        match self.preconditioning {
+            Preconditioning::Gram => true,
+            Preconditioning::None => false,
+            Preconditioning::Auto => {
+                let threads = super::pool_size(self.run.threads);
+                let bytes = precondition::gram_bytes(features, self.penalties.len(), threads);
+                precondition::gram_pays(self.run.trained_on(data), features, classes)
+                    && crate::input::memory_shortfall(self.memory_needed(data)).is_none()
+                    && crate::input::memory_shortfall(bytes).is_none()
+            }
+        }
+    }
+
     /// Bytes the fit holds beyond the data: per model, the solver's f64
     /// iterate, gradient, trial, direction and line-search copies and its
-    /// history's pairs, and the f32 weights; and the passes' chunk sums
-    /// ([`PassBuffers::bytes`]).
+    /// history's pairs, and the f32 weights; the passes' chunk sums
+    /// ([`PassBuffers::bytes`]); and the Gram preconditioner's
+    /// ([`precondition::gram_bytes`]) when it is asked for.
     pub fn memory_needed(&self, data: &Dataset) -> u64 {
         let shape = (data.train.images.features(), data.classes);
         let parameters = ((shape.0 + 1) * shape.1) as u64;
@@ -127,7 +152,14 @@ impl FitConfig {
             super::pool_size(self.run.threads),
         );
         let sums = PassBuffers::bytes(shape, models, rows, threads);
-        per_model.saturating_mul(models as u64).saturating_add(sums)
+        let gram = match self.preconditioning {
+            Preconditioning::Gram => precondition::gram_bytes(shape.0, models, threads),
+            Preconditioning::Auto | Preconditioning::None => 0,
+        };
+        per_model
+            .saturating_mul(models as u64)
+            .saturating_add(sums)
+            .saturating_add(gram)
     }
 }
 
@@ -178,6 +210,9 @@ pub struct Fit {
     pub passes: usize,
     /// Training rows.
     pub rows: usize,
+    /// The rows the Gram preconditioner was estimated from, when the fit
+    /// used it.
+    pub gram_rows: Option<usize>,
     /// Seconds, scoring included.
     pub seconds: f64,
 }
@@ -294,13 +329,28 @@ fn fit_with<E: Engine>(
     let n = config.run.trained_on(data);
     let rows: Vec<usize> = (0..n).collect();
     let zeros = Model::zeros(features, classes);
+    let gram = config
+        .uses_gram(data)
+        .then(|| Gram::sample(&train.images, n));
+    let positions: Arc<[usize]> = match gram {
+        Some(_) => class_major_positions(engine, features, classes).into(),
+        None => Arc::new([]),
+    };
     let mut members: Vec<Member<E::Weights>> = config
         .penalties
         .iter()
-        .map(|&penalty| Member {
-            solver: Lbfgs::new(vec![0.0; (features + 1) * classes], config.solver),
-            lambda: penalty.lambda(n),
-            weights: engine.weights(&zeros),
+        .map(|&penalty| {
+            let lambda = penalty.lambda(n);
+            let preconditioner = gram.as_ref().and_then(|gram| {
+                let m = GramPreconditioner::new(gram, classes, lambda, positions.clone())?;
+                Some(Arc::new(m) as Arc<dyn Preconditioner>)
+            });
+            let x0 = vec![0.0; (features + 1) * classes];
+            Member {
+                solver: Lbfgs::preconditioned(x0, config.solver, preconditioner),
+                lambda,
+                weights: engine.weights(&zeros),
+            }
         })
         .collect();
     let threads = rayon::current_num_threads();
@@ -380,8 +430,29 @@ fn fit_with<E: Engine>(
         models,
         passes,
         rows: n,
+        gram_rows: gram.map(|g| g.rows()),
         seconds: start.elapsed().as_secs_f64(),
     }
+}
+
+/// For each weight in `E`'s layout, its index in the class-major matrix
+/// ([`Model::weights`]): read back from two models whose weights are their
+/// own indices' low and high digits (each exact in f32).
+fn class_major_positions<E: Engine>(engine: &E, features: usize, classes: usize) -> Vec<usize> {
+    const DIGIT: usize = 1 << 12;
+    let digits = |digit: fn(usize) -> usize| {
+        let model = Model {
+            weights: (0..features * classes).map(|i| digit(i) as f32).collect(),
+            ..Model::zeros(features, classes)
+        };
+        let mut weights = engine.weights(&model);
+        E::params(&mut weights).0.to_vec()
+    };
+    let (low, high) = (digits(|i| i % DIGIT), digits(|i| i / DIGIT));
+    low.iter()
+        .zip(&high)
+        .map(|(&low, &high)| high as usize * DIGIT + low as usize)
+        .collect()
 }
 
 /// Writes `x` (the weights in the engine's layout, then the bias) into

@@ -18,6 +18,7 @@ pub mod fit;
 mod full_batch;
 pub mod lbfgs;
 mod optimizer;
+pub mod precondition;
 mod run;
 mod schedule;
 mod sweep;
