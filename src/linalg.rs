@@ -182,11 +182,13 @@ impl Cholesky {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+/// `a · b`.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+/// `y ← y + alpha x`.
+pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += alpha * x;
     }

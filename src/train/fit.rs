@@ -129,9 +129,9 @@ impl FitConfig {
             Preconditioning::Auto => {
                 let threads = super::pool_size(self.run.threads);
                 let bytes = precondition::gram_bytes(features, self.penalties.len(), threads);
+                let needed = self.memory_needed(data).saturating_add(bytes);
                 precondition::gram_pays(self.run.trained_on(data), features, classes)
-                    && crate::input::memory_shortfall(self.memory_needed(data)).is_none()
-                    && crate::input::memory_shortfall(bytes).is_none()
+                    && crate::input::memory_shortfall(needed).is_none()
             }
         }
     }

@@ -33,6 +33,8 @@ use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::linalg::{axpy, dot};
+
 /// The sufficient-decrease constant of the Wolfe conditions.
 const C1: f64 = 1e-4;
 /// The curvature constant of the strong Wolfe conditions.
@@ -355,6 +357,18 @@ impl Lbfgs {
         self.begin_search(step);
     }
 
+    /// `v · M⁻¹v`: `v`'s squared length in M's coordinates.
+    fn inverse_square(&self, v: &[f64]) -> f64 {
+        match &self.preconditioner {
+            Some(m) => {
+                let mut solved = v.to_vec();
+                m.solve(&mut solved);
+                dot(v, &solved)
+            }
+            None => dot(v, v),
+        }
+    }
+
     /// `v ← M⁻¹ v` (nothing without a preconditioner).
     fn precondition(&self, v: &mut [f64]) {
         if let Some(m) = &self.preconditioner {
@@ -407,9 +421,7 @@ impl Lbfgs {
         self.iterations += 1;
         self.last_step = dot(&s, &s).sqrt();
         let sy = dot(&s, &y);
-        let mut m_y = y.clone();
-        self.precondition(&mut m_y);
-        let yy = dot(&y, &m_y);
+        let yy = self.inverse_square(&y);
         // scipy keeps a pair only when s·y > eps ‖y‖²: otherwise the update
         // would not stay positive definite.
         if sy > f64::EPSILON * yy {
@@ -511,16 +523,6 @@ fn interpolate(low: &Sample, high: &Sample) -> f64 {
         cubic.clamp(lo + margin, hi - margin)
     } else {
         0.5 * (a + b)
-    }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
     }
 }
 

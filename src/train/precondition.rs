@@ -56,17 +56,6 @@ pub enum Preconditioning {
     None,
 }
 
-impl Preconditioning {
-    /// `auto`, `gram` or `none`, as the flag names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preconditioning::Auto => "auto",
-            Preconditioning::Gram => "gram",
-            Preconditioning::None => "none",
-        }
-    }
-}
-
 /// Whether the Gram preconditioner costs little next to what it saves, for
 /// `rows` training rows of `features` and `classes`: the Gram matrix and a
 /// factor at most ten passes' multiply-adds, applying the factor in an
