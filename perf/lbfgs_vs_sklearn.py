@@ -11,6 +11,13 @@ own arithmetic is trusted.
     python3 perf/lbfgs_vs_sklearn.py optimum --C 0.01 0.1 1
         softreg --tol 1e-8 against scikit-learn run to convergence (tol 1e-10,
         float64): the relative objective gap and the test accuracies.
+    python3 perf/lbfgs_vs_sklearn.py path --C 0.01 0.1 1
+        the same, for softreg's sweep along the path (each strength from near
+        the previous optimum), on all but the last training image (a sweep
+        holds one out at least), as scikit-learn is: the sweep's objectives are its own (the kernel's
+        f32 products summed in f64), shown beside the f64 objective of the
+        weights a `train` fit saved and that fit's own objective, to show how
+        far the two can differ.
     python3 perf/lbfgs_vs_sklearn.py speed --threads 2
         scikit-learn's default fit (C 1, max_iter 100, float32 as a user passes
         it), then the time softreg takes to reach the objective that fit
@@ -109,6 +116,35 @@ def optimum(args):
               f"{summary['models'][0]['iterations']} iterations ({summary['seconds']:.1f} s) |", flush=True)
 
 
+def path(args):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, tx, ty = dataset(args.data)
+    # A sweep holds rows out to rank its models: one, the last, and
+    # scikit-learn fits the same 59,999.
+    cmd = [SOFTREG, "sweep", "--optimizer", "lbfgs", "--validation", "1", "--C", ",".join(str(c) for c in args.C),
+           "--tol", "1e-8", "--max-iter", str(args.max_iter), "--threads", str(args.threads),
+           "--data", args.data, "--precondition", args.precondition, "--json"]
+    start = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    sweep_seconds = time.perf_counter() - start
+    summary = json.loads(run.stdout.splitlines()[-1])
+    print(f"softreg sweep along the path, --tol 1e-8: {summary['passes']} passes, {sweep_seconds:.1f} s")
+    print("| C | scikit-learn (tol 1e-10) objective | test acc | sweep objective | relative gap | test acc | "
+          "iterations | from | train fit: f64 objective of its weights - its own |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    fitted_x, fitted_y = x[:-1], y[:-1]
+    for c, model in zip(args.C, summary["models"]):
+        sk = LogisticRegression(C=c, tol=1e-10, max_iter=args.max_iter).fit(fitted_x, fitted_y)
+        f_sk = objective(sk.coef_, sk.intercept_, fitted_x, fitted_y, c)
+        w, b, _, fit = softreg_fit(args.data, c, 1e-8, args.max_iter, args.threads, args.precondition)
+        own = fit["models"][0]["objective"]
+        gap = (model["objective"] - f_sk) / abs(f_sk)
+        print(f"| {c} | {f_sk:.12f} | {accuracy(sk.coef_, sk.intercept_, tx, ty):.4f} | "
+              f"{model['objective']:.12f} | {gap:.2e} | {model['test_acc']:.4f} | {model['iterations']} | "
+              f"{model['from'] or 'zero'} | {objective(w, b, x, y, c) - own:.1e} |", flush=True)
+
+
 def speed(args):
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -136,7 +172,7 @@ def speed(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["optimum", "speed"])
+    parser.add_argument("mode", choices=["optimum", "path", "speed"])
     parser.add_argument("--C", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--data", default="data/fashion-mnist")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -144,7 +180,7 @@ def main():
     parser.add_argument("--precondition", choices=["auto", "gram", "none"], default="auto",
                         help="softreg's --precondition")
     args = parser.parse_args()
-    {"optimum": optimum, "speed": speed}[args.mode](args)
+    {"optimum": optimum, "path": path, "speed": speed}[args.mode](args)
 
 
 if __name__ == "__main__":

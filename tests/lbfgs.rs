@@ -6,14 +6,14 @@
 
 mod common;
 
-use common::{softreg, stderr};
+use common::{softreg, softreg_stdout, stderr};
 use softreg::app::bench_shape::random_dataset;
 use softreg::data::{Dataset, Images, Split};
 use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
 use softreg::train::RunConfig;
-use softreg::train::fit::{FitConfig, Penalty, fit, objective_at};
+use softreg::train::fit::{FitConfig, Penalty, Start, fit, objective_at};
 use softreg::train::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
 use softreg::train::precondition::Preconditioning;
 
@@ -85,6 +85,7 @@ fn config(kernel: Kernel, penalties: Vec<Penalty>, threads: usize) -> FitConfig 
         kernel,
         test_every: 0,
         preconditioning: Preconditioning::None,
+        start: Start::Zero,
     }
 }
 
@@ -312,6 +313,58 @@ fn same_bits_for_any_thread_count_and_alone_or_together(preconditioning: Precond
 }
 
 #[test]
+fn a_path_lands_on_every_optimum_in_fewer_passes_the_same_bits_for_any_thread_count() {
+    let data = correlated_dataset();
+    // Out of order: the path takes the strongest penalty (smallest C) first.
+    let strengths = [0.3, 0.01, 3.0, 0.03, 1.0, 0.1];
+    let penalties: Vec<Penalty> = strengths.iter().map(|&c| Penalty::C(c)).collect();
+    let config = |start, threads| FitConfig {
+        solver: LbfgsSettings {
+            gtol: 1e-8,
+            max_iter: 2000,
+            ..LbfgsSettings::default()
+        },
+        preconditioning: Preconditioning::Gram,
+        start,
+        ..config(Kernel::Fused, penalties.clone(), threads)
+    };
+    let path = fit(&data, &config(Start::Path, 2), |_| {}).unwrap();
+    let zero = fit(&data, &config(Start::Zero, 2), |_| {}).unwrap();
+    let by_strength: Vec<usize> = [1, 3, 5, 0, 4, 2].into();
+    for (i, &m) in by_strength.iter().enumerate() {
+        let from = i.checked_sub(1).map(|p| by_strength[p]);
+        assert_eq!(path.models[m].from, from, "C {}", strengths[m]);
+        assert_eq!(zero.models[m].from, None);
+        let lambda = penalties[m].lambda(SAMPLES);
+        let (f_opt, _) = reference_optimum(&data, lambda);
+        let (f, _) = reference(&data, lambda, &flat(&path.models[m].model));
+        assert!(
+            (f - f_opt).abs() <= 1e-7 * f_opt,
+            "C {}: {f} vs {f_opt}",
+            strengths[m]
+        );
+    }
+    // The fits one after another would take every model's evaluations.
+    let apart: usize = zero.models.iter().map(|m| m.last.evaluations).sum();
+    assert_eq!(
+        path.passes,
+        path.models
+            .iter()
+            .map(|m| m.last.evaluations)
+            .sum::<usize>()
+    );
+    assert!(
+        4 * path.passes < 3 * apart,
+        "path {} passes, from zero {apart}",
+        path.passes
+    );
+    let three = fit(&data, &config(Start::Path, 3), |_| {}).unwrap();
+    for (a, b) in path.models.iter().zip(&three.models) {
+        assert_eq!(a.model, b.model, "{:?}", a.penalty);
+    }
+}
+
+#[test]
 fn the_command_fits_reports_and_refuses_what_does_not_apply() {
     let data = common::fashion_mnist_dir();
     let data = data.to_str().unwrap();
@@ -373,31 +426,44 @@ fn a_sweep_fits_every_strength_and_saves_the_best() {
     let data = data.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let best = dir.path().join("best.safetensors");
-    let output = softreg(&[
-        "sweep",
-        "--optimizer",
-        "lbfgs",
-        "--C",
-        "0.01,1",
-        "--max-iter",
-        "4",
-        "--data",
-        data,
-        "--save-best",
-        best.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let sweep = |more: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--optimizer",
+            "lbfgs",
+            "--C",
+            "0.01,1",
+            "--data",
+            data,
+        ];
+        args.extend_from_slice(more);
+        softreg_stdout(&args)
+    };
+    let text = sweep(&["--max-iter", "4", "--save-best", best.to_str().unwrap()]);
     assert!(
         text.contains("C 0.01 (λ 2.0000e-3): max_iterations after 4 iterations"),
         "{text}"
     );
     assert!(text.contains("2 fits in "), "{text}");
+    assert!(text.contains("along the path"), "{text}");
     let (_, info) = softreg::model_file::load(&best).unwrap();
-    assert!(
+    let setting = |key: &str| {
         info.training
             .iter()
-            .any(|(k, v)| k == "optimizer" && v == "lbfgs")
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(setting("optimizer"), Some("lbfgs"));
+    // The path starts C 1 from C 0.01's optimum, and C 0.01 from zero.
+    let started_from = match setting("penalty") {
+        Some("C 1") => Some("C 0.01's optimum"),
+        _ => None,
+    };
+    assert_eq!(setting("started_from"), started_from);
+    let text = sweep(&["--max-iter", "2", "--from-zero"]);
+    assert!(
+        text.contains("every strength from zero in lockstep"),
+        "{text}"
     );
 
     for (args, says) in [
@@ -405,6 +471,7 @@ fn a_sweep_fits_every_strength_and_saves_the_best() {
         (&["--optimizer", "lbfgs", "--lr", "0.5"][..], "--lr"),
         (&["--optimizer", "lbfgs", "--C", "1,1"][..], "--C"),
         (&["--C", "1"][..], "add --optimizer lbfgs"),
+        (&["--from-zero"][..], "add --optimizer lbfgs"),
     ] {
         let mut all = vec!["sweep", "--data", data];
         all.extend_from_slice(args);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::report::{format_duration, threads};
 use crate::data::Dataset;
-use crate::train::fit::{Fit, FitConfig, FitIteration};
+use crate::train::fit::{Fit, FitConfig, FitIteration, Start};
 use crate::train::lbfgs::LbfgsStop;
 
 /// The run's header: data, the penalty with its λ, the solver's settings
@@ -30,9 +30,16 @@ pub fn header(dir: &Path, data: &Dataset, config: &FitConfig) -> String {
     } else {
         "not preconditioned"
     };
+    let start = match (config.penalties.len(), config.start) {
+        (1, _) => "",
+        (_, Start::Path) => {
+            ", along the path: strongest first, each next from near the previous optimum"
+        }
+        (_, Start::Zero) => ", every strength from zero in lockstep",
+    };
     format!(
         "{}: {n} train{validation} images, {} features, {} classes; full-batch L-BFGS, {}, tol {:e}, \
-         at most {} iterations, history {}, {preconditioner}; {}, {} kernel",
+         at most {} iterations, history {}, {preconditioner}{start}; {}, {} kernel",
         dir.display(),
         data.train.images.features(),
         data.classes,
@@ -141,6 +148,7 @@ pub fn summary_json(fit: &Fit) -> serde_json::Value {
             json!({
                 "penalty": m.penalty.describe(),
                 "lambda": m.lambda,
+                "from": m.from.map(|f| fit.models[f].penalty.describe()),
                 "iterations": m.last.iteration,
                 "evaluations": m.last.evaluations,
                 "objective": m.last.objective,

@@ -266,6 +266,11 @@ pub struct SweepArgs {
     /// L-BFGS: gram, none or auto, as for train [default: auto].
     #[arg(long, value_enum)]
     pub precondition: Option<PreconditionArg>,
+    /// L-BFGS: fit every strength from zero, all in lockstep (each model then
+    /// is the fit `train` makes alone, to the bit) rather than along the
+    /// path, strongest first, each from the previous optimum.
+    #[arg(long)]
+    pub from_zero: bool,
     /// SGD momentum factors.
     #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true)]
     pub momentum: Vec<f32>,

@@ -6,7 +6,7 @@
 use softreg::app::tune::SavedPlan;
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Kernel, Plan};
-use softreg::train::fit::{FitConfig, Penalty};
+use softreg::train::fit::{FitConfig, Penalty, Start};
 use softreg::train::lbfgs::LbfgsSettings;
 use softreg::train::precondition::Preconditioning;
 use softreg::train::{
@@ -207,6 +207,7 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
         kernel: Kernel::default(),
         test_every: 10,
         preconditioning: preconditioning(args.precondition),
+        start: Start::Zero,
     })
 }
 
@@ -286,6 +287,11 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
         kernel: Kernel::default(),
         test_every: 0,
         preconditioning: preconditioning(args.precondition),
+        start: if args.from_zero {
+            Start::Zero
+        } else {
+            Start::Path
+        },
     })
 }
 
@@ -303,9 +309,10 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
         || args.tol.is_some()
         || args.max_iter.is_some()
         || args.precondition.is_some()
+        || args.from_zero
     {
         return Err(UsageError(
-            "--C, --l2, --tol, --max-iter and --precondition are L-BFGS's: add --optimizer lbfgs"
+            "--C, --l2, --tol, --max-iter, --precondition and --from-zero are L-BFGS's: add --optimizer lbfgs"
                 .into(),
         ));
     }

@@ -7,10 +7,12 @@
 //!
 //! the bias unpenalised, for one strength or many. Every model's solver asks
 //! for the objective at its own trial point; each pass over the training rows
-//! ([`super::full_batch::pass`]) evaluates every model that is still
-//! solving, so a sweep of strengths reads the data once per round, and models
-//! drop out as they converge. The solvers work in f64 on the weights in the
-//! engine's layout (a permutation of the row-major matrix, so dot products
+//! ([`super::full_batch::pass`]) evaluates every model that is solving.
+//! Many strengths are fitted as a [`Start`] says: by default along the path,
+//! strongest penalty first, each next one from near the previous optimum
+//! (one model solving at a time, in far fewer passes in all), or every one
+//! from zero in lockstep, models dropping out as they converge. The solvers
+//! work in f64 on the weights in the engine's layout (a permutation of the row-major matrix, so dot products
 //! and the norm are the same); the kernel computes with those weights rounded
 //! to f32, and the objective is that of the rounded weights, the ones saved.
 //! Each solver starts its directions from the Gram preconditioner
@@ -68,6 +70,23 @@ impl Penalty {
     }
 }
 
+/// Where the models of a fit of many penalties start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Strongest penalty (largest λ) first, from zero; each next from the
+    /// previous optimum, as scikit-learn's `LogisticRegressionCV` walks its
+    /// `Cs`, moved along the path the previous two optima trace
+    /// ([`predicted_start`]). Near strengths have near optima, so each later
+    /// fit takes a fraction of the passes. (The previous fit's curvature
+    /// pairs are not carried over: near an optimum reached at a tight
+    /// tolerance they measure the f32 gradient's rounding, and misled the
+    /// next fit into several times its passes.)
+    Path,
+    /// Every model from zero, all solving in lockstep: each is the fit its
+    /// penalty gets alone, to the bit.
+    Zero,
+}
+
 /// A full-batch fit of one model per penalty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitConfig {
@@ -85,6 +104,8 @@ pub struct FitConfig {
     pub test_every: usize,
     /// Whether the solvers start from the Gram preconditioner.
     pub preconditioning: Preconditioning,
+    /// Where the models start (one model starts from zero either way).
+    pub start: Start,
 }
 
 impl FitConfig {
@@ -136,6 +157,14 @@ impl FitConfig {
         }
     }
 
+    /// The most models one pass evaluates: one on a path, all from zero.
+    fn models_per_pass(&self) -> usize {
+        match self.start {
+            Start::Path => 1,
+            Start::Zero => self.penalties.len(),
+        }
+    }
+
     /// Bytes the fit holds beyond the data: per model, the solver's f64
     /// iterate, gradient, trial, direction and line-search copies and its
     /// history's pairs, and the f32 weights; the passes' chunk sums
@@ -151,7 +180,7 @@ impl FitConfig {
             self.run.trained_on(data),
             super::pool_size(self.run.threads),
         );
-        let sums = PassBuffers::bytes(shape, models, rows, threads);
+        let sums = PassBuffers::bytes(shape, self.models_per_pass(), rows, threads);
         let gram = match self.preconditioning {
             Preconditioning::Gram => precondition::gram_bytes(shape.0, models, threads),
             Preconditioning::Auto | Preconditioning::None => 0,
@@ -196,6 +225,9 @@ pub struct Fitted {
     pub model: Model,
     /// Its last iteration: objective, gradient, why it stopped, test score.
     pub last: FitIteration,
+    /// The model (index into the penalties) whose optimum it started from,
+    /// on a path; None for a start from zero.
+    pub from: Option<usize>,
     /// Loss and accuracy on the held-out rows, when some are held out.
     pub validation: Option<Evaluation>,
 }
@@ -256,7 +288,8 @@ pub fn fit(
         on_iteration,
     };
     let fitted = on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))?;
-    // Every model starts from zero weights, so one not finite there is all.
+    // The first model starts from zero weights, and every later one from a
+    // finite optimum, so one not finite is not finite at zero.
     if fitted
         .models
         .iter()
@@ -309,12 +342,54 @@ pub fn objective_at(
     on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))
 }
 
-/// A model being fitted: its solver, its penalty's λ, and f32 weights in the
+/// A model being fitted: its solver (once it started), the model it
+/// started from, its preconditioner, its penalty's λ, and f32 weights in the
 /// engine's layout to evaluate its trial points with.
 struct Member<W> {
-    solver: Lbfgs,
+    solver: Option<Lbfgs>,
+    from: Option<usize>,
+    preconditioner: Option<Arc<dyn Preconditioner>>,
     lambda: f64,
     weights: W,
+}
+
+/// Every model solving, and every model once the fit ends, has started.
+const STARTED: &str = "a solving model has started";
+
+impl<W> Member<W> {
+    fn done(&self) -> bool {
+        self.solver.as_ref().is_some_and(|s| s.stopped().is_some())
+    }
+}
+
+/// The models solving in the next pass: every one not done when all start
+/// from zero; on a path, the first not done in `path` order, started when
+/// it comes up, near its predecessor's optimum ([`predicted_start`]; the
+/// path's first starts from zero).
+fn solving<W>(members: &mut [Member<W>], config: &FitConfig, path: &[usize]) -> Vec<usize> {
+    if config.start == Start::Zero {
+        return (0..members.len()).filter(|&m| !members[m].done()).collect();
+    }
+    let Some(at) = path.iter().position(|&m| !members[m].done()) else {
+        return Vec::new();
+    };
+    let m = path[at];
+    if members[m].solver.is_none() {
+        let p = path[at - 1];
+        let previous = members[p].solver.as_ref().expect("done before");
+        let x0 = match at.checked_sub(2).map(|q| path[q]) {
+            Some(q) => {
+                let before = members[q].solver.as_ref().expect("done before");
+                let lambdas = [members[q].lambda, members[p].lambda, members[m].lambda];
+                predicted_start([before.x(), previous.x()], lambdas)
+            }
+            None => previous.x().to_vec(),
+        };
+        let solver = Lbfgs::preconditioned(x0, config.solver, members[m].preconditioner.clone());
+        members[m].solver = Some(solver);
+        members[m].from = Some(p);
+    }
+    vec![m]
 }
 
 fn fit_with<E: Engine>(
@@ -336,31 +411,37 @@ fn fit_with<E: Engine>(
         Some(_) => class_major_positions(engine, features, classes).into(),
         None => Arc::new([]),
     };
-    let mut members: Vec<Member<E::Weights>> = config
-        .penalties
+    let lambdas: Vec<f64> = config.penalties.iter().map(|p| p.lambda(n)).collect();
+    let mut path: Vec<usize> = (0..lambdas.len()).collect();
+    path.sort_by(|&a, &b| lambdas[b].total_cmp(&lambdas[a]).then(a.cmp(&b)));
+    let mut members: Vec<Member<E::Weights>> = lambdas
         .iter()
-        .map(|&penalty| {
-            let lambda = penalty.lambda(n);
+        .enumerate()
+        .map(|(m, &lambda)| {
             let preconditioner = gram.as_ref().and_then(|gram| {
                 let m = GramPreconditioner::new(gram, classes, lambda, positions.clone())?;
                 Some(Arc::new(m) as Arc<dyn Preconditioner>)
             });
-            let x0 = vec![0.0; (features + 1) * classes];
+            let from_zero = config.start == Start::Zero || m == path[0];
+            let solver = from_zero.then(|| {
+                let x0 = vec![0.0; (features + 1) * classes];
+                Lbfgs::preconditioned(x0, config.solver, preconditioner.clone())
+            });
             Member {
-                solver: Lbfgs::preconditioned(x0, config.solver, preconditioner),
+                solver,
+                from: None,
+                preconditioner,
                 lambda,
                 weights: engine.weights(&zeros),
             }
         })
         .collect();
     let threads = rayon::current_num_threads();
-    let mut buffers = PassBuffers::new((features, classes), members.len(), n, threads);
+    let mut buffers = PassBuffers::new((features, classes), config.models_per_pass(), n, threads);
     let mut last: Vec<Option<FitIteration>> = vec![None; members.len()];
     let mut passes = 0;
     loop {
-        let solving: Vec<usize> = (0..members.len())
-            .filter(|&m| members[m].solver.stopped().is_none())
-            .collect();
+        let solving = solving(&mut members, config, &path);
         if solving.is_empty() {
             break;
         }
@@ -368,33 +449,38 @@ fn fit_with<E: Engine>(
             let Member {
                 solver, weights, ..
             } = &mut members[m];
-            set_weights::<E>(weights, solver.point());
+            set_weights::<E>(weights, solver.as_ref().expect(STARTED).point());
         }
         let weights: Vec<&E::Weights> = solving.iter().map(|&m| &members[m].weights).collect();
         let sums = full_batch::pass(engine, (train, classes), &rows, &weights, &mut buffers);
         passes += 1;
         for (&m, sums) in solving.iter().zip(sums) {
-            let member = &mut members[m];
-            let (f, gradient) = objective::<E>(&mut member.weights, &sums, member.lambda, n);
-            let progress = member.solver.tell(f, &gradient);
-            if progress == LbfgsProgress::Searching {
+            let Member {
+                solver,
+                weights,
+                lambda,
+                ..
+            } = &mut members[m];
+            let solver = solver.as_mut().expect(STARTED);
+            let (f, gradient) = objective::<E>(weights, &sums, *lambda, n);
+            if solver.tell(f, &gradient) == LbfgsProgress::Searching {
                 continue;
             }
-            let stop = member.solver.stopped();
-            let iteration = member.solver.iterations();
+            let stop = solver.stopped();
+            let iteration = solver.iterations();
             let scored = stop.is_some()
                 || (config.test_every > 0 && iteration > 0 && iteration % config.test_every == 0);
             let test = data.test.as_ref().filter(|_| scored).map(|split| {
-                set_weights::<E>(&mut member.weights, member.solver.x());
-                evaluate_models(engine, &[&member.weights], split, 0..split.len())[0]
+                set_weights::<E>(weights, solver.x());
+                evaluate_models(engine, &[&*weights], split, 0..split.len())[0]
             });
             let report = FitIteration {
                 model: m,
                 iteration,
-                objective: member.solver.objective(),
-                gradient_max: member.solver.gradient_max(),
-                step: member.solver.last_step(),
-                evaluations: member.solver.evaluations(),
+                objective: solver.objective(),
+                gradient_max: solver.gradient_max(),
+                step: solver.last_step(),
+                evaluations: solver.evaluations(),
                 test,
                 seconds: start.elapsed().as_secs_f64(),
                 stop,
@@ -414,7 +500,7 @@ fn fit_with<E: Engine>(
         .zip(last)
         .zip(&config.penalties)
         .map(|((mut member, last), &penalty)| {
-            set_weights::<E>(&mut member.weights, member.solver.x());
+            set_weights::<E>(&mut member.weights, member.solver.expect(STARTED).x());
             let validation = (!held_out.is_empty())
                 .then(|| evaluate_models(engine, &[&member.weights], train, held_out.clone())[0]);
             Fitted {
@@ -422,6 +508,7 @@ fn fit_with<E: Engine>(
                 lambda: member.lambda,
                 model: engine.model(&member.weights),
                 last: last.expect("every model reports its stop"),
+                from: member.from,
                 validation,
             }
         })
@@ -433,6 +520,27 @@ fn fit_with<E: Engine>(
         gram_rows: gram.map(|g| g.rows()),
         seconds: start.elapsed().as_secs_f64(),
     }
+}
+
+/// Where a model on the path starts: on the line through the previous two
+/// optima `[before, previous]` (of λ `lambdas[0]` and `lambdas[1]`),
+/// extended in log λ to its own λ `lambdas[2]`, at most one previous gap
+/// beyond `previous` (the secant predictor of numerical continuation: the
+/// optimum moves smoothly with log λ, and a grid of strengths is most often
+/// even in it).
+fn predicted_start([before, previous]: [&[f64]; 2], lambdas: [f64; 3]) -> Vec<f64> {
+    let [q, p, m] = lambdas;
+    let along = (m / p).ln() / (p / q).ln();
+    let along = if along.is_nan() {
+        0.0
+    } else {
+        along.clamp(0.0, 1.0)
+    };
+    previous
+        .iter()
+        .zip(before)
+        .map(|(x, b)| x + along * (x - b))
+        .collect()
 }
 
 /// For each weight in `E`'s layout, its index in the class-major matrix

@@ -150,6 +150,10 @@ fn save_fitted(
     if let Some(stop) = model.last.stop {
         settings.push(("stop", fit_report::stop_name(stop).to_string()));
     }
+    if let Some(from) = model.from {
+        let optimum = format!("{}'s optimum", config.penalties[from].describe());
+        settings.push(("started_from", optimum));
+    }
     let test_accuracy = model.last.test.map(|t| t.accuracy);
     save_model(
         path,
