@@ -268,7 +268,7 @@ pub struct SweepArgs {
     pub precondition: Option<PreconditionArg>,
     /// L-BFGS: fit every strength from zero, all in lockstep (each model then
     /// is the fit `train` makes alone, to the bit) rather than along the
-    /// path, strongest first, each from the previous optimum.
+    /// path, strongest first, each from near the previous optimum.
     #[arg(long)]
     pub from_zero: bool,
     /// SGD momentum factors.

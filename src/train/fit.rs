@@ -12,9 +12,10 @@
 //! strongest penalty first, each next one from near the previous optimum
 //! (one model solving at a time, in far fewer passes in all), or every one
 //! from zero in lockstep, models dropping out as they converge. The solvers
-//! work in f64 on the weights in the engine's layout (a permutation of the row-major matrix, so dot products
-//! and the norm are the same); the kernel computes with those weights rounded
-//! to f32, and the objective is that of the rounded weights, the ones saved.
+//! work in f64 on the weights in the engine's layout (a permutation of the
+//! row-major matrix, so dot products and the norm are the same); the kernel
+//! computes with those weights rounded to f32, and the objective is that of
+//! the rounded weights, the ones saved.
 //! Each solver starts its directions from the Gram preconditioner
 //! ([`super::precondition`]) where it pays, from the identity otherwise.
 
@@ -237,8 +238,8 @@ pub struct Fitted {
 pub struct Fit {
     /// One per penalty, in their order.
     pub models: Vec<Fitted>,
-    /// Passes over the training rows (each evaluated every model still
-    /// solving).
+    /// Passes over the training rows (each evaluated every model solving:
+    /// one on a path, all not yet stopped from zero).
     pub passes: usize,
     /// Training rows.
     pub rows: usize,

@@ -9,7 +9,8 @@
 //! It is written ask-and-tell ([`Lbfgs::point`] asks for the objective and
 //! gradient at a point, [`Lbfgs::tell`] gives them) rather than calling a
 //! closure, so that one pass over the data can evaluate many solvers, each at
-//! its own trial point: a sweep of regularisation strengths in lockstep. The
+//! its own trial point: a sweep of regularisation strengths in lockstep
+//! (`sweep --from-zero`), or along a path, each from near the last. The
 //! L-BFGS crates at hand (argmin's among them) own the loop and call the
 //! objective themselves, which rules that out.
 //!
