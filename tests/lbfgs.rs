@@ -1,8 +1,9 @@
 //! The full-batch L-BFGS fit: its objective and gradient against an f64
 //! computation written out here (itself checked by finite differences), its
 //! optimum against that computation's own optimum, with and without the
-//! Gram preconditioner, and its bits for any thread count and for strengths
-//! fitted together or apart.
+//! Gram preconditioner, its bits for any thread count and for strengths
+//! fitted together or apart, and a path of strengths landing on each one's
+//! optimum in fewer passes.
 
 mod common;
 

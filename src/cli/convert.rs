@@ -114,18 +114,28 @@ pub fn plan(flag: Option<Plan>, isa: Isa) -> Result<(Plan, &'static str), UsageE
 /// The environment variable that names a plan for every command.
 const PLAN_VARIABLE: &str = "SOFTREG_PLAN";
 
-fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
-    if args.c.is_some()
-        || args.l2.is_some()
-        || args.tol.is_some()
-        || args.max_iter.is_some()
-        || args.precondition.is_some()
-    {
-        return Err(UsageError(
-            "--C, --l2, --tol, --max-iter and --precondition are L-BFGS's: add --optimizer lbfgs"
-                .into(),
-        ));
+/// Refuses L-BFGS's flags without `--optimizer lbfgs`: `given` pairs each
+/// flag a command has with whether it was given.
+fn lbfgs_flags_refused(given: &[(&str, bool)]) -> Result<(), UsageError> {
+    if !given.iter().any(|&(_, given)| given) {
+        return Ok(());
     }
+    let names: Vec<&str> = given.iter().map(|&(name, _)| name).collect();
+    let (last, rest) = names.split_last().expect("flags to check");
+    Err(UsageError(format!(
+        "{} and {last} are L-BFGS's: add --optimizer lbfgs",
+        rest.join(", ")
+    )))
+}
+
+fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
+    lbfgs_flags_refused(&[
+        ("--C", args.c.is_some()),
+        ("--l2", args.l2.is_some()),
+        ("--tol", args.tol.is_some()),
+        ("--max-iter", args.max_iter.is_some()),
+        ("--precondition", args.precondition.is_some()),
+    ])?;
     match args.optimizer {
         OptimizerArg::Lbfgs => Err(UsageError(
             "--optimizer lbfgs is a full-batch fit: `train` runs it with fit_config".into(),
@@ -304,18 +314,14 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
             "--optimizer lbfgs is a fit: `sweep` runs it with fit_sweep_config".into(),
         ));
     }
-    if !args.c.is_empty()
-        || !args.l2.is_empty()
-        || args.tol.is_some()
-        || args.max_iter.is_some()
-        || args.precondition.is_some()
-        || args.from_zero
-    {
-        return Err(UsageError(
-            "--C, --l2, --tol, --max-iter, --precondition and --from-zero are L-BFGS's: add --optimizer lbfgs"
-                .into(),
-        ));
-    }
+    lbfgs_flags_refused(&[
+        ("--C", !args.c.is_empty()),
+        ("--l2", !args.l2.is_empty()),
+        ("--tol", args.tol.is_some()),
+        ("--max-iter", args.max_iter.is_some()),
+        ("--precondition", args.precondition.is_some()),
+        ("--from-zero", args.from_zero),
+    ])?;
     let seeds = args
         .seeds
         .iter()

@@ -343,12 +343,11 @@ pub fn objective_at(
     on_pool(config.run.threads, || Ok(config.kernel.run(isa, plan, job)))
 }
 
-/// A model being fitted: its solver (once it started), the model it
-/// started from, its preconditioner, its penalty's λ, and f32 weights in the
-/// engine's layout to evaluate its trial points with.
+/// A model being fitted: its solver (once it started), its preconditioner,
+/// its penalty's λ, and f32 weights in the engine's layout to evaluate its
+/// trial points with.
 struct Member<W> {
     solver: Option<Lbfgs>,
-    from: Option<usize>,
     preconditioner: Option<Arc<dyn Preconditioner>>,
     lambda: f64,
     weights: W,
@@ -388,7 +387,6 @@ fn solving<W>(members: &mut [Member<W>], config: &FitConfig, path: &[usize]) -> 
         };
         let solver = Lbfgs::preconditioned(x0, config.solver, members[m].preconditioner.clone());
         members[m].solver = Some(solver);
-        members[m].from = Some(p);
     }
     vec![m]
 }
@@ -430,7 +428,6 @@ fn fit_with<E: Engine>(
             });
             Member {
                 solver,
-                from: None,
                 preconditioner,
                 lambda,
                 weights: engine.weights(&zeros),
@@ -496,11 +493,19 @@ fn fit_with<E: Engine>(
         }
     }
     let held_out = n..train.len();
+    // On a path each model after the first started from its predecessor's.
+    let mut from = vec![None; members.len()];
+    if config.start == Start::Path {
+        for pair in path.windows(2) {
+            from[pair[1]] = Some(pair[0]);
+        }
+    }
     let models = members
         .into_iter()
         .zip(last)
         .zip(&config.penalties)
-        .map(|((mut member, last), &penalty)| {
+        .zip(from)
+        .map(|(((mut member, last), &penalty), from)| {
             set_weights::<E>(&mut member.weights, member.solver.expect(STARTED).x());
             let validation = (!held_out.is_empty())
                 .then(|| evaluate_models(engine, &[&member.weights], train, held_out.clone())[0]);
@@ -509,7 +514,7 @@ fn fit_with<E: Engine>(
                 lambda: member.lambda,
                 model: engine.model(&member.weights),
                 last: last.expect("every model reports its stop"),
-                from: member.from,
+                from,
                 validation,
             }
         })

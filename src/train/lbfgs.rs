@@ -20,8 +20,9 @@
 //! interpolation. Near the optimum the decrease a step makes falls below the
 //! objective's rounding (a full-batch loss summed in f32 rows), so, as Hager
 //! and Zhang's CG_DESCENT does, a step also counts as decreasing enough when
-//! its slope says so and the objective is within its rounding of the start. It accepts the same steps as scipy's Moré-Thuente search
-//! (both end on the strong Wolfe conditions), though not always the same one.
+//! its slope says so and the objective is within its rounding of the start.
+//! It accepts the same steps as scipy's Moré-Thuente search (both end on the
+//! strong Wolfe conditions), though not always the same one.
 //!
 //! A [`Preconditioner`] M, when given, replaces the identity scipy starts
 //! each direction from: the solver is then L-BFGS in the coordinates where M
