@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use softreg::app::bench::fused_minibatch;
+use softreg::app::timing::fused_minibatch;
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::gemm::GemmScratch;
 use softreg::kernel::{self, ChunkSums, Isa, Scratch, Weights};

@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use crate::app::peak;
 use crate::app::report::flop_per_sample;
+use crate::app::timing::{Spread, fused_minibatch};
 use crate::app::tune::{self, Timed};
-use crate::data::{Dataset, PixelFormat, Split};
-use crate::kernel::{self, ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
+use crate::data::{Dataset, PixelFormat};
+use crate::kernel::{ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::train::{
@@ -54,30 +55,6 @@ impl Default for BenchConfig {
             peak_lane_fmas: 20_000_000_000,
             plan: Plan::default_for(Isa::best()),
             plan_origin: "default",
-        }
-    }
-}
-
-/// The smallest, middle and largest of some measurements (the upper middle
-/// of an even count).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    /// The smallest.
-    pub min: f64,
-    /// The median.
-    pub median: f64,
-    /// The largest.
-    pub max: f64,
-}
-
-impl Spread {
-    /// The spread of `values`, at least one.
-    pub(super) fn of(mut values: Vec<f64>) -> Self {
-        values.sort_by(f64::total_cmp);
-        Self {
-            min: values[0],
-            median: values[values.len() / 2],
-            max: values[values.len() - 1],
         }
     }
 }
@@ -272,32 +249,6 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         rows,
         sweeps,
     })
-}
-
-/// One minibatch `rows` through the fused kernel in training's chunks, one
-/// thread, each chunk prefetching the next as training does; returns the last
-/// chunk's summed loss (for `black_box`).
-pub fn fused_minibatch(
-    weights: &Weights,
-    train: &Split,
-    rows: &[usize],
-    sums: &mut ChunkSums,
-    scratch: &mut Scratch,
-) -> f64 {
-    let mut chunks = rows.chunks(CHUNK_ROWS).peekable();
-    while let Some(chunk) = chunks.next() {
-        let ahead = chunks.peek().copied().unwrap_or(&[]);
-        kernel::step(
-            weights,
-            &train.images,
-            &train.labels,
-            chunk,
-            ahead,
-            sums,
-            scratch,
-        );
-    }
-    sums.loss_sum
 }
 
 /// The fused kernel alone, one thread: minibatches of the same 64 training

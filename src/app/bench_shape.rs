@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Instant;
 
-use super::bench::Spread;
 use super::bench_report::{busy_warning, peak_lines};
 use super::peak;
 use super::report::flop_per_sample;
+use super::timing::Spread;
 use crate::data::{Dataset, Images, Split};
 use crate::kernel::{Isa, Kernel, Plan, gemm};
 use crate::model::Model;

@@ -3,7 +3,7 @@
 //! combinations no single flag's parser can see are refused here as usage
 //! errors.
 
-use softreg::app::tune::SavedPlan;
+use softreg::app::plan_cache::SavedPlan;
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Kernel, Plan};
 use softreg::train::fit::{FitConfig, Penalty, Start};

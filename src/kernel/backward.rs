@@ -193,91 +193,11 @@ fn scalar_tail<P: Pixel>(dw: &mut [f32], classes: usize, x: &[&[P]], g: &[f32], 
 
 #[cfg(test)]
 mod tests {
-    use std::marker::PhantomData;
-
     use pulp::{Simd, WithSimd};
 
-    use super::{BackwardPanel, panel};
-    use crate::kernel::blocking::{BLOCK_ROWS, Narrow, TileShape, Wide};
-    use crate::kernel::gather::Pixel;
-    use crate::kernel::gather::tests::block_of_rows;
+    use super::panel;
+    use crate::kernel::blocking::BLOCK_ROWS;
     use crate::kernel::{Isa, Packed};
-
-    /// A row block's weight gradient computed with the backward panel `B`
-    /// into `isa`'s packed layout, overwriting a gradient of NaNs.
-    struct Block<'a, B, P>(Isa, &'a [Vec<P>], &'a [f32], PhantomData<B>);
-
-    impl<B: BackwardPanel, P: Pixel> WithSimd for Block<'_, B, P> {
-        type Output = Packed;
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, simd: S) -> Packed {
-            let Block(isa, rows, g, _) = self;
-            let x: Vec<&[P]> = rows.iter().map(|r| &r[..]).collect();
-            let classes = g.len() / BLOCK_ROWS;
-            let mut dw = Packed::zeros(isa, rows[0].len(), classes);
-            dw.values_mut().fill(f32::NAN);
-            let per_vector = S::F32_LANES * classes;
-            B::block::<S, P>(simd, &x, g, (dw.values_mut(), per_vector), classes, true);
-            dw
-        }
-    }
-
-    /// The backward panel of the tile shape `T`.
-    type Panel<T> = <T as TileShape>::Backward;
-
-    /// Every shipped backward panel, narrow and wide, on every instruction set
-    /// (the wide ones on a 16-register machine too), on byte and f32 rows with
-    /// a feature tail: overwriting the gradient (it starts as NaN) gives
-    /// `Σ_k g[k][c] x[k][f]` within 1e-6 of the terms' magnitude, the same
-    /// bits for every panel.
-    #[test]
-    fn every_shipped_panel_computes_the_same_gradient_on_every_instruction_set() {
-        let (features, classes) = (3 * 16 + 5, 10);
-        let (bytes, floats) = block_of_rows(features);
-        // Rows in lanes: `g[c * BLOCK_ROWS + k]`.
-        let g: Vec<f32> = (0..classes * BLOCK_ROWS)
-            .map(|i| ((i * 7 % 19) as f32 - 9.0) / 10.0)
-            .collect();
-        for isa in Isa::available() {
-            let gradients = [
-                isa.dispatch(Block::<Panel<Narrow>, u8>(isa, &bytes, &g, PhantomData)),
-                isa.dispatch(Block::<Panel<Wide>, u8>(isa, &bytes, &g, PhantomData)),
-                isa.dispatch(Block::<Panel<Narrow>, f32>(isa, &floats, &g, PhantomData)),
-                isa.dispatch(Block::<Panel<Wide>, f32>(isa, &floats, &g, PhantomData)),
-            ];
-            let row_major: Vec<Vec<f32>> = gradients
-                .iter()
-                .map(|packed| {
-                    let mut out = vec![0.0; features * classes];
-                    packed.copy_to_row_major(&mut out);
-                    out
-                })
-                .collect();
-            for dw in &row_major {
-                assert_eq!(
-                    dw,
-                    &row_major[0],
-                    "{}: every panel, the same bits",
-                    isa.name()
-                );
-            }
-            for c in 0..classes {
-                for f in 0..features {
-                    let terms = (0..bytes.len())
-                        .map(|k| f64::from(g[c * BLOCK_ROWS + k]) * f64::from(floats[k][f]));
-                    let exact: f64 = terms.clone().sum();
-                    let magnitude: f64 = terms.map(f64::abs).sum();
-                    let got = f64::from(row_major[0][c * features + f]);
-                    // f32 sums of the terms: off by a few ulps of their magnitude.
-                    assert!(
-                        (got - exact).abs() <= 1e-6 * magnitude.max(1.0),
-                        "{}: ({c}, {f}): {got} vs {exact}",
-                        isa.name()
-                    );
-                }
-            }
-        }
-    }
 
     const CLASSES: usize = 4;
     const ROWS: usize = 5;

@@ -11,11 +11,12 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use super::backward::{self, BackwardPanel};
-use super::blocking::{BLOCK_ROWS, Narrow, Tall, TileShape, Wide, in_lanes_len, lane_sums_len};
+use super::blocking::{BLOCK_ROWS, in_lanes_len, lane_sums_len};
 use super::forward::ForwardTile;
 use super::gather::{AnyRows, Pixel, Rows, prefetch_first_lines, row_block, widen_block};
 use super::softmax;
-use super::{ChunkSums, Scratch, Tiles, Weights};
+use super::tiles::{Narrow, Tall, TileShape, Tiles, Wide};
+use super::{ChunkSums, Scratch, Weights};
 
 /// A fused op: the pixels it reads, and its body, generic over their type
 /// and the tile shape.

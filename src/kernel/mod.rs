@@ -37,7 +37,7 @@
 //! AVX2+FMA, NEON or scalar); the tile shapes follow the register count
 //! ([`blocking`]). Other class counts run the same code, with leftover classes
 //! in tiles of one; many classes are taken in class blocks whose weights stay
-//! in L1 ([`blocking::forward_class_block`]).
+//! in L1 (`forward.rs`'s class blocks).
 
 mod backward;
 pub mod blocking;
@@ -52,6 +52,7 @@ pub mod packing;
 mod plan;
 mod softmax;
 mod sums;
+mod tiles;
 
 use crate::data::Label;
 use std::ops::Range;
@@ -59,8 +60,9 @@ use std::ops::Range;
 pub use engine::{Engine, Fused, Gemm, Reference};
 pub use isa::Isa;
 pub use packing::Packed;
-pub use plan::{MAX_PREFETCH_ROWS, MIN_FORWARD_BLOCK_BYTES, Plan, PlanError, Tiles, l1d_bytes};
+pub use plan::{MAX_PREFETCH_ROWS, MIN_FORWARD_BLOCK_BYTES, Plan, PlanError, l1d_bytes};
 pub use sums::ChunkSums;
+pub use tiles::Tiles;
 
 use crate::data::Images;
 use crate::model::Model;

@@ -12,35 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::Isa;
-
-/// The register tiles of the forward and backward passes
-/// ([`super::blocking::TileShape`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tiles {
-    /// For 16 vector registers: forward 1 row x 10 classes, backward 5
-    /// classes x 2 vectors.
-    Narrow,
-    /// For 32 vector registers: forward 2 rows x 10 classes, backward 10
-    /// classes x 2 vectors.
-    Wide,
-    /// For 32 vector registers: forward 4 rows x 5 classes, backward 10
-    /// classes x 2 vectors.
-    Tall,
-}
-
-impl Tiles {
-    /// Every tile shape, for tests that run them all on every instruction set.
-    pub const ALL: [Tiles; 3] = [Tiles::Narrow, Tiles::Wide, Tiles::Tall];
-
-    /// The name a plan writes: `narrow`, `wide` or `tall`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tiles::Narrow => "narrow",
-            Tiles::Wide => "wide",
-            Tiles::Tall => "tall",
-        }
-    }
-}
+use super::tiles::Tiles;
 
 /// One configuration of the fused kernel. Written as `wide,block=32K,prefetch=16`
 /// (`block=all` for no feature blocking).

@@ -1,7 +1,8 @@
 //! `softreg tune`.
 
+use softreg::app::plan_cache::{self, SavedPlan};
 use softreg::app::report::count;
-use softreg::app::tune::{self, SavedPlan};
+use softreg::app::tune;
 use softreg::data::{Dataset, PixelFormat};
 use softreg::kernel::{Isa, Plan};
 
@@ -15,7 +16,7 @@ pub fn run(args: TuneArgs, out: &mut Stdout) -> Outcome {
     let data = Dataset::load_as(&args.data.data, None, PixelFormat::U8)?;
     let candidates = Plan::candidates(isa);
     let default = Plan::default_for(isa);
-    let cpu = tune::cpu_identity();
+    let cpu = plan_cache::cpu_identity();
     if !args.json.json {
         out.println(format!(
             "timing {} of the fused kernel on {cpu}, {}, 1 thread, batch {}, {}, interleaved:",
