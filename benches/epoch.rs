@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use softreg::compute::Compute;
 use softreg::data::{Dataset, PixelFormat};
 use softreg::eval::evaluate;
 use softreg::kernel::Kernel;
@@ -31,8 +32,11 @@ fn epoch(c: &mut Criterion) {
             let config = TrainConfig {
                 run: RunConfig {
                     epochs: 1,
-                    threads: Some(threads),
                     ..RunConfig::default()
+                },
+                compute: Compute {
+                    threads: Some(threads),
+                    ..Compute::default()
                 },
                 ..TrainConfig::default()
             };

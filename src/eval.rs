@@ -278,3 +278,18 @@ pub fn test_split_for(
     }
     Ok(test)
 }
+
+/// The item with the highest validation accuracy, the first of equals;
+/// items without one are passed over.
+pub fn best_by_validation<T>(items: impl Iterator<Item = (T, Option<f64>)>) -> Option<T> {
+    items
+        .filter_map(|(item, accuracy)| Some((item, accuracy?)))
+        .fold(
+            None,
+            |best: Option<(T, f64)>, (item, accuracy)| match best {
+                Some((_, top)) if top >= accuracy => best,
+                _ => Some((item, accuracy)),
+            },
+        )
+        .map(|(item, _)| item)
+}

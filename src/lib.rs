@@ -37,8 +37,10 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod app;
+pub mod compute;
 pub mod data;
 pub mod eval;
+pub mod fit;
 pub mod input;
 pub mod kernel;
 pub mod linalg;

@@ -16,12 +16,13 @@ use crate::app::peak;
 use crate::app::report::flop_per_sample;
 use crate::app::timing::{Spread, fused_minibatch};
 use crate::app::tune::{self, Timed};
+use crate::compute::{Compute, cores};
 use crate::data::{Dataset, PixelFormat};
 use crate::kernel::{ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::train::{
-    CHUNK_ROWS, Grid, RunConfig, Setting, SweepConfig, TrainConfig, TrainError, cores, sweep, train,
+    CHUNK_ROWS, Grid, RunConfig, Setting, SweepConfig, TrainConfig, TrainError, sweep, train,
 };
 
 /// What to measure.
@@ -177,12 +178,15 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         }
         for (kernel, data, epochs) in configurations {
             let train_config = TrainConfig {
-                kernel,
+                compute: Compute {
+                    kernel,
+                    threads: Some(threads),
+                    plan: Some(config.plan),
+                    ..Compute::default()
+                },
                 run: RunConfig {
                     epochs,
                     batch_size,
-                    threads: Some(threads),
-                    plan: Some(config.plan),
                     ..RunConfig::default()
                 },
                 ..TrainConfig::default()
@@ -216,10 +220,13 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
             run: RunConfig {
                 epochs: config.epochs,
                 batch_size,
-                threads: Some(config.threads),
                 validation,
-                plan: Some(config.plan),
                 ..SweepConfig::default().run
+            },
+            compute: Compute {
+                threads: Some(config.threads),
+                plan: Some(config.plan),
+                ..Compute::default()
             },
             ..SweepConfig::default()
         };

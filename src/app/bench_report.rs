@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::bench::BenchReport;
 use super::report::count;
+use crate::compute::cores;
 use crate::data::PixelFormat;
 use crate::kernel::Kernel;
-use crate::train::cores;
 
 /// The fraction of the ideal (one core's peak times the cores used) below
 /// which the threads' own peak says the machine is busy.
@@ -257,8 +257,8 @@ impl BenchReport {
 #[cfg(test)]
 mod tests {
     use super::BenchReport;
+    use crate::compute::cores;
     use crate::kernel::{Isa, Plan};
-    use crate::train::cores;
 
     fn report(threads: usize, peak_one_core: f64, peak_all_threads: f64) -> BenchReport {
         BenchReport {

@@ -17,11 +17,12 @@ use super::bench_report::{busy_warning, peak_lines};
 use super::peak;
 use super::report::flop_per_sample;
 use super::timing::Spread;
+use crate::compute::{Compute, cores};
 use crate::data::{Dataset, Images, Split};
 use crate::kernel::{Isa, Kernel, Plan, gemm};
 use crate::model::Model;
 use crate::random::SeededRng;
-use crate::train::{RunConfig, TrainConfig, TrainError, cores, train};
+use crate::train::{RunConfig, TrainConfig, TrainError, train};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -188,12 +189,15 @@ pub fn run(config: &ShapeBenchConfig) -> Result<ShapeReport, TrainError> {
             let sgemm_gflops = products.gflops(samples.div_ceil(config.batch_size));
             sgemm.push(sgemm_gflops);
             let train_config = TrainConfig {
-                kernel,
+                compute: Compute {
+                    kernel,
+                    threads: Some(threads),
+                    plan: Some(config.plan),
+                    ..Compute::default()
+                },
                 run: RunConfig {
                     epochs: 1,
                     batch_size: config.batch_size,
-                    threads: Some(threads),
-                    plan: Some(config.plan),
                     ..RunConfig::default()
                 },
                 ..TrainConfig::default()

@@ -7,15 +7,15 @@ use serde_json::json;
 
 use super::report::{format_duration, threads};
 use crate::data::Dataset;
-use crate::train::fit::{Fit, FitConfig, FitIteration, Start};
-use crate::train::lbfgs::LbfgsStop;
+use crate::fit::lbfgs::LbfgsStop;
+use crate::fit::{Fit, FitConfig, FitIteration, Start};
 
 /// The run's header: data, the penalty with its λ, the solver's settings
 /// (with its preconditioner), threads and kernel.
 pub fn header(dir: &Path, data: &Dataset, config: &FitConfig) -> String {
-    let n = config.run.trained_on(data);
-    let validation = if config.run.validation > 0 {
-        format!(" + {} validation", config.run.validation)
+    let n = config.trained_on(data);
+    let validation = if config.validation > 0 {
+        format!(" + {} validation", config.validation)
     } else {
         String::new()
     };
@@ -24,7 +24,7 @@ pub fn header(dir: &Path, data: &Dataset, config: &FitConfig) -> String {
         .iter()
         .map(|p| format!("{} (λ {:.4e})", p.describe(), p.lambda(n)))
         .collect();
-    let chunk_rows = crate::train::fit::PASS_CHUNK_ROWS;
+    let chunk_rows = crate::fit::PASS_CHUNK_ROWS;
     let preconditioner = if config.uses_gram(data) {
         "Gram-preconditioned"
     } else {
@@ -47,8 +47,8 @@ pub fn header(dir: &Path, data: &Dataset, config: &FitConfig) -> String {
         config.solver.gtol,
         config.solver.max_iter,
         config.solver.history,
-        threads(config.run.threads, (n, chunk_rows)),
-        config.kernel.describe(config.run.isa(), config.run.plan()),
+        threads(config.compute.threads, (n, chunk_rows)),
+        config.compute.describe(),
     )
 }
 

@@ -10,10 +10,11 @@ use std::fmt::Write as _;
 
 use std::path::Path;
 
+use crate::compute::{cores, pool_size};
 use crate::data::Dataset;
 use crate::eval::{Evaluation, Metrics};
 use crate::train::{EpochReport, Trained};
-use crate::train::{TrainConfig, cores, pool_size, team_size};
+use crate::train::{TrainConfig, team_size};
 
 /// The most classes whose confusion matrix the text report prints (a wider
 /// one does not fit a terminal; the JSON report always has it).
@@ -107,8 +108,8 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
     let trained_on = data.train.len() - config.run.validation;
     let batch = config.run.batch_rows(data);
     let features = data.train.images.features();
-    let chunk_rows = config.kernel.chunk_rows(features, data.classes);
-    let threads = threads(config.run.threads, (batch, chunk_rows));
+    let chunk_rows = config.compute.kernel.chunk_rows(features, data.classes);
+    let threads = threads(config.compute.threads, (batch, chunk_rows));
     let validation = if config.run.validation > 0 {
         format!(" + {} validation", config.run.validation)
     } else {
@@ -139,7 +140,7 @@ pub fn run_header(dir: &Path, data: &Dataset, config: &TrainConfig) -> String {
         data.classes,
         number(config.setting.learning_rate),
         config.setting.seed,
-        config.kernel.describe(config.run.isa(), config.run.plan()),
+        config.compute.describe(),
     )
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::train::{
-    Grid, OptimizerKind, Schedule, Setting, SweepConfig, Swept, SweptModel, format_loss,
+    Grid, ModelRun, OptimizerKind, RunOutcome, Schedule, Setting, SweepConfig, format_loss,
 };
 
 use super::report::{format_duration, number, threads};
@@ -15,6 +15,7 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
     let (height, width) = data.train.images.shape();
     let batch = config.run.batch_rows(data);
     let chunk_rows = config
+        .compute
         .kernel
         .chunk_rows(data.train.images.features(), data.classes);
     let momenta = if grid.optimizers.contains(&OptimizerKind::Sgd) {
@@ -49,14 +50,14 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         grid.seeds.len(),
         config.run.epochs,
         config.data_seed,
-        threads(config.run.threads, (batch, chunk_rows)),
-        config.kernel.describe(config.run.isa(), config.run.plan()),
+        threads(config.compute.threads, (batch, chunk_rows)),
+        config.compute.describe(),
     )
 }
 
 /// After each epoch: how many models train on, and the best so far:
 /// `epoch 1: 40 models, 0 diverged; best val acc 0.8124 (sgd lr 0.3 seed 1)`.
-pub fn epoch_line(epoch: usize, models: &[SweptModel]) -> String {
+pub fn epoch_line(epoch: usize, models: &[ModelRun]) -> String {
     let diverged = models.iter().filter(|m| m.diverged.is_some()).count();
     let best = models
         .iter()
@@ -64,7 +65,7 @@ pub fn epoch_line(epoch: usize, models: &[SweptModel]) -> String {
         .filter_map(|m| Some((m, m.epochs.get(epoch - 1)?.validation?.accuracy)))
         .fold(
             None,
-            |best: Option<(&SweptModel, f64)>, (m, acc)| match best {
+            |best: Option<(&ModelRun, f64)>, (m, acc)| match best {
                 Some((_, top)) if top >= acc => best,
                 _ => Some((m, acc)),
             },
@@ -87,7 +88,7 @@ pub fn epoch_line(epoch: usize, models: &[SweptModel]) -> String {
 }
 
 /// The closing line: models, time and throughput summed over models.
-pub fn summary_line(swept: &Swept, flop_per_sample: f64, total_seconds: f64) -> String {
+pub fn summary_line(swept: &RunOutcome, flop_per_sample: f64, total_seconds: f64) -> String {
     let rate = swept.model_samples_per_second();
     format!(
         "trained {} models in {} ({:.2} M model-samples/s, {:.1} GFLOP/s; {} total with loading and evaluation)",
@@ -106,20 +107,20 @@ pub struct Configuration<'a> {
     /// first model's).
     pub setting: Setting,
     /// Its models, in sweep order.
-    pub models: Vec<&'a SweptModel>,
+    pub models: Vec<&'a ModelRun>,
 }
 
 impl Configuration<'_> {
     /// Mean and standard deviation over the seeds that did not diverge of a
     /// model's final figure; `None` if every seed diverged.
-    pub fn stat(&self, figure: impl Fn(&SweptModel) -> Option<f64>) -> Option<(f64, f64)> {
+    pub fn stat(&self, figure: impl Fn(&ModelRun) -> Option<f64>) -> Option<(f64, f64)> {
         let values: Vec<f64> = self.models.iter().filter_map(|m| figure(m)).collect();
         mean_and_deviation(&values)
     }
 
     /// Mean and deviation of the chosen epoch's validation accuracy.
     pub fn val_acc(&self) -> Option<(f64, f64)> {
-        self.stat(SweptModel::val_acc)
+        self.stat(ModelRun::val_acc)
     }
 
     /// Mean and deviation of the test accuracy.
@@ -164,7 +165,7 @@ fn mean_and_deviation(values: &[f64]) -> Option<(f64, f64)> {
 
 /// The sweep's models grouped by configuration, best mean validation accuracy
 /// first (configurations whose every seed diverged last, in sweep order).
-pub fn ranked(swept: &Swept) -> Vec<Configuration<'_>> {
+pub fn ranked(swept: &RunOutcome) -> Vec<Configuration<'_>> {
     let mut configurations: Vec<Configuration> = Vec::new();
     for model in &swept.models {
         let same = |c: &&mut Configuration| {
@@ -217,7 +218,7 @@ const MAX_DIVERGED_LINES: usize = 10;
 /// rank  optimizer  lr     momentum  wd      val acc         test acc        loss              epoch   diverged
 ///    1  sgd        0.3    0.9       0       0.849 ± 0.002   0.838 ± 0.003   0.4012 ± 0.0010   4-5     0/4
 /// ```
-pub fn table(swept: &Swept) -> String {
+pub fn table(swept: &RunOutcome) -> String {
     let configurations = ranked(swept);
     let mut out = format!(
         "{} models, {} configurations ranked by their best epoch's validation accuracy (mean ± standard deviation over seeds that did not diverge):\n",
@@ -280,7 +281,7 @@ pub fn table(swept: &Swept) -> String {
             schedule_of(&c.setting),
         );
     }
-    let diverged: Vec<&SweptModel> = swept
+    let diverged: Vec<&ModelRun> = swept
         .models
         .iter()
         .filter(|m| m.diverged.is_some())
@@ -334,7 +335,7 @@ fn decimal(value: f32) -> serde_json::Value {
 /// `epoch`, the `step` (null for a run-away loss), the `cause` (`loss`,
 /// `weight` or `run-away loss`) and the `value`, as text since it may not be
 /// finite).
-pub fn model_json(model: &SweptModel) -> serde_json::Value {
+pub fn model_json(model: &ModelRun) -> serde_json::Value {
     let s = &model.setting;
     let o = s.optimizer;
     let (name, momentum, nesterov, weight_decay) =
@@ -367,7 +368,7 @@ pub fn model_json(model: &SweptModel) -> serde_json::Value {
 /// The closing JSON object: `summary`, `best` (the best model's object, null
 /// if every model diverged), `models`, `seconds` (training), `total_seconds`,
 /// `model_samples_per_s`.
-pub fn summary_json(swept: &Swept, total_seconds: f64) -> serde_json::Value {
+pub fn summary_json(swept: &RunOutcome, total_seconds: f64) -> serde_json::Value {
     serde_json::json!({
         "summary": true,
         "best": swept.best().map(model_json),

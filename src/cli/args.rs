@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use softreg::app::tune;
+use softreg::compute::MAX_MODELS;
 use softreg::kernel::{Plan, PlanError};
-use softreg::train::{MAX_EPOCHS, MAX_SWEEP_MODELS, Schedule, ScheduleError};
+use softreg::train::{MAX_EPOCHS, Schedule, ScheduleError};
 
 /// Softmax regression on Fashion-MNIST, trained on the CPU.
 #[derive(Parser)]
@@ -466,7 +467,7 @@ pub enum KernelArg {
 }
 
 /// A seed or an inclusive range of seeds, `7` or `0-3`, of at most
-/// [`MAX_SWEEP_MODELS`] seeds.
+/// [`MAX_MODELS`] seeds.
 fn seed_range(s: &str) -> Result<(u64, u64), String> {
     let seed = |t: &str| {
         t.trim()
@@ -482,9 +483,9 @@ fn seed_range(s: &str) -> Result<(u64, u64), String> {
             "the range {s} is empty: write the smaller seed first"
         ));
     }
-    if b - a >= MAX_SWEEP_MODELS as u64 {
+    if b - a >= MAX_MODELS as u64 {
         return Err(format!(
-            "{s} is more than the {MAX_SWEEP_MODELS} models one sweep trains"
+            "{s} is more than the {MAX_MODELS} models one sweep trains"
         ));
     }
     Ok((a, b))

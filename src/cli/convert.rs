@@ -4,14 +4,14 @@
 //! errors.
 
 use softreg::app::plan_cache::SavedPlan;
+use softreg::compute::{Compute, MAX_MODELS};
 use softreg::data::{Dataset, PixelFormat};
+use softreg::fit::lbfgs::LbfgsSettings;
+use softreg::fit::precondition::Preconditioning;
+use softreg::fit::{FitConfig, Penalty, Start};
 use softreg::kernel::{Isa, Kernel, Plan};
-use softreg::train::fit::{FitConfig, Penalty, Start};
-use softreg::train::lbfgs::LbfgsSettings;
-use softreg::train::precondition::Preconditioning;
 use softreg::train::{
-    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig,
-    TrainConfig,
+    Grid, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig, TrainConfig,
 };
 
 use super::args::{
@@ -30,14 +30,14 @@ pub struct UsageError(pub String);
 /// optimizer are refused.
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     Ok(TrainConfig {
-        run: run_config(&args.run, args.validation, &args.threads)?,
+        run: run_config(&args.run, args.validation),
+        compute: compute(&args.run, &args.threads)?,
         setting: Setting {
             optimizer: optimizer(args)?,
             learning_rate: args.lr,
             seed: args.seed,
             schedule: args.schedule,
         },
-        kernel: Kernel::default(),
         init: None,
     })
 }
@@ -53,22 +53,25 @@ pub fn kernel(arg: &KernelChoice, data: &Dataset) -> Kernel {
 }
 
 /// What every training command's flags say of the run.
-fn run_config(
-    run: &RunArgs,
-    validation: usize,
-    threads: &ThreadArgs,
-) -> Result<RunConfig, UsageError> {
-    let isa = isa(run.isa.as_deref())?;
-    let (plan, _) = plan(run.plan.plan, isa.unwrap_or_else(Isa::best))?;
-    Ok(RunConfig {
+fn run_config(run: &RunArgs, validation: usize) -> RunConfig {
+    RunConfig {
         epochs: run.epochs,
         batch_size: run.batch_size,
         validation,
-        threads: threads.threads,
+        patience: run.patience,
+    }
+}
+
+/// What every training command's flags say of where it computes (its kernel
+/// the default until [`kernel`] resolves `--kernel` against the data).
+fn compute(run: &RunArgs, threads: &ThreadArgs) -> Result<Compute, UsageError> {
+    let isa = isa(run.isa.as_deref())?;
+    let (plan, _) = plan(run.plan.plan, isa.unwrap_or_else(Isa::best))?;
+    Ok(Compute {
         isa,
         plan: Some(plan),
-        oversubscribe: false,
-        patience: run.patience,
+        threads: threads.threads,
+        ..Compute::default()
     })
 }
 
@@ -211,10 +214,10 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
         (c, None) => Penalty::C(c.unwrap_or(1.0)),
     };
     Ok(FitConfig {
-        run: run_config(&args.run, args.validation, &args.threads)?,
+        compute: compute(&args.run, &args.threads)?,
+        validation: args.validation,
         penalties: vec![penalty],
         solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
-        kernel: Kernel::default(),
         test_every: 10,
         preconditioning: preconditioning(args.precondition),
         start: Start::Zero,
@@ -282,19 +285,19 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
     if penalties.is_empty() {
         penalties.push(Penalty::C(1.0));
     }
-    if penalties.len() > MAX_SWEEP_MODELS {
+    if penalties.len() > MAX_MODELS {
         return Err(UsageError(format!(
-            "{} values of --C and --l2 are more than the {MAX_SWEEP_MODELS} one sweep fits",
+            "{} values of --C and --l2 are more than the {MAX_MODELS} one sweep fits",
             penalties.len()
         )));
     }
     no_repeats("--C", &args.c)?;
     no_repeats("--l2", &args.l2)?;
     Ok(FitConfig {
-        run: run_config(&args.run, args.validation, &args.threads)?,
+        compute: compute(&args.run, &args.threads)?,
+        validation: args.validation,
         penalties,
         solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
-        kernel: Kernel::default(),
         test_every: 0,
         preconditioning: preconditioning(args.precondition),
         start: if args.from_zero {
@@ -349,9 +352,9 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     }
     .count()
     .saturating_mul(usize::try_from(seeds).unwrap_or(usize::MAX));
-    if count > MAX_SWEEP_MODELS {
+    if count > MAX_MODELS {
         return Err(UsageError(format!(
-            "the listed values make {count} models, more than the {MAX_SWEEP_MODELS} one sweep \
+            "the listed values make {count} models, more than the {MAX_MODELS} one sweep \
              trains: list fewer"
         )));
     }
@@ -373,10 +376,10 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     }
     let grid = Grid { seeds, ..grid };
     let config = SweepConfig {
-        run: run_config(&args.run, args.validation, &args.threads)?,
+        run: run_config(&args.run, args.validation),
         settings: grid.settings(),
         data_seed: args.data_seed,
-        kernel: Kernel::default(),
+        compute: compute(&args.run, &args.threads)?,
     };
     Ok((grid, config))
 }

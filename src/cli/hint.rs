@@ -3,8 +3,10 @@
 
 use std::error::Error;
 
+use softreg::compute::ComputeError;
 use softreg::data::{DataError, DataErrorKind};
 use softreg::eval::ScoringError;
+use softreg::fit::FitError;
 use softreg::train::{CheckpointError, CheckpointErrorKind, TrainError};
 
 use super::convert::UsageError;
@@ -24,6 +26,8 @@ pub fn advice(error: &(dyn Error + 'static)) -> Advice {
         (None, true)
     } else if let Some(e) = error.downcast_ref::<TrainError>() {
         train_advice(e)
+    } else if let Some(e) = error.downcast_ref::<FitError>() {
+        fit_advice(e)
     } else if let Some(e) = error.downcast_ref::<CheckpointError>() {
         checkpoint_advice(e)
     } else {
@@ -40,7 +44,6 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
     match error {
         TrainError::BatchSize => (Some("pass --batch-size 1 or more"), true),
         TrainError::LearningRate(_) => (Some("pass a positive --lr"), true),
-        TrainError::Threads => (Some("pass --threads 1 or more"), true),
         TrainError::Epochs(_) => (Some("lower --epochs"), true),
         TrainError::NoModels | TrainError::TooManyModels(_) => (
             Some(
@@ -50,9 +53,6 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
             true,
         ),
         TrainError::NothingToRank => (Some("pass --epochs 1 or more"), true),
-        TrainError::Penalty(_) => (Some("pass --C above 0, or --l2 of 0 or more"), true),
-        TrainError::Tolerance(_) => (Some("pass --tol of 0 or more"), true),
-        TrainError::NotFiniteAtStart => (Some("try --standardize"), false),
         TrainError::NoValidation => (Some("pass --validation 1 or more"), true),
         TrainError::Patience => (Some("pass --patience 1 or more"), true),
         TrainError::PatienceWithoutValidation => (
@@ -78,7 +78,33 @@ fn train_advice(error: &TrainError) -> (Option<&'static str>, bool) {
             true,
         ),
         TrainError::Checkpoint(e) => checkpoint_advice(e),
-        TrainError::EmptyTrainingSet | TrainError::ThreadPool(_) => (None, false),
+        TrainError::Compute(e) => compute_advice(e),
+        TrainError::EmptyTrainingSet => (None, false),
+    }
+}
+
+/// The hint for a fit's error, and whether a flag is at fault.
+fn fit_advice(error: &FitError) -> (Option<&'static str>, bool) {
+    match error {
+        FitError::NoModels | FitError::TooManyModels(_) => (
+            Some("list between 1 and 1,024 values of --C and --l2"),
+            true,
+        ),
+        FitError::Penalty(_) => (Some("pass --C above 0, or --l2 of 0 or more"), true),
+        FitError::Tolerance(_) => (Some("pass --tol of 0 or more"), true),
+        FitError::Validation { .. } => (Some("lower --validation"), true),
+        FitError::NotFiniteAtStart => (Some("try --standardize"), false),
+        FitError::OutOfMemory { .. } => (Some("fit fewer --C values or fewer features"), false),
+        FitError::Compute(e) => compute_advice(e),
+        FitError::EmptyTrainingSet => (None, false),
+    }
+}
+
+/// The hint for threads that could not be had, and whether a flag is at fault.
+fn compute_advice(error: &ComputeError) -> (Option<&'static str>, bool) {
+    match error {
+        ComputeError::Threads => (Some("pass --threads 1 or more"), true),
+        ComputeError::ThreadPool(_) => (None, false),
     }
 }
 

@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use super::format_loss;
-
 /// How many times the loss of a uniform guess (`ln(classes)`, where training
 /// starts) an epoch's mean loss may reach before the run counts as diverged.
 pub const RUNAWAY_FACTOR: f64 = 100.0;
@@ -138,5 +136,21 @@ pub(super) fn check_run_away(loss: f64, classes: usize) -> Result<(), Cause> {
         Err(Cause::RunAway { loss, start })
     } else {
         Ok(())
+    }
+}
+
+/// A loss for people: 4 decimals, or scientific notation when it is too large
+/// for decimals to mean anything (a diverging run's `3.6884e30`, not 31 digits).
+///
+/// ```
+/// use softreg::train::format_loss;
+/// assert_eq!(format_loss(0.78741), "0.7874");
+/// assert_eq!(format_loss(3.6884e30), "3.6884e30");
+/// ```
+pub fn format_loss(loss: f64) -> String {
+    if loss.abs() < 1e5 || !loss.is_finite() {
+        format!("{loss:.4}")
+    } else {
+        format!("{loss:.4e}")
     }
 }

@@ -5,57 +5,39 @@
 
 use std::time::Instant;
 
-use super::checkpoint::{ModelState, RunState};
+use std::ops::ControlFlow;
+
+use super::config::{RunConfig, Setting};
 use super::divergence::{Divergence, check_run_away};
+use super::error::TrainError;
+use super::history::{ModelEpoch, ModelRun, RunOutcome};
+use super::schedule::Rates;
+use super::state::{DataOrder, RunState};
 use super::team::{Epoch, EpochSums, Team};
 use super::update::Params;
-use super::{EpochControl, ModelEpoch, Rates, RunConfig, Setting, Swept, SweptModel, TrainError};
+use crate::compute::Compute;
 use crate::data::Dataset;
 use crate::eval::evaluate_models;
-use crate::kernel::{Engine, EngineJob, Kernel};
+use crate::kernel::{Engine, EngineJob};
 use crate::model::Model;
-use crate::random::SeededRng;
 
-/// The order of the training samples in every epoch: a shuffle per epoch of
-/// the stream of `seed`, drawn after the normals of a model's initial weights
-/// on the same stream. A model whose seed is the data's thus starts from
-/// exactly the weights and sees exactly the orders of a one-stream run
-/// (initialise, then shuffle), whatever other models train beside it.
-pub struct DataOrder {
-    rng: SeededRng,
-    order: Vec<usize>,
+/// What an epoch callback returns: `()` to go on, or a [`ControlFlow`] whose
+/// `Break` ends the run after that epoch (a caller with nowhere left to report
+/// to, say), keeping what it trained so far.
+pub trait EpochControl {
+    /// Whether the run stops after this epoch.
+    fn stops(self) -> bool;
 }
 
-impl DataOrder {
-    /// The orders of the samples `0..samples` for models of `parameters`
-    /// weights (features x classes), from `seed`.
-    pub fn new(seed: u64, samples: usize, parameters: usize) -> Self {
-        let mut rng = SeededRng::new(seed);
-        rng.skip_normals(parameters as u64);
-        Self {
-            rng,
-            order: (0..samples).collect(),
-        }
+impl EpochControl for () {
+    fn stops(self) -> bool {
+        false
     }
+}
 
-    /// The orders after `order`, drawn by the stream of `seed` from the
-    /// word `words` on: where [`DataOrder::position`] left them.
-    pub fn resumed(seed: u64, order: Vec<usize>, words: u128) -> Self {
-        Self {
-            rng: SeededRng::at_word(seed, words),
-            order,
-        }
-    }
-
-    /// The next epoch's order.
-    pub fn next_epoch(&mut self) -> &[usize] {
-        self.rng.shuffle(&mut self.order);
-        &self.order
-    }
-
-    /// The last order and the position of the stream that draws the next.
-    pub fn position(&self) -> (&[usize], u128) {
-        (&self.order, self.rng.word_pos())
+impl EpochControl for ControlFlow<()> {
+    fn stops(self) -> bool {
+        self.is_break()
     }
 }
 
@@ -88,39 +70,37 @@ pub(super) struct Run<'a> {
     /// The state to continue from, checked to be this run's.
     pub resume: Option<&'a RunState>,
     pub on_state: Option<OnState<'a>>,
+    /// Whether pool threads beyond one per core join the team.
+    pub oversubscribe: bool,
 }
 
-/// [`models`] with the engine of `kernel`, on `run`'s instruction set and
-/// plan.
+/// [`models`] with the engine, instruction set and plan of `compute`, on a
+/// pool of its threads.
 pub(super) fn models_with<C: EpochControl>(
-    kernel: Kernel,
+    compute: &Compute,
     run: &Run<'_>,
-    on_epoch: impl FnMut(usize, &[SweptModel], f64) -> C,
+    on_epoch: impl FnMut(usize, &[ModelRun], f64) -> C + Send,
     on_step: &(impl Fn(usize) + Sync),
-) -> Result<Swept, TrainError> {
+) -> Result<RunOutcome, TrainError> {
     struct Job<'a, 'r, O, S> {
         run: &'a Run<'r>,
         on_epoch: O,
         on_step: &'a S,
     }
-    impl<C: EpochControl, O: FnMut(usize, &[SweptModel], f64) -> C, S: Fn(usize) + Sync> EngineJob
+    impl<C: EpochControl, O: FnMut(usize, &[ModelRun], f64) -> C, S: Fn(usize) + Sync> EngineJob
         for Job<'_, '_, O, S>
     {
-        type Output = Result<Swept, TrainError>;
+        type Output = Result<RunOutcome, TrainError>;
         fn run<E: Engine>(self, engine: &E) -> Self::Output {
             models(engine, self.run, self.on_epoch, self.on_step)
         }
     }
-    let (isa, plan) = (run.config.isa(), run.config.plan());
-    kernel.run(
-        isa,
-        plan,
-        Job {
-            run,
-            on_epoch,
-            on_step,
-        },
-    )
+    let job = Job {
+        run,
+        on_epoch,
+        on_step,
+    };
+    compute.run(job)?
 }
 
 /// Trains every model of `run` with `engine` on the current rayon pool,
@@ -130,9 +110,9 @@ pub(super) fn models_with<C: EpochControl>(
 pub(super) fn models<E: Engine, C: EpochControl>(
     engine: &E,
     run: &Run<'_>,
-    mut on_epoch: impl FnMut(usize, &[SweptModel], f64) -> C,
+    mut on_epoch: impl FnMut(usize, &[ModelRun], f64) -> C,
     on_step: &(impl Fn(usize) + Sync),
-) -> Result<Swept, TrainError> {
+) -> Result<RunOutcome, TrainError> {
     let (data, policy, config) = (run.data, run.policy, run.config);
     let train = &data.train;
     let (features, classes) = (train.images.features(), data.classes);
@@ -140,10 +120,15 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     let held_out = trained_on..train.len();
     let begin = match run.resume {
         Some(state) => state.clone(),
-        None => RunState::start(run, (features, classes), trained_on),
+        None => RunState::start(
+            (run.settings, run.init),
+            run.data_seed,
+            (features, classes),
+            trained_on,
+        ),
     };
     let mut orders = DataOrder::resumed(run.data_seed, begin.order, begin.order_words);
-    let mut models: Vec<SweptModel> = Vec::new();
+    let mut models: Vec<ModelRun> = Vec::new();
     let mut live: Vec<(usize, Params<E::Weights>)> = Vec::new();
     for (i, (state, &setting)) in begin.models.into_iter().zip(run.settings).enumerate() {
         if state.training {
@@ -155,7 +140,7 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             };
             live.push((i, Params { weights, moments }));
         }
-        models.push(SweptModel {
+        models.push(ModelRun {
             setting,
             ..state.swept
         });
@@ -197,7 +182,7 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             batch_size: config.batch_size,
             settings: &settings,
             steps_before,
-            oversubscribe: config.oversubscribe,
+            oversubscribe: run.oversubscribe,
         };
         let done_before = (epoch - 1).saturating_mul(trained_on);
         let progress = |samples: usize| on_step(done_before + samples);
@@ -309,79 +294,10 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     for (&i, test) in scored.iter().zip(tests) {
         models[i].test = test;
     }
-    Ok(Swept {
+    Ok(RunOutcome {
         models,
         train_seconds: epoch_times.iter().map(|&(seconds, _)| seconds).sum(),
         model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
         epoch_times,
     })
-}
-
-impl RunState {
-    /// The state before the first epoch: each model's initial weights (the
-    /// run's `init`, or its seed's normals) and the data in its own order.
-    fn start(run: &Run<'_>, (features, classes): (usize, usize), samples: usize) -> Self {
-        let orders = DataOrder::new(run.data_seed, samples, features * classes);
-        let (order, order_words) = orders.position();
-        let models = run
-            .settings
-            .iter()
-            .map(|&setting| ModelState {
-                swept: SweptModel {
-                    setting,
-                    model: match run.init {
-                        Some(model) => model.clone(),
-                        None => Model::init(features, classes, &mut SeededRng::new(setting.seed)),
-                    },
-                    epochs: Vec::new(),
-                    test: None,
-                    diverged: None,
-                    best: None,
-                    stopped_early: false,
-                },
-                training: true,
-                moments: None,
-            })
-            .collect();
-        Self {
-            epochs: 0,
-            models,
-            order: order.to_vec(),
-            order_words,
-            epoch_times: Vec::new(),
-        }
-    }
-
-    /// The state after `epoch`: `models` as they stand, the optimizer
-    /// buffers of the `live` ones, and where the data order is.
-    fn now<E: Engine>(
-        engine: &E,
-        (epoch, models): (usize, &[SweptModel]),
-        live: &[(usize, Params<E::Weights>)],
-        orders: &DataOrder,
-        epoch_times: &[(f64, usize)],
-    ) -> Self {
-        let (order, order_words) = orders.position();
-        let models = models
-            .iter()
-            .enumerate()
-            .map(|(i, swept)| {
-                let params = live.iter().find(|(j, _)| *j == i).map(|(_, p)| p);
-                ModelState {
-                    swept: swept.clone(),
-                    training: params.is_some(),
-                    moments: params
-                        .and_then(|p| p.moments.as_ref())
-                        .map(|[a, b]| [engine.model(a), engine.model(b)]),
-                }
-            })
-            .collect();
-        Self {
-            epochs: epoch,
-            models,
-            order: order.to_vec(),
-            order_words,
-            epoch_times: epoch_times.to_vec(),
-        }
-    }
 }

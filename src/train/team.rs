@@ -18,32 +18,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use super::Setting;
 use super::barrier::SpinBarrier;
+use super::config::Setting;
 use super::divergence::Cause;
 use super::optimizer::StepRule;
 use super::update::{Params, reduce_and_apply};
+use crate::compute::cores;
 use crate::data::Split;
 use crate::kernel::{ChunkSums, Engine};
-
-/// The most worker threads per core a training pool gets. Threads beyond the
-/// cores only add overhead, and thousands of idle rayon workers looking for work
-/// starve the working ones, so larger requests are capped.
-pub const MAX_THREADS_PER_CORE: usize = 4;
-
-/// The cores this process may run on.
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The size of the worker pool for a requested thread count (`None`: one per
-/// core), at most [`MAX_THREADS_PER_CORE`] per core.
-pub fn pool_size(requested: Option<usize>) -> usize {
-    let cores = cores();
-    requested
-        .unwrap_or(cores)
-        .clamp(1, cores * MAX_THREADS_PER_CORE)
-}
 
 /// The threads of a pool of `pool` that compute an epoch whose minibatches
 /// have `chunks` chunks: at most one per chunk, and at most one per core

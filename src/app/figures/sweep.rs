@@ -6,7 +6,7 @@ use super::canvas::{BLACK, Canvas, Colour, GLYPH, WHITE};
 use super::curves::{MARGIN, PANEL, Series, panel};
 use crate::app::report::number;
 use crate::app::sweep_report::{Configuration, describe, ranked};
-use crate::train::Swept;
+use crate::train::RunOutcome;
 
 /// The colours of the best configurations' lines, best first.
 pub const LINES: [Colour; 5] = [
@@ -22,7 +22,7 @@ const LEGEND_ROWS: u32 = LINES.len() as u32;
 
 /// The sweep's figure: the curves of its best configurations and the
 /// learning rate × weight decay map.
-pub fn draw(swept: &Swept) -> Canvas {
+pub fn draw(swept: &RunOutcome) -> Canvas {
     let top = MARGIN.1 + LEGEND_ROWS * (GLYPH + 3);
     let width = 2 * (PANEL.0 + MARGIN.0) + 2 * MARGIN.0;
     let height = top + PANEL.1 + MARGIN.1 + GLYPH;

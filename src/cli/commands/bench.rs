@@ -2,9 +2,9 @@
 
 use softreg::app::bench::{self, BenchConfig};
 use softreg::app::bench_shape::{self, ShapeBenchConfig};
+use softreg::compute::pool_size;
 use softreg::input::memory_shortfall;
 use softreg::kernel::Isa;
-use softreg::train::pool_size;
 
 use super::Outcome;
 use crate::cli::args::BenchArgs;

@@ -1,9 +1,9 @@
 //! `softreg eval`.
 
 use softreg::app::report;
+use softreg::compute::pool_size;
 use softreg::eval::{self, Metrics};
 use softreg::model_file;
-use softreg::train::pool_size;
 
 use super::Outcome;
 use crate::cli::args::EvalArgs;

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use softreg::data::standardize::Standardization;
 use softreg::data::{Dataset, PixelFormat};
-use softreg::train::fit::FitConfig;
-use softreg::train::fit::{Fitted, fit};
-use softreg::train::lbfgs::LbfgsStop;
+use softreg::fit::FitConfig;
+use softreg::fit::lbfgs::LbfgsStop;
+use softreg::fit::{Fitted, fit};
 
 use super::{Outcome, save_model, standardized, training_outputs};
 use crate::cli::args::{KernelChoice, SweepArgs, TrainArgs};
@@ -76,7 +76,7 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
         &args.kernel,
         args.standardize.standardize,
     )?;
-    let trained_on = config.run.trained_on(&data);
+    let trained_on = config.trained_on(&data);
     let json = args.json.json;
     if !json {
         out.println(fit_report::header(dir, &data, &config));
@@ -118,9 +118,9 @@ fn load(
     standardize: bool,
 ) -> Result<(Dataset, Option<Standardization>), Box<dyn Error>> {
     let mut data = Dataset::load_as(dir, classes, pixels)?;
-    config.kernel = convert::kernel(kernel, &data);
+    config.compute.kernel = convert::kernel(kernel, &data);
     config.check(&data)?;
-    let trained_on = config.run.trained_on(&data);
+    let trained_on = config.trained_on(&data);
     let standardization = standardized(standardize, (dir, &mut data), trained_on)?;
     Ok((data, standardization))
 }
@@ -142,10 +142,7 @@ fn save_fitted(
         ("iterations", model.last.iteration.to_string()),
         ("objective", model.last.objective.to_string()),
         ("gradient_max", model.last.gradient_max.to_string()),
-        (
-            "kernel",
-            config.kernel.describe(config.run.isa(), config.run.plan()),
-        ),
+        ("kernel", config.compute.describe()),
     ];
     if let Some(stop) = model.last.stop {
         settings.push(("stop", fit_report::stop_name(stop).to_string()));

@@ -1,12 +1,13 @@
 //! `sweep`: many models trained in one pass, each exactly as `train` would
 //! train it alone.
 
-mod common;
+use crate::common;
 
+use softreg::compute::{Compute, MAX_MODELS};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::train::{
-    Grid, MAX_SWEEP_MODELS, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig,
-    TrainConfig, TrainError, sweep, train,
+    Grid, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig, TrainConfig,
+    TrainError, sweep, train,
 };
 
 fn fashion_mnist() -> Dataset {
@@ -54,11 +55,13 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
             epochs: 2,
             batch_size: 200,
             validation: 5_000,
-            threads: Some(3),
-            oversubscribe: true,
             ..RunConfig::default()
         },
-        ..SweepConfig::default()
+        compute: Compute {
+            threads: Some(3),
+            oversubscribe: true,
+            ..Compute::default()
+        },
     };
     let mut epochs_seen = Vec::new();
     let swept = sweep(&data, &config, |e, _| epochs_seen.push(e), |_| {}).unwrap();
@@ -84,10 +87,13 @@ fn a_model_seeded_like_the_data_trains_bit_for_bit_as_train_does() {
                 epochs: 2,
                 batch_size: 200,
                 validation: 5_000,
-                threads: Some(1),
                 ..RunConfig::default()
             },
             setting: s,
+            compute: Compute {
+                threads: Some(1),
+                ..Compute::default()
+            },
             ..TrainConfig::default()
         };
         if s.seed != config.data_seed {
@@ -132,9 +138,12 @@ fn a_sweep_does_not_depend_on_the_thread_count() {
             run: RunConfig {
                 epochs: 1,
                 validation: 1_000,
+                ..SweepConfig::default().run
+            },
+            compute: Compute {
                 threads: Some(threads),
                 oversubscribe: true,
-                ..SweepConfig::default().run
+                ..Compute::default()
             },
             ..SweepConfig::default()
         };
@@ -202,7 +211,7 @@ fn impossible_sweeps_are_refused() {
     assert!(matches!(err, TrainError::NothingToRank), "{err}");
     let one = SweepConfig::default().settings[0];
     let err = refused(SweepConfig {
-        settings: vec![one; MAX_SWEEP_MODELS + 1],
+        settings: vec![one; MAX_MODELS + 1],
         ..SweepConfig::default()
     });
     assert!(matches!(err, TrainError::TooManyModels(1025)), "{err}");
@@ -231,7 +240,7 @@ fn a_sweep_too_large_for_memory_is_refused() {
     let data = fashion_mnist();
     let one = SweepConfig::default().settings[0];
     let config = SweepConfig {
-        settings: vec![one; MAX_SWEEP_MODELS],
+        settings: vec![one; MAX_MODELS],
         run: RunConfig {
             batch_size: 50_000,
             ..SweepConfig::default().run
@@ -297,12 +306,13 @@ fn a_sweep_with_the_gemm_kernel_trains_each_model_as_train_does() {
     let swept = |threads| {
         let config = SweepConfig {
             settings: settings.clone(),
-            run: RunConfig {
+            run: RunConfig { ..run.clone() },
+            compute: Compute {
                 threads: Some(threads),
                 oversubscribe: true,
-                ..run.clone()
+                kernel: Kernel::Gemm,
+                ..Compute::default()
             },
-            kernel: Kernel::Gemm,
             ..SweepConfig::default()
         };
         sweep(&data, &config, |_, _| {}, |_| {}).unwrap()
@@ -312,14 +322,15 @@ fn a_sweep_with_the_gemm_kernel_trains_each_model_as_train_does() {
     for (i, &setting) in settings.iter().enumerate() {
         assert_eq!(one.models[i].model, three.models[i].model, "model {i}");
         let alone = TrainConfig {
-            run: RunConfig {
+            run: RunConfig { ..run.clone() },
+            setting,
+            init: None,
+            compute: Compute {
                 threads: Some(2),
                 oversubscribe: true,
-                ..run.clone()
+                kernel: Kernel::Gemm,
+                ..Compute::default()
             },
-            setting,
-            kernel: Kernel::Gemm,
-            init: None,
         };
         let trained = train(&data, &alone, |_| {}).unwrap();
         assert_eq!(one.models[i].model, trained.model, "model {i}");

@@ -2,7 +2,7 @@
 //! would: what each prints and writes. Bad input and flags are in
 //! `hostile.rs`, the idx format in `data_loading.rs`.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

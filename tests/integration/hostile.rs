@@ -5,7 +5,7 @@
 //! a hang or an allocation the input asked for. (Malformed idx files are in
 //! `data_loading.rs`.)
 
-mod common;
+use crate::common;
 
 use common::{softreg, stderr};
 

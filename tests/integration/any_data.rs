@@ -2,7 +2,7 @@
 //! and any rank, labels wider than a byte, classes counted from the data and
 //! named from a `classes.txt`.
 
-mod common;
+use crate::common;
 
 use common::{idx_bytes, image_file, label_file, write_dataset};
 use softreg::data::{DataErrorKind, Dataset, PixelFormat, Row};

@@ -1,9 +1,10 @@
 //! Training end to end: on the bundled Fashion-MNIST and on small made-up data.
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 
+use softreg::compute::{Compute, ComputeError};
 use softreg::data::{Dataset, Images, PixelFormat};
 use softreg::kernel::{Isa, Kernel};
 use softreg::model::Model;
@@ -22,10 +23,13 @@ fn tutorial_settings_reach_the_tutorial_accuracy_and_every_kernel_agrees_with_th
     let data = fashion_mnist(PixelFormat::F32);
     let run = |kernel, epochs| {
         let config = TrainConfig {
-            kernel,
             run: RunConfig {
                 epochs,
                 ..RunConfig::default()
+            },
+            compute: Compute {
+                kernel,
+                ..Compute::default()
             },
             ..TrainConfig::default()
         };
@@ -82,13 +86,16 @@ fn weights_do_not_depend_on_the_thread_count_or_the_pixel_format() {
         let config = TrainConfig {
             run: RunConfig {
                 epochs: 2,
-                threads: Some(threads),
-                oversubscribe: true,
                 ..RunConfig::default()
             },
             setting: Setting {
                 seed: 3,
                 ..Setting::default()
+            },
+            compute: Compute {
+                threads: Some(threads),
+                oversubscribe: true,
+                ..Compute::default()
             },
             ..TrainConfig::default()
         };
@@ -121,10 +128,13 @@ fn each_instruction_set_gives_its_own_bits_the_same_for_any_thread_count() {
             run: RunConfig {
                 epochs: 3,
                 batch_size: 4,
+                ..RunConfig::default()
+            },
+            compute: Compute {
                 threads: Some(threads),
                 isa: Some(isa),
                 oversubscribe: true,
-                ..RunConfig::default()
+                ..Compute::default()
             },
             ..TrainConfig::default()
         };
@@ -150,18 +160,21 @@ fn one_full_batch_epoch_is_one_sgd_step_on_the_mean_gradient() {
     let data = Dataset::load(dir.path(), Some(10)).unwrap();
     for (kernel, tolerance) in [(Kernel::Reference, 1e-7), (Kernel::Fused, 1e-6)] {
         let config = TrainConfig {
-            kernel,
             init: None,
             run: RunConfig {
                 epochs: 1,
                 batch_size: 64,
-                threads: Some(1),
                 ..RunConfig::default()
             },
             setting: Setting {
                 learning_rate: 0.5,
                 seed: 9,
                 ..Setting::default()
+            },
+            compute: Compute {
+                kernel,
+                threads: Some(1),
+                ..Compute::default()
             },
         };
         let trained = train(&data, &config, |_| {}).unwrap();
@@ -246,7 +259,6 @@ fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
     let data = fashion_mnist(PixelFormat::U8);
     for kernel in [Kernel::Fused, Kernel::Reference] {
         let config = TrainConfig {
-            kernel,
             init: None,
             run: RunConfig {
                 epochs: 1,
@@ -255,6 +267,10 @@ fn a_learning_rate_that_overflows_the_weights_stops_with_an_error() {
             setting: Setting {
                 learning_rate: f32::MAX,
                 ..Setting::default()
+            },
+            compute: Compute {
+                kernel,
+                ..Compute::default()
             },
         };
         let Err(err) = train(&data, &config, |_| {}) else {
@@ -278,7 +294,10 @@ fn a_nan_pixel_stops_training_with_an_error() {
     data.train.images = Images::from_f32(2, 3, &pixels);
     for kernel in [Kernel::Fused, Kernel::Reference] {
         let config = TrainConfig {
-            kernel,
+            compute: Compute {
+                kernel,
+                ..Compute::default()
+            },
             ..TrainConfig::default()
         };
         let err = train(&data, &config, |_| {}).unwrap_err();
@@ -334,13 +353,13 @@ fn invalid_settings_are_refused() {
     ));
     assert!(matches!(
         run(TrainConfig {
-            run: RunConfig {
+            compute: Compute {
                 threads: Some(0),
-                ..base.run
+                ..base.compute
             },
             ..base.clone()
         }),
-        TrainError::Threads
+        TrainError::Compute(ComputeError::Threads)
     ));
     for (validation, patience) in [(0, 3), (100, 0)] {
         let err = run(TrainConfig {
@@ -441,12 +460,10 @@ fn optimizers_follow_pytorchs_formulas() {
         }
         for kernel in [Kernel::Fused, Kernel::Gemm, Kernel::Reference] {
             let config = TrainConfig {
-                kernel,
                 init: None,
                 run: RunConfig {
                     epochs: 3,
                     batch_size: 64,
-                    threads: Some(1),
                     ..RunConfig::default()
                 },
                 setting: Setting {
@@ -454,6 +471,11 @@ fn optimizers_follow_pytorchs_formulas() {
                     optimizer,
                     seed: 4,
                     schedule: Schedule::Constant,
+                },
+                compute: Compute {
+                    kernel,
+                    threads: Some(1),
+                    ..Compute::default()
                 },
             };
             let trained = train(&data, &config, |_| {}).unwrap();
@@ -490,14 +512,17 @@ fn optimizer_state_does_not_depend_on_the_thread_count() {
             let config = TrainConfig {
                 run: RunConfig {
                     epochs: 2,
-                    threads: Some(threads),
-                    oversubscribe: true,
                     ..RunConfig::default()
                 },
                 setting: Setting {
                     learning_rate: 0.01,
                     optimizer,
                     ..Setting::default()
+                },
+                compute: Compute {
+                    threads: Some(threads),
+                    oversubscribe: true,
+                    ..Compute::default()
                 },
                 ..TrainConfig::default()
             };

@@ -1,6 +1,6 @@
 //! The predictions figure, the terminal view and classifying the user's pictures.
 
-mod common;
+use crate::common;
 
 use std::fs;
 
@@ -221,17 +221,17 @@ fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
     use softreg::eval::Evaluation;
     use softreg::model::Model;
     use softreg::random::SeededRng;
-    use softreg::train::{Grid, ModelEpoch, Swept, SweptModel};
+    use softreg::train::{Grid, ModelEpoch, ModelRun, RunOutcome};
     let grid = Grid {
         learning_rates: vec![0.1, 1.0],
         weight_decays: vec![0.0, 1e-4],
         ..Grid::default()
     };
-    let models: Vec<SweptModel> = grid
+    let models: Vec<ModelRun> = grid
         .settings()
         .into_iter()
         .enumerate()
-        .map(|(i, setting)| SweptModel {
+        .map(|(i, setting)| ModelRun {
             setting,
             model: Model::init(4, 10, &mut SeededRng::new(0)),
             epochs: (0..3)
@@ -252,7 +252,7 @@ fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
             stopped_early: false,
         })
         .collect();
-    let swept = Swept {
+    let swept = RunOutcome {
         models,
         train_seconds: 1.0,
         model_samples: 1,

@@ -2,12 +2,13 @@
 //! here in f64 (its chainable `get_lr`), and against the closed-form curve it
 //! follows; then used by training, by the command line and by a sweep.
 
-mod common;
+use crate::common;
 
 use std::f64::consts::PI;
 
 use common::{softreg, stderr};
 use softreg::app::bench_shape::random_dataset;
+use softreg::compute::Compute;
 use softreg::train::{RunConfig, Schedule, Setting, TrainConfig, train};
 
 /// PyTorch's rates for `last_epoch` 0..epochs, as `torch.optim.lr_scheduler`
@@ -119,12 +120,15 @@ fn training_uses_the_scheduled_rate_each_epoch() {
         let config = TrainConfig {
             run: RunConfig {
                 epochs,
-                threads: Some(2),
                 ..RunConfig::default()
             },
             setting: Setting {
                 schedule: schedule.parse().unwrap(),
                 ..Setting::default()
+            },
+            compute: Compute {
+                threads: Some(2),
+                ..Compute::default()
             },
             ..TrainConfig::default()
         };

@@ -2,7 +2,7 @@
 //! themselves: valid files load, raw or gzipped; malformed ones are refused
 //! with an error naming the file and what is wrong.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -4,7 +4,7 @@
 //! is damaged, truncated, not a checkpoint, or of another run is refused
 //! with the file named and nothing written.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -5,18 +5,18 @@
 //! fitted together or apart, and a path of strengths landing on each one's
 //! optimum in fewer passes.
 
-mod common;
+use crate::common;
 
 use common::{softreg, softreg_stdout, stderr};
 use softreg::app::bench_shape::random_dataset;
+use softreg::compute::Compute;
 use softreg::data::{Dataset, Images, Split};
+use softreg::fit::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
+use softreg::fit::precondition::Preconditioning;
+use softreg::fit::{FitConfig, Penalty, Start, fit, objective_at};
 use softreg::kernel::Kernel;
 use softreg::model::Model;
 use softreg::random::SeededRng;
-use softreg::train::RunConfig;
-use softreg::train::fit::{FitConfig, Penalty, Start, fit, objective_at};
-use softreg::train::lbfgs::{Lbfgs, LbfgsProgress, LbfgsSettings, LbfgsStop};
-use softreg::train::precondition::Preconditioning;
 
 const FEATURES: usize = 20;
 const CLASSES: usize = 4;
@@ -73,17 +73,18 @@ fn flat(model: &Model) -> Vec<f64> {
 
 fn config(kernel: Kernel, penalties: Vec<Penalty>, threads: usize) -> FitConfig {
     FitConfig {
-        run: RunConfig {
+        compute: Compute {
+            kernel,
             threads: Some(threads),
-            ..RunConfig::default()
+            ..Compute::default()
         },
+        validation: 0,
         penalties,
         solver: LbfgsSettings {
             gtol: 1e-6,
             max_iter: 500,
             ..LbfgsSettings::default()
         },
-        kernel,
         test_every: 0,
         preconditioning: Preconditioning::None,
         start: Start::Zero,
