@@ -37,6 +37,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod app;
+pub mod arrays;
 pub mod compute;
 pub mod data;
 pub mod eval;
@@ -46,6 +47,7 @@ pub mod kernel;
 pub mod linalg;
 pub mod model;
 pub mod model_file;
+pub mod model_info;
 pub mod output;
 pub mod random;
 pub mod reference;

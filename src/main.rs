@@ -6,13 +6,20 @@ mod cli;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::args::Cli;
 use cli::stdout::Stdout;
 
 fn main() -> ExitCode {
-    let command = Cli::parse().command;
+    let mut cli = Cli::command();
+    let matches = cli.get_matches_mut();
+    if let Err(e) = cli::args::refuse_foreign_flags(&mut cli, &matches) {
+        e.exit();
+    }
+    let command = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|e| e.exit())
+        .command;
     softreg::signals::install();
     let mut out = Stdout::default();
     let outcome = cli::commands::run(command, &mut out);

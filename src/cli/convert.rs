@@ -11,12 +11,12 @@ use softreg::fit::precondition::Preconditioning;
 use softreg::fit::{FitConfig, Penalty, Start};
 use softreg::kernel::{Isa, Kernel, Plan};
 use softreg::train::{
-    Grid, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig, TrainConfig,
+    Grid, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
 };
 
 use super::args::{
-    KernelArg, KernelChoice, OptimizerArg, PixelsArg, PreconditionArg, RunArgs, SweepArgs,
-    ThreadArgs, TrainArgs,
+    ComputeArgs, KernelArg, KernelChoice, OptimizerArg, PixelsArg, PreconditionArg, RunArgs,
+    SweepArgs, TrainArgs,
 };
 
 /// Flags that cannot be used together, or a list the command cannot take:
@@ -31,7 +31,7 @@ pub struct UsageError(pub String);
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig, UsageError> {
     Ok(TrainConfig {
         run: run_config(&args.run, args.validation),
-        compute: compute(&args.run, &args.threads)?,
+        compute: compute(&args.compute)?,
         setting: Setting {
             optimizer: optimizer(args)?,
             learning_rate: args.lr,
@@ -64,13 +64,13 @@ fn run_config(run: &RunArgs, validation: usize) -> RunConfig {
 
 /// What every training command's flags say of where it computes (its kernel
 /// the default until [`kernel`] resolves `--kernel` against the data).
-fn compute(run: &RunArgs, threads: &ThreadArgs) -> Result<Compute, UsageError> {
-    let isa = isa(run.isa.as_deref())?;
-    let (plan, _) = plan(run.plan.plan, isa.unwrap_or_else(Isa::best))?;
+fn compute(args: &ComputeArgs) -> Result<Compute, UsageError> {
+    let isa = isa(args.isa.as_deref())?;
+    let (plan, _) = plan(args.plan.plan, isa.unwrap_or_else(Isa::best))?;
     Ok(Compute {
         isa,
         plan: Some(plan),
-        threads: threads.threads,
+        threads: args.threads.threads,
         ..Compute::default()
     })
 }
@@ -117,38 +117,12 @@ pub fn plan(flag: Option<Plan>, isa: Isa) -> Result<(Plan, &'static str), UsageE
 /// The environment variable that names a plan for every command.
 const PLAN_VARIABLE: &str = "SOFTREG_PLAN";
 
-/// Refuses L-BFGS's flags without `--optimizer lbfgs`: `given` pairs each
-/// flag a command has with whether it was given.
-fn lbfgs_flags_refused(given: &[(&str, bool)]) -> Result<(), UsageError> {
-    if !given.iter().any(|&(_, given)| given) {
-        return Ok(());
-    }
-    let names: Vec<&str> = given.iter().map(|&(name, _)| name).collect();
-    let (last, rest) = names.split_last().expect("flags to check");
-    Err(UsageError(format!(
-        "{} and {last} are L-BFGS's: add --optimizer lbfgs",
-        rest.join(", ")
-    )))
-}
-
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
-    lbfgs_flags_refused(&[
-        ("--C", args.c.is_some()),
-        ("--l2", args.l2.is_some()),
-        ("--tol", args.tol.is_some()),
-        ("--max-iter", args.max_iter.is_some()),
-        ("--precondition", args.precondition.is_some()),
-    ])?;
     match args.optimizer {
         OptimizerArg::Lbfgs => Err(UsageError(
             "--optimizer lbfgs is a full-batch fit: `train` runs it with fit_config".into(),
         )),
         OptimizerArg::Sgd => {
-            if args.beta1.is_some() || args.beta2.is_some() || args.eps.is_some() {
-                return Err(UsageError(
-                    "--beta1, --beta2 and --eps are Adam's: add --optimizer adam".into(),
-                ));
-            }
             if args.nesterov && args.momentum == 0.0 {
                 return Err(UsageError("--nesterov needs a --momentum above 0".into()));
             }
@@ -159,9 +133,6 @@ fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
             })
         }
         OptimizerArg::Adam => {
-            if args.momentum != 0.0 || args.nesterov {
-                return Err(UsageError(SGD_FLAGS_WITH_ADAM.into()));
-            }
             let (beta1, beta2, eps) = Optimizer::ADAM_DEFAULTS;
             Ok(Optimizer::Adam {
                 beta1: args.beta1.unwrap_or(beta1),
@@ -173,9 +144,6 @@ fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
     }
 }
 
-/// Why `--momentum` or `--nesterov` is refused with Adam alone.
-const SGD_FLAGS_WITH_ADAM: &str = "--momentum and --nesterov are SGD's; Adam has --beta1";
-
 /// The pixel format `--pixels` names.
 pub fn pixels(arg: PixelsArg) -> PixelFormat {
     match arg {
@@ -185,39 +153,17 @@ pub fn pixels(arg: PixelsArg) -> PixelFormat {
 }
 
 /// The full-batch fit `train --optimizer lbfgs`'s flags describe (its kernel
-/// the default until [`kernel`] resolves `--kernel`); the flags of SGD and
-/// Adam are refused.
+/// the default until [`kernel`] resolves `--kernel`).
 pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
-    if args.checkpoint.is_some() || args.resume.is_some() || args.init.is_some() {
-        return Err(UsageError(
-            "--checkpoint, --resume and --init are for epochs of SGD and Adam; an L-BFGS fit \
-             starts from zero and is not checkpointed"
-                .into(),
-        ));
-    }
-    if args.momentum != 0.0
-        || args.schedule != Schedule::Constant
-        || args.nesterov
-        || args.weight_decay != 0.0
-        || args.beta1.is_some()
-        || args.beta2.is_some()
-        || args.eps.is_some()
-    {
-        return Err(UsageError(
-            "--momentum, --nesterov, --weight-decay, --schedule, --beta1, --beta2 and --eps are SGD's and \
-             Adam's: L-BFGS's penalty is --C or --l2"
-                .into(),
-        ));
-    }
     let penalty = match (args.c, args.l2) {
         (_, Some(lambda)) => Penalty::L2(lambda),
         (c, None) => Penalty::C(c.unwrap_or(1.0)),
     };
     Ok(FitConfig {
-        compute: compute(&args.run, &args.threads)?,
+        compute: compute(&args.compute)?,
         validation: args.validation,
         penalties: vec![penalty],
-        solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
+        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
         test_every: 10,
         preconditioning: preconditioning(args.precondition),
         start: Start::Zero,
@@ -232,22 +178,15 @@ fn preconditioning(arg: Option<PreconditionArg>) -> Preconditioning {
     }
 }
 
-/// The solver's settings from `--tol` and `--max-iter`; `--plot` and
-/// `--patience` refused (they are about epochs, and a fit has none).
+/// The solver's settings from `--tol` and `--max-iter`; `--plot` refused (it
+/// draws epochs, and a fit has none).
 fn solver(
     (tol, max_iter): (Option<f64>, Option<usize>),
-    run: &RunArgs,
     plot: bool,
 ) -> Result<LbfgsSettings, UsageError> {
     if plot {
         return Err(UsageError(
             "--plot draws epochs; an L-BFGS fit has none (--json has every iteration)".into(),
-        ));
-    }
-    if run.patience.is_some() {
-        return Err(UsageError(
-            "--patience counts epochs; an L-BFGS fit has none and stops on --tol or --max-iter"
-                .into(),
         ));
     }
     let defaults = LbfgsSettings::default();
@@ -259,25 +198,11 @@ fn solver(
 }
 
 /// The fits `sweep --optimizer lbfgs`'s flags describe: one per `--C` and
-/// per `--l2`; the flags of SGD and Adam are refused.
+/// per `--l2`.
 pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
     if args.optimizer != [OptimizerArg::Lbfgs] {
         return Err(UsageError(
             "--optimizer lbfgs fits alone: list it without sgd or adam".into(),
-        ));
-    }
-    let sgd_defaults = args.lr == [0.1]
-        && args.momentum == [0.0]
-        && !args.nesterov
-        && args.weight_decay == [0.0]
-        && args.seeds == [(0, 0)]
-        && args.schedule == [Schedule::Constant]
-        && args.data_seed == 0;
-    if !sgd_defaults {
-        return Err(UsageError(
-            "--lr, --momentum, --nesterov, --weight-decay, --schedule, --seeds and --data-seed are SGD's and \
-             Adam's: L-BFGS fits from zero weights on the whole set, its penalty --C or --l2"
-                .into(),
         ));
     }
     let mut penalties: Vec<Penalty> = args.c.iter().map(|&c| Penalty::C(c)).collect();
@@ -294,10 +219,10 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
     no_repeats("--C", &args.c)?;
     no_repeats("--l2", &args.l2)?;
     Ok(FitConfig {
-        compute: compute(&args.run, &args.threads)?,
+        compute: compute(&args.compute)?,
         validation: args.validation,
         penalties,
-        solver: solver((args.tol, args.max_iter), &args.run, args.plot.is_some())?,
+        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
         test_every: 0,
         preconditioning: preconditioning(args.precondition),
         start: if args.from_zero {
@@ -317,14 +242,6 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
             "--optimizer lbfgs is a fit: `sweep` runs it with fit_sweep_config".into(),
         ));
     }
-    lbfgs_flags_refused(&[
-        ("--C", !args.c.is_empty()),
-        ("--l2", !args.l2.is_empty()),
-        ("--tol", args.tol.is_some()),
-        ("--max-iter", args.max_iter.is_some()),
-        ("--precondition", args.precondition.is_some()),
-        ("--from-zero", args.from_zero),
-    ])?;
     let seeds = args
         .seeds
         .iter()
@@ -365,12 +282,6 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     no_repeats("--seeds", &seeds)?;
     no_repeats("--schedule", &args.schedule)?;
     no_repeats("--optimizer", &args.optimizer)?;
-    let sgd = args.optimizer.contains(&OptimizerArg::Sgd);
-    if !sgd && (args.nesterov || args.momentum.iter().any(|&m| m != 0.0)) {
-        return Err(UsageError(format!(
-            "{SGD_FLAGS_WITH_ADAM} (list sgd in --optimizer to sweep both)"
-        )));
-    }
     if args.nesterov && !args.momentum.iter().any(|&m| m > 0.0) {
         return Err(UsageError("--nesterov needs a --momentum above 0".into()));
     }
@@ -379,7 +290,7 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
         run: run_config(&args.run, args.validation),
         settings: grid.settings(),
         data_seed: args.data_seed,
-        compute: compute(&args.run, &args.threads)?,
+        compute: compute(&args.compute)?,
     };
     Ok((grid, config))
 }

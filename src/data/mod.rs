@@ -48,6 +48,7 @@ pub mod idx;
 mod idx_dir;
 pub mod npy;
 mod npy_dir;
+mod npy_header;
 mod source;
 pub mod standardize;
 

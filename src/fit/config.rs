@@ -87,6 +87,22 @@ pub struct FitConfig {
     pub start: Start,
 }
 
+impl Default for FitConfig {
+    /// scikit-learn's `LogisticRegression()`: C 1, its L-BFGS settings, on
+    /// every row, the Gram preconditioner where it pays.
+    fn default() -> Self {
+        Self {
+            compute: Compute::default(),
+            validation: 0,
+            penalties: vec![Penalty::C(1.0)],
+            solver: LbfgsSettings::default(),
+            test_every: 0,
+            preconditioning: Preconditioning::Auto,
+            start: Start::Path,
+        }
+    }
+}
+
 impl FitConfig {
     /// Refuses settings that cannot fit on `data`, naming the setting.
     pub fn check(&self, data: &Dataset) -> Result<(), FitError> {

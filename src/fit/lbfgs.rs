@@ -30,6 +30,10 @@
 //! (the two-loop's, the first step's length, the scaling γ, the test that
 //! keeps a pair) measured in them. Its stops stay those of the objective as
 //! posed: the gradient's largest component, not the preconditioned one's.
+//!
+//! One concept, one file, longer than most: the solver, its line search and
+//! its tests (about a third of the file) read together, as matrixmultiply's
+//! kernels do; split, each half would need the other to be understood.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;

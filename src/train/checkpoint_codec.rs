@@ -15,6 +15,7 @@ use super::history::{BestEpoch, ModelEpoch, ModelRun};
 use super::state::{ModelState, RunState, malformed};
 use crate::eval::Evaluation;
 use crate::model::Model;
+use crate::model_file::f32_bytes;
 
 /// What a checkpoint says of the run that wrote it: `key=value` pairs.
 pub(super) type Identity = Vec<(String, String)>;
@@ -24,10 +25,6 @@ const HISTORY_COLUMNS: usize = 9;
 
 /// The tensors of one checkpoint, by name: dtype, shape and little-endian bytes.
 type Tensors = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
 
 fn f64_bytes(values: &[f64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()

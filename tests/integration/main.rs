@@ -6,10 +6,12 @@
 mod common;
 
 mod any_data;
+mod arrays;
 mod checkpoint;
 mod cli;
 mod data_loading;
 mod file_system;
+mod flags;
 mod hostile;
 mod kernel;
 mod lbfgs;

@@ -27,7 +27,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
     let (data, standardization) = load(
         &mut config,
         source,
-        &args.kernel,
+        &args.compute.kernel,
         args.standardize.standardize,
     )?;
     let json = args.json.json;
@@ -73,7 +73,7 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
     let (data, standardization) = load(
         &mut config,
         source,
-        &args.kernel,
+        &args.compute.kernel,
         args.standardize.standardize,
     )?;
     let trained_on = config.trained_on(&data);

@@ -25,7 +25,7 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     ];
     let [save, plot] = training_outputs(outputs, dir, &[])?;
     let mut data = Dataset::load_as(dir, args.classes.classes, PixelFormat::U8)?;
-    config.compute.kernel = convert::kernel(&args.kernel, &data);
+    config.compute.kernel = convert::kernel(&args.compute.kernel, &data);
     config.check(&data)?;
     let trained_on = data.train.len() - config.run.validation;
     let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;

@@ -47,7 +47,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         config.init = Some(model_file::load(path)?.0);
     }
     let mut data = Dataset::load_as(dir, args.classes.classes, convert::pixels(args.pixels))?;
-    config.compute.kernel = convert::kernel(&args.kernel, &data);
+    config.compute.kernel = convert::kernel(&args.compute.kernel, &data);
     config.check(&data)?;
     let trained_on = data.train.len() - config.run.validation;
     let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;

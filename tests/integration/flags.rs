@@ -1,0 +1,94 @@
+//! The command line as a user reads it: `--help` grouped by concern, and
+//! every flag of another optimizer refused with exit status 2, whichever it
+//! is (read from `--help` itself, so a new flag is covered without a new
+//! test).
+
+use crate::common::{self, softreg};
+
+/// The flags of `softreg COMMAND --help`, each with its heading and whether
+/// it takes a value.
+fn flags_by_heading(command: &str) -> Vec<(String, String, bool)> {
+    let help = softreg(&[command, "--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    let mut heading = String::new();
+    let mut flags = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            heading = line.trim_end_matches(':').to_string();
+        } else if let Some(rest) = line.trim_start().strip_prefix("--") {
+            let mut words = rest.split_whitespace();
+            let flag = format!("--{}", words.next().unwrap());
+            let takes_value = words.next().is_some_and(|w| w.starts_with('<'));
+            flags.push((heading.clone(), flag, takes_value));
+        }
+    }
+    flags
+}
+
+/// A value each flag's parser takes.
+fn value_for(flag: &str) -> &'static str {
+    match flag {
+        "--schedule" => "constant",
+        "--precondition" => "gram",
+        "--momentum" | "--beta1" | "--beta2" | "--eps" => "0.5",
+        _ => "1",
+    }
+}
+
+/// Which optimizers the flags under each heading belong to.
+fn belongs(heading: &str, optimizer: &str) -> bool {
+    match heading {
+        "SGD and Adam" => optimizer != "lbfgs",
+        "SGD" => optimizer == "sgd",
+        "Adam" => optimizer == "adam",
+        "L-BFGS" => optimizer == "lbfgs",
+        _ => true,
+    }
+}
+
+#[test]
+fn help_groups_the_flags_by_concern() {
+    for command in ["train", "sweep"] {
+        let flags = flags_by_heading(command);
+        let heading_of = |flag: &str| {
+            let found = flags.iter().find(|(_, f, _)| f == flag);
+            found.map(|(h, _, _)| h.as_str())
+        };
+        assert_eq!(heading_of("--data"), Some("Data"), "{command}");
+        assert_eq!(heading_of("--lr"), Some("SGD and Adam"), "{command}");
+        assert_eq!(heading_of("--momentum"), Some("SGD"), "{command}");
+        assert_eq!(heading_of("--C"), Some("L-BFGS"), "{command}");
+        assert_eq!(heading_of("--threads"), Some("Compute"), "{command}");
+        assert_eq!(heading_of("--json"), Some("Output"), "{command}");
+        let short = softreg(&[command, "-h"]);
+        let width = String::from_utf8(short.stdout).unwrap();
+        let widest = width.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= 100, "{command} -h: a line of {widest} characters");
+    }
+}
+
+#[test]
+fn every_flag_of_another_optimizer_is_refused_with_exit_status_2() {
+    let mut refused = 0;
+    for command in ["train", "sweep"] {
+        for optimizer in ["sgd", "adam", "lbfgs"] {
+            if command == "sweep" && optimizer == "adam" {
+                continue; // sweep's Adam has no flags of its own
+            }
+            for (heading, flag, takes_value) in flags_by_heading(command) {
+                if belongs(&heading, optimizer) {
+                    continue;
+                }
+                let mut args = vec![command, "--optimizer", optimizer, flag.as_str()];
+                if takes_value {
+                    args.push(value_for(&flag));
+                }
+                let says = format!("{flag} is a flag of {heading}");
+                common::assert_refused(&softreg(&args), &args, &says);
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 40, "only {refused} foreign flags tried");
+}
