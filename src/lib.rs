@@ -1,4 +1,7 @@
-//! softreg: softmax regression on idx image data sets (Fashion-MNIST), trained on the CPU.
+//! softreg: softmax (multinomial logistic) regression trained on the CPU, by
+//! minibatch SGD, momentum or Adam with PyTorch's semantics, or to
+//! scikit-learn's optimum by full-batch L-BFGS, on idx or NumPy data sets or
+//! arrays in memory.
 //!
 //! ```no_run
 //! use softreg::{app::report, data::Dataset, train::{train, TrainConfig}};
@@ -14,23 +17,29 @@
 //!
 //! The data flow: [`data`] opens a data directory of idx or NumPy files
 //! (mapping raw files, decompressing `.gz` ones once into a cache), checks
-//! their headers and holds the samples as bytes or f32; [`model`] is the weight
-//! matrix and bias, initialised from [`random`]; [`kernel`] computes a chunk
-//! of a minibatch's loss and gradient in one fused pass (or with the GEMM
-//! baseline, or the f64 [`reference`](mod@reference) every fast path is tested against);
-//! [`linalg`] factors the L-BFGS fit's preconditioner;
-//! [`eval`] scores models on a split with any kernel; [`train`] runs the
-//! epochs of minibatch SGD on a team of threads, for one model or a
-//! [`train::sweep`] of many in one pass over the data; [`model_file`] saves and loads models as
+//! their headers and holds the samples as bytes or f32, and [`arrays`] makes
+//! the same from arrays a program holds; [`model`] is the weight matrix and
+//! bias, initialised from [`random`]; [`kernel`] computes a chunk of a
+//! minibatch's loss and gradient in one fused pass (or with the GEMM
+//! baseline, or the f64 [`reference`](mod@reference) every fast path is
+//! tested against), on the instruction set, plan and threads of a
+//! [`compute::Compute`]; [`eval`] scores models on a split with any kernel;
+//! [`train`] runs the epochs of SGD, momentum or Adam on a team of threads,
+//! for one model or a [`train::sweep`] of many in one pass over the data,
+//! with checkpoints that resume to the bit; [`fit`] fits the full-batch
+//! L-BFGS optimum of one or many penalties, with [`linalg`] factoring its
+//! preconditioner; [`model_file`] and [`model_info`] save and load models as
 //! safetensors; [`app`] is what only the command line needs (reports,
-//! figures, user pictures, `info`, `bench`, the sweep's table). [`input`] and [`output`] open
-//! inputs and write outputs safely for all of them, and [`signals`] turns the
-//! signals their files can bring into an error or a cleanup. Each module
-//! imports only from the ones before it in this list.
+//! figures, user pictures, `info`, `bench`, `tune`, the sweep's table).
+//! [`input`] and [`output`] open inputs and write outputs safely for all of
+//! them, and [`signals`] turns the signals their files can bring into an
+//! error or a cleanup.
 //!
-//! Modules, bottom up: [`signals`], [`input`], [`output`], [`data`] (with [`data::idx`],
-//! [`data::buffer`], [`data::fashion_mnist`]), [`random`], [`model`],
-//! [`reference`](mod@reference), [`kernel`], [`linalg`], [`eval`], [`train`], [`model_file`], [`app`].
+//! Modules, bottom up, each importing only from the ones before it:
+//! [`signals`], [`input`], [`output`], [`data`], [`random`], [`model`],
+//! [`reference`](mod@reference), [`kernel`], [`compute`], [`linalg`],
+//! [`eval`], [`train`], [`fit`], [`model_info`], [`model_file`], [`arrays`],
+//! [`app`].
 
 // The docs are read with `--document-private-items` (CI builds them so): the
 // kernel's overview links to its private passes.

@@ -92,3 +92,54 @@ fn every_flag_of_another_optimizer_is_refused_with_exit_status_2() {
     }
     assert!(refused >= 40, "only {refused} foreign flags tried");
 }
+
+/// Cargo's own flags, which the docs name beside softreg's.
+const CARGO_FLAGS: [&str; 10] = [
+    "--release",
+    "--path",
+    "--example",
+    "--open",
+    "--no-deps",
+    "--document-private-items",
+    "--bench",
+    "--manifest-path",
+    "--all",
+    "--check",
+];
+
+/// Every `--flag` the README and the guide name is one that some softreg
+/// command takes (or cargo's), so the docs cannot drift from `--help`.
+#[test]
+fn the_docs_name_only_flags_that_exist() {
+    let commands = ["train", "sweep", "eval", "predict", "info", "bench", "tune"];
+    let mut known: Vec<String> = CARGO_FLAGS.iter().map(|f| f.to_string()).collect();
+    known.extend(["--help".to_string(), "--version".to_string()]);
+    for command in commands {
+        known.extend(flags_by_heading(command).into_iter().map(|(_, f, _)| f));
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    for doc in ["README.md", "docs/GUIDE.md"] {
+        let text = std::fs::read_to_string(format!("{root}/{doc}")).unwrap();
+        let bytes = text.as_bytes();
+        let mut named = 0;
+        for (at, _) in text.match_indices("--") {
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            let starts_word = before.is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'-'));
+            let rest = &text[at + 2..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !starts_word || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                continue;
+            }
+            let flag = format!("--{}", name.trim_end_matches('-'));
+            assert!(
+                known.contains(&flag),
+                "{doc} names {flag}, which no command takes"
+            );
+            named += 1;
+        }
+        assert!(named > 10, "{doc} names only {named} flags");
+    }
+}
