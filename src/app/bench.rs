@@ -22,7 +22,7 @@ use crate::kernel::{ChunkSums, Isa, Kernel, Plan, Scratch, Weights};
 use crate::model::Model;
 use crate::random::SeededRng;
 use crate::train::{
-    CHUNK_ROWS, Grid, RunConfig, Setting, SweepConfig, TrainConfig, TrainError, sweep, train,
+    CHUNK_ROWS, Grid, Param, RunConfig, Setting, SweepConfig, TrainConfig, TrainError, sweep, train,
 };
 
 /// What to measure.
@@ -123,7 +123,7 @@ pub const SWEEP_MODELS: [usize; 3] = [1, 8, 40];
 fn sweep_settings(models: usize) -> Vec<Setting> {
     let grid = Grid {
         learning_rates: vec![0.01, 0.03, 0.1, 0.3, 1.0],
-        momenta: vec![0.0, 0.9],
+        params: vec![("momentum", vec![Param::Number(0.0), Param::Number(0.9)])],
         seeds: (0..models.div_ceil(10) as u64).collect(),
         ..Grid::default()
     };

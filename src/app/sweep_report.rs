@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::train::{
-    Grid, ModelRun, OptimizerKind, RunOutcome, Schedule, Setting, SweepConfig, format_loss,
+    Grid, ModelRun, Optimizer, RunOutcome, Schedule, Setting, SweepConfig, format_loss,
 };
 
 use super::report::{format_duration, number, threads};
@@ -18,15 +18,18 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         .compute
         .kernel
         .chunk_rows(data.train.images.features(), data.classes);
-    let momenta = if grid.optimizers.contains(&OptimizerKind::Sgd) {
-        format!(" x {} momentum", grid.momenta.len())
-    } else {
-        String::new()
-    };
-    let optimizers = match grid.optimizers[..] {
-        [OptimizerKind::Sgd] => String::new(),
-        [OptimizerKind::Adam] => "adam, ".to_string(),
-        _ => "sgd and adam, ".to_string(),
+    let swept: String = (grid.params.iter())
+        .map(|(key, values)| {
+            let key = if *key == "weight_decay" { "wd" } else { key };
+            format!(" x {} {key}", values.len())
+        })
+        .collect();
+    let optimizers = match &grid.optimizers[..] {
+        [only] if *only == Optimizer::default() => String::new(),
+        optimizers => {
+            let specs: Vec<String> = optimizers.iter().map(Optimizer::to_string).collect();
+            format!("{}, ", specs.join("; "))
+        }
     };
     let schedules = if grid.schedules == [Schedule::Constant] {
         String::new()
@@ -36,7 +39,7 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
     };
     format!(
         "{}: {} train + {} validation / {} images of {height}x{width}, {} classes; \
-         {} models ({optimizers}{} lr{momenta} x {} wd{schedules} x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
+         {} models ({optimizers}{} lr{swept}{schedules} x {} seeds), batch {batch}, {} epochs, data seed {}, {}, {} kernel",
         dir.display(),
         data.train.len() - config.run.validation,
         config.run.validation,
@@ -46,7 +49,6 @@ pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> 
         data.classes,
         config.settings.len(),
         grid.learning_rates.len(),
-        grid.weight_decays.len(),
         grid.seeds.len(),
         config.run.epochs,
         config.data_seed,

@@ -10,9 +10,7 @@ use softreg::fit::lbfgs::LbfgsSettings;
 use softreg::fit::precondition::Preconditioning;
 use softreg::fit::{FitConfig, Penalty, Start};
 use softreg::kernel::{Isa, Kernel, Plan};
-use softreg::train::{
-    Grid, Optimizer, OptimizerKind, RunConfig, Setting, SweepConfig, TrainConfig,
-};
+use softreg::train::{Grid, Optimizer, Param, RunConfig, Setting, SweepConfig, TrainConfig};
 
 use super::args::{
     ComputeArgs, KernelArg, KernelChoice, OptimizerArg, PixelsArg, PreconditionArg, RunArgs,
@@ -117,31 +115,44 @@ pub fn plan(flag: Option<Plan>, isa: Isa) -> Result<(Plan, &'static str), UsageE
 /// The environment variable that names a plan for every command.
 const PLAN_VARIABLE: &str = "SOFTREG_PLAN";
 
+/// The optimizer `--optimizer`'s spec names, with the settings its flags
+/// give (`--momentum 0.9` is `sgd:momentum=0.9`); a setting PyTorch refuses
+/// is refused when the run is checked.
 fn optimizer(args: &TrainArgs) -> Result<Optimizer, UsageError> {
-    match args.optimizer {
-        OptimizerArg::Lbfgs => Err(UsageError(
-            "--optimizer lbfgs is a full-batch fit: `train` runs it with fit_config".into(),
-        )),
-        OptimizerArg::Sgd => {
-            if args.nesterov && args.momentum == 0.0 {
-                return Err(UsageError("--nesterov needs a --momentum above 0".into()));
-            }
-            Ok(Optimizer::Sgd {
-                momentum: args.momentum,
-                nesterov: args.nesterov,
-                weight_decay: args.weight_decay,
-            })
+    let base = match args.optimizer.0[..] {
+        [OptimizerArg::FirstOrder(optimizer)] => optimizer,
+        [OptimizerArg::Lbfgs] => {
+            return Err(UsageError(
+                "--optimizer lbfgs is a full-batch fit: `train` runs it with fit_config".into(),
+            ));
         }
-        OptimizerArg::Adam => {
-            let (beta1, beta2, eps) = Optimizer::ADAM_DEFAULTS;
-            Ok(Optimizer::Adam {
-                beta1: args.beta1.unwrap_or(beta1),
-                beta2: args.beta2.unwrap_or(beta2),
-                eps: args.eps.unwrap_or(eps),
-                weight_decay: args.weight_decay,
-            })
+        _ => {
+            return Err(UsageError(
+                "train takes one --optimizer (sweep takes many)".into(),
+            ));
         }
+    };
+    let numbers = [
+        ("momentum", args.momentum),
+        ("weight_decay", args.weight_decay),
+        ("beta1", args.beta1),
+        ("beta2", args.beta2),
+        ("eps", args.eps),
+    ];
+    let given = (numbers.into_iter())
+        .filter_map(|(key, value)| Some((key, Param::Number(value?))))
+        .chain(args.nesterov.then_some(("nesterov", Param::Switch(true))));
+    let optimizer = given
+        .into_iter()
+        .try_fold(base, |optimizer, (key, value)| {
+            optimizer
+                .with(key, value)
+                .map_err(|e| UsageError(e.to_string()))
+        })?;
+    if optimizer.nesterov() && optimizer.momentum() == Some(0.0) {
+        return Err(UsageError("--nesterov needs a --momentum above 0".into()));
     }
+    Ok(optimizer)
 }
 
 /// The pixel format `--pixels` names.
@@ -200,7 +211,7 @@ fn solver(
 /// The fits `sweep --optimizer lbfgs`'s flags describe: one per `--C` and
 /// per `--l2`.
 pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
-    if args.optimizer != [OptimizerArg::Lbfgs] {
+    if args.optimizer.0 != [OptimizerArg::Lbfgs] {
         return Err(UsageError(
             "--optimizer lbfgs fits alone: list it without sgd or adam".into(),
         ));
@@ -237,29 +248,42 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
 /// count is checked first (cheap, whatever the lists' lengths), then a value
 /// listed twice is refused.
 pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError> {
-    if args.optimizer.contains(&OptimizerArg::Lbfgs) {
-        return Err(UsageError(
-            "--optimizer lbfgs is a fit: `sweep` runs it with fit_sweep_config".into(),
-        ));
+    let mut optimizers = Vec::new();
+    for &optimizer in &args.optimizer.0 {
+        match optimizer {
+            OptimizerArg::FirstOrder(optimizer) => optimizers.push(optimizer),
+            OptimizerArg::Lbfgs => {
+                return Err(UsageError(
+                    "--optimizer lbfgs fits alone: list it without sgd or adam".into(),
+                ));
+            }
+        }
     }
+    if args.nesterov {
+        optimizers = (optimizers.into_iter())
+            .map(|o| match o.has("nesterov") {
+                true => o.with("nesterov", Param::Switch(true)).expect("it has it"),
+                false => o,
+            })
+            .collect();
+    }
+    let numbers = |values: &[f32]| values.iter().map(|&v| Param::Number(v)).collect();
+    let params: Vec<(&'static str, Vec<Param>)> = [
+        ("momentum", &args.momentum),
+        ("weight_decay", &args.weight_decay),
+    ]
+    .into_iter()
+    .filter(|(_, values)| !values.is_empty())
+    .map(|(key, values)| (key, numbers(values)))
+    .collect();
     let seeds = args
         .seeds
         .iter()
         .fold(0u64, |n, &(a, b)| n.saturating_add(b - a + 1));
     let grid = Grid {
-        optimizers: args
-            .optimizer
-            .iter()
-            .map(|&o| match o {
-                OptimizerArg::Sgd => OptimizerKind::Sgd,
-                OptimizerArg::Lbfgs => unreachable!("sweep runs --optimizer lbfgs as a fit"),
-                OptimizerArg::Adam => OptimizerKind::Adam,
-            })
-            .collect(),
+        optimizers,
         learning_rates: args.lr.clone(),
-        momenta: args.momentum.clone(),
-        nesterov: args.nesterov,
-        weight_decays: args.weight_decay.clone(),
+        params,
         schedules: args.schedule.clone(),
         seeds: Vec::new(),
     };
@@ -281,8 +305,11 @@ pub fn sweep_config(args: &SweepArgs) -> Result<(Grid, SweepConfig), UsageError>
     no_repeats("--weight-decay", &args.weight_decay)?;
     no_repeats("--seeds", &seeds)?;
     no_repeats("--schedule", &args.schedule)?;
-    no_repeats("--optimizer", &args.optimizer)?;
-    if args.nesterov && !args.momentum.iter().any(|&m| m > 0.0) {
+    no_repeats("--optimizer", &grid.optimizers)?;
+    let momentum = |o: &Optimizer| o.momentum().is_some_and(|m| m > 0.0);
+    let with_momentum =
+        args.momentum.iter().any(|&m| m > 0.0) || grid.optimizers.iter().any(momentum);
+    if args.nesterov && !with_momentum {
         return Err(UsageError("--nesterov needs a --momentum above 0".into()));
     }
     let grid = Grid { seeds, ..grid };

@@ -1,34 +1,23 @@
 //! A grid of settings: every combination of a few optimizers, learning
-//! rates, momenta, weight decays, schedules and seeds is one model of a
-//! sweep.
+//! rates, values of the optimizers' settings, schedules and seeds is one
+//! model of a sweep.
 
 use super::config::Setting;
-use super::optimizer::Optimizer;
+use super::optimizer::{Optimizer, Param};
 use super::schedule::Schedule;
 
-/// Which optimizer a sweep's models use; a sweep may list both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptimizerKind {
-    /// `torch.optim.SGD`, with the grid's momenta.
-    Sgd,
-    /// `torch.optim.Adam` with its default betas and epsilon.
-    Adam,
-}
-
-/// The values to combine: every combination is one model. Momentum and
-/// Nesterov apply to SGD only; Adam takes its default betas and epsilon.
+/// The values to combine: every combination is one model. A swept setting
+/// (`momentum`, `weight_decay`, ...) applies to the optimizers that have it;
+/// the others keep their own value of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
-    /// SGD, Adam or both.
-    pub optimizers: Vec<OptimizerKind>,
+    /// The optimizers, each with its settings (`sgd`, `adam:beta1=0.8`).
+    pub optimizers: Vec<Optimizer>,
     /// Learning rates.
     pub learning_rates: Vec<f32>,
-    /// SGD momentum factors.
-    pub momenta: Vec<f32>,
-    /// Nesterov momentum for every SGD model with momentum.
-    pub nesterov: bool,
-    /// L2 weight decays.
-    pub weight_decays: Vec<f32>,
+    /// Optimizer settings to sweep, by name, each with its values, in the
+    /// order they vary (the last fastest).
+    pub params: Vec<(&'static str, Vec<Param>)>,
     /// Learning-rate schedules.
     pub schedules: Vec<Schedule>,
     /// Seeds of the initial weights.
@@ -39,11 +28,9 @@ impl Default for Grid {
     /// The tutorial's one model: SGD, lr 0.1, seed 0.
     fn default() -> Self {
         Self {
-            optimizers: vec![OptimizerKind::Sgd],
+            optimizers: vec![Optimizer::default()],
             learning_rates: vec![0.1],
-            momenta: vec![0.0],
-            nesterov: false,
-            weight_decays: vec![0.0],
+            params: Vec::new(),
             schedules: vec![Schedule::Constant],
             seeds: vec![0],
         }
@@ -51,55 +38,54 @@ impl Default for Grid {
 }
 
 impl Grid {
+    /// The swept settings `optimizer` has, with their values.
+    fn params_of(&self, optimizer: &Optimizer) -> Vec<(&'static str, &[Param])> {
+        (self.params.iter())
+            .filter(|(key, _)| optimizer.has(key))
+            .map(|(key, values)| (*key, values.as_slice()))
+            .collect()
+    }
+
     /// How many models [`Grid::settings`] makes (saturating: it is checked
     /// against [`crate::compute::MAX_MODELS`] before they are made).
     pub fn count(&self) -> usize {
-        self.optimizers
-            .iter()
-            .map(|&kind| match kind {
-                OptimizerKind::Sgd => self.momenta.len(),
-                OptimizerKind::Adam => 1,
-            })
-            .fold(0usize, |n, momenta| {
-                n.saturating_add(
-                    momenta
-                        .saturating_mul(self.learning_rates.len())
-                        .saturating_mul(self.weight_decays.len())
-                        .saturating_mul(self.schedules.len())
-                        .saturating_mul(self.seeds.len()),
-                )
-            })
+        let per_optimizer = |o: &Optimizer| {
+            (self.params_of(o).iter()).fold(1usize, |n, (_, values)| n.saturating_mul(values.len()))
+        };
+        (self.optimizers.iter().map(per_optimizer))
+            .fold(0usize, |n, m| n.saturating_add(m))
+            .saturating_mul(self.learning_rates.len())
+            .saturating_mul(self.schedules.len())
+            .saturating_mul(self.seeds.len())
     }
 
-    /// Every combination, optimizer outermost and seed innermost (so the seeds
-    /// of one configuration are neighbours).
+    /// Every combination, optimizer outermost, then learning rate, the swept
+    /// settings in their order, schedule, and seed innermost (so the seeds of
+    /// one configuration are neighbours).
     pub fn settings(&self) -> Vec<Setting> {
         let mut settings = Vec::new();
-        for &kind in &self.optimizers {
-            let momenta: &[f32] = match kind {
-                OptimizerKind::Sgd => &self.momenta,
-                OptimizerKind::Adam => &[0.0],
-            };
+        for optimizer in &self.optimizers {
+            let params = self.params_of(optimizer);
+            let mut variants = vec![*optimizer];
+            for (key, values) in &params {
+                variants = (variants.iter())
+                    .flat_map(|o| {
+                        values
+                            .iter()
+                            .map(|&v| o.with(key, v).expect("it has the key"))
+                    })
+                    .collect();
+            }
             for &learning_rate in &self.learning_rates {
-                for &momentum in momenta {
-                    for &weight_decay in &self.weight_decays {
-                        let optimizer = match kind {
-                            OptimizerKind::Sgd => Optimizer::Sgd {
-                                momentum,
-                                nesterov: self.nesterov && momentum > 0.0,
-                                weight_decay,
-                            },
-                            OptimizerKind::Adam => Optimizer::adam(weight_decay),
-                        };
-                        for &schedule in &self.schedules {
-                            for &seed in &self.seeds {
-                                settings.push(Setting {
-                                    optimizer,
-                                    learning_rate,
-                                    seed,
-                                    schedule,
-                                });
-                            }
+                for &optimizer in &variants {
+                    for &schedule in &self.schedules {
+                        for &seed in &self.seeds {
+                            settings.push(Setting {
+                                optimizer: optimizer.in_grid(),
+                                learning_rate,
+                                seed,
+                                schedule,
+                            });
                         }
                     }
                 }

@@ -19,6 +19,7 @@
 //! from), `checkpoint_codec` and `checkpoint` (the state on disk), `grid`,
 //! `run` (the loop), and this façade.
 
+mod arith;
 mod barrier;
 mod checkpoint;
 mod checkpoint_codec;
@@ -28,6 +29,7 @@ mod error;
 mod grid;
 mod history;
 mod optimizer;
+mod optimizer_spec;
 mod run;
 mod schedule;
 mod state;
@@ -38,9 +40,9 @@ pub use checkpoint::{Checkpoint, MAX_CHECKPOINT_BYTES, Resume};
 pub use config::{MAX_EPOCHS, RunConfig, Setting, SweepConfig, TrainConfig};
 pub use divergence::{Cause, Divergence, RUNAWAY_FACTOR, format_loss};
 pub use error::{CheckpointError, CheckpointErrorKind, TrainError};
-pub use grid::{Grid, OptimizerKind};
+pub use grid::Grid;
 pub use history::{BestEpoch, EpochReport, ModelEpoch, ModelRun, RunOutcome, Trained};
-pub use optimizer::{Optimizer, OptimizerError};
+pub use optimizer::{Optimizer, OptimizerError, Param};
 pub use run::EpochControl;
 pub use schedule::{Rates, Schedule, ScheduleError};
 pub use state::DataOrder;

@@ -1,19 +1,34 @@
 //! How a minibatch's mean gradient becomes a step, with the semantics of
-//! PyTorch's `torch.optim.SGD` (momentum, Nesterov, weight decay) and
-//! `torch.optim.Adam` (bias-corrected, L2 weight decay), applied to weight and
-//! bias alike as PyTorch does for the parameters of `nn.Linear`.
+//! PyTorch's `torch.optim.SGD` (momentum, Nesterov, weight decay),
+//! `torch.optim.Adam` (bias-corrected, L2 weight decay) and
+//! `torch.optim.RMSprop` (momentum, weight decay; not centered), applied to
+//! weight and bias alike as PyTorch does for the parameters of `nn.Linear`.
+//!
+//! An optimizer is written as a spec, its name and the settings that differ
+//! from PyTorch's defaults: `sgd`, `sgd:momentum=0.9,nesterov`,
+//! `adam:beta1=0.8,weight_decay=1e-4` (`optimizer_spec.rs`). Its
+//! settings are named once, here ([`Optimizer::params`]); a sweep's grid, the
+//! command line, reports, model files and checkpoints all go through them.
+//! Adding an optimizer is a variant and its arms in this file: its name and
+//! defaults, its settings, their checks, and its update rule (the step, on
+//! one value or one vector of them, [`super::arith`]). That is why the file
+//! is longer than most: it is every optimizer, each read in one place.
 //!
 //! ```
 //! use softreg::train::Optimizer;
-//! let adam = Optimizer::adam(0.0);
+//! let adam: Optimizer = "adam".parse().unwrap();
 //! assert_eq!(adam, Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 });
+//! let sgd: Optimizer = "sgd:momentum=0.9,nesterov".parse().unwrap();
+//! assert_eq!(sgd.to_string(), "sgd:momentum=0.9,nesterov");
 //! assert!(Optimizer::default().is_plain_sgd());
 //! ```
 
 use thiserror::Error;
 
-/// Optimizer settings PyTorch would refuse.
-#[derive(Debug, Clone, Copy, PartialEq, Error)]
+use super::arith::Arith;
+
+/// Optimizer settings PyTorch would refuse, or a spec that names none.
+#[derive(Debug, Clone, PartialEq, Error)]
 pub enum OptimizerError {
     /// A momentum, epsilon or weight decay below 0 or not finite.
     #[error("{setting} must be a finite number >= 0, got {value}")]
@@ -32,6 +47,23 @@ pub enum OptimizerError {
          PyTorch's default is 1e-8"
     )]
     ZeroEps,
+    /// A name no optimizer has.
+    #[error("no optimizer is called {0:?}: the optimizers are {names}", names = Optimizer::names())]
+    Unknown(String),
+    /// A setting the optimizer does not have.
+    #[error("{optimizer} has no setting {key:?}: its settings are {known}")]
+    UnknownSetting {
+        optimizer: &'static str,
+        key: String,
+        known: String,
+    },
+    /// A value that is not of the setting's kind.
+    #[error("{key}={value:?}: {wanted}")]
+    BadValue {
+        key: String,
+        value: String,
+        wanted: &'static str,
+    },
 }
 
 /// An optimizer and its settings; the learning rate is the run's.
@@ -59,19 +91,177 @@ pub enum Optimizer {
         /// L2 penalty added to the gradient: `g + weight_decay * w`.
         weight_decay: f32,
     },
+    /// `torch.optim.RMSprop(params, lr, alpha=alpha, eps=eps,
+    /// weight_decay=weight_decay, momentum=momentum)` (not centered).
+    Rmsprop {
+        /// Decay of the running mean of squared gradients.
+        alpha: f32,
+        /// Added to the root of that mean.
+        eps: f32,
+        /// L2 penalty added to the gradient: `g + weight_decay * w`.
+        weight_decay: f32,
+        /// Momentum factor of the step; 0 for none.
+        momentum: f32,
+    },
 }
 
-impl Default for Optimizer {
-    fn default() -> Self {
-        Optimizer::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
+/// The value of one optimizer setting: a number, or a switch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Param {
+    /// A number (`momentum=0.9`).
+    Number(f32),
+    /// A switch, on when named (`nesterov`).
+    Switch(bool),
+}
+
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Param::Number(v) => write!(f, "{v}"),
+            Param::Switch(on) => write!(f, "{on}"),
         }
     }
 }
 
+impl Default for Optimizer {
+    /// Plain SGD.
+    fn default() -> Self {
+        Self::ALL[0]
+    }
+}
+
 impl Optimizer {
+    /// Every optimizer with PyTorch's defaults, by the name a spec gives it.
+    pub const ALL: [Optimizer; 3] = [
+        Optimizer::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        },
+        Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+        Optimizer::Rmsprop {
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+        },
+    ];
+
+    /// The name a spec and `--optimizer` give it: `sgd` or `adam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adam { .. } => "adam",
+            Optimizer::Rmsprop { .. } => "rmsprop",
+        }
+    }
+
+    /// Its settings by name, in order: what a spec, a model file, a
+    /// checkpoint and a report name.
+    pub fn params(&self) -> Vec<(&'static str, Param)> {
+        use Param::{Number, Switch};
+        match *self {
+            Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => vec![
+                ("momentum", Number(momentum)),
+                ("nesterov", Switch(nesterov)),
+                ("weight_decay", Number(weight_decay)),
+            ],
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => vec![
+                ("beta1", Number(beta1)),
+                ("beta2", Number(beta2)),
+                ("eps", Number(eps)),
+                ("weight_decay", Number(weight_decay)),
+            ],
+            Optimizer::Rmsprop {
+                alpha,
+                eps,
+                weight_decay,
+                momentum,
+            } => vec![
+                ("alpha", Number(alpha)),
+                ("eps", Number(eps)),
+                ("weight_decay", Number(weight_decay)),
+                ("momentum", Number(momentum)),
+            ],
+        }
+    }
+
+    /// The optimizer with setting `key` set to `value`, or why not: a
+    /// setting it does not have, or a value of the wrong kind.
+    pub fn with(mut self, key: &str, value: Param) -> Result<Self, OptimizerError> {
+        let bad = |wanted| OptimizerError::BadValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            wanted,
+        };
+        let number = |value| match value {
+            Param::Number(v) => Ok(v),
+            Param::Switch(_) => Err(bad("a number")),
+        };
+        let switch = |value| match value {
+            Param::Switch(on) => Ok(on),
+            Param::Number(_) => Err(bad("a switch, named alone")),
+        };
+        match (&mut self, key) {
+            (Optimizer::Sgd { momentum, .. }, "momentum") => *momentum = number(value)?,
+            (Optimizer::Sgd { nesterov, .. }, "nesterov") => *nesterov = switch(value)?,
+            (Optimizer::Adam { beta1, .. }, "beta1") => *beta1 = number(value)?,
+            (Optimizer::Adam { beta2, .. }, "beta2") => *beta2 = number(value)?,
+            (Optimizer::Adam { eps, .. } | Optimizer::Rmsprop { eps, .. }, "eps") => {
+                *eps = number(value)?;
+            }
+            (Optimizer::Rmsprop { alpha, .. }, "alpha") => *alpha = number(value)?,
+            (Optimizer::Rmsprop { momentum, .. }, "momentum") => *momentum = number(value)?,
+            (
+                Optimizer::Sgd { weight_decay, .. }
+                | Optimizer::Adam { weight_decay, .. }
+                | Optimizer::Rmsprop { weight_decay, .. },
+                "weight_decay",
+            ) => *weight_decay = number(value)?,
+            _ => {
+                let known: Vec<&str> = self.params().iter().map(|&(k, _)| k).collect();
+                return Err(OptimizerError::UnknownSetting {
+                    optimizer: self.name(),
+                    key: key.to_string(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// The optimizer as one combination of a grid: Nesterov momentum only
+    /// where there is momentum (a sweep's `--nesterov` applies to its
+    /// momenta above 0).
+    pub fn in_grid(self) -> Self {
+        match self {
+            Optimizer::Sgd {
+                momentum: 0.0,
+                weight_decay,
+                ..
+            } => Optimizer::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay,
+            },
+            other => other,
+        }
+    }
+
     /// Plain SGD (no momentum, no weight decay): the update `w -= (lr / n) *
     /// sum of gradients`, which needs no buffers.
     pub fn is_plain_sgd(&self) -> bool {
@@ -83,51 +273,6 @@ impl Optimizer {
                 ..
             }
         )
-    }
-
-    /// PyTorch's defaults for Adam's moment decays and epsilon: `(beta1,
-    /// beta2, eps)`.
-    pub const ADAM_DEFAULTS: (f32, f32, f32) = (0.9, 0.999, 1e-8);
-
-    /// `torch.optim.Adam` with its default betas and epsilon.
-    pub fn adam(weight_decay: f32) -> Self {
-        let (beta1, beta2, eps) = Self::ADAM_DEFAULTS;
-        Optimizer::Adam {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-        }
-    }
-
-    /// The name `--optimizer` takes: `sgd` or `adam`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Optimizer::Sgd { .. } => "sgd",
-            Optimizer::Adam { .. } => "adam",
-        }
-    }
-
-    /// The momentum factor, for an optimizer that has one (SGD).
-    pub fn momentum(&self) -> Option<f32> {
-        match *self {
-            Optimizer::Sgd { momentum, .. } => Some(momentum),
-            Optimizer::Adam { .. } => None,
-        }
-    }
-
-    /// Whether the momentum is Nesterov's.
-    pub fn nesterov(&self) -> bool {
-        matches!(self, Optimizer::Sgd { nesterov: true, .. })
-    }
-
-    /// The L2 weight decay.
-    pub fn weight_decay(&self) -> f32 {
-        match *self {
-            Optimizer::Sgd { weight_decay, .. } | Optimizer::Adam { weight_decay, .. } => {
-                weight_decay
-            }
-        }
     }
 
     /// Refuses settings PyTorch refuses, naming the setting.
@@ -169,34 +314,20 @@ impl Optimizer {
                 }
                 finite_at_least_zero("weight decay", weight_decay)
             }
-        }
-    }
-
-    /// The settings as (name, value) pairs, for a model's metadata.
-    pub fn settings(&self) -> Vec<(&'static str, String)> {
-        match *self {
-            Optimizer::Sgd {
-                momentum,
-                nesterov,
-                weight_decay,
-            } => vec![
-                ("optimizer", "sgd".into()),
-                ("momentum", momentum.to_string()),
-                ("nesterov", nesterov.to_string()),
-                ("weight_decay", weight_decay.to_string()),
-            ],
-            Optimizer::Adam {
-                beta1,
-                beta2,
+            Optimizer::Rmsprop {
+                alpha,
                 eps,
                 weight_decay,
-            } => vec![
-                ("optimizer", "adam".into()),
-                ("beta1", beta1.to_string()),
-                ("beta2", beta2.to_string()),
-                ("eps", eps.to_string()),
-                ("weight_decay", weight_decay.to_string()),
-            ],
+                momentum,
+            } => {
+                finite_at_least_zero("alpha", alpha)?;
+                finite_at_least_zero("eps", eps)?;
+                if eps == 0.0 {
+                    return Err(OptimizerError::ZeroEps);
+                }
+                finite_at_least_zero("momentum", momentum)?;
+                finite_at_least_zero("weight decay", weight_decay)
+            }
         }
     }
 }
@@ -221,7 +352,7 @@ impl StepRule {
                 let power = |beta: f32| beta.powi(t.min(i32::MAX as u64) as i32);
                 (lr / (1.0 - power(beta1)), (1.0 - power(beta2)).sqrt())
             }
-            Optimizer::Sgd { .. } => (lr, 1.0),
+            Optimizer::Sgd { .. } | Optimizer::Rmsprop { .. } => (lr, 1.0),
         };
         Self {
             optimizer,
@@ -240,6 +371,7 @@ impl StepRule {
         match self.optimizer {
             Optimizer::Sgd { momentum, .. } => (momentum != 0.0, false),
             Optimizer::Adam { .. } => (true, true),
+            Optimizer::Rmsprop { momentum, .. } => (momentum != 0.0, true),
         }
     }
 
@@ -301,70 +433,23 @@ impl StepRule {
                 let denom = v.sqrt().div(c(self.root_correction)).add(c(eps));
                 (w.sub(c(self.step_size).mul(m.div(denom))), m, v)
             }
+            Optimizer::Rmsprop {
+                alpha,
+                eps,
+                weight_decay,
+                momentum,
+            } => {
+                let d = g.add(c(weight_decay).mul(w));
+                // `square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)`.
+                let v = c(alpha).mul(second).add(c(1.0 - alpha).mul(d).mul(d));
+                let step = d.div(v.sqrt().add(c(eps)));
+                if momentum != 0.0 {
+                    let buffer = c(momentum).mul(first).add(step);
+                    (w.sub(c(self.lr).mul(buffer)), buffer, v)
+                } else {
+                    (w.sub(c(self.lr).mul(step)), first, v)
+                }
+            }
         }
-    }
-}
-
-/// The arithmetic an update rule needs, on one f32 or on one vector of them
-/// (each operation rounded once, no fused multiply-add, so both agree).
-pub(super) trait Arith: Copy {
-    /// `v` in every lane.
-    fn splat(self, v: f32) -> Self;
-    fn add(self, other: Self) -> Self;
-    fn sub(self, other: Self) -> Self;
-    fn mul(self, other: Self) -> Self;
-    fn div(self, other: Self) -> Self;
-    fn sqrt(self) -> Self;
-}
-
-impl Arith for f32 {
-    fn splat(self, v: f32) -> f32 {
-        v
-    }
-    fn add(self, other: f32) -> f32 {
-        self + other
-    }
-    fn sub(self, other: f32) -> f32 {
-        self - other
-    }
-    fn mul(self, other: f32) -> f32 {
-        self * other
-    }
-    fn div(self, other: f32) -> f32 {
-        self / other
-    }
-    fn sqrt(self) -> f32 {
-        f32::sqrt(self)
-    }
-}
-
-/// A vector of one instruction set, with the token to compute on it.
-#[derive(Clone, Copy)]
-pub(super) struct Lanes<S: pulp::Simd>(pub S, pub S::f32s);
-
-impl<S: pulp::Simd> Arith for Lanes<S> {
-    #[inline(always)]
-    fn splat(self, v: f32) -> Self {
-        Lanes(self.0, self.0.splat_f32s(v))
-    }
-    #[inline(always)]
-    fn add(self, other: Self) -> Self {
-        Lanes(self.0, self.0.add_f32s(self.1, other.1))
-    }
-    #[inline(always)]
-    fn sub(self, other: Self) -> Self {
-        Lanes(self.0, self.0.sub_f32s(self.1, other.1))
-    }
-    #[inline(always)]
-    fn mul(self, other: Self) -> Self {
-        Lanes(self.0, self.0.mul_f32s(self.1, other.1))
-    }
-    #[inline(always)]
-    fn div(self, other: Self) -> Self {
-        Lanes(self.0, self.0.div_f32s(self.1, other.1))
-    }
-    #[inline(always)]
-    fn sqrt(self) -> Self {
-        Lanes(self.0, self.0.sqrt_f32s(self.1))
     }
 }

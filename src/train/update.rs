@@ -5,8 +5,9 @@
 //! The sum order is fixed by the chunks, never by the threads, so the update
 //! computes the same bits whichever thread applies it.
 
+use super::arith::Lanes;
 use super::divergence::{Cause, check_loss, check_weights};
-use super::optimizer::{Lanes, StepRule};
+use super::optimizer::StepRule;
 use crate::kernel::{ChunkSums, Isa};
 
 /// A model's state as the update changes it: the weights, and the

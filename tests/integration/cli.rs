@@ -554,7 +554,7 @@ fn sweep_prints_a_ranked_table_draws_and_saves_the_best_model() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].contains("50000 train + 10000 validation")
-            && lines[0].contains("8 models (2 lr x 2 momentum x 1 wd x 2 seeds)"),
+            && lines[0].contains("8 models (2 lr x 2 momentum x 2 seeds)"),
         "{stdout}"
     );
     assert!(lines[1].starts_with("epoch 1: 8 models, 0 diverged; best val acc "));

@@ -143,3 +143,53 @@ fn the_docs_name_only_flags_that_exist() {
         assert!(named > 10, "{doc} names only {named} flags");
     }
 }
+
+/// `--optimizer` takes a spec: an optimizer with no flag of its own
+/// (RMSprop) trains from its spec, its settings reach the model file, and
+/// the sweep lists specs separated by `;`.
+#[test]
+fn an_optimizer_spec_trains_and_is_recorded() {
+    let data = common::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let args = [
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--lr",
+        "0.001",
+        "--optimizer",
+        "rmsprop:alpha=0.9,momentum=0.5",
+        "--save",
+        model.to_str().unwrap(),
+    ];
+    let text = common::softreg_stdout(&args);
+    assert!(text.contains("epoch 1, loss"), "{text}");
+    let (_, info) = softreg::model_file::load(&model).unwrap();
+    assert_eq!(info.training_setting("optimizer"), Some("rmsprop"));
+    assert_eq!(info.training_setting("alpha"), Some("0.9"));
+    assert_eq!(info.training_setting("momentum"), Some("0.5"));
+    let args = [
+        "sweep",
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--lr",
+        "0.01",
+        "--optimizer",
+        "sgd:momentum=0.9;rmsprop",
+        "--weight-decay",
+        "0,1e-4",
+    ];
+    let text = common::softreg_stdout(&args);
+    assert!(
+        text.contains("4 models (sgd:momentum=0.9; rmsprop, 1 lr x 2 wd"),
+        "{text}"
+    );
+    let refused = softreg(&["train", "--optimizer", "rmsprop:beta1=0.9"]);
+    common::assert_refused(&refused, &"beta1", "rmsprop has no setting \"beta1\"");
+}

@@ -9,7 +9,7 @@ use common::softreg;
 use softreg::app::figures::predictions::{self, CORRECT, GridLayout, WRONG};
 use softreg::data::{Dataset, Images, Split};
 use softreg::model_file::{self, ModelInfo};
-use softreg::train::{RunConfig, TrainConfig, train};
+use softreg::train::{Param, RunConfig, TrainConfig, train};
 
 fn names() -> Vec<String> {
     softreg::data::fashion_mnist::CLASS_NAMES
@@ -224,7 +224,10 @@ fn the_sweep_figure_draws_the_best_curve_and_shades_the_map() {
     use softreg::train::{Grid, ModelEpoch, ModelRun, RunOutcome};
     let grid = Grid {
         learning_rates: vec![0.1, 1.0],
-        weight_decays: vec![0.0, 1e-4],
+        params: vec![(
+            "weight_decay",
+            vec![Param::Number(0.0), Param::Number(1e-4)],
+        )],
         ..Grid::default()
     };
     let models: Vec<ModelRun> = grid

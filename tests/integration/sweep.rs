@@ -6,8 +6,8 @@ use crate::common;
 use softreg::compute::{Compute, MAX_MODELS};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::train::{
-    Grid, Optimizer, OptimizerKind, RunConfig, Schedule, Setting, SweepConfig, TrainConfig,
-    TrainError, sweep, train,
+    Grid, Optimizer, Param, RunConfig, Schedule, Setting, SweepConfig, TrainConfig, TrainError,
+    sweep, train,
 };
 
 fn fashion_mnist() -> Dataset {
@@ -128,7 +128,7 @@ fn a_sweep_does_not_depend_on_the_thread_count() {
     let data = fashion_mnist();
     let grid = Grid {
         learning_rates: vec![0.05, 0.5],
-        momenta: vec![0.0, 0.9],
+        params: vec![("momentum", vec![Param::Number(0.0), Param::Number(0.9)])],
         seeds: vec![7, 8],
         ..Grid::default()
     };
@@ -159,11 +159,15 @@ fn a_sweep_does_not_depend_on_the_thread_count() {
 #[test]
 fn the_grid_is_every_combination_and_adam_takes_no_momentum() {
     let grid = Grid {
-        optimizers: vec![OptimizerKind::Sgd, OptimizerKind::Adam],
+        optimizers: vec!["sgd:nesterov".parse().unwrap(), "adam".parse().unwrap()],
         learning_rates: vec![0.01, 0.03, 0.1, 0.3, 1.0],
-        momenta: vec![0.0, 0.9],
-        nesterov: true,
-        weight_decays: vec![0.0, 1e-4],
+        params: vec![
+            ("momentum", vec![Param::Number(0.0), Param::Number(0.9)]),
+            (
+                "weight_decay",
+                vec![Param::Number(0.0), Param::Number(1e-4)],
+            ),
+        ],
         schedules: vec![Schedule::Constant],
         seeds: (0..4).collect(),
     };
@@ -348,7 +352,7 @@ fn each_model_is_ranked_and_kept_by_its_best_epoch() {
     let data = fashion_mnist();
     let grid = Grid {
         learning_rates: vec![0.3, 3.0],
-        momenta: vec![0.0, 0.9],
+        params: vec![("momentum", vec![Param::Number(0.0), Param::Number(0.9)])],
         ..Grid::default()
     };
     let epochs = 4;

@@ -381,7 +381,8 @@ fn invalid_settings_are_refused() {
 }
 
 /// The optimizers against their update formulas written out in f64 (the
-/// formulas of PyTorch's `torch.optim.SGD` and `torch.optim.Adam`), over three
+/// formulas of PyTorch's `torch.optim.SGD`, `torch.optim.Adam` and
+/// `torch.optim.RMSprop`), over three
 /// full-batch steps from the same initial weights, with the fused kernel, the
 /// GEMM baseline and the reference.
 #[test]
@@ -401,12 +402,15 @@ fn optimizers_follow_pytorchs_formulas() {
         eps: 1e-8,
         weight_decay,
     };
+    let rmsprop = |spec: &str| spec.parse::<Optimizer>().unwrap();
     let optimizers = [
         sgd(0.0, false, 0.01),
         sgd(0.9, false, 0.0),
         sgd(0.9, true, 0.01),
         adam(0.0),
         adam(0.01),
+        rmsprop("rmsprop"),
+        rmsprop("rmsprop:alpha=0.9,momentum=0.5,weight_decay=0.01"),
     ];
     let lr = 0.3;
     for optimizer in optimizers {
@@ -451,6 +455,19 @@ fn optimizers_follow_pytorchs_formulas() {
                         let m_hat = first[i] / (1.0 - b1.powi(t));
                         let v_hat = second[i] / (1.0 - b2.powi(t));
                         w[i] -= f64::from(lr) * m_hat / (v_hat.sqrt() + f64::from(eps));
+                    }
+                    Optimizer::Rmsprop {
+                        alpha,
+                        eps,
+                        weight_decay,
+                        momentum,
+                    } => {
+                        let a = f64::from(alpha);
+                        let d = g + f64::from(weight_decay) * w[i];
+                        second[i] = a * second[i] + (1.0 - a) * d * d;
+                        let step = d / (second[i].sqrt() + f64::from(eps));
+                        first[i] = f64::from(momentum) * first[i] + step;
+                        w[i] -= f64::from(lr) * if momentum > 0.0 { first[i] } else { step };
                     }
                 }
             }
@@ -507,6 +524,7 @@ fn optimizer_state_does_not_depend_on_the_thread_count() {
             eps: 1e-8,
             weight_decay: 1e-4,
         },
+        "rmsprop:momentum=0.9".parse().unwrap(),
     ] {
         let run = |threads| {
             let config = TrainConfig {

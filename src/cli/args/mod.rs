@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
 use softreg::kernel::Plan;
+use softreg::train::Optimizer;
 
 use values::{at_least_one, class_count, epoch_count, plan};
 
@@ -70,12 +71,13 @@ pub const OUTPUT: &str = "Output";
 
 /// Whether the flags under `heading` apply to a run of `optimizers`.
 fn applies(heading: &str, optimizers: &[OptimizerArg]) -> bool {
-    let has = |o: OptimizerArg| optimizers.contains(&o);
+    let named = |name: &str| optimizers.iter().any(|o| o.name() == name);
+    let first_order = optimizers.iter().any(|o| *o != OptimizerArg::Lbfgs);
     match heading {
-        FIRST_ORDER => has(OptimizerArg::Sgd) || has(OptimizerArg::Adam),
-        SGD => has(OptimizerArg::Sgd),
-        ADAM => has(OptimizerArg::Adam),
-        LBFGS => has(OptimizerArg::Lbfgs),
+        FIRST_ORDER => first_order,
+        SGD => named("sgd"),
+        ADAM => named("adam"),
+        LBFGS => named("lbfgs"),
         _ => true,
     }
 }
@@ -91,10 +93,9 @@ pub fn refuse_foreign_flags(
     let Some((name, sub)) = matches.subcommand() else {
         return Ok(());
     };
-    let Ok(Some(chosen)) = sub.try_get_many::<OptimizerArg>("optimizer") else {
+    let Ok(Some(OptimizerList(optimizers))) = sub.try_get_one::<OptimizerList>("optimizer") else {
         return Ok(());
     };
-    let optimizers: Vec<OptimizerArg> = chosen.copied().collect();
     let command = cli
         .find_subcommand_mut(name)
         .expect("a parsed subcommand is declared");
@@ -102,7 +103,7 @@ pub fn refuse_foreign_flags(
         let given = sub.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine);
         let heading = arg.get_help_heading().filter(|_| given)?;
         let long = arg.get_long().unwrap_or(arg.get_id().as_str());
-        (!applies(heading, &optimizers)).then(|| format!("--{long} is a flag of {heading}"))
+        (!applies(heading, optimizers)).then(|| format!("--{long} is a flag of {heading}"))
     });
     match foreign {
         None => Ok(()),
@@ -221,13 +222,12 @@ pub struct PlanArg {
     pub plan: Option<Plan>,
 }
 
-/// `--optimizer` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// One optimizer `--optimizer` names: a first-order optimizer's spec
+/// (`sgd`, `adam:beta1=0.8`: [`Optimizer`]'s), or the full-batch fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptimizerArg {
-    /// Stochastic gradient descent, with optional momentum and weight decay.
-    Sgd,
-    /// Adam, bias-corrected.
-    Adam,
+    /// SGD, Adam, ...: epochs of minibatches.
+    FirstOrder(Optimizer),
     /// Full-batch L-BFGS to scikit-learn's optimum.
     Lbfgs,
 }
@@ -236,12 +236,16 @@ impl OptimizerArg {
     /// The name `--optimizer` takes.
     pub fn name(self) -> &'static str {
         match self {
-            OptimizerArg::Sgd => "sgd",
-            OptimizerArg::Adam => "adam",
+            OptimizerArg::FirstOrder(optimizer) => optimizer.name(),
             OptimizerArg::Lbfgs => "lbfgs",
         }
     }
 }
+
+/// `--optimizer`'s value: specs separated by `;`, or names by `,`
+/// (`sgd,adam`, `sgd:momentum=0.9;adam`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerList(pub Vec<OptimizerArg>);
 
 /// `--precondition` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use softreg::train::Schedule;
 
 use super::values::{
-    at_least_one, at_least_zero, below_one, positive_finite, schedule, seed_range,
+    at_least_one, at_least_zero, below_one, optimizers, positive_finite, schedule, seed_range,
 };
 use super::{
     ADAM, ClassesArg, ComputeArgs, DATA, DataArgs, FIRST_ORDER, JsonArg, LBFGS, OPTIMIZER, OUTPUT,
-    OptimizerArg, PixelsArg, PreconditionArg, RunArgs, SGD, StandardizeArg,
+    OptimizerList, PixelsArg, PreconditionArg, RunArgs, SGD, StandardizeArg,
 };
 
 #[derive(clap::Args)]
@@ -35,14 +35,17 @@ pub struct TrainArgs {
     /// at load.
     #[arg(long, value_enum, default_value_t = PixelsArg::U8, help_heading = DATA)]
     pub pixels: PixelsArg,
-    /// sgd or adam (PyTorch's semantics), or lbfgs (scikit-learn's optimum).
+    /// sgd, adam or rmsprop (PyTorch's semantics), or lbfgs (scikit-learn's).
     ///
-    /// sgd is torch.optim.SGD, adam torch.optim.Adam; lbfgs is a full-batch
-    /// L-BFGS fit to the optimum of mean cross-entropy + (λ/2)‖W‖², the model
-    /// of scikit-learn's LogisticRegression: it has no learning rate, epochs
-    /// or batches.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd, help_heading = OPTIMIZER)]
-    pub optimizer: OptimizerArg,
+    /// sgd is torch.optim.SGD, adam torch.optim.Adam, rmsprop
+    /// torch.optim.RMSprop (rmsprop:alpha=0.99,eps=1e-8,momentum=0), each with its settings
+    /// after a colon as a spec: sgd:momentum=0.9,nesterov or
+    /// adam:beta1=0.8,weight_decay=1e-4 (the flags below set them too).
+    /// lbfgs is a full-batch L-BFGS fit to the optimum of mean cross-entropy
+    /// plus (λ/2)‖W‖², the model of scikit-learn's LogisticRegression: it has
+    /// no learning rate, epochs or batches.
+    #[arg(long, default_value = "sgd", value_parser = optimizers, help_heading = OPTIMIZER)]
+    pub optimizer: OptimizerList,
     /// Learning rate.
     #[arg(long, default_value_t = 0.1, value_parser = positive_finite, allow_negative_numbers = true, help_heading = FIRST_ORDER)]
     pub lr: f32,
@@ -54,9 +57,9 @@ pub struct TrainArgs {
     /// (CosineAnnealingLR) or linear:START,END,ITERS (LinearLR warm-up).
     #[arg(long, default_value = "constant", value_parser = schedule, help_heading = FIRST_ORDER)]
     pub schedule: Schedule,
-    /// L2 weight decay added to the gradient, for weight and bias.
-    #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true, help_heading = FIRST_ORDER)]
-    pub weight_decay: f32,
+    /// L2 weight decay added to the gradient, for weight and bias [default: 0].
+    #[arg(long, value_parser = at_least_zero, allow_negative_numbers = true, help_heading = FIRST_ORDER)]
+    pub weight_decay: Option<f32>,
     /// Seed of the weight initialisation and the shuffles.
     #[arg(long, default_value_t = 0, help_heading = FIRST_ORDER)]
     pub seed: u64,
@@ -77,9 +80,9 @@ pub struct TrainArgs {
     /// stopped, for any thread count (--epochs may go further).
     #[arg(long, value_name = "FILE", help_heading = FIRST_ORDER)]
     pub resume: Option<PathBuf>,
-    /// Momentum factor (0: none).
-    #[arg(long, default_value_t = 0.0, value_parser = at_least_zero, allow_negative_numbers = true, help_heading = SGD)]
-    pub momentum: f32,
+    /// Momentum factor (0: none) [default: 0].
+    #[arg(long, value_parser = at_least_zero, allow_negative_numbers = true, help_heading = SGD)]
+    pub momentum: Option<f32>,
     /// Nesterov momentum (needs --momentum above 0).
     #[arg(long, help_heading = SGD)]
     pub nesterov: bool,
@@ -139,13 +142,16 @@ pub struct SweepArgs {
     /// Hold out the last N training images to rank the models by.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = at_least_one, help_heading = DATA)]
     pub validation: usize,
-    /// Optimizers: sgd, adam or both; or lbfgs alone.
+    /// Optimizers: sgd, adam or both (sgd,adam); or lbfgs alone.
     ///
     /// sgd and adam models train side by side in one pass over the data per
-    /// step (Adam takes no momentum); lbfgs fits one full-batch L-BFGS model
-    /// per --C (or --l2), all in one pass over the data per round.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "sgd", help_heading = OPTIMIZER)]
-    pub optimizer: Vec<OptimizerArg>,
+    /// step; specs with settings are separated by `;`
+    /// (sgd:momentum=0.9;adam:beta1=0.8). A swept setting (--momentum,
+    /// --weight-decay) applies to the optimizers that have it. lbfgs fits one
+    /// full-batch L-BFGS model per --C (or --l2), all in one pass over the
+    /// data per round.
+    #[arg(long, default_value = "sgd", value_parser = optimizers, help_heading = OPTIMIZER)]
+    pub optimizer: OptimizerList,
     /// Learning rates, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0.1", value_parser = positive_finite, allow_negative_numbers = true, help_heading = FIRST_ORDER)]
     pub lr: Vec<f32>,
@@ -154,8 +160,8 @@ pub struct SweepArgs {
     /// Learning-rate schedules (as train's --schedule), separated by `;`.
     #[arg(long, value_delimiter = ';', default_value = "constant", value_parser = schedule, help_heading = FIRST_ORDER)]
     pub schedule: Vec<Schedule>,
-    /// L2 weight decays, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true, help_heading = FIRST_ORDER)]
+    /// L2 weight decays, comma-separated [default: each optimizer's own, 0].
+    #[arg(long, value_delimiter = ',', value_parser = at_least_zero, allow_negative_numbers = true, help_heading = FIRST_ORDER)]
     pub weight_decay: Vec<f32>,
     /// Seeds of the initial weights: values and ranges, `0-3` or `0,5,7-9`.
     #[arg(long, value_delimiter = ',', default_value = "0", value_parser = seed_range, help_heading = FIRST_ORDER)]
@@ -163,8 +169,8 @@ pub struct SweepArgs {
     /// Seed of the shuffles every model shares.
     #[arg(long, default_value_t = 0, help_heading = FIRST_ORDER)]
     pub data_seed: u64,
-    /// Momentum factors, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = at_least_zero, allow_negative_numbers = true, help_heading = SGD)]
+    /// Momentum factors, comma-separated [default: each optimizer's own, 0].
+    #[arg(long, value_delimiter = ',', value_parser = at_least_zero, allow_negative_numbers = true, help_heading = SGD)]
     pub momentum: Vec<f32>,
     /// Nesterov momentum for the models with momentum.
     #[arg(long, help_heading = SGD)]

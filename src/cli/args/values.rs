@@ -3,7 +3,9 @@
 
 use softreg::compute::MAX_MODELS;
 use softreg::kernel::{Plan, PlanError};
-use softreg::train::{MAX_EPOCHS, Schedule, ScheduleError};
+use softreg::train::{MAX_EPOCHS, Optimizer, OptimizerError, Schedule, ScheduleError};
+
+use super::{OptimizerArg, OptimizerList};
 
 pub fn schedule(text: &str) -> Result<Schedule, String> {
     text.parse().map_err(|e: ScheduleError| e.to_string())
@@ -105,5 +107,31 @@ pub fn positive_finite(s: &str) -> Result<f32, String> {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
         Ok(x) => Err(format!("must be a positive finite number, got {x}")),
         Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+/// `--optimizer`: specs separated by `;`, each `NAME[:KEY=VALUE,...]`, or
+/// plain names separated by `,`; `lbfgs` for the full-batch fit.
+pub fn optimizers(text: &str) -> Result<OptimizerList, String> {
+    let one = |spec: &str| match spec.trim() {
+        "lbfgs" => Ok(OptimizerArg::Lbfgs),
+        spec => (spec.parse::<Optimizer>())
+            .map(OptimizerArg::FirstOrder)
+            .map_err(|e: OptimizerError| format!("{e} (or lbfgs)")),
+    };
+    let mut list = Vec::new();
+    for part in text.split(';').filter(|p| !p.trim().is_empty()) {
+        match part.contains(':') {
+            true => list.push(one(part)?),
+            false => {
+                for name in part.split(',') {
+                    list.push(one(name)?);
+                }
+            }
+        }
+    }
+    match list.is_empty() {
+        true => Err("name an optimizer".to_string()),
+        false => Ok(OptimizerList(list)),
     }
 }

@@ -13,7 +13,7 @@ use crate::cli::convert;
 use crate::cli::stdout::{Output, Stdout, progress_bar};
 
 pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
-    if args.optimizer.contains(&OptimizerArg::Lbfgs) {
+    if args.optimizer.0.contains(&OptimizerArg::Lbfgs) {
         return super::fit::sweep(args, out);
     }
     let start = Instant::now();

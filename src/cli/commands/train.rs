@@ -15,7 +15,7 @@ use crate::cli::convert;
 use crate::cli::stdout::{Output, Stdout, progress_bar};
 
 pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
-    if args.optimizer == OptimizerArg::Lbfgs {
+    if args.optimizer.0 == [OptimizerArg::Lbfgs] {
         return super::fit::run(args, out);
     }
     let start = Instant::now();
