@@ -92,7 +92,8 @@ def softreg_fit(data_dir, c, tol, max_iter, threads, precondition):
         run = subprocess.run(cmd, capture_output=True, text=True, check=True)
         lines = [json.loads(line) for line in run.stdout.splitlines()]
         tensors = read_safetensors(model)
-    return tensors["weight"], tensors["bias"], lines[:-1], lines[-1]
+    iterations = [line for line in lines if line["type"] == "iteration"]
+    return tensors["weight"], tensors["bias"], iterations, lines[-1]
 
 
 def optimum(args):

@@ -92,6 +92,7 @@ impl BenchReport {
             .collect();
         let hot_gflops = self.hot_rows_samples_per_second * self.flop_per_sample / 1e9;
         serde_json::json!({
+            "type": "bench",
             "isa": self.isa,
             "threads": self.threads,
             "batch_size": self.batch_size,

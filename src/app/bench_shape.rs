@@ -362,6 +362,7 @@ impl ShapeReport {
             })
             .collect();
         serde_json::json!({
+            "type": "bench",
             "isa": self.isa,
             "features": self.features,
             "classes": self.classes,

@@ -73,6 +73,7 @@ pub fn iteration_line(report: &FitIteration) -> String {
 /// An iteration as one JSON object.
 pub fn iteration_json(report: &FitIteration) -> serde_json::Value {
     json!({
+        "type": "iteration",
         "model": report.model,
         "iteration": report.iteration,
         "objective": report.objective,
@@ -161,7 +162,7 @@ pub fn summary_json(fit: &Fit) -> serde_json::Value {
         })
         .collect();
     json!({
-        "summary": true,
+        "type": "summary",
         "passes": fit.passes,
         "rows": fit.rows,
         "gram_rows": fit.gram_rows,

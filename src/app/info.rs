@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::data::fashion_mnist;
 use crate::data::{DataError, DataErrorKind, Dataset, PixelFormat, Source};
 
 /// One of the files the data set is read from.
@@ -74,6 +73,7 @@ impl DataInfo {
         };
         let (height, width) = data.train.images.shape();
         serde_json::json!({
+            "type": "info",
             "files": files,
             "train": split(&data.train.labels),
             "test": data.test.as_ref().map(|t| split(&t.labels)),
@@ -137,12 +137,7 @@ pub fn inspect(dir: &Path, classes: Option<usize>) -> Result<DataInfo, DataError
     let mut files = Vec::new();
     let source = Source::of(dir);
     for (i, path) in source.files_read().into_iter().enumerate() {
-        let is_gz = path.extension().is_some_and(|e| e == "gz");
-        let canonical_sum = match source {
-            Source::Idx(_) if is_gz => Some(fashion_mnist::GZ_SHA256[i]),
-            Source::Idx(_) => Some(fashion_mnist::RAW_SHA256[i]),
-            Source::Npy(_) => None,
-        };
+        let canonical_sum = source.canonical_sha256(i, &path);
         let io = |e| DataError {
             path: path.clone(),
             kind: DataErrorKind::Io(e),

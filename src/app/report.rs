@@ -279,16 +279,74 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
     out
 }
 
-/// One epoch as a JSON object: epoch, loss, train_acc, test_loss, test_acc,
-/// lr (the schedule's rate that epoch), seconds, samples_per_s.
+/// An f32 setting as the decimal it was written as (`0.1`, not
+/// `0.10000000149011612`).
+pub fn decimal(value: f32) -> serde_json::Value {
+    value
+        .to_string()
+        .parse::<f64>()
+        .map_or(serde_json::Value::Null, Into::into)
+}
+
+/// A setting's text as typed JSON: a whole number, a number, a boolean, or
+/// the text itself.
+pub fn typed(text: &str) -> serde_json::Value {
+    if let Ok(n) = text.parse::<u64>() {
+        return n.into();
+    }
+    match text {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => match text.parse::<f64>() {
+            Ok(x) if x.is_finite() => x.into(),
+            _ => text.into(),
+        },
+    }
+}
+
+/// Settings (`key=value` pairs) as a JSON object of typed values.
+pub fn settings_json(settings: &[(&str, String)]) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), typed(v)))
+        .collect();
+    map.into()
+}
+
+/// The first JSON record of a run: `type` "header", the data directory, the
+/// rows trained on, held out and tested, the sample shape, the classes and
+/// the run's `settings`.
+pub fn header_json(
+    dir: &Path,
+    data: &Dataset,
+    trained_on: usize,
+    settings: &[(&str, String)],
+) -> serde_json::Value {
+    let (height, width) = data.train.images.shape();
+    serde_json::json!({
+        "type": "header",
+        "data": dir.display().to_string(),
+        "train": trained_on,
+        "validation": data.train.len() - trained_on,
+        "test": data.test.as_ref().map(|t| t.len()),
+        "shape": [height, width],
+        "classes": data.classes,
+        "settings": settings_json(settings),
+    })
+}
+
+/// One epoch as a JSON object: `type` "epoch", epoch, loss, train_acc,
+/// test_loss, test_acc, lr (the schedule's rate that epoch), seconds,
+/// samples_per_s.
 pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
     let mut object = serde_json::json!({
+        "type": "epoch",
         "epoch": report.epoch,
         "loss": report.loss,
         "train_acc": report.train_acc,
         "test_loss": report.test.map(|t| t.loss),
         "test_acc": report.test.map(|t| t.accuracy),
-        "lr": report.learning_rate,
+        "lr": decimal(report.learning_rate),
         "seconds": report.train_seconds,
         "samples_per_s": report.samples_per_second(),
     });
@@ -299,8 +357,8 @@ pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
     object
 }
 
-/// The closing summary as a JSON object: `settings` (the run's, as the
-/// model file's metadata has them), `epochs`, the times, the final test
+/// The closing summary as a JSON object: `type` "summary", `settings` (the
+/// run's, as the model file's metadata has them, typed), `epochs`, the times, the final test
 /// accuracy and loss, and `best_epoch` with its `best_val_acc` and
 /// `best_test_acc` (null without validation), `stopped_early`.
 pub fn summary_json(
@@ -309,14 +367,10 @@ pub fn summary_json(
     total_seconds: f64,
 ) -> serde_json::Value {
     let epochs = &trained.epochs;
-    let settings: serde_json::Map<String, serde_json::Value> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone().into()))
-        .collect();
     let best = trained.best.as_ref().and(trained.chosen().1);
     serde_json::json!({
-        "summary": true,
-        "settings": settings,
+        "type": "summary",
+        "settings": settings_json(settings),
         "epochs": epochs.len(),
         "train_seconds": epochs.iter().fold(0.0, |t, e| t + e.train_seconds),
         "total_seconds": total_seconds,
@@ -348,6 +402,7 @@ pub fn metrics_json(metrics: &Metrics, class_names: &[String]) -> serde_json::Va
         })
         .collect();
     serde_json::json!({
+        "type": "metrics",
         "test_loss": metrics.loss,
         "test_acc": metrics.accuracy(),
         "images": metrics.samples(),

@@ -8,7 +8,7 @@ use crate::train::{
     Grid, ModelRun, Optimizer, RunOutcome, Schedule, Setting, SweepConfig, format_loss,
 };
 
-use super::report::{format_duration, number, threads};
+use super::report::{decimal, format_duration, number, threads};
 
 /// The first line of a sweep: the data, the grid and what runs.
 pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> String {
@@ -320,16 +320,8 @@ pub fn table(swept: &RunOutcome) -> String {
     out
 }
 
-/// An f32 setting as the decimal it was written as (`0.1`, not
-/// `0.10000000149011612`).
-fn decimal(value: f32) -> serde_json::Value {
-    value
-        .to_string()
-        .parse::<f64>()
-        .map_or(serde_json::Value::Null, Into::into)
-}
-
-/// One model as a JSON object: `optimizer`, `lr`, `momentum` (null for Adam),
+/// One model as a JSON object: `type` "model", `optimizer` (its spec),
+/// `lr`, `momentum` (null for Adam),
 /// `nesterov`, `weight_decay`, `seed`, `schedule`, `epoch` (the chosen one:
 /// the best by validation accuracy), `epochs_trained`, `stopped_early`,
 /// and the chosen epoch's `loss`, `val_acc`, `test_acc`,
@@ -344,7 +336,9 @@ pub fn model_json(model: &ModelRun) -> serde_json::Value {
         (o.name(), o.momentum(), o.nesterov(), o.weight_decay());
     let chosen = model.chosen();
     serde_json::json!({
+        "type": "model",
         "optimizer": name,
+        "spec": o.to_string(),
         "lr": decimal(s.learning_rate),
         "momentum": momentum.map(decimal),
         "nesterov": nesterov,
@@ -367,12 +361,12 @@ pub fn model_json(model: &ModelRun) -> serde_json::Value {
     })
 }
 
-/// The closing JSON object: `summary`, `best` (the best model's object, null
+/// The closing JSON object: `type` "summary", `best` (the best model's object, null
 /// if every model diverged), `models`, `seconds` (training), `total_seconds`,
 /// `model_samples_per_s`.
 pub fn summary_json(swept: &RunOutcome, total_seconds: f64) -> serde_json::Value {
     serde_json::json!({
-        "summary": true,
+        "type": "summary",
         "best": swept.best().map(model_json),
         "models": swept.models.len(),
         "seconds": swept.train_seconds,

@@ -31,7 +31,7 @@ pub fn advice(error: &(dyn Error + 'static)) -> Advice {
     } else if let Some(e) = error.downcast_ref::<CheckpointError>() {
         checkpoint_advice(e)
     } else {
-        (data_hint(error), false)
+        (data_hint(error), classes_too_few(error))
     };
     Advice {
         hint,
@@ -122,6 +122,15 @@ fn checkpoint_advice(error: &CheckpointError) -> (Option<&'static str>, bool) {
         CheckpointErrorKind::EpochsDone { .. } => (Some("raise --epochs"), true),
         _ => (None, false),
     }
+}
+
+/// Whether `error` is a label at or above the class count: with the count
+/// taken from the labels that cannot happen, so `--classes` is at fault.
+fn classes_too_few(error: &(dyn Error + 'static)) -> bool {
+    let data = error.downcast_ref::<DataError>();
+    data.is_some_and(
+        |e| matches!(e.kind, DataErrorKind::LabelOutOfRange { label, .. } if label >= 0),
+    )
 }
 
 /// The hint for a data or scoring error: which `--data` to pass.

@@ -121,6 +121,9 @@ pub fn prepare_outputs<const N: usize>(
         .iter()
         .filter_map(|o| Some((o.flag, o.path?)))
         .collect();
+    // Two outputs on one file: the flags are at fault (exit 2); an output
+    // onto an input is the file's (exit 1).
+    output::refuse_collisions(&named, &[]).map_err(UsageError)?;
     output::refuse_collisions(&named, inputs)?;
     for output in outputs.iter().filter(|o| o.picture) {
         if let Some(path) = output.path {

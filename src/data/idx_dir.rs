@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use super::elements::{self, Elements};
+use super::files::source_file;
 use super::files::{IdxFile, open_idx};
+use super::format::{Format, SplitName};
 use super::idx::{ElementType, Holds};
 use super::npy::Dtype;
-use super::{DataError, DataErrorKind, PixelFormat, Split};
+use super::{DataError, DataErrorKind, PixelFormat, Split, fashion_mnist};
 
 /// The file-name stems of the four files in a data directory.
 pub const FILE_STEMS: [&str; 4] = [
@@ -17,12 +19,68 @@ pub const FILE_STEMS: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-/// Every idx file of `dir` that loading may read, raw and gzipped.
-pub(super) fn idx_files_of(dir: &Path) -> Vec<PathBuf> {
-    FILE_STEMS
-        .iter()
-        .flat_map(|stem| [dir.join(stem), dir.join(format!("{stem}.gz"))])
-        .collect()
+/// The four idx files of [`FILE_STEMS`], each raw or gzipped: the fallback
+/// format, whose loading names the files it misses.
+#[derive(Debug)]
+pub struct IdxDirectory;
+
+impl Format for IdxDirectory {
+    fn name(&self) -> &'static str {
+        "idx"
+    }
+
+    fn detect(&self, _dir: &Path) -> bool {
+        true
+    }
+
+    fn split(
+        &self,
+        dir: &Path,
+        name: SplitName,
+        classes: usize,
+        format: PixelFormat,
+    ) -> Result<Split, DataError> {
+        let [samples, labels] = stems(name);
+        load_split(dir, samples, labels, classes, format)
+    }
+
+    fn has_test(&self, _dir: &Path) -> bool {
+        true
+    }
+
+    fn split_files(&self, dir: &Path, name: SplitName) -> [PathBuf; 2] {
+        stems(name).map(|stem| dir.join(stem))
+    }
+
+    fn files_read(&self, dir: &Path) -> Vec<PathBuf> {
+        (FILE_STEMS.iter())
+            .map(|stem| source_file(dir, stem))
+            .collect()
+    }
+
+    fn files_of(&self, dir: &Path) -> Vec<PathBuf> {
+        (FILE_STEMS.iter())
+            .flat_map(|stem| [dir.join(stem), dir.join(format!("{stem}.gz"))])
+            .collect()
+    }
+
+    fn canonical_sha256(&self, i: usize, path: &Path) -> Option<&'static str> {
+        let gz = path.extension().is_some_and(|e| e == "gz");
+        let sums = if gz {
+            fashion_mnist::GZ_SHA256
+        } else {
+            fashion_mnist::RAW_SHA256
+        };
+        sums.get(i).copied()
+    }
+}
+
+/// The stems of a split's samples and labels files.
+fn stems(name: SplitName) -> [&'static str; 2] {
+    match name {
+        SplitName::Train => [FILE_STEMS[0], FILE_STEMS[1]],
+        SplitName::Test => [FILE_STEMS[2], FILE_STEMS[3]],
+    }
 }
 
 /// Loads one sample file and its label file as a split, every label below

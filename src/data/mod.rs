@@ -44,6 +44,7 @@ mod elements;
 mod error;
 pub mod fashion_mnist;
 mod files;
+mod format;
 pub mod idx;
 mod idx_dir;
 pub mod npy;
@@ -56,9 +57,10 @@ use buffer::{Bytes, Held, PixelBuffer};
 use error::check_fits;
 pub use error::{DataError, DataErrorKind};
 pub use files::{MappedFile, source_file};
+pub use format::{Format, SplitName};
 pub use idx_dir::{FILE_STEMS, load_split};
 pub use npy_dir::{NPY_FILES, load_npy_samples, load_npy_split};
-pub use source::{CLASS_NAMES_FILE, Source, SplitName, files_of, load_test};
+pub use source::{CLASS_NAMES_FILE, FORMATS, Source, files_of, load_test};
 
 /// How image pixels are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

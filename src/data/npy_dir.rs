@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::elements::{self, Elements};
 use super::files::map_file;
+use super::format::{Format, SplitName};
 use super::npy::NpyHeader;
 use super::{DataError, DataErrorKind, Images, PixelFormat, Split};
 
@@ -13,14 +14,56 @@ use super::{DataError, DataErrorKind, Images, PixelFormat, Split};
 /// test samples and labels.
 pub const NPY_FILES: [&str; 4] = ["train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy"];
 
-/// Whether `dir` is a NumPy data directory (it holds `train_x.npy`).
-pub(super) fn holds_npy(dir: &Path) -> bool {
-    dir.join(NPY_FILES[0]).exists()
+/// A NumPy data directory: it holds `train_x.npy`; the test files are
+/// optional.
+#[derive(Debug)]
+pub struct NpyDirectory;
+
+impl Format for NpyDirectory {
+    fn name(&self) -> &'static str {
+        "npy"
+    }
+
+    fn detect(&self, dir: &Path) -> bool {
+        dir.join(NPY_FILES[0]).exists()
+    }
+
+    fn split(
+        &self,
+        dir: &Path,
+        name: SplitName,
+        classes: usize,
+        format: PixelFormat,
+    ) -> Result<Split, DataError> {
+        let [samples, labels] = names(name);
+        load_npy_split(dir, (samples, labels), classes, format)
+    }
+
+    fn has_test(&self, dir: &Path) -> bool {
+        NPY_FILES[2..].iter().any(|name| dir.join(name).exists())
+    }
+
+    fn split_files(&self, dir: &Path, name: SplitName) -> [PathBuf; 2] {
+        names(name).map(|file| dir.join(file))
+    }
+
+    fn files_read(&self, dir: &Path) -> Vec<PathBuf> {
+        (self.files_of(dir).into_iter())
+            .filter(|path| path.exists())
+            .collect()
+    }
+
+    fn files_of(&self, dir: &Path) -> Vec<PathBuf> {
+        NPY_FILES.iter().map(|name| dir.join(name)).collect()
+    }
 }
 
-/// Every `.npy` file of `dir` that loading may read.
-pub(super) fn npy_files_of(dir: &Path) -> Vec<PathBuf> {
-    NPY_FILES.iter().map(|name| dir.join(name)).collect()
+/// The names of a split's samples and labels files.
+fn names(name: SplitName) -> [&'static str; 2] {
+    match name {
+        SplitName::Train => [NPY_FILES[0], NPY_FILES[1]],
+        SplitName::Test => [NPY_FILES[2], NPY_FILES[3]],
+    }
 }
 
 /// Loads a samples file and its labels file of `dir` as a split, every label

@@ -4,41 +4,42 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::source_file;
-use super::idx_dir::{FILE_STEMS, idx_files_of, load_split};
-use super::npy_dir::{NPY_FILES, holds_npy, load_npy_split, npy_files_of};
+use super::format::{Format, SplitName};
+use super::idx_dir::IdxDirectory;
+use super::npy_dir::NpyDirectory;
 use super::{
     DataError, DataErrorKind, Dataset, Images, Label, MAX_CLASS_NAME_CHARS, MAX_CLASSES,
     PixelFormat, Split, fashion_mnist,
 };
 
-/// What a data directory holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The four idx files (raw or gzipped) of [`FILE_STEMS`].
-    Idx(PathBuf),
-    /// The `.npy` files of [`NPY_FILES`] (it holds `train_x.npy`).
-    Npy(PathBuf),
-}
+/// Every format, in the order they are tried; the last is the fallback,
+/// whose loading names the files it misses.
+pub static FORMATS: [&dyn Format; 2] = [&NpyDirectory, &IdxDirectory];
 
-/// A split of a data directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SplitName {
-    /// The training split.
-    Train,
-    /// The test split.
-    Test,
+/// A data directory and the format it holds ([`FORMATS`]: the first that
+/// detects it).
+#[derive(Debug, Clone)]
+pub struct Source {
+    dir: PathBuf,
+    format: &'static dyn Format,
 }
 
 impl Source {
-    /// The source `dir` holds: NumPy files if it has `train_x.npy`, else idx
-    /// files.
+    /// The source `dir` holds.
     pub fn of(dir: &Path) -> Self {
-        if holds_npy(dir) {
-            Self::Npy(dir.to_path_buf())
-        } else {
-            Self::Idx(dir.to_path_buf())
+        let format = (FORMATS.iter())
+            .find(|format| format.detect(dir))
+            .copied()
+            .unwrap_or(FORMATS[FORMATS.len() - 1]);
+        Self {
+            dir: dir.to_path_buf(),
+            format,
         }
+    }
+
+    /// The format's name: `idx`, `npy`.
+    pub fn format_name(&self) -> &'static str {
+        self.format.name()
     }
 
     /// Loads one split, every label below `classes`.
@@ -48,76 +49,42 @@ impl Source {
         classes: usize,
         format: PixelFormat,
     ) -> Result<Split, DataError> {
-        let [samples, labels] = self.names(name);
-        match self {
-            Self::Idx(dir) => load_split(dir, samples, labels, classes, format),
-            Self::Npy(dir) => load_npy_split(dir, (samples, labels), classes, format),
-        }
+        self.format.split(&self.dir, name, classes, format)
     }
 
-    /// Whether there is a test split: always for idx files (their absence is
-    /// an error), for NumPy files when either test file is present.
+    /// Whether there is a test split.
     pub fn has_test(&self) -> bool {
-        match self {
-            Self::Idx(_) => true,
-            Self::Npy(dir) => NPY_FILES[2..].iter().any(|name| dir.join(name).exists()),
-        }
+        self.format.has_test(&self.dir)
     }
 
     /// The file a split's samples are read from (the raw name for idx).
     pub fn samples_file(&self, name: SplitName) -> PathBuf {
-        self.dir().join(self.names(name)[0])
+        let [samples, _] = self.format.split_files(&self.dir, name);
+        samples
     }
 
     /// The file a split's labels are read from (the raw name for idx).
     pub fn labels_file(&self, name: SplitName) -> PathBuf {
-        self.dir().join(self.names(name)[1])
+        let [_, labels] = self.format.split_files(&self.dir, name);
+        labels
     }
 
-    /// The data directory.
-    fn dir(&self) -> &Path {
-        match self {
-            Self::Idx(dir) | Self::Npy(dir) => dir,
-        }
-    }
-
-    /// The names of a split's samples and labels files (raw stems for idx).
-    fn names(&self, name: SplitName) -> [&'static str; 2] {
-        let files = match self {
-            Self::Idx(_) => FILE_STEMS,
-            Self::Npy(_) => NPY_FILES,
-        };
-        match name {
-            SplitName::Train => [files[0], files[1]],
-            SplitName::Test => [files[2], files[3]],
-        }
-    }
-}
-
-impl Source {
-    /// The files loading reads: for idx, each raw file (or the decompressed
-    /// cache) when present and current, else its `.gz`; for NumPy, the
-    /// `.npy` files present.
+    /// The files loading reads now.
     pub fn files_read(&self) -> Vec<PathBuf> {
-        match self {
-            Self::Idx(dir) => FILE_STEMS
-                .iter()
-                .map(|stem| source_file(dir, stem))
-                .collect(),
-            Self::Npy(dir) => NPY_FILES
-                .iter()
-                .map(|name| dir.join(name))
-                .filter(|path| path.exists())
-                .collect(),
-        }
+        self.format.files_read(&self.dir)
+    }
+
+    /// The SHA-256 of the canonical data set's file `i` of
+    /// [`Source::files_read`], where the format has one.
+    pub fn canonical_sha256(&self, i: usize, path: &Path) -> Option<&'static str> {
+        self.format.canonical_sha256(i, path)
     }
 }
 
-/// Every file of `dir` that loading may read (idx raw and gzipped, `.npy`,
-/// the class names): what no output may overwrite.
+/// Every file of `dir` that loading may read, in any format, and the class
+/// names: what no output may overwrite.
 pub fn files_of(dir: &Path) -> Vec<PathBuf> {
-    let mut files = idx_files_of(dir);
-    files.extend(npy_files_of(dir));
+    let mut files: Vec<PathBuf> = FORMATS.iter().flat_map(|f| f.files_of(dir)).collect();
     files.push(dir.join(CLASS_NAMES_FILE));
     files
 }

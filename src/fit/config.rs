@@ -142,6 +142,20 @@ impl FitConfig {
         data.train.len().saturating_sub(self.validation)
     }
 
+    /// The fit's settings as `key=value` pairs: the solver's, the penalties
+    /// and the kernel.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let penalties: Vec<String> = self.penalties.iter().map(|p| p.describe()).collect();
+        vec![
+            ("optimizer", "lbfgs".to_string()),
+            ("penalties", penalties.join(", ")),
+            ("tol", self.solver.gtol.to_string()),
+            ("max_iter", self.solver.max_iter.to_string()),
+            ("validation", self.validation.to_string()),
+            ("kernel", self.compute.describe()),
+        ]
+    }
+
     /// Whether the fit on `data` uses the Gram preconditioner: always or
     /// never as asked, or for `auto` where it pays
     /// ([`precondition::gram_pays`]) and its memory is at hand.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use std::ops::ControlFlow;
 
 use super::config::{RunConfig, Setting};
-use super::divergence::{Divergence, check_run_away};
+use super::divergence::{Cause, Divergence, check_run_away};
 use super::error::TrainError;
 use super::history::{ModelEpoch, ModelRun, RunOutcome};
 use super::schedule::Rates;
@@ -113,67 +113,128 @@ pub(super) fn models<E: Engine, C: EpochControl>(
     mut on_epoch: impl FnMut(usize, &[ModelRun], f64) -> C,
     on_step: &(impl Fn(usize) + Sync),
 ) -> Result<RunOutcome, TrainError> {
-    let (data, policy, config) = (run.data, run.policy, run.config);
-    let train = &data.train;
-    let (features, classes) = (train.images.features(), data.classes);
-    let trained_on = config.trained_on(data);
-    let held_out = trained_on..train.len();
-    let begin = match run.resume {
-        Some(state) => state.clone(),
-        None => RunState::start(
-            (run.settings, run.init),
-            run.data_seed,
-            (features, classes),
-            trained_on,
-        ),
-    };
-    let mut orders = DataOrder::resumed(run.data_seed, begin.order, begin.order_words);
-    let mut models: Vec<ModelRun> = Vec::new();
-    let mut live: Vec<(usize, Params<E::Weights>)> = Vec::new();
-    for (i, (state, &setting)) in begin.models.into_iter().zip(run.settings).enumerate() {
-        if state.training {
-            let weights = engine.weights(&state.swept.model);
-            let zeros = || engine.weights(&Model::zeros(features, classes));
-            let moments = match state.moments {
-                Some([first, second]) => Some([engine.weights(&first), engine.weights(&second)]),
-                None => (!setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]),
-            };
-            live.push((i, Params { weights, moments }));
-        }
-        models.push(ModelRun {
-            setting,
-            ..state.swept
-        });
-    }
-    let batch_rows = config.batch_rows(data);
-    let chunk_rows = engine.kernel().chunk_rows(features, classes);
-    let mut team = Team::new((features, classes), models.len(), (batch_rows, chunk_rows));
-    // The rates and steps of the epochs done, replayed.
-    let done = begin.epochs;
-    let mut rates: Vec<Rates> = models
-        .iter()
-        .map(|m| {
-            let mut rates = Rates::new(m.setting.schedule, m.setting.learning_rate);
-            (0..done).for_each(|_| _ = rates.next_rate());
-            rates
-        })
-        .collect();
-    let steps_per_epoch = trained_on.div_ceil(config.batch_size) as u64;
-    let mut epoch_times = begin.epoch_times;
-    let mut steps_before = done as u64 * steps_per_epoch;
-    for epoch in done + 1..=config.epochs {
-        if live.is_empty() {
+    let mut state = Loop::begin(engine, run);
+    for epoch in state.done + 1..=run.config.epochs {
+        if state.live.is_empty() {
             break;
         }
-        let order = orders.next_epoch();
+        let (seconds, run_away) = state.epoch(epoch, on_step)?;
+        if let (Some(on_state), None) = (run.on_state, &run_away) {
+            on_state(&state.now(epoch))?;
+        }
+        let stop = on_epoch(epoch, &state.models, seconds).stops();
+        if let Some(cause) = run_away {
+            return Err(TrainError::Diverged(Divergence { epoch, cause }));
+        }
+        if stop {
+            break;
+        }
+    }
+    Ok(state.finish())
+}
+
+/// The loop's state between epochs: every model's record, the parameters
+/// of those still training (`live`, by index), the data order, each model's
+/// rates, the team and the epochs' times.
+struct Loop<'a, 'r, E: Engine> {
+    engine: &'a E,
+    run: &'a Run<'r>,
+    models: Vec<ModelRun>,
+    live: Vec<(usize, Params<E::Weights>)>,
+    orders: DataOrder,
+    rates: Vec<Rates>,
+    team: Team,
+    /// Epochs done before this call (a resumed run's).
+    done: usize,
+    /// Minibatch steps taken so far in the whole run.
+    steps_before: u64,
+    epoch_times: Vec<(f64, usize)>,
+}
+
+impl<'a, 'r, E: Engine> Loop<'a, 'r, E> {
+    /// The state the run starts from: its resumed state, or each model's
+    /// initial weights and the first data order; the rates of the epochs
+    /// done replayed.
+    fn begin(engine: &'a E, run: &'a Run<'r>) -> Self {
+        let (data, config) = (run.data, run.config);
+        let (features, classes) = (data.train.images.features(), data.classes);
+        let trained_on = config.trained_on(data);
+        let begin = match run.resume {
+            Some(state) => state.clone(),
+            None => RunState::start(
+                (run.settings, run.init),
+                run.data_seed,
+                (features, classes),
+                trained_on,
+            ),
+        };
+        let orders = DataOrder::resumed(run.data_seed, begin.order, begin.order_words);
+        let mut models: Vec<ModelRun> = Vec::new();
+        let mut live = Vec::new();
+        for (i, (state, &setting)) in begin.models.into_iter().zip(run.settings).enumerate() {
+            if state.training {
+                let weights = engine.weights(&state.swept.model);
+                let zeros = || engine.weights(&Model::zeros(features, classes));
+                let moments = match state.moments {
+                    Some([first, second]) => {
+                        Some([engine.weights(&first), engine.weights(&second)])
+                    }
+                    None => (!setting.optimizer.is_plain_sgd()).then(|| [zeros(), zeros()]),
+                };
+                live.push((i, Params { weights, moments }));
+            }
+            models.push(ModelRun {
+                setting,
+                ..state.swept
+            });
+        }
+        let batch_rows = config.batch_rows(data);
+        let chunk_rows = engine.kernel().chunk_rows(features, classes);
+        let team = Team::new((features, classes), models.len(), (batch_rows, chunk_rows));
+        let done = begin.epochs;
+        let rates = (models.iter())
+            .map(|m| {
+                let mut rates = Rates::new(m.setting.schedule, m.setting.learning_rate);
+                (0..done).for_each(|_| _ = rates.next_rate());
+                rates
+            })
+            .collect();
+        let steps_per_epoch = trained_on.div_ceil(config.batch_size) as u64;
+        Self {
+            engine,
+            run,
+            models,
+            live,
+            orders,
+            rates,
+            team,
+            done,
+            steps_before: done as u64 * steps_per_epoch,
+            epoch_times: begin.epoch_times,
+        }
+    }
+
+    /// Trains epoch `epoch` of every live model, scores those that finished
+    /// it, and records it in their history: the epoch's training time, and
+    /// the loss that ran away when the policy stops the run on it (a model
+    /// that diverged mid-epoch stops the run at once, as an error).
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        on_step: &(impl Fn(usize) + Sync),
+    ) -> Result<(f64, Option<Cause>), TrainError> {
+        let (engine, run) = (self.engine, self.run);
+        let (data, policy, config) = (run.data, run.policy, run.config);
+        let train = &data.train;
+        let trained_on = config.trained_on(data);
+        let order = self.orders.next_epoch();
         let start = Instant::now();
-        let (indices, mut params): (Vec<usize>, Vec<_>) = live.drain(..).unzip();
+        let (indices, mut params): (Vec<usize>, Vec<_>) = self.live.drain(..).unzip();
         // Each model's setting with the rate its schedule gives this epoch.
-        let settings: Vec<Setting> = indices
-            .iter()
+        let settings: Vec<Setting> = (indices.iter())
             .map(|&i| Setting {
-                learning_rate: rates[i].next_rate(),
-                ..models[i].setting
+                learning_rate: self.rates[i].next_rate(),
+                ..self.models[i].setting
             })
             .collect();
         let epoch_run = Epoch {
@@ -181,12 +242,12 @@ pub(super) fn models<E: Engine, C: EpochControl>(
             order,
             batch_size: config.batch_size,
             settings: &settings,
-            steps_before,
+            steps_before: self.steps_before,
             oversubscribe: run.oversubscribe,
         };
         let done_before = (epoch - 1).saturating_mul(trained_on);
         let progress = |samples: usize| on_step(done_before + samples);
-        let sums = team.run_epoch(engine, &epoch_run, &mut params, &progress);
+        let sums = (self.team).run_epoch(engine, &epoch_run, &mut params, &progress);
         let seconds = start.elapsed().as_secs_f64();
         // A model that diverged computed the minibatches up to the one it
         // diverged at.
@@ -197,24 +258,20 @@ pub(super) fn models<E: Engine, C: EpochControl>(
                 steps.saturating_mul(config.batch_size).min(trained_on)
             }
         };
-        epoch_times.push((seconds, sums.iter().map(computed).sum()));
-        steps_before += steps_per_epoch;
+        (self.epoch_times).push((seconds, sums.iter().map(computed).sum()));
+        self.steps_before += trained_on.div_ceil(config.batch_size) as u64;
         // Every model that finished the epoch, scored in one pass over the
         // held-out rows (and the test rows, if every epoch).
-        let finished: Vec<&E::Weights> = params
-            .iter()
-            .zip(&sums)
+        let finished: Vec<&E::Weights> = (params.iter().zip(&sums))
             .filter(|(_, sums)| sums.is_ok())
             .map(|(p, _)| &p.weights)
             .collect();
         let score = |split, range| evaluate_models(engine, &finished, split, range);
         let mut validations = (config.validation > 0)
-            .then(|| score(train, held_out.clone()).into_iter())
+            .then(|| score(train, trained_on..train.len()).into_iter())
             .into_iter()
             .flatten();
-        let mut tests = policy
-            .test_every_epoch
-            .then_some(data.test.as_ref())
+        let mut tests = (policy.test_every_epoch.then_some(data.test.as_ref()))
             .flatten()
             .map(|test| score(test, 0..test.len()).into_iter())
             .into_iter()
@@ -222,8 +279,8 @@ pub(super) fn models<E: Engine, C: EpochControl>(
         let mut run_away = None;
         let outcomes = indices.into_iter().zip(params).zip(sums).zip(&settings);
         for (((i, params), sums), setting) in outcomes {
-            let swept = &mut models[i];
-            swept.model = engine.model(&params.weights);
+            let model = &mut self.models[i];
+            model.model = engine.model(&params.weights);
             let cause = match sums {
                 Err(cause) if policy.stop_on_divergence => {
                     return Err(TrainError::Diverged(Divergence { epoch, cause }));
@@ -231,73 +288,76 @@ pub(super) fn models<E: Engine, C: EpochControl>(
                 Err(cause) => Some(cause),
                 Ok((loss_sum, correct)) => {
                     let loss = loss_sum / trained_on as f64;
-                    swept.epochs.push(ModelEpoch {
+                    model.epochs.push(ModelEpoch {
                         loss,
                         train_acc: correct as f64 / trained_on as f64,
                         learning_rate: setting.learning_rate,
                         validation: validations.next(),
                         test: tests.next(),
                     });
-                    swept.stopped_early =
-                        swept.track_best(epoch, config.patience) && epoch < config.epochs;
-                    check_run_away(loss, classes).err()
+                    model.stopped_early =
+                        model.track_best(epoch, config.patience) && epoch < config.epochs;
+                    check_run_away(loss, data.classes).err()
                 }
             };
             match cause {
                 Some(cause) if policy.stop_on_divergence => run_away = Some(cause),
-                Some(cause) => swept.diverged = Some(Divergence { epoch, cause }),
-                None if swept.stopped_early => {}
-                None => live.push((i, params)),
+                Some(cause) => model.diverged = Some(Divergence { epoch, cause }),
+                None if model.stopped_early => {}
+                None => self.live.push((i, params)),
             }
         }
-        if let (Some(on_state), None) = (run.on_state, &run_away) {
-            on_state(&RunState::now(
-                engine,
-                (epoch, &models),
-                &live,
-                &orders,
-                &epoch_times,
-            ))?;
-        }
-        let stop = on_epoch(epoch, &models, seconds).stops();
-        if let Some(cause) = run_away {
-            return Err(TrainError::Diverged(Divergence { epoch, cause }));
-        }
-        if stop {
-            break;
-        }
+        Ok((seconds, run_away))
     }
-    // Every model that did not diverge is scored on the test split with the
-    // weights of its chosen epoch (the best, when images are held out).
-    let scored: Vec<usize> = (0..models.len())
-        .filter(|&i| models[i].diverged.is_none())
-        .collect();
-    let tests = if policy.test_every_epoch {
-        scored
-            .iter()
-            .map(|&i| models[i].chosen().and_then(|e| e.test))
-            .collect()
-    } else {
-        match &data.test {
-            Some(test) => {
-                let weights: Vec<E::Weights> = scored
-                    .iter()
+
+    /// The run's state after `epoch`, as a checkpoint holds it.
+    fn now(&self, epoch: usize) -> RunState {
+        let state = (epoch, &self.models[..]);
+        RunState::now(
+            self.engine,
+            state,
+            &self.live,
+            &self.orders,
+            &self.epoch_times,
+        )
+    }
+
+    /// The outcome: every model that did not diverge scored on the test
+    /// split with the weights of its chosen epoch (the best, when images are
+    /// held out).
+    fn finish(self) -> RunOutcome {
+        let Loop {
+            engine,
+            run,
+            mut models,
+            epoch_times,
+            ..
+        } = self;
+        let scored: Vec<usize> = (0..models.len())
+            .filter(|&i| models[i].diverged.is_none())
+            .collect();
+        let tests = match (run.policy.test_every_epoch, &run.data.test) {
+            (true, _) => (scored.iter())
+                .map(|&i| models[i].chosen().and_then(|e| e.test))
+                .collect(),
+            (false, Some(test)) => {
+                let weights: Vec<E::Weights> = (scored.iter())
                     .map(|&i| engine.weights(models[i].chosen_model()))
                     .collect();
                 let weights: Vec<&E::Weights> = weights.iter().collect();
                 let tests = evaluate_models(engine, &weights, test, 0..test.len());
                 tests.into_iter().map(Some).collect::<Vec<_>>()
             }
-            None => vec![None; scored.len()],
+            (false, None) => vec![None; scored.len()],
+        };
+        for (&i, test) in scored.iter().zip(tests) {
+            models[i].test = test;
         }
-    };
-    for (&i, test) in scored.iter().zip(tests) {
-        models[i].test = test;
+        RunOutcome {
+            models,
+            train_seconds: epoch_times.iter().map(|&(seconds, _)| seconds).sum(),
+            model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
+            epoch_times,
+        }
     }
-    Ok(RunOutcome {
-        models,
-        train_seconds: epoch_times.iter().map(|&(seconds, _)| seconds).sum(),
-        model_samples: epoch_times.iter().map(|&(_, samples)| samples).sum(),
-        epoch_times,
-    })
 }

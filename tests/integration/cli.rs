@@ -266,6 +266,7 @@ fn a_saved_model_evaluates_to_the_accuracy_train_printed() {
 
     let json = softreg(&["eval", "--model", model, "--data", data, "--json"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["type"], "metrics");
     assert_eq!(
         format!("{:.3}", value["test_acc"].as_f64().unwrap()),
         final_acc
@@ -286,15 +287,22 @@ fn train_json_prints_one_object_per_epoch_and_a_summary() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
-    for (i, epoch) in lines[..2].iter().enumerate() {
+    assert_eq!(lines.len(), 4);
+    let header = &lines[0];
+    assert_eq!(header["type"], "header");
+    assert_eq!(header["train"], 5);
+    assert_eq!(header["settings"]["lr"], 0.1, "the decimal given: {header}");
+    assert_eq!(header["settings"]["epochs"], 2, "a number: {header}");
+    for (i, epoch) in lines[1..3].iter().enumerate() {
+        assert_eq!(epoch["type"], "epoch");
         assert_eq!(epoch["epoch"], i + 1);
+        assert_eq!(epoch["lr"], 0.1, "the decimal given: {epoch}");
         for field in ["loss", "train_acc", "test_acc", "seconds", "samples_per_s"] {
             assert!(epoch[field].is_number(), "{field} in {epoch}");
         }
     }
-    assert_eq!(lines[2]["summary"], true);
-    assert_eq!(lines[2]["epochs"], 2);
+    assert_eq!(lines[3]["type"], "summary");
+    assert_eq!(lines[3]["epochs"], 2);
 }
 
 #[test]
@@ -518,7 +526,7 @@ fn validation_is_reported_in_text_and_json_only_when_asked_for() {
         let output = softreg(&args);
         let first = String::from_utf8_lossy(&output.stdout)
             .lines()
-            .next()
+            .nth(1)
             .unwrap()
             .to_string();
         let epoch: serde_json::Value = serde_json::from_str(&first).unwrap();
@@ -613,8 +621,9 @@ fn sweep_json_prints_one_object_per_model_and_a_summary_naming_the_best() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 8 + 1);
-    let (models, summary) = (&lines[..8], &lines[8]);
+    assert_eq!(lines.len(), 1 + 8 + 1);
+    assert_eq!(lines[0]["type"], "header");
+    let (models, summary) = (&lines[1..9], &lines[9]);
     for m in models {
         for key in [
             "optimizer",
@@ -646,7 +655,8 @@ fn sweep_json_prints_one_object_per_model_and_a_summary_naming_the_best() {
     assert_eq!(models[0]["lr"], 0.01);
     assert_eq!(models[1]["weight_decay"], 0.001);
     assert!(models[4]["momentum"].is_null(), "Adam has no momentum");
-    assert_eq!(summary["summary"], true);
+    assert_eq!(summary["type"], "summary");
+    assert!(models.iter().all(|m| m["type"] == "model"));
     assert_eq!(summary["models"], 8);
     assert!(summary["seconds"].as_f64().unwrap() > 0.0);
     assert!(summary["model_samples_per_s"].as_f64().unwrap() > 0.0);
@@ -762,7 +772,7 @@ fn train_with_patience_saves_the_best_epoch_and_the_summary_names_it() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (epochs, summary) = lines.split_at(lines.len() - 1);
+    let (epochs, summary) = lines[1..].split_at(lines.len() - 2);
     let summary = &summary[0];
     assert_eq!(summary["stopped_early"], true, "{stdout}");
     assert_eq!(summary["epochs"], epochs.len());
@@ -772,13 +782,13 @@ fn train_with_patience_saves_the_best_epoch_and_the_summary_names_it() {
     assert_eq!(summary["best_test_acc"], epochs[best - 1]["test_acc"]);
     let settings = &summary["settings"];
     for (key, value) in [
-        ("epochs", "30"),
-        ("validation", "10000"),
-        ("patience", "1"),
-        ("lr", "0.1"),
-        ("optimizer", "sgd"),
-        ("batch_size", "256"),
-        ("seed", "0"),
+        ("epochs", serde_json::json!(30)),
+        ("validation", serde_json::json!(10000)),
+        ("patience", serde_json::json!(1)),
+        ("lr", serde_json::json!(0.1)),
+        ("optimizer", serde_json::json!("sgd")),
+        ("batch_size", serde_json::json!(256)),
+        ("seed", serde_json::json!(0)),
     ] {
         assert_eq!(settings[key], value, "{key}: {stdout}");
     }

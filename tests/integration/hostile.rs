@@ -303,7 +303,7 @@ fn outputs_that_collide_are_refused_before_any_work() {
     let same = dir.path().join("same.png");
     let same = same.to_str().unwrap();
     let output = softreg(&["train", "--data", data, "--save", same, "--plot", same]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "two flags at fault");
     assert!(stderr(&output).contains("same file"), "{}", stderr(&output));
     assert!(!Path::new(same).exists());
 

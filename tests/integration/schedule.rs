@@ -163,8 +163,8 @@ fn the_commands_take_schedules_and_say_so() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines[0]["lr"].as_f64().unwrap() as f32, 0.05);
-    assert_eq!(lines[1]["lr"].as_f64().unwrap() as f32, 0.075);
+    assert_eq!(lines[1]["lr"].as_f64().unwrap() as f32, 0.05);
+    assert_eq!(lines[2]["lr"].as_f64().unwrap() as f32, 0.075);
 
     let output = softreg(&["train", "--schedule", "step:0,0.1", "--data", data]);
     assert_eq!(output.status.code(), Some(2));

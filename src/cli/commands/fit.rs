@@ -1,6 +1,6 @@
 //! `softreg train --optimizer lbfgs`: a full-batch fit to the optimum.
 
-use softreg::app::fit_report;
+use softreg::app::{fit_report, report};
 use std::error::Error;
 use std::path::Path;
 
@@ -31,7 +31,15 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         args.standardize.standardize,
     )?;
     let json = args.json.json;
-    if !json {
+    if json {
+        let trained_on = config.trained_on(&data);
+        out.println(report::header_json(
+            dir,
+            &data,
+            trained_on,
+            &config.settings(),
+        ));
+    } else {
         out.println(fit_report::header(dir, &data, &config));
     }
     let fitted = fit(&data, &config, |iteration| {
@@ -78,7 +86,15 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
     )?;
     let trained_on = config.trained_on(&data);
     let json = args.json.json;
-    if !json {
+    if json {
+        let trained_on = config.trained_on(&data);
+        out.println(report::header_json(
+            dir,
+            &data,
+            trained_on,
+            &config.settings(),
+        ));
+    } else {
         out.println(fit_report::header(dir, &data, &config));
     }
     let fitted = fit(&data, &config, |iteration| {

@@ -67,6 +67,7 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
             let ranked = user_image::ranked_probabilities(&model, &prepared.pixels);
             if args.json.json {
                 out.println(json!({
+                    "type": "prediction",
                     "image": path.display().to_string(),
                     "inverted": prepared.inverted,
                     "top": top_json(&ranked, &info.class_names),
@@ -98,6 +99,7 @@ pub fn run(args: PredictArgs, out: &mut Stdout) -> Outcome {
         for (index, &guess) in predicted.iter().enumerate() {
             let truth = test.labels[index] as usize;
             out.println(json!({
+                "type": "prediction",
                 "index": index,
                 "label": truth,
                 "label_name": info.class_names[truth],
@@ -166,7 +168,11 @@ fn classify_samples(
             let ranked = user_image::ranked(p);
             let index = start + offset;
             if json {
-                out.println(json!({"index": index, "top": top_json(&ranked, class_names)}));
+                out.println(json!({
+                    "type": "prediction",
+                    "index": index,
+                    "top": top_json(&ranked, class_names),
+                }));
             } else {
                 out.println(format_args!("{index}: {}", top_text(&ranked, class_names)));
             }

@@ -30,7 +30,13 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
     let trained_on = data.train.len() - config.run.validation;
     let standardization = standardized(args.standardize.standardize, (dir, &mut data), trained_on)?;
     let json = args.json.json;
-    if !json {
+    if json {
+        let mut settings = config.run.settings();
+        settings.push(("data_seed", config.data_seed.to_string()));
+        settings.push(("models", config.settings.len().to_string()));
+        settings.push(("kernel", config.compute.describe()));
+        out.println(report::header_json(dir, &data, trained_on, &settings));
+    } else {
         out.println(sweep_report::header(dir, &data, &config, &grid));
     }
     let progress = progress_bar(config.run.epochs.saturating_mul(trained_on));

@@ -56,7 +56,14 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         (Some(path), Some(checkpoint)) => Some(checkpoint.resume(path, &data, &config)?),
         _ => None,
     };
-    if !json {
+    if json {
+        out.println(report::header_json(
+            dir,
+            &data,
+            trained_on,
+            &config.settings(),
+        ));
+    } else {
         out.println(report::run_header(dir, &data, &config));
         if let Some(path) = &args.init {
             out.println(format_args!(

@@ -58,6 +58,7 @@ pub fn run(args: TuneArgs, out: &mut Stdout) -> Outcome {
             })
             .collect();
         out.println(serde_json::json!({
+            "type": "tune",
             "cpu": cpu,
             "isa": isa.name(),
             "batch_size": args.batch_size,
