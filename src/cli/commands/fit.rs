@@ -31,17 +31,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         args.standardize.standardize,
     )?;
     let json = args.json.json;
-    if json {
-        let trained_on = config.trained_on(&data);
-        out.println(report::header_json(
-            dir,
-            &data,
-            trained_on,
-            &config.settings(),
-        ));
-    } else {
-        out.println(fit_report::header(dir, &data, &config));
-    }
+    out.println(header(json, (dir, &data), &config));
     let fitted = fit(&data, &config, |iteration| {
         if json {
             out.println(fit_report::iteration_json(iteration));
@@ -86,17 +76,7 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Outcome {
     )?;
     let trained_on = config.trained_on(&data);
     let json = args.json.json;
-    if json {
-        let trained_on = config.trained_on(&data);
-        out.println(report::header_json(
-            dir,
-            &data,
-            trained_on,
-            &config.settings(),
-        ));
-    } else {
-        out.println(fit_report::header(dir, &data, &config));
-    }
+    out.println(header(json, (dir, &data), &config));
     let fitted = fit(&data, &config, |iteration| {
         if json {
             out.println(fit_report::iteration_json(iteration));
@@ -175,4 +155,15 @@ fn save_fitted(
         settings,
         test_accuracy,
     )
+}
+
+/// The fit's first line: the text header, or the JSON header record.
+fn header(json: bool, (dir, data): (&Path, &Dataset), config: &FitConfig) -> String {
+    match json {
+        true => {
+            let trained_on = config.trained_on(data);
+            report::header_json(dir, data, trained_on, &config.settings()).to_string()
+        }
+        false => fit_report::header(dir, data, config),
+    }
 }
