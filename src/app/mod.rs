@@ -10,6 +10,7 @@ pub mod bench_shape;
 pub mod figures;
 pub mod fit_report;
 pub mod info;
+pub mod json;
 pub mod peak;
 pub mod plan_cache;
 pub mod report;

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use std::path::Path;
 
+use super::json;
 use crate::compute::{cores, pool_size};
 use crate::data::Dataset;
 use crate::eval::{Evaluation, Metrics};
@@ -279,62 +280,6 @@ pub fn metrics_table(metrics: &Metrics, class_names: &[String]) -> String {
     out
 }
 
-/// An f32 setting as the decimal it was written as (`0.1`, not
-/// `0.10000000149011612`).
-pub fn decimal(value: f32) -> serde_json::Value {
-    value
-        .to_string()
-        .parse::<f64>()
-        .map_or(serde_json::Value::Null, Into::into)
-}
-
-/// A setting's text as typed JSON: a whole number, a number, a boolean, or
-/// the text itself.
-pub fn typed(text: &str) -> serde_json::Value {
-    if let Ok(n) = text.parse::<u64>() {
-        return n.into();
-    }
-    match text {
-        "true" => true.into(),
-        "false" => false.into(),
-        _ => match text.parse::<f64>() {
-            Ok(x) if x.is_finite() => x.into(),
-            _ => text.into(),
-        },
-    }
-}
-
-/// Settings (`key=value` pairs) as a JSON object of typed values.
-pub fn settings_json(settings: &[(&str, String)]) -> serde_json::Value {
-    let map: serde_json::Map<String, serde_json::Value> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), typed(v)))
-        .collect();
-    map.into()
-}
-
-/// The first JSON record of a run: `type` "header", the data directory, the
-/// rows trained on, held out and tested, the sample shape, the classes and
-/// the run's `settings`.
-pub fn header_json(
-    dir: &Path,
-    data: &Dataset,
-    trained_on: usize,
-    settings: &[(&str, String)],
-) -> serde_json::Value {
-    let (height, width) = data.train.images.shape();
-    serde_json::json!({
-        "type": "header",
-        "data": dir.display().to_string(),
-        "train": trained_on,
-        "validation": data.train.len() - trained_on,
-        "test": data.test.as_ref().map(|t| t.len()),
-        "shape": [height, width],
-        "classes": data.classes,
-        "settings": settings_json(settings),
-    })
-}
-
 /// One epoch as a JSON object: `type` "epoch", epoch, loss, train_acc,
 /// test_loss, test_acc, lr (the schedule's rate that epoch), seconds,
 /// samples_per_s.
@@ -346,7 +291,7 @@ pub fn epoch_json(report: &EpochReport) -> serde_json::Value {
         "train_acc": report.train_acc,
         "test_loss": report.test.map(|t| t.loss),
         "test_acc": report.test.map(|t| t.accuracy),
-        "lr": decimal(report.learning_rate),
+        "lr": json::decimal(report.learning_rate),
         "seconds": report.train_seconds,
         "samples_per_s": report.samples_per_second(),
     });
@@ -370,7 +315,7 @@ pub fn summary_json(
     let best = trained.best.as_ref().and(trained.chosen().1);
     serde_json::json!({
         "type": "summary",
-        "settings": settings_json(settings),
+        "settings": json::settings(settings),
         "epochs": epochs.len(),
         "train_seconds": epochs.iter().fold(0.0, |t, e| t + e.train_seconds),
         "total_seconds": total_seconds,

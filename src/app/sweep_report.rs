@@ -8,7 +8,8 @@ use crate::train::{
     Grid, ModelRun, Optimizer, RunOutcome, Schedule, Setting, SweepConfig, format_loss,
 };
 
-use super::report::{decimal, format_duration, number, threads};
+use super::json::decimal;
+use super::report::{format_duration, number, threads};
 
 /// The first line of a sweep: the data, the grid and what runs.
 pub fn header(dir: &Path, data: &Dataset, config: &SweepConfig, grid: &Grid) -> String {

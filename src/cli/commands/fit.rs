@@ -1,6 +1,6 @@
 //! `softreg train --optimizer lbfgs`: a full-batch fit to the optimum.
 
-use softreg::app::{fit_report, report};
+use softreg::app::{fit_report, json};
 use std::error::Error;
 use std::path::Path;
 
@@ -162,7 +162,7 @@ fn header(json: bool, (dir, data): (&Path, &Dataset), config: &FitConfig) -> Str
     match json {
         true => {
             let trained_on = config.trained_on(data);
-            report::header_json(dir, data, trained_on, &config.settings()).to_string()
+            json::header(dir, data, trained_on, &config.settings()).to_string()
         }
         false => fit_report::header(dir, data, config),
     }

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use softreg::app::figures::sweep as sweep_figure;
-use softreg::app::{report, sweep_report};
+use softreg::app::{json, report, sweep_report};
 use softreg::data::{Dataset, PixelFormat};
 use softreg::train::sweep;
 
@@ -35,7 +35,7 @@ pub fn run(args: SweepArgs, out: &mut Stdout) -> Outcome {
         settings.push(("data_seed", config.data_seed.to_string()));
         settings.push(("models", config.settings.len().to_string()));
         settings.push(("kernel", config.compute.describe()));
-        out.println(report::header_json(dir, &data, trained_on, &settings));
+        out.println(json::header(dir, &data, trained_on, &settings));
     } else {
         out.println(sweep_report::header(dir, &data, &config, &grid));
     }

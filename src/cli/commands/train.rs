@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use softreg::app::figures::curves;
-use softreg::app::report;
+use softreg::app::{json, report};
 use softreg::data::Dataset;
 use softreg::model_file;
 use softreg::output::same_file;
@@ -57,12 +57,7 @@ pub fn run(args: TrainArgs, out: &mut Stdout) -> Outcome {
         _ => None,
     };
     if json {
-        out.println(report::header_json(
-            dir,
-            &data,
-            trained_on,
-            &config.settings(),
-        ));
+        out.println(json::header(dir, &data, trained_on, &config.settings()));
     } else {
         out.println(report::run_header(dir, &data, &config));
         if let Some(path) = &args.init {
