@@ -13,7 +13,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The files, bottom up: `barrier`, `optimizer`, `schedule`, `divergence`,
+//! The files, bottom up: `barrier`, `arith`, `optimizer` (every optimizer:
+//! adding one is this file) and `optimizer_spec`, `schedule`, `divergence`,
 //! `config` (what a run is asked), `error`, `update` and `team` (one step of
 //! many models), `history` (what a run records), `state` (what it continues
 //! from), `checkpoint_codec` and `checkpoint` (the state on disk), `grid`,
@@ -167,6 +168,24 @@ pub fn train_resumable<C: EpochControl>(
 /// `data.test` (if there is one) at the end; `on_epoch` may end the run early
 /// ([`EpochControl`]). `on_step(samples)` follows the training samples of the
 /// run, as in [`train_with_progress`].
+///
+/// The models share the data's order ([`DataOrder`] of
+/// [`SweepConfig::data_seed`]), while each model's weights start from its own
+/// seed; `train` is the same run of one model whose seed is the data's, so a
+/// model seeded like the data trains bit for bit as `train` trains it alone.
+/// A model that diverges is dropped while the others go on, and the test
+/// split is scored once, at the end.
+///
+/// ```no_run
+/// use softreg::{data::Dataset, train::{Grid, SweepConfig, sweep}};
+/// let data = Dataset::load("data/fashion-mnist".as_ref(), Some(10))?;
+/// let grid = Grid { learning_rates: vec![0.03, 0.1, 0.3], seeds: vec![0, 1], ..Grid::default() };
+/// let config = SweepConfig { settings: grid.settings(), ..SweepConfig::default() };
+/// let swept = sweep(&data, &config, |_, _| {}, |_| {})?;
+/// let best = swept.best().expect("a model that did not diverge");
+/// println!("lr {} val acc {:?}", best.setting.learning_rate, best.val_acc());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn sweep<C: EpochControl>(
     data: &Dataset,
     config: &SweepConfig,
