@@ -36,11 +36,6 @@ impl Optimizer {
         self.param(key).is_some()
     }
 
-    /// `torch.optim.Adam` with its default betas and epsilon.
-    pub fn adam(weight_decay: f32) -> Self {
-        (Self::ALL[1].with("weight_decay", Param::Number(weight_decay))).expect("Adam has it")
-    }
-
     /// The momentum factor, for an optimizer that has one.
     pub fn momentum(&self) -> Option<f32> {
         match self.param("momentum")? {
