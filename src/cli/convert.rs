@@ -14,7 +14,7 @@ use softreg::train::{Grid, Optimizer, Param, RunConfig, Setting, SweepConfig, Tr
 
 use super::args::{
     ComputeArgs, KernelArg, KernelChoice, OptimizerArg, PixelsArg, PreconditionArg, RunArgs,
-    SweepArgs, TrainArgs,
+    SolverArgs, SweepArgs, TrainArgs,
 };
 
 /// Flags that cannot be used together, or a list the command cannot take:
@@ -174,9 +174,9 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, UsageError> {
         compute: compute(&args.compute)?,
         validation: args.validation,
         penalties: vec![penalty],
-        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
+        solver: solver(&args.solver, args.plot.is_some())?,
         test_every: 10,
-        preconditioning: preconditioning(args.precondition),
+        preconditioning: preconditioning(args.solver.precondition),
         start: Start::Zero,
     })
 }
@@ -191,10 +191,7 @@ fn preconditioning(arg: Option<PreconditionArg>) -> Preconditioning {
 
 /// The solver's settings from `--tol` and `--max-iter`; `--plot` refused (it
 /// draws epochs, and a fit has none).
-fn solver(
-    (tol, max_iter): (Option<f64>, Option<usize>),
-    plot: bool,
-) -> Result<LbfgsSettings, UsageError> {
+fn solver(args: &SolverArgs, plot: bool) -> Result<LbfgsSettings, UsageError> {
     if plot {
         return Err(UsageError(
             "--plot draws epochs; an L-BFGS fit has none (--json has every iteration)".into(),
@@ -202,8 +199,8 @@ fn solver(
     }
     let defaults = LbfgsSettings::default();
     Ok(LbfgsSettings {
-        gtol: tol.unwrap_or(defaults.gtol),
-        max_iter: max_iter.unwrap_or(defaults.max_iter),
+        gtol: args.tol.unwrap_or(defaults.gtol),
+        max_iter: args.max_iter.unwrap_or(defaults.max_iter),
         ..defaults
     })
 }
@@ -233,9 +230,9 @@ pub fn fit_sweep_config(args: &SweepArgs) -> Result<FitConfig, UsageError> {
         compute: compute(&args.compute)?,
         validation: args.validation,
         penalties,
-        solver: solver((args.tol, args.max_iter), args.plot.is_some())?,
+        solver: solver(&args.solver, args.plot.is_some())?,
         test_every: 0,
-        preconditioning: preconditioning(args.precondition),
+        preconditioning: preconditioning(args.solver.precondition),
         start: if args.from_zero {
             Start::Zero
         } else {

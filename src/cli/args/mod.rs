@@ -9,7 +9,7 @@ mod training;
 mod values;
 
 pub use tools::{BenchArgs, EvalArgs, InfoArgs, PredictArgs, TuneArgs};
-pub use training::{SweepArgs, TrainArgs};
+pub use training::{SolverArgs, SweepArgs, TrainArgs};
 
 use std::path::PathBuf;
 

@@ -103,20 +103,8 @@ pub struct TrainArgs {
     /// The L2 penalty's strength λ itself (instead of --C).
     #[arg(long, conflicts_with = "c", allow_negative_numbers = true, help_heading = LBFGS)]
     pub l2: Option<f64>,
-    /// Stop once every gradient component is at most this [default: 1e-4].
-    ///
-    /// In absolute value: scipy's pgtol, scikit-learn's tol.
-    #[arg(long, allow_negative_numbers = true, help_heading = LBFGS)]
-    pub tol: Option<f64>,
-    /// Stop after this many iterations (scikit-learn's max_iter) [default: 100].
-    #[arg(long, help_heading = LBFGS)]
-    pub max_iter: Option<usize>,
-    /// Start each direction from the features' Gram matrix [default: auto].
-    ///
-    /// gram: from the Gram matrix of the features; none: from the identity,
-    /// as scipy does; auto: gram where it pays.
-    #[arg(long, value_enum, help_heading = LBFGS)]
-    pub precondition: Option<PreconditionArg>,
+    #[command(flatten)]
+    pub solver: SolverArgs,
     #[command(flatten)]
     pub compute: ComputeArgs,
     /// Write the trained model to this safetensors file.
@@ -187,15 +175,8 @@ pub struct SweepArgs {
     /// L2 strengths λ, comma-separated (with or instead of --C).
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true, help_heading = LBFGS)]
     pub l2: Vec<f64>,
-    /// Stop once every gradient component is at most this [default: 1e-4].
-    #[arg(long, allow_negative_numbers = true, help_heading = LBFGS)]
-    pub tol: Option<f64>,
-    /// Stop after this many iterations [default: 100].
-    #[arg(long, help_heading = LBFGS)]
-    pub max_iter: Option<usize>,
-    /// gram, none or auto, as for train [default: auto].
-    #[arg(long, value_enum, help_heading = LBFGS)]
-    pub precondition: Option<PreconditionArg>,
+    #[command(flatten)]
+    pub solver: SolverArgs,
     /// Fit every strength from zero, all in lockstep, not along the path.
     ///
     /// Each model is then the fit `train` makes alone, to the bit; along the
@@ -217,4 +198,24 @@ pub struct SweepArgs {
     pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+/// `--tol`, `--max-iter` and `--precondition`: how an L-BFGS fit runs and
+/// stops, as `train` and `sweep` take them.
+#[derive(clap::Args)]
+pub struct SolverArgs {
+    /// Stop once every gradient component is at most this [default: 1e-4].
+    ///
+    /// In absolute value: scipy's pgtol, scikit-learn's tol.
+    #[arg(long, allow_negative_numbers = true, help_heading = LBFGS)]
+    pub tol: Option<f64>,
+    /// Stop after this many iterations (scikit-learn's max_iter) [default: 100].
+    #[arg(long, help_heading = LBFGS)]
+    pub max_iter: Option<usize>,
+    /// Start each direction from the features' Gram matrix [default: auto].
+    ///
+    /// gram: from the Gram matrix of the features; none: from the identity,
+    /// as scipy does; auto: gram where it pays.
+    #[arg(long, value_enum, help_heading = LBFGS)]
+    pub precondition: Option<PreconditionArg>,
 }
